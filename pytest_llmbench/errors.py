@@ -1,0 +1,52 @@
+"""The exception tree. Every message names the model and says what to do.
+
+::
+
+    LLMBenchError
+    ├── ServerError          a server could not be started, reached or kept healthy
+    │   └── ModelNotFound    the server answers but does not have the model
+    └── GenerationError      a request was accepted but no complete answer came back
+        ├── RequestRejected  HTTP error status before streaming (e.g. context overflow)
+        └── StreamError      the stream was cut, stalled, malformed or carried an error
+
+They are infrastructure failures: the leaderboard counts them as errors, never as a bad
+score for the model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LLMBenchError(Exception):
+    """Base of every error raised by pytest-llmbench at run time."""
+
+    def __init__(self, message: str, *, partial: Any = None) -> None:
+        super().__init__(message)
+        self.partial = partial
+        """Whatever was measured before the failure (a ``Generation``), when anything was."""
+
+
+class ServerError(LLMBenchError):
+    """A server could not be started, reached, or became unhealthy."""
+
+
+class ModelNotFound(ServerError):
+    """The server is up but does not serve the requested model."""
+
+
+class GenerationError(LLMBenchError):
+    """A generation did not complete."""
+
+
+class RequestRejected(GenerationError):
+    """The server answered the request with an HTTP error."""
+
+    def __init__(self, message: str, *, status: int, body: str = "", partial: Any = None) -> None:
+        super().__init__(message, partial=partial)
+        self.status = status
+        self.body = body
+
+
+class StreamError(GenerationError):
+    """The stream ended without a final event, stalled, or held an error or garbage."""

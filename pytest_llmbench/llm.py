@@ -1,0 +1,122 @@
+"""The object behind the ``llm`` fixture: one model, bound to one test item."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pytest_llmbench.backends import Backend, Timeouts
+from pytest_llmbench.errors import LLMBenchError
+from pytest_llmbench.generation import Generation, Settings
+from pytest_llmbench.records import ItemRecord
+from pytest_llmbench.specs import ModelSpec
+
+if TYPE_CHECKING:
+    from pytest_llmbench.checks import CheckResult, Score
+
+Prompt = str | Sequence[Mapping[str, Any]]
+
+
+class LLM:
+    """Generate with the model under test and record scores for the leaderboard.
+
+    ``settings`` are the run's settings with this test's ``@pytest.mark.llm(...)`` applied;
+    :meth:`generate` may override them once more per call.
+    """
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        backend: Backend,
+        settings: Settings,
+        timeouts: Timeouts,
+        record: ItemRecord,
+        load_s: float | None,
+    ) -> None:
+        self.spec = spec
+        self.backend = backend
+        self.settings = settings
+        self.timeouts = timeouts
+        self.record = record
+        self._pending_load_s = load_s
+        self.generations: list[Generation] = []
+
+    @property
+    def model(self) -> str:
+        """The model's id as in test ids, e.g. ``llama-server:gemma3-270m``."""
+        return self.spec.id
+
+    @property
+    def server(self) -> dict[str, Any]:
+        """Facts about the server (backend, build/version, model id, chat template...)."""
+        return dict(self.backend.server_info)
+
+    def generate(self, prompt: Prompt, *, system: str | None = None, **overrides: Any) -> Generation:
+        """Stream one reply to ``prompt`` (a string, or chat messages) and record its metrics.
+
+        Raises a :class:`~pytest_llmbench.errors.LLMBenchError` when no complete answer came
+        back; what was measured before the failure is still recorded.
+        """
+        settings = self.settings.replace(**overrides) if overrides else self.settings
+        messages: list[dict[str, Any]] = []
+        if system is not None:
+            messages.append({"role": "system", "content": system})
+        if isinstance(prompt, str):
+            messages.append({"role": "user", "content": prompt})
+        else:
+            messages.extend(dict(m) for m in prompt)
+        try:
+            generation = self.backend.generate(messages, settings, self.timeouts)
+        except LLMBenchError as exc:
+            self.record.error = str(exc)
+            if isinstance(exc.partial, Generation):
+                self._keep(exc.partial)
+            raise
+        return self._keep(generation)
+
+    def _keep(self, generation: Generation) -> Generation:
+        if self._pending_load_s is not None:
+            # The load paid just before this item belongs to its first generation only.
+            from dataclasses import replace
+
+            generation = replace(
+                generation, metrics=replace(generation.metrics, load_s=self._pending_load_s)
+            )
+            self._pending_load_s = None
+        self.generations.append(generation)
+        data = generation.to_dict()
+        data.pop("request", None)  # the messages can be long; settings are kept
+        data["request_settings"] = {
+            k: v for k, v in generation.request.items() if k not in ("messages", "prompt")
+        }
+        self.record.generations.append(data)
+        return generation
+
+    def record_score(self, name: str, value: float) -> None:
+        """Record a named score (any scale; the leaderboard shows the mean per model)."""
+        self.record.scores[name] = float(value)
+
+    def score(
+        self,
+        checks: Mapping[str, CheckResult] | Sequence[CheckResult] | None = None,
+        /,
+        *,
+        weights: Mapping[str, float] | None = None,
+        **named: CheckResult,
+    ) -> Score:
+        """Combine check results into a total out of 100 and record it with the item.
+
+        ``llm.score(syntax=..., features=..., functional=...)`` uses the default code-task
+        weights (20 / 40 / 40); pass ``weights=`` for anything else.
+        """
+        from pytest_llmbench.checks.scoring import combine
+
+        if checks is None:
+            combined = combine(named, weights)
+        elif isinstance(checks, Mapping):
+            combined = combine({**checks, **named}, weights)
+        else:
+            combined = combine([*checks, *named.values()], weights)
+        self.record.score = combined.to_dict()
+        self.record.scores["score"] = combined.total
+        return combined

@@ -1,0 +1,174 @@
+"""pytest hooks and fixtures: thin wiring into the modules that do the work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any
+
+import pytest
+
+from pytest_llmbench.config import RUN_KEY, RunConfig, build_run_config
+from pytest_llmbench.errors import LLMBenchError
+from pytest_llmbench.leaderboard import Results, render
+from pytest_llmbench.llm import LLM
+from pytest_llmbench.options import add_options
+from pytest_llmbench.records import PROPERTY, RECORD_KEY, ItemRecord
+from pytest_llmbench.session import BenchSession
+
+RESULTS_KEY = pytest.StashKey[Results]()
+SESSION_KEY = pytest.StashKey[BenchSession]()
+NO_MODELS = "no models: pass --llm-models=SPEC (or set llm_models in the ini file)"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "llm(**settings): generation settings for this test (max_tokens, ctx, temperature, "
+        "seed, cache_prompt, top_p, top_k, stop, think)",
+    )
+    run = build_run_config(config)
+    config.stash[RUN_KEY] = run
+    if not hasattr(config, "workerinput"):  # the leaderboard lives on the controller only
+        config.stash[RESULTS_KEY] = Results([s.id for s in run.specs])
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # Also reached after Ctrl-C, where session fixtures may not have been torn down.
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        session.close()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    run = config.stash[RUN_KEY]
+    if not run.specs:
+        return []
+    s = run.settings
+    return [
+        f"llmbench: models: {', '.join(spec.id for spec in run.specs)}",
+        f"llmbench: max_tokens={s.max_tokens} ctx={s.ctx} temperature={s.temperature} "
+        f"seed={s.seed} cache_prompt={s.cache_prompt}",
+    ]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "llm" not in metafunc.fixturenames:
+        return
+    run = metafunc.config.stash[RUN_KEY]
+    if not run.specs:
+        metafunc.parametrize(
+            "llm", [pytest.param(None, marks=pytest.mark.skip(reason=NO_MODELS), id="no-model")],
+            indirect=True,
+        )
+        return
+    metafunc.parametrize(
+        "llm",
+        [pytest.param(s.id, id=s.id, marks=pytest.mark.xdist_group(s.id)) for s in run.specs],
+        indirect=True,
+    )
+
+
+def _model_of(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("llm") if callspec is not None else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep each model's items together (stable), so every model is loaded once."""
+    order = {spec.id: i for i, spec in enumerate(config.stash[RUN_KEY].specs)}
+    items.sort(key=lambda item: order.get(_model_of(item) or "", -1))
+
+
+def _progress(config: pytest.Config) -> Callable[[str], None]:
+    def write(message: str) -> None:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        capman = config.pluginmanager.get_plugin("capturemanager")
+        if reporter is None:
+            return
+        if capman is not None:
+            with capman.global_and_fixture_disabled():
+                reporter.write_line(f"[llmbench] {message}")
+        else:
+            reporter.write_line(f"[llmbench] {message}")
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def llm_session(pytestconfig: pytest.Config) -> Generator[BenchSession, None, None]:
+    """The run's server registry (starts, attaches, preloads, unloads, stops)."""
+    session = BenchSession(pytestconfig.stash[RUN_KEY], _progress(pytestconfig))
+    pytestconfig.stash[SESSION_KEY] = session
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def llm(request: pytest.FixtureRequest, llm_session: BenchSession) -> LLM:
+    """The model under test (one per ``--llm-models`` spec), ready to ``generate``."""
+    run: RunConfig = request.config.stash[RUN_KEY]
+    spec = run.spec_for(request.param)
+    settings = run.settings
+    for marker in reversed(list(request.node.iter_markers("llm"))):  # closest wins
+        try:
+            settings = settings.replace(**marker.kwargs)
+        except TypeError as exc:
+            raise pytest.UsageError(f"{request.node.nodeid}: @pytest.mark.llm: {exc}") from None
+    record = ItemRecord(model=spec.id, test=request.node.originalname or request.node.name,
+                        settings=settings.to_dict())
+    request.node.stash[RECORD_KEY] = record
+    try:
+        backend, load_s = llm_session.acquire(spec, settings)
+    except LLMBenchError as exc:
+        record.error = str(exc)
+        raise
+    record.load_s = load_s
+    return LLM(spec, backend, settings, run.timeouts, record, load_s)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    record = item.stash.get(RECORD_KEY, None)
+    if record is None:
+        return report
+    data: dict[str, Any] = {"model": record.model, "test": record.test}
+    if call.when == "call" or (call.when == "setup" and report.failed):
+        data = record.to_dict()
+    report.user_properties.append((PROPERTY, data))
+    if call.excinfo is not None and isinstance(call.excinfo.value, LLMBenchError):
+        # Infrastructure trouble: one clear line, not a traceback through httpx.
+        report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
+    return report
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if RESULTS_KEY in config.stash:
+        config.pluginmanager.register(_Collector(config.stash[RESULTS_KEY], config), "llmbench-results")
+
+
+class _Collector:
+    """Controller-only: feeds reports (local or from xdist workers) to the results."""
+
+    def __init__(self, results: Results, config: pytest.Config) -> None:
+        self.results = results
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.results.add(report)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        run: RunConfig = self.config.stash[RUN_KEY]
+        text = render(self.results, run.leaderboard, self.config.get_verbosity())
+        if text:
+            terminalreporter.write_sep("=", "llmbench leaderboard")
+            terminalreporter.write_line(text)

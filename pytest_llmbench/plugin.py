@@ -10,6 +10,7 @@ import pytest
 from pytest_llmbench.config import RUN_KEY, RunConfig, build_run_config
 from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.leaderboard import Results, render
+from pytest_llmbench.generation import Settings
 from pytest_llmbench.llm import LLM
 from pytest_llmbench.options import add_options
 from pytest_llmbench.records import PROPERTY, RECORD_KEY, ItemRecord
@@ -17,6 +18,7 @@ from pytest_llmbench.session import BenchSession
 
 RESULTS_KEY = pytest.StashKey[Results]()
 SESSION_KEY = pytest.StashKey[BenchSession]()
+SETTINGS_KEY = pytest.StashKey[Settings]()
 NO_MODELS = "no models: pass --llm-models=SPEC (or set llm_models in the ini file)"
 
 
@@ -80,8 +82,23 @@ def _model_of(item: pytest.Item) -> str | None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Keep each model's items together (stable), so every model is loaded once."""
-    order = {spec.id: i for i, spec in enumerate(config.stash[RUN_KEY].specs)}
+    run = config.stash[RUN_KEY]
+    order = {spec.id: i for i, spec in enumerate(run.specs)}
     items.sort(key=lambda item: order.get(_model_of(item) or "", -1))
+    for item in items:
+        if _model_of(item) is not None:
+            item.stash[SETTINGS_KEY] = _item_settings(item, run)
+
+
+def _item_settings(item: pytest.Item, run: RunConfig) -> Settings:
+    """The run's settings with the item's ``@pytest.mark.llm`` applied, closest marker last."""
+    settings = run.settings
+    for marker in reversed(list(item.iter_markers("llm"))):
+        try:
+            settings = settings.replace(**marker.kwargs)
+        except (TypeError, ValueError) as exc:
+            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.llm: {exc}") from None
+    return settings
 
 
 def _progress(config: pytest.Config) -> Callable[[str], None]:
@@ -113,12 +130,7 @@ def llm(request: pytest.FixtureRequest, llm_session: BenchSession) -> LLM:
     """The model under test (one per ``--llm-models`` spec), ready to ``generate``."""
     run: RunConfig = request.config.stash[RUN_KEY]
     spec = run.spec_for(request.param)
-    settings = run.settings
-    for marker in reversed(list(request.node.iter_markers("llm"))):  # closest wins
-        try:
-            settings = settings.replace(**marker.kwargs)
-        except TypeError as exc:
-            raise pytest.UsageError(f"{request.node.nodeid}: @pytest.mark.llm: {exc}") from None
+    settings = request.node.stash.get(SETTINGS_KEY, None) or _item_settings(request.node, run)
     record = ItemRecord(model=spec.id, test=request.node.originalname or request.node.name,
                         settings=settings.to_dict())
     request.node.stash[RECORD_KEY] = record

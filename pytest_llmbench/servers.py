@@ -40,10 +40,28 @@ def log_tail(path: Path, lines: int = 15) -> str:
     return "\n".join("    " + line for line in tail) or "    (empty log)"
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGTERM the server if pytest dies without cleaning up (pytest-timeout's thread
+    method calls ``os._exit``), so no model server is left holding memory."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class ServerProcess:
     """A child server process with its own session, log file and memory probe."""
 
-    def __init__(self, argv: Sequence[str], log_path: Path, label: str) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        log_path: Path,
+        label: str,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.argv = list(argv)
         self.log_path = log_path
         self.label = label
@@ -55,12 +73,16 @@ class ServerProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
+                env=None if env is None else {**os.environ, **env},
                 start_new_session=True,  # Ctrl-C in the terminal must not reach it first
+                preexec_fn=_die_with_parent,
             )
         except OSError as exc:
             self._log.close()
             raise ServerError(f"{label}: could not start {self.argv[0]}: {exc}") from exc
         self.started = time.monotonic()
+        self.health_seen: list[str] = []
+        """Distinct health answers in order (e.g. ConnectError, HTTP 503, HTTP 200)."""
 
     @property
     def pid(self) -> int:
@@ -102,11 +124,14 @@ class ServerProcess:
                     )
                 try:
                     response = client.get(health_url)
-                    if response.status_code == 200:
-                        return time.monotonic() - self.started
                     last_status = f"HTTP {response.status_code}"
                 except httpx.HTTPError as exc:
                     last_status = type(exc).__name__
+                    response = None
+                if not self.health_seen or self.health_seen[-1] != last_status:
+                    self.health_seen.append(last_status)
+                if response is not None and response.status_code == 200:
+                    return time.monotonic() - self.started
                 now = time.monotonic()
                 if now - self.started > timeout_s:
                     self.stop()

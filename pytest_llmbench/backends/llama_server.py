@@ -68,6 +68,7 @@ class LlamaServerBackend(OpenAIBackend):
                 raise
             self.process, self.ctx, self.base_url = process, settings.ctx, f"http://127.0.0.1:{port}"
             self.server_info["log"] = str(process.log_path)
+            self.server_info["health_seen"] = list(process.health_seen)
             self._read_props(attach=False)
             progress(f"{self.label}: healthy after {load_s:.2f} s")
             return load_s

@@ -74,8 +74,7 @@ class OllamaBackend(Backend):
         progress(f"{self.label}: starting `ollama serve` at {self.base_url}")
         env_host = self.base_url.split("://", 1)[1]
         log = Path(self.options.get("log_dir") or "/tmp") / "ollama-serve.log"
-        os.environ.setdefault("OLLAMA_HOST", env_host)
-        self.process = ServerProcess([binary, "serve"], log, self.label)
+        self.process = ServerProcess([binary, "serve"], log, self.label, env={"OLLAMA_HOST": env_host})
         self.process.wait_healthy(f"{self.base_url}/api/version", 60.0, progress)
 
     def prepare(self, settings: Settings, progress: Progress) -> float | None:

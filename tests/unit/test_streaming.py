@@ -1,0 +1,61 @@
+import pytest
+
+from pytest_llmbench.streaming import Accumulator, Delta, decode_rate, iter_sse_data
+
+
+def test_sse_single_and_multiline_events_comments_and_old_error_lines() -> None:
+    lines = [": ping", "data: {\"a\":1}", "", "data: x", "data: y", "", "event: foo", "",
+             "error: {\"code\":500}", "data: [DONE]"]
+    assert list(iter_sse_data(lines)) == ['{"a":1}', "x\ny", '{"error": "{\\"code\\":500}"}', "[DONE]"]
+
+
+def test_sse_data_without_space_after_colon() -> None:
+    assert list(iter_sse_data(["data:{}", ""])) == ["{}"]
+
+
+def feed(parts: list[str]) -> Accumulator:
+    acc = Accumulator()
+    for i, part in enumerate(parts):
+        acc.add(Delta(content=part), float(i + 1))
+    acc.finish(99.0)
+    return acc
+
+
+def test_inline_think_split_across_chunks_times_first_answer_token() -> None:
+    acc = feed(["<th", "ink>", "let me", " think</", "think>", "\n\n", "Answer", " here"])
+    assert acc.thinking == "let me think"
+    assert acc.answer == "Answer here"
+    assert acc.text == "<think>let me think</think>\n\nAnswer here"
+    assert acc.clock.first_token == 1.0
+    assert acc.clock.first_answer == 7.0  # "Answer", not the blank line after </think>
+
+
+def test_unclosed_think_cut_by_truncation_is_all_thinking() -> None:
+    acc = feed(["<think>", "step 1", " step 2"])
+    assert acc.answer == ""
+    assert acc.thinking == "step 1 step 2"
+    assert acc.clock.first_answer is None
+
+
+def test_separate_reasoning_channel() -> None:
+    acc = Accumulator()
+    acc.add(Delta(thinking="hmm"), 1.0)
+    acc.add(Delta(content="Hi"), 2.0)
+    acc.add(Delta(finish_reason="stop", final={"usage": {"completion_tokens": 2}}), 3.0)
+    acc.finish(3.5)
+    assert (acc.thinking, acc.answer, acc.finish_reason) == ("hmm", "Hi", "stop")
+    assert (acc.clock.first_token, acc.clock.first_answer, acc.clock.thinking_events) == (1.0, 2.0, 1)
+    assert acc.final == {"usage": {"completion_tokens": 2}}
+
+
+def test_less_than_sign_in_answer_is_kept() -> None:
+    acc = feed(["if a <", " b:", " <thin", "g>"])
+    assert acc.answer == "if a < b: <thing>"
+
+
+@pytest.mark.parametrize(
+    ("tokens", "first", "last", "rate"),
+    [(11, 1.0, 2.0, 10.0), (1, 1.0, 2.0, None), (None, 1.0, 2.0, None), (5, 2.0, 2.0, None)],
+)
+def test_decode_rate_uses_n_minus_one(tokens, first, last, rate) -> None:  # type: ignore[no-untyped-def]
+    assert decode_rate(tokens, first, last) == rate

@@ -36,6 +36,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RUN_KEY] = run
     if not hasattr(config, "workerinput"):  # the leaderboard lives on the controller only
         config.stash[RESULTS_KEY] = Results([s.id for s in run.specs])
+    elif config.getvalue("loadgroup"):
+        config.pluginmanager.register(_LoadgroupNodeIds(), "llmbench-loadgroup-nodeids")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -116,6 +118,16 @@ def _progress(config: pytest.Config) -> Callable[[str], None]:
     return write
 
 
+def _test_name(item: pytest.Item, model_id: str) -> str:
+    """The item's name without the model: ``test_x[prompt]`` for ``test_x[model-prompt]``."""
+    name = item.name
+    for part, replacement in ((f"[{model_id}]", ""), (f"[{model_id}-", "["),
+                              (f"-{model_id}]", "]"), (f"-{model_id}-", "-")):
+        if part in name:
+            return name.replace(part, replacement, 1)
+    return name
+
+
 @pytest.fixture(scope="session")
 def llm_session(pytestconfig: pytest.Config) -> Generator[BenchSession, None, None]:
     """The run's server registry (starts, attaches, preloads, unloads, stops)."""
@@ -131,7 +143,7 @@ def llm(request: pytest.FixtureRequest, llm_session: BenchSession) -> LLM:
     run: RunConfig = request.config.stash[RUN_KEY]
     spec = run.spec_for(request.param)
     settings = request.node.stash.get(SETTINGS_KEY, None) or _item_settings(request.node, run)
-    record = ItemRecord(model=spec.id, test=request.node.originalname or request.node.name,
+    record = ItemRecord(model=spec.id, test=_test_name(request.node, spec.id),
                         settings=settings.to_dict())
     request.node.stash[RECORD_KEY] = record
     try:
@@ -184,3 +196,24 @@ class _Collector:
         if text:
             terminalreporter.write_sep("=", "llmbench leaderboard")
             terminalreporter.write_line(text)
+
+
+class _LoadgroupNodeIds:
+    """Worker-side repair for pytest >= 9.2 with pytest-xdist 3.8 (pytest-xdist#1386).
+
+    xdist's ``--dist loadgroup`` appends ``@group`` by assigning ``item._nodeid``, which
+    pytest 9.2 no longer reads (``nodeid`` comes from ``item._id``), so every group is silently
+    spread over all workers and each worker loads every model. Re-derive ``_id`` from the
+    suffixed string so one model stays on one worker.
+    """
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        try:
+            from _pytest.nodeid import coerce_node_id
+        except ImportError:  # pytest < 9.2 reads _nodeid itself
+            return
+        for item in items:
+            wanted = item.__dict__.get("_nodeid")
+            if isinstance(wanted, str) and wanted != item.nodeid:
+                item._id = coerce_node_id(wanted)  # type: ignore[attr-defined]

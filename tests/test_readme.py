@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_ci_runs_the_readme_test_command() -> None:
     readme = (ROOT / "README.md").read_text()
     ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
-    pytest_line = next(line for line in ci_lines if line.startswith("python -m pytest"))
+    pytest_line = next(line for line in ci_lines if line.startswith("python -m pytest "))
     assert f"&& {pytest_line}\n" in readme
 
 

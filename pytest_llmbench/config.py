@@ -27,6 +27,7 @@ class RunConfig:
     timeouts: Timeouts
     server_options: dict[str, Any] = field(default_factory=dict)
     leaderboard: str = "auto"
+    strict: bool = False
 
     def spec_for(self, spec_id: str) -> ModelSpec:
         for spec in self.specs:
@@ -109,7 +110,8 @@ def build_run_config(config: pytest.Config) -> RunConfig:
     server_options["api_key"] = os.environ.get("LLMBENCH_API_KEY") or os.environ.get(
         "OPENAI_API_KEY"
     )
-    return RunConfig(specs, settings, timeouts, server_options, leaderboard)
+    return RunConfig(specs, settings, timeouts, server_options, leaderboard,
+                     bool(_value(config, "strict")))
 
 
 def _find_binary(explicit: str | None) -> Path:

@@ -27,6 +27,8 @@ OPTIONS: tuple[tuple[str, str, object, str], ...] = (
     ("timeout", "string", None, "seconds one generation may take in all (default: no limit)"),
     ("pull", "bool", False, "pull Ollama models that are missing (with progress)"),
     ("log_dir", "string", None, "directory for spawned servers' logs (default: a temp dir)"),
+    ("strict", "bool", False,
+     "fail tests that generate but never assert or score anything (default: warn)"),
     ("leaderboard", "string", "auto",
      "leaderboard rows: models, items, both, none; auto = models, plus items with -v"),
 )

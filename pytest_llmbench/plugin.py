@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from pytest_llmbench.audit import LLMBenchUnscoredWarning, unjudged_message
 from pytest_llmbench.config import RUN_KEY, RunConfig, build_run_config
 from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.leaderboard import Results, render
@@ -166,6 +167,15 @@ def pytest_runtest_makereport(
     data: dict[str, Any] = {"model": record.model, "test": record.test}
     if call.when == "call" or (call.when == "setup" and report.failed):
         data = record.to_dict()
+    if call.when == "call" and report.passed:
+        function = getattr(item, "function", None)
+        message = unjudged_message(function, len(record.generations), len(record.scores))
+        if message is not None:
+            if item.config.stash[RUN_KEY].strict:
+                report.outcome = "failed"
+                report.longrepr = f"--llm-strict: {message}"
+            else:
+                item.warn(LLMBenchUnscoredWarning(message))
     report.user_properties.append((PROPERTY, data))
     if call.excinfo is not None and isinstance(call.excinfo.value, LLMBenchError):
         # Infrastructure trouble: one clear line, not a traceback through httpx.

@@ -111,3 +111,25 @@ def test_k_selects_one_model(pytester: pytest.Pytester, two_models: list[str]) -
     result.assert_outcomes(passed=2, deselected=4)
     assert set(leaderboard_rows(result.stdout.str())) == {"llama-server:tiny"}
     assert sum("starting llama-server" in line for line in result.stdout.lines) == 1
+
+
+UNJUDGED = '''
+def test_only_generates(llm):
+    llm.generate("Hi")
+
+def test_asserts(llm):
+    assert llm.generate("Hi").text is not None
+'''
+
+
+def test_a_test_that_cannot_fail_on_the_answer_is_reported(
+    pytester: pytest.Pytester, llama_server_bin: Path, gemma_gguf: Path
+) -> None:
+    pytester.makepyfile(test_u=UNJUDGED)
+    args = ["--llm-models=llama-server:gemma3-270m", "--llm-max-tokens=4", "--llm-ctx=512"]
+    result = pytester.runpytest(*args)
+    result.assert_outcomes(passed=2, warnings=1)
+    result.stdout.fnmatch_lines(["*LLMBenchUnscoredWarning: test_only_generates generated 1 answer(s)*"])
+    strict = pytester.runpytest(*args, "--llm-strict")
+    strict.assert_outcomes(passed=1, failed=1)
+    strict.stdout.fnmatch_lines(["*--llm-strict: test_only_generates generated*"])

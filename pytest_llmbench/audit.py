@@ -26,13 +26,18 @@ def _judges_something(function: Callable[..., Any]) -> bool:
     for node in ast.walk(tree):
         if isinstance(node, ast.Assert | ast.Raise):
             return True
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            if node.func.attr in ("score", "record_score", "fail"):
-                return True
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("score", "record_score", "fail")
+        ):
+            return True
     return False
 
 
-def unjudged_message(function: Callable[..., Any] | None, generations: int, scores: int) -> str | None:
+def unjudged_message(
+    function: Callable[..., Any] | None, generations: int, scores: int
+) -> str | None:
     """A warning text when ``function`` generated but cannot fail on the answer, else None."""
     if function is None or generations == 0 or scores > 0:
         return None

@@ -110,8 +110,9 @@ def build_run_config(config: pytest.Config) -> RunConfig:
     server_options["api_key"] = os.environ.get("LLMBENCH_API_KEY") or os.environ.get(
         "OPENAI_API_KEY"
     )
-    return RunConfig(specs, settings, timeouts, server_options, leaderboard,
-                     bool(_value(config, "strict")))
+    return RunConfig(
+        specs, settings, timeouts, server_options, leaderboard, bool(_value(config, "strict"))
+    )
 
 
 def _find_binary(explicit: str | None) -> Path:
@@ -150,7 +151,9 @@ def _check_gguf(spec: ModelSpec) -> None:
     except OSError as exc:
         raise pytest.UsageError(f"{spec.raw}: cannot read {str(path)!r}: {exc}") from None
     if magic != b"GGUF":
-        raise pytest.UsageError(f"{spec.raw}: {str(path)!r} is not a GGUF file (bad magic {magic!r})")
+        raise pytest.UsageError(
+            f"{spec.raw}: {str(path)!r} is not a GGUF file (bad magic {magic!r})"
+        )
 
 
 __all__ = ["OPTIONS", "RUN_KEY", "RunConfig", "build_run_config"]

@@ -45,9 +45,12 @@ class Results:
             item = self.items[report.nodeid] = ItemResult(
                 report.nodeid, record["model"], record["test"]
             )
-        if record.get("generations") or record.get("scores") or record.get("error"):
-            item.record = record
-        elif not item.record:
+        if (
+            record.get("generations")
+            or record.get("scores")
+            or record.get("error")
+            or not item.record
+        ):
             item.record = record
         infra = bool(record.get("error"))
         if report.when == "setup":
@@ -115,9 +118,23 @@ def model_rows(results: Results) -> tuple[list[str], list[list[str]]]:
         for name in _check_scores(items):
             if name not in check_names:
                 check_names.append(name)
-    headers = ["model", "items", "pass", "fail", "error", "load s", "TTFT s", "tok/s",
-               "srv tok/s", "prompt tok/s", "out tok", "trunc", "RSS MB", "score",
-               *check_names]
+    headers = [
+        "model",
+        "items",
+        "pass",
+        "fail",
+        "error",
+        "load s",
+        "TTFT s",
+        "tok/s",
+        "srv tok/s",
+        "prompt tok/s",
+        "out tok",
+        "trunc",
+        "RSS MB",
+        "score",
+        *check_names,
+    ]
     rows = []
     for model, items in by_model.items():
         gens = [g for i in items for g in i.generations]
@@ -127,30 +144,42 @@ def model_rows(results: Results) -> tuple[list[str], list[list[str]]]:
         per_check = _check_scores(items)
         rss = [v for v in _metric(gens, "peak_rss_mb") if v is not None]
         total_out = sum(v for v in _metric(gens, "output_tokens") if v is not None)
-        rows.append([
-            model,
-            str(len(items)),
-            str(outcomes.count("passed")),
-            str(outcomes.count("failed")),
-            str(outcomes.count("error")),
-            _fmt(sum(v for v in loads if v is not None) if any(loads) else None),
-            _fmt(_median(_metric(gens, "ttft_s")), 3),
-            _fmt(_median(_metric(gens, "decode_tps")), 1),
-            _fmt(_median(_metric(gens, "server_decode_tps")), 1),
-            _fmt(_median(_metric(gens, "prompt_tps")), 1),
-            str(total_out) if gens else "-",
-            str(sum(1 for g in gens if g.get("truncated"))),
-            _fmt(max(rss), 0) if rss else "-",
-            _fmt(_mean(scores), 1),
-            *(_fmt(_mean(per_check.get(name, [])), 1) for name in check_names),
-        ])
+        rows.append(
+            [
+                model,
+                str(len(items)),
+                str(outcomes.count("passed")),
+                str(outcomes.count("failed")),
+                str(outcomes.count("error")),
+                _fmt(sum(v for v in loads if v is not None) if any(loads) else None),
+                _fmt(_median(_metric(gens, "ttft_s")), 3),
+                _fmt(_median(_metric(gens, "decode_tps")), 1),
+                _fmt(_median(_metric(gens, "server_decode_tps")), 1),
+                _fmt(_median(_metric(gens, "prompt_tps")), 1),
+                str(total_out) if gens else "-",
+                str(sum(1 for g in gens if g.get("truncated"))),
+                _fmt(max(rss), 0) if rss else "-",
+                _fmt(_mean(scores), 1),
+                *(_fmt(_mean(per_check.get(name, [])), 1) for name in check_names),
+            ]
+        )
     return headers, rows
 
 
 def item_rows(results: Results) -> tuple[list[str], list[list[str]]]:
     """One row per model × test item."""
-    headers = ["model", "test", "outcome", "TTFT s", "tok/s", "srv tok/s", "out tok",
-               "finish", "score", "diagnosis"]
+    headers = [
+        "model",
+        "test",
+        "outcome",
+        "TTFT s",
+        "tok/s",
+        "srv tok/s",
+        "out tok",
+        "finish",
+        "score",
+        "diagnosis",
+    ]
     rows = []
     for item in results.ordered():
         gens = item.generations
@@ -160,18 +189,20 @@ def item_rows(results: Results) -> tuple[list[str], list[list[str]]]:
         notes = list(score.get("diagnoses") or [])
         if item.record.get("error"):
             notes.append(str(item.record["error"]).splitlines()[0][:80])
-        rows.append([
-            item.model,
-            item.test,
-            item.outcome,
-            _fmt(metrics.get("ttft_s"), 3),
-            _fmt(metrics.get("decode_tps"), 1),
-            _fmt(metrics.get("server_decode_tps"), 1),
-            str(metrics.get("output_tokens", "-")) if gens else "-",
-            str(last.get("finish_reason") or "-"),
-            _fmt(item.record.get("scores", {}).get("score"), 1),
-            "; ".join(notes),
-        ])
+        rows.append(
+            [
+                item.model,
+                item.test,
+                item.outcome,
+                _fmt(metrics.get("ttft_s"), 3),
+                _fmt(metrics.get("decode_tps"), 1),
+                _fmt(metrics.get("server_decode_tps"), 1),
+                str(metrics.get("output_tokens", "-")) if gens else "-",
+                str(last.get("finish_reason") or "-"),
+                _fmt(item.record.get("scores", {}).get("score"), 1),
+                "; ".join(notes),
+            ]
+        )
     return headers, rows
 
 

@@ -51,7 +51,9 @@ class LLM:
         """Facts about the server (backend, build/version, model id, chat template...)."""
         return dict(self.backend.server_info)
 
-    def generate(self, prompt: Prompt, *, system: str | None = None, **overrides: Any) -> Generation:
+    def generate(
+        self, prompt: Prompt, *, system: str | None = None, **overrides: Any
+    ) -> Generation:
         """Stream one reply to ``prompt`` (a string, or chat messages) and record its metrics.
 
         Raises a :class:`~pytest_llmbench.errors.LLMBenchError` when no complete answer came

@@ -6,31 +6,58 @@ import pytest
 
 # (name, ini type, default, help); CLI flag is --llm-NAME with dashes, ini is llm_NAME.
 OPTIONS: tuple[tuple[str, str, object, str], ...] = (
-    ("models", "args", None,
-     "model specs to benchmark, comma-separated or repeated: ollama:NAME[:TAG][@URL], "
-     "llama-server:PATH.gguf, llama-server:gemma3-270m, llama-server@URL, openai:MODEL@URL"),
+    (
+        "models",
+        "args",
+        None,
+        "model specs to benchmark, comma-separated or repeated: ollama:NAME[:TAG][@URL], "
+        "llama-server:PATH.gguf, llama-server:gemma3-270m, llama-server@URL, openai:MODEL@URL",
+    ),
     ("max_tokens", "string", "16384", "output token cap for every generation (default 16384)"),
-    ("ctx", "string", "16384",
-     "context size: llama-server -c / Ollama num_ctx (default 16384)"),
+    ("ctx", "string", "16384", "context size: llama-server -c / Ollama num_ctx (default 16384)"),
     ("temperature", "string", "0", "sampling temperature (default 0)"),
     ("seed", "string", "42", "sampling seed (default 42)"),
-    ("cache_prompt", "bool", False,
-     "let llama-server reuse its prompt cache (off: TTFT and prompt tok/s stay honest)"),
+    (
+        "cache_prompt",
+        "bool",
+        False,
+        "let llama-server reuse its prompt cache (off: TTFT and prompt tok/s stay honest)",
+    ),
     ("gpu_layers", "string", None, "llama-server -ngl N for spawned servers"),
     ("server_args", "string", None, "extra llama-server arguments, shell-quoted"),
-    ("llama_server_bin", "string", None,
-     "llama-server binary (default: $LLAMA_SERVER_BIN, PATH, then the build cache)"),
-    ("health_timeout", "string", "900",
-     "seconds to wait for a server/model to load (default 900: big loads take minutes)"),
-    ("read_timeout", "string", "300",
-     "seconds without any streamed data before a generation counts as stalled (default 300)"),
+    (
+        "llama_server_bin",
+        "string",
+        None,
+        "llama-server binary (default: $LLAMA_SERVER_BIN, PATH, then the build cache)",
+    ),
+    (
+        "health_timeout",
+        "string",
+        "900",
+        "seconds to wait for a server/model to load (default 900: big loads take minutes)",
+    ),
+    (
+        "read_timeout",
+        "string",
+        "300",
+        "seconds without any streamed data before a generation counts as stalled (default 300)",
+    ),
     ("timeout", "string", None, "seconds one generation may take in all (default: no limit)"),
     ("pull", "bool", False, "pull Ollama models that are missing (with progress)"),
     ("log_dir", "string", None, "directory for spawned servers' logs (default: a temp dir)"),
-    ("strict", "bool", False,
-     "fail tests that generate but never assert or score anything (default: warn)"),
-    ("leaderboard", "string", "auto",
-     "leaderboard rows: models, items, both, none; auto = models, plus items with -v"),
+    (
+        "strict",
+        "bool",
+        False,
+        "fail tests that generate but never assert or score anything (default: warn)",
+    ),
+    (
+        "leaderboard",
+        "string",
+        "auto",
+        "leaderboard rows: models, items, both, none; auto = models, plus items with -v",
+    ),
 )
 
 
@@ -43,11 +70,18 @@ def add_options(parser: pytest.Parser) -> None:
     for name, ini_type, default, help_text in OPTIONS:
         dest = f"llm_{name}"
         if name == "models":
-            group.addoption(flag(name), action="append", dest=dest, default=None,
-                            metavar="SPEC[,SPEC...]", help=help_text)
+            group.addoption(
+                flag(name),
+                action="append",
+                dest=dest,
+                default=None,
+                metavar="SPEC[,SPEC...]",
+                help=help_text,
+            )
         elif ini_type == "bool":
-            group.addoption(flag(name), action="store_true", dest=dest, default=None,
-                            help=help_text)
+            group.addoption(
+                flag(name), action="store_true", dest=dest, default=None, help=help_text
+            )
         else:
             group.addoption(flag(name), dest=dest, default=None, help=help_text)
         parser.addini(dest, help=help_text, type=ini_type, default=default)  # type: ignore[arg-type]

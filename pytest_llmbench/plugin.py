@@ -10,8 +10,8 @@ import pytest
 from pytest_llmbench.audit import LLMBenchUnscoredWarning, unjudged_message
 from pytest_llmbench.config import RUN_KEY, RunConfig, build_run_config
 from pytest_llmbench.errors import LLMBenchError
-from pytest_llmbench.leaderboard import Results, render
 from pytest_llmbench.generation import Settings
+from pytest_llmbench.leaderboard import Results, render
 from pytest_llmbench.llm import LLM
 from pytest_llmbench.options import add_options
 from pytest_llmbench.records import PROPERTY, RECORD_KEY, ItemRecord
@@ -66,7 +66,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     run = metafunc.config.stash[RUN_KEY]
     if not run.specs:
         metafunc.parametrize(
-            "llm", [pytest.param(None, marks=pytest.mark.skip(reason=NO_MODELS), id="no-model")],
+            "llm",
+            [pytest.param(None, marks=pytest.mark.skip(reason=NO_MODELS), id="no-model")],
             indirect=True,
         )
         return
@@ -122,8 +123,12 @@ def _progress(config: pytest.Config) -> Callable[[str], None]:
 def _test_name(item: pytest.Item, model_id: str) -> str:
     """The item's name without the model: ``test_x[prompt]`` for ``test_x[model-prompt]``."""
     name = item.name
-    for part, replacement in ((f"[{model_id}]", ""), (f"[{model_id}-", "["),
-                              (f"-{model_id}]", "]"), (f"-{model_id}-", "-")):
+    for part, replacement in (
+        (f"[{model_id}]", ""),
+        (f"[{model_id}-", "["),
+        (f"-{model_id}]", "]"),
+        (f"-{model_id}-", "-"),
+    ):
         if part in name:
             return name.replace(part, replacement, 1)
     return name
@@ -144,8 +149,9 @@ def llm(request: pytest.FixtureRequest, llm_session: BenchSession) -> LLM:
     run: RunConfig = request.config.stash[RUN_KEY]
     spec = run.spec_for(request.param)
     settings = request.node.stash.get(SETTINGS_KEY, None) or _item_settings(request.node, run)
-    record = ItemRecord(model=spec.id, test=_test_name(request.node, spec.id),
-                        settings=settings.to_dict())
+    record = ItemRecord(
+        model=spec.id, test=_test_name(request.node, spec.id), settings=settings.to_dict()
+    )
     request.node.stash[RECORD_KEY] = record
     try:
         backend, load_s = llm_session.acquire(spec, settings)
@@ -187,7 +193,9 @@ def pytest_runtest_makereport(
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if RESULTS_KEY in config.stash:
-        config.pluginmanager.register(_Collector(config.stash[RESULTS_KEY], config), "llmbench-results")
+        config.pluginmanager.register(
+            _Collector(config.stash[RESULTS_KEY], config), "llmbench-results"
+        )
 
 
 class _Collector:
@@ -226,4 +234,4 @@ class _LoadgroupNodeIds:
         for item in items:
             wanted = item.__dict__.get("_nodeid")
             if isinstance(wanted, str) and wanted != item.nodeid:
-                item._id = coerce_node_id(wanted)  # type: ignore[attr-defined]
+                item._id = coerce_node_id(wanted)

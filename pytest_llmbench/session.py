@@ -54,6 +54,6 @@ class BenchSession:
         for backend in self.backends.values():
             try:
                 backend.release()
-            except Exception as exc:  # noqa: BLE001 - shutdown must go on for the others
+            except Exception as exc:
                 self.progress(f"{backend.label}: error while stopping: {exc}")
         self.active = None

@@ -1,7 +1,7 @@
 """Decoding streamed replies (SSE and NDJSON) and timing them on the client's clock.
 
-Backends turn wire events into :class:`Delta` records; :class:`StreamClock` stamps them as they
-arrive and :func:`assemble` folds everything into one :class:`~pytest_llmbench.generation.Generation`.
+Backends turn wire events into :class:`Delta` records; :class:`Accumulator` stamps them as
+they arrive on the client's clock and splits inline thinking from the answer.
 Parsing is kept to a minimum per line: the target is >100k tokens/s on one core.
 """
 

@@ -14,7 +14,10 @@ def process_vram_mb(pid: int) -> float | None:
     try:
         out = subprocess.run(
             [smi, "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
-            capture_output=True, text=True, timeout=5, check=False,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return None

@@ -38,6 +38,6 @@ def gemma_gguf() -> Path:
         from pytest_llmbench.tools.default_model import embedded_model_path
 
         return embedded_model_path()
-    except Exception as exc:  # noqa: BLE001 - any failure means "not installed here"
+    except Exception as exc:
         _require(f"the gemma3-270m model ({exc})")
         raise

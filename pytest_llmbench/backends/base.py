@@ -69,9 +69,7 @@ class Backend(ABC):
         """``peak_rss_mb`` / ``vram_mb`` where known."""
         return {}
 
-    def generate(
-        self, messages: Messages, settings: Settings, timeouts: Timeouts
-    ) -> Generation:
+    def generate(self, messages: Messages, settings: Settings, timeouts: Timeouts) -> Generation:
         body = self.request_body(messages, settings)
         acc = Accumulator()
         deadline = None if timeouts.total_s is None else time.perf_counter() + timeouts.total_s
@@ -99,7 +97,9 @@ class Backend(ABC):
                     f"{' after the first token' if acc.clock.first_token else ''}). "
                     f"Raise --llm-read-timeout for slow models, or check the server."
                 ),
-                acc, settings, body,
+                acc,
+                settings,
+                body,
             ) from exc
         except httpx.ConnectError as exc:
             raise ServerError(
@@ -112,7 +112,9 @@ class Backend(ABC):
                     f"{self.label}: the server cut the stream after "
                     f"{acc.clock.token_events} token(s) ({exc}); check its log"
                 ),
-                acc, settings, body,
+                acc,
+                settings,
+                body,
             ) from exc
         except StreamError as exc:
             raise self._partial(exc, acc, settings, body) from None

@@ -45,15 +45,28 @@ class LlamaServerBackend(OpenAIBackend):
         for _attempt in range(3):  # a free port can be taken between probe and bind
             port = free_port()
             argv = [
-                str(binary), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(port),
-                "-c", str(settings.ctx), "-np", "1", "-a", self.label,
+                str(binary),
+                "-m",
+                str(gguf),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "-c",
+                str(settings.ctx),
+                "-np",
+                "1",
+                "-a",
+                self.label,
             ]
             if self.options.get("gpu_layers") is not None:
                 argv += ["-ngl", str(self.options["gpu_layers"])]
             argv += list(self.options.get("server_args") or ())
             safe = self.label.replace("/", "_").replace(":", "_")
             process = ServerProcess(argv, log_dir / f"{safe}-{port}.log", self.label)
-            progress(f"{self.label}: starting llama-server on port {port} (log: {process.log_path})")
+            progress(
+                f"{self.label}: starting llama-server on port {port} (log: {process.log_path})"
+            )
             try:
                 load_s = process.wait_healthy(
                     f"http://127.0.0.1:{port}/health",
@@ -66,7 +79,11 @@ class LlamaServerBackend(OpenAIBackend):
                 if "address already in use" in log_tail(process.log_path, 40).lower():
                     continue
                 raise
-            self.process, self.ctx, self.base_url = process, settings.ctx, f"http://127.0.0.1:{port}"
+            self.process, self.ctx, self.base_url = (
+                process,
+                settings.ctx,
+                f"http://127.0.0.1:{port}",
+            )
             self.server_info["log"] = str(process.log_path)
             self.server_info["health_seen"] = list(process.health_seen)
             self._read_props(attach=False)
@@ -115,4 +132,7 @@ class LlamaServerBackend(OpenAIBackend):
             return {}
         from pytest_llmbench.vram import process_vram_mb
 
-        return {"peak_rss_mb": self.process.peak_rss_mb(), "vram_mb": process_vram_mb(self.process.pid)}
+        return {
+            "peak_rss_mb": self.process.peak_rss_mb(),
+            "vram_mb": process_vram_mb(self.process.pid),
+        }

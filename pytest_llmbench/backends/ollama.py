@@ -41,8 +41,10 @@ def ollama_base_url(env: str | None) -> str:
 
 def model_matches(wanted: str, name: str) -> bool:
     """Ollama names default the tag to ``latest``."""
+
     def norm(n: str) -> str:
         return n if ":" in n.rsplit("/", 1)[-1] else f"{n}:latest"
+
     return norm(wanted) == norm(name)
 
 
@@ -74,7 +76,9 @@ class OllamaBackend(Backend):
         progress(f"{self.label}: starting `ollama serve` at {self.base_url}")
         env_host = self.base_url.split("://", 1)[1]
         log = Path(self.options.get("log_dir") or "/tmp") / "ollama-serve.log"
-        self.process = ServerProcess([binary, "serve"], log, self.label, env={"OLLAMA_HOST": env_host})
+        self.process = ServerProcess(
+            [binary, "serve"], log, self.label, env={"OLLAMA_HOST": env_host}
+        )
         self.process.wait_healthy(f"{self.base_url}/api/version", 60.0, progress)
 
     def prepare(self, settings: Settings, progress: Progress) -> float | None:
@@ -83,10 +87,10 @@ class OllamaBackend(Backend):
             version = get_json(client, f"{self.base_url}/api/version", self.label)
             self.server_info["version"] = version.get("version")
             tags = get_json(client, f"{self.base_url}/api/tags", self.label)
-        names = [m.get("name", "") for m in tags.get("models", [])]
-        entry = next((m for m in tags.get("models", []) if model_matches(self.spec.model, m.get("name", ""))), None)
+        entry = self._tag_entry(tags)
         if entry is None:
             if not self.options.get("pull"):
+                names = [str(m.get("name", "")) for m in tags.get("models", [])]
                 raise ModelNotFound(
                     f"{self.label}: model {self.spec.model!r} is not pulled on {self.base_url} "
                     f"(it has: {', '.join(names[:10]) or 'none'}). Run `ollama pull "
@@ -95,22 +99,34 @@ class OllamaBackend(Backend):
             self.pull(progress)
             with self._client() as client:
                 tags = get_json(client, f"{self.base_url}/api/tags", self.label)
-            entry = next((m for m in tags.get("models", []) if model_matches(self.spec.model, m.get("name", ""))), {})
+            entry = self._tag_entry(tags) or {}
         self.server_info["digest"] = entry.get("digest")
         details = entry.get("details") or {}
         self.server_info["quantization"] = details.get("quantization_level")
         self.server_info["parameter_size"] = details.get("parameter_size")
         return self.preload(settings)
 
+    def _tag_entry(self, tags: dict[str, Any]) -> dict[str, Any] | None:
+        """This model's entry in an ``/api/tags`` answer."""
+        for model in tags.get("models", []):
+            if isinstance(model, dict) and model_matches(self.spec.model, model.get("name", "")):
+                return model
+        return None
+
     def pull(self, progress: Progress) -> None:
         """``POST /api/pull`` with a progress line every few seconds."""
         last = 0.0
-        with self._client(None or 3600.0) as client, client.stream(
-            "POST", f"{self.base_url}/api/pull", json={"model": self.spec.model, "stream": True}
-        ) as response:
+        with (
+            self._client(3600.0) as client,
+            client.stream(
+                "POST", f"{self.base_url}/api/pull", json={"model": self.spec.model, "stream": True}
+            ) as response,
+        ):
             if response.status_code >= 400:
                 response.read()
-                raise ModelNotFound(f"{self.label}: pull failed: HTTP {response.status_code} {response.text[:200]}")
+                raise ModelNotFound(
+                    f"{self.label}: pull failed: HTTP {response.status_code} {response.text[:200]}"
+                )
             for line in response.iter_lines():
                 if not line.strip():
                     continue
@@ -134,13 +150,21 @@ class OllamaBackend(Backend):
         with self._client(float(self.options.get("health_timeout_s") or 900)) as client:
             response = client.post(
                 f"{self.base_url}/api/chat",
-                json={"model": self.spec.model, "messages": [], "stream": False,
-                      "options": {"num_ctx": settings.ctx}},
+                json={
+                    "model": self.spec.model,
+                    "messages": [],
+                    "stream": False,
+                    "options": {"num_ctx": settings.ctx},
+                },
             )
         if response.status_code == 404:
-            raise ModelNotFound(f"{self.label}: {response.text[:200]}; run `ollama pull {self.spec.model}`")
+            raise ModelNotFound(
+                f"{self.label}: {response.text[:200]}; run `ollama pull {self.spec.model}`"
+            )
         if response.status_code >= 400:
-            raise ServerError(f"{self.label}: preload failed: HTTP {response.status_code} {response.text[:200]}")
+            raise ServerError(
+                f"{self.label}: preload failed: HTTP {response.status_code} {response.text[:200]}"
+            )
         self.loaded = True
         return time.perf_counter() - started
 
@@ -175,8 +199,12 @@ class OllamaBackend(Backend):
             options["top_k"] = settings.top_k
         if settings.stop:
             options["stop"] = list(settings.stop)
-        body: dict[str, Any] = {"model": self.spec.model, "messages": messages, "stream": True,
-                                "options": options}
+        body: dict[str, Any] = {
+            "model": self.spec.model,
+            "messages": messages,
+            "stream": True,
+            "options": options,
+        }
         if settings.think is not None:
             body["think"] = settings.think
         return body
@@ -198,7 +226,9 @@ class OllamaBackend(Backend):
                     final={k: v for k, v in chunk.items() if k not in ("message", "model")},
                 )
                 return
-            yield Delta(content=message.get("content") or "", thinking=message.get("thinking") or "")
+            yield Delta(
+                content=message.get("content") or "", thinking=message.get("thinking") or ""
+            )
         raise StreamError(
             f"{label}: the stream ended without a final done:true chunk (connection closed "
             f"early); the answer is incomplete. Check `ollama serve`'s log."

@@ -7,7 +7,8 @@ from pathlib import Path
 
 
 def cache_dir() -> Path:
-    """``$PYTEST_LLMBENCH_CACHE``, else ``$XDG_CACHE_HOME/pytest-llmbench``, else ``~/.cache/...``."""
+    """``$PYTEST_LLMBENCH_CACHE``, else ``$XDG_CACHE_HOME/pytest-llmbench``, else
+    ``~/.cache/pytest-llmbench``."""
     explicit = os.environ.get("PYTEST_LLMBENCH_CACHE")
     if explicit:
         return Path(explicit).expanduser()

@@ -83,7 +83,9 @@ def _extract_vendored_source(sdist: Path, dest: Path) -> Path:
     return roots[0]
 
 
-def build(version: str = LLAMA_CPP_PYTHON_VERSION, jobs: int | None = None, force: bool = False) -> Path:
+def build(
+    version: str = LLAMA_CPP_PYTHON_VERSION, jobs: int | None = None, force: bool = False
+) -> Path:
     """Build ``llama-server`` from the pinned sdist and cache it; returns the binary's path."""
     target = cached_binary(version)
     if target.is_file() and not force:
@@ -96,8 +98,18 @@ def build(version: str = LLAMA_CPP_PYTHON_VERSION, jobs: int | None = None, forc
     with tempfile.TemporaryDirectory(prefix="llmbench-build-") as tmp:
         work = Path(tmp)
         _run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-             f"llama-cpp-python=={version}", "-d", str(work)],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                f"llama-cpp-python=={version}",
+                "-d",
+                str(work),
+            ],
             "download sdist",
         )
         sdists = list(work.glob("llama_cpp_python-*.tar.gz"))
@@ -107,8 +119,17 @@ def build(version: str = LLAMA_CPP_PYTHON_VERSION, jobs: int | None = None, forc
         build_dir = work / "build"
         _run(["cmake", "-S", str(src), "-B", str(build_dir), *CMAKE_FLAGS], "configure")
         _run(
-            ["cmake", "--build", str(build_dir), "--config", "Release", "--target", "llama-server",
-             "-j", str(jobs)],
+            [
+                "cmake",
+                "--build",
+                str(build_dir),
+                "--config",
+                "Release",
+                "--target",
+                "llama-server",
+                "-j",
+                str(jobs),
+            ],
             f"compile ({jobs} jobs; several minutes)",
         )
         built = build_dir / "bin" / "llama-server"
@@ -127,12 +148,18 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m pytest_llmbench.tools.llama_server",
         description="Find, or build and cache, a llama-server binary.",
     )
-    parser.add_argument("--version", default=LLAMA_CPP_PYTHON_VERSION,
-                        help="llama-cpp-python sdist version whose vendored llama.cpp is built")
+    parser.add_argument(
+        "--version",
+        default=LLAMA_CPP_PYTHON_VERSION,
+        help="llama-cpp-python sdist version whose vendored llama.cpp is built",
+    )
     parser.add_argument("--jobs", type=int, default=None, help="parallel compile jobs")
     parser.add_argument("--force", action="store_true", help="rebuild even when cached")
-    parser.add_argument("--print-path", action="store_true",
-                        help="only print the binary that would be used (exit 1 if none)")
+    parser.add_argument(
+        "--print-path",
+        action="store_true",
+        help="only print the binary that would be used (exit 1 if none)",
+    )
     args = parser.parse_args(argv)
     if args.print_path:
         found = find_llama_server()

@@ -18,8 +18,11 @@ pytestmark = pytest.mark.real_server
 
 @pytest.fixture(scope="module")
 def backend(llama_server_bin: Path, gemma_gguf: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    options = {"llama_server_bin": str(llama_server_bin), "health_timeout_s": 120,
-               "log_dir": str(tmp_path_factory.mktemp("logs"))}
+    options = {
+        "llama_server_bin": str(llama_server_bin),
+        "health_timeout_s": 120,
+        "log_dir": str(tmp_path_factory.mktemp("logs")),
+    }
     backend = LlamaServerBackend(parse_spec("llama-server:gemma3-270m"), options)
     messages: list[str] = []
     load_s = backend.prepare(Settings(ctx=4096), messages.append)
@@ -42,8 +45,12 @@ def test_spawn_waits_through_health_and_records_server_facts(backend: LlamaServe
 
 def test_real_stream_metrics_are_consistent(backend: LlamaServerBackend) -> None:
     settings = Settings(ctx=4096, max_tokens=48)
-    gens = [backend.generate([{"role": "user", "content": f"Count to ten, take {i}."}], settings,
-                             Timeouts()) for i in range(3)]
+    gens = [
+        backend.generate(
+            [{"role": "user", "content": f"Count to ten, take {i}."}], settings, Timeouts()
+        )
+        for i in range(3)
+    ]
     for g in gens:
         m = g.metrics
         assert m.ttft_s is not None and 0 < m.ttft_s < m.total_s  # type: ignore[operator]
@@ -56,14 +63,20 @@ def test_real_stream_metrics_are_consistent(backend: LlamaServerBackend) -> None
         assert g.request["cache_prompt"] is False and g.request["n_predict"] == 48
         assert g.text and g.answer
     # Client (n-1)/Δt against the server's own predicted_per_second: same convention.
-    ratios = [g.metrics.decode_tps / g.metrics.server_decode_tps for g in gens
-              if g.metrics.decode_tps and g.metrics.server_decode_tps]
+    ratios = [
+        g.metrics.decode_tps / g.metrics.server_decode_tps
+        for g in gens
+        if g.metrics.decode_tps and g.metrics.server_decode_tps
+    ]
     assert ratios and 0.8 < statistics.median(ratios) < 1.25, ratios
 
 
 def test_small_cap_is_flagged_as_truncation(backend: LlamaServerBackend) -> None:
-    g = backend.generate([{"role": "user", "content": "Write a long story about a dragon."}],
-                         Settings(ctx=4096, max_tokens=8), Timeouts())
+    g = backend.generate(
+        [{"role": "user", "content": "Write a long story about a dragon."}],
+        Settings(ctx=4096, max_tokens=8),
+        Timeouts(),
+    )
     assert g.finish_reason == "length"
     assert g.truncated
     assert g.metrics.output_tokens == 8
@@ -72,8 +85,11 @@ def test_small_cap_is_flagged_as_truncation(backend: LlamaServerBackend) -> None
 def test_missing_server_exit_shows_log_tail(llama_server_bin: Path, tmp_path: Path) -> None:
     bad = tmp_path / "broken.gguf"
     bad.write_bytes(b"GGUF" + b"\0" * 64)
-    options = {"llama_server_bin": str(llama_server_bin), "health_timeout_s": 60,
-               "log_dir": str(tmp_path)}
+    options = {
+        "llama_server_bin": str(llama_server_bin),
+        "health_timeout_s": 60,
+        "log_dir": str(tmp_path),
+    }
     backend = LlamaServerBackend(parse_spec(f"llama-server:{bad}"), options)
     with pytest.raises(ServerError, match="exited with code") as info:
         backend.prepare(Settings(ctx=512), lambda _m: None)

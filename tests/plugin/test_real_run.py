@@ -10,7 +10,7 @@ import pytest
 
 pytestmark = pytest.mark.real_server
 
-TESTS = '''
+TESTS = """
 import pytest
 
 PROMPTS = ["Name three colours.", "Say hello."]
@@ -26,7 +26,7 @@ def test_prompt(llm, prompt):
 def test_fails_on_purpose(llm):
     g = llm.generate("Tell me a story.")
     assert not g.truncated, "cut at the cap"
-'''
+"""
 
 
 @pytest.fixture
@@ -34,8 +34,12 @@ def two_models(pytester: pytest.Pytester, llama_server_bin: Path, gemma_gguf: Pa
     pytester.makepyfile(test_bench=TESTS)
     copy = pytester.path / "tiny.gguf"
     copy.symlink_to(gemma_gguf)
-    return ["--llm-models=llama-server:gemma3-270m,llama-server:tiny.gguf", "--llm-ctx=2048",
-            "-p", "no:cacheprovider"]
+    return [
+        "--llm-models=llama-server:gemma3-270m,llama-server:tiny.gguf",
+        "--llm-ctx=2048",
+        "-p",
+        "no:cacheprovider",
+    ]
 
 
 def leaderboard_rows(stdout: str) -> dict[str, list[str]]:
@@ -62,14 +66,16 @@ def test_matrix_ids_order_one_load_per_model_and_leaderboard(
     result = pytester.runpytest(*two_models, "-v", "--junitxml=junit.xml")
     result.assert_outcomes(passed=4, failed=2)
     # Items grouped by model, in --llm-models order, ids readable.
-    result.stdout.fnmatch_lines([
-        "*test_prompt[[]llama-server:gemma3-270m-Name three colours.[]] PASSED*",
-        "*test_prompt[[]llama-server:gemma3-270m-Say hello.[]] PASSED*",
-        "*test_fails_on_purpose[[]llama-server:gemma3-270m[]] FAILED*",
-        "*test_prompt[[]llama-server:tiny-Name three colours.[]] PASSED*",
-        "*test_prompt[[]llama-server:tiny-Say hello.[]] PASSED*",
-        "*test_fails_on_purpose[[]llama-server:tiny[]] FAILED*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*test_prompt[[]llama-server:gemma3-270m-Name three colours.[]] PASSED*",
+            "*test_prompt[[]llama-server:gemma3-270m-Say hello.[]] PASSED*",
+            "*test_fails_on_purpose[[]llama-server:gemma3-270m[]] FAILED*",
+            "*test_prompt[[]llama-server:tiny-Name three colours.[]] PASSED*",
+            "*test_prompt[[]llama-server:tiny-Say hello.[]] PASSED*",
+            "*test_fails_on_purpose[[]llama-server:tiny[]] FAILED*",
+        ]
+    )
     starts = [line for line in result.stdout.lines if "starting llama-server" in line]
     assert len(starts) == 2, starts  # one load per model
     rows = leaderboard_rows(result.stdout.str())
@@ -81,8 +87,12 @@ def test_matrix_ids_order_one_load_per_model_and_leaderboard(
         assert float(cells[8]) > 0  # server tok/s
         assert cells[11] == "3"  # all three hit their small caps
     # -v adds per-item rows.
-    result.stdout.fnmatch_lines(["*| llama-server:tiny * | test_fails_on_purpose * | failed *",
-                               "*| llama-server:tiny * | test_prompt[[]Say hello.[]] * | passed *"])
+    result.stdout.fnmatch_lines(
+        [
+            "*| llama-server:tiny * | test_fails_on_purpose * | failed *",
+            "*| llama-server:tiny * | test_prompt[[]Say hello.[]] * | passed *",
+        ]
+    )
     # JUnit XML lists every item.
     cases = ET.parse(pytester.path / "junit.xml").getroot().iter("testcase")
     assert len(list(cases)) == 6
@@ -113,13 +123,13 @@ def test_k_selects_one_model(pytester: pytest.Pytester, two_models: list[str]) -
     assert sum("starting llama-server" in line for line in result.stdout.lines) == 1
 
 
-UNJUDGED = '''
+UNJUDGED = """
 def test_only_generates(llm):
     llm.generate("Hi")
 
 def test_asserts(llm):
     assert llm.generate("Hi").text is not None
-'''
+"""
 
 
 def test_a_test_that_cannot_fail_on_the_answer_is_reported(
@@ -129,7 +139,9 @@ def test_a_test_that_cannot_fail_on_the_answer_is_reported(
     args = ["--llm-models=llama-server:gemma3-270m", "--llm-max-tokens=4", "--llm-ctx=512"]
     result = pytester.runpytest(*args)
     result.assert_outcomes(passed=2, warnings=1)
-    result.stdout.fnmatch_lines(["*LLMBenchUnscoredWarning: test_only_generates generated 1 answer(s)*"])
+    result.stdout.fnmatch_lines(
+        ["*LLMBenchUnscoredWarning: test_only_generates generated 1 answer(s)*"]
+    )
     strict = pytester.runpytest(*args, "--llm-strict")
     strict.assert_outcomes(passed=1, failed=1)
     strict.stdout.fnmatch_lines(["*--llm-strict: test_only_generates generated*"])

@@ -12,9 +12,14 @@ TEST_FILE = "def test_x(llm):\n    llm.generate('hi')\n"
     [
         (["--llm-models=gemma"], "*model spec 'gemma' has no backend prefix; use ollama:NAME*"),
         (["--llm-models=llama-server:missing.gguf"], "*GGUF file 'missing.gguf' not found*"),
-        (["--llm-models=ollama:m", "--llm-max-tokens=lots"],
-         "*--llm-max-tokens='lots' is not an integer*"),
-        (["--llm-models=ollama:m", "--llm-temperature=-1"], "*--llm-temperature='-1' must be at least 0*"),
+        (
+            ["--llm-models=ollama:m", "--llm-max-tokens=lots"],
+            "*--llm-max-tokens='lots' is not an integer*",
+        ),
+        (
+            ["--llm-models=ollama:m", "--llm-temperature=-1"],
+            "*--llm-temperature='-1' must be at least 0*",
+        ),
         (["--llm-models=ollama:m", "--llm-leaderboard=fancy"], "*use one of auto, models, items*"),
         (["--llm-models=ollama:m", "--llm-server-args=-x 'unclosed"], "*cannot split*"),
     ],
@@ -37,8 +42,9 @@ def test_not_a_gguf_file(pytester: pytest.Pytester) -> None:
 def test_missing_binary_says_how_to_build(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(TEST_FILE)
     pytester.path.joinpath("m.gguf").write_bytes(b"GGUF")
-    result = pytester.runpytest("--llm-models=llama-server:m.gguf",
-                                "--llm-llama-server-bin=/nonexistent/llama-server")
+    result = pytester.runpytest(
+        "--llm-models=llama-server:m.gguf", "--llm-llama-server-bin=/nonexistent/llama-server"
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: *python -m pytest_llmbench.tools.llama_server*"])
 
@@ -58,7 +64,9 @@ def test_unknown_marker_setting(pytester: pytest.Pytester) -> None:
     pytester.path.joinpath("m.gguf").write_bytes(b"GGUF")
     result = pytester.runpytest("--llm-models=ollama:m@http://127.0.0.1:9")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: *@pytest.mark.llm: unknown generation setting(s)*max_tokenz*"])
+    result.stderr.fnmatch_lines(
+        ["ERROR: *@pytest.mark.llm: unknown generation setting(s)*max_tokenz*"]
+    )
 
 
 def test_without_models_llm_tests_skip_with_the_reason(pytester: pytest.Pytester) -> None:

@@ -4,9 +4,24 @@ from pytest_llmbench.streaming import Accumulator, Delta, decode_rate, iter_sse_
 
 
 def test_sse_single_and_multiline_events_comments_and_old_error_lines() -> None:
-    lines = [": ping", "data: {\"a\":1}", "", "data: x", "data: y", "", "event: foo", "",
-             "error: {\"code\":500}", "data: [DONE]"]
-    assert list(iter_sse_data(lines)) == ['{"a":1}', "x\ny", '{"error": "{\\"code\\":500}"}', "[DONE]"]
+    lines = [
+        ": ping",
+        'data: {"a":1}',
+        "",
+        "data: x",
+        "data: y",
+        "",
+        "event: foo",
+        "",
+        'error: {"code":500}',
+        "data: [DONE]",
+    ]
+    assert list(iter_sse_data(lines)) == [
+        '{"a":1}',
+        "x\ny",
+        '{"error": "{\\"code\\":500}"}',
+        "[DONE]",
+    ]
 
 
 def test_sse_data_without_space_after_colon() -> None:
@@ -44,7 +59,11 @@ def test_separate_reasoning_channel() -> None:
     acc.add(Delta(finish_reason="stop", final={"usage": {"completion_tokens": 2}}), 3.0)
     acc.finish(3.5)
     assert (acc.thinking, acc.answer, acc.finish_reason) == ("hmm", "Hi", "stop")
-    assert (acc.clock.first_token, acc.clock.first_answer, acc.clock.thinking_events) == (1.0, 2.0, 1)
+    assert (acc.clock.first_token, acc.clock.first_answer, acc.clock.thinking_events) == (
+        1.0,
+        2.0,
+        1,
+    )
     assert acc.final == {"usage": {"completion_tokens": 2}}
 
 

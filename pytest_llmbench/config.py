@@ -13,7 +13,7 @@ import pytest
 from pytest_llmbench.backends.base import Timeouts
 from pytest_llmbench.generation import Settings
 from pytest_llmbench.options import OPTIONS, flag
-from pytest_llmbench.specs import EMBEDDED_MODEL, ModelSpec, SpecError, parse_specs
+from pytest_llmbench.specs import EMBEDDED_MODEL, ModelSpec, SpecError, parse_spec, parse_specs
 
 RUN_KEY = pytest.StashKey["RunConfig"]()
 
@@ -28,6 +28,7 @@ class RunConfig:
     server_options: dict[str, Any] = field(default_factory=dict)
     leaderboard: str = "auto"
     strict: bool = False
+    judge: ModelSpec | None = None
 
     def spec_for(self, spec_id: str) -> ModelSpec:
         for spec in self.specs:
@@ -69,8 +70,10 @@ def _model_values(config: pytest.Config) -> list[str]:
 
 def build_run_config(config: pytest.Config) -> RunConfig:
     """Parse and check every option; raises ``pytest.UsageError`` with the fix."""
+    judge_value = _value(config, "judge")
     try:
         specs = parse_specs(_model_values(config))
+        judge = parse_spec(judge_value) if judge_value else None
     except SpecError as exc:
         raise pytest.UsageError(str(exc)) from None
     settings = Settings(
@@ -102,16 +105,22 @@ def build_run_config(config: pytest.Config) -> RunConfig:
         "log_dir": _value(config, "log_dir"),
         "api_key": None,
     }
-    if any(s.spawns for s in specs):
-        for spec in specs:
-            if spec.spawns:
-                _check_gguf(spec)
+    spawned = [s for s in (*specs, judge) if s is not None and s.spawns]
+    if spawned:
+        for spec in spawned:
+            _check_gguf(spec)
         server_options["llama_server_bin"] = str(_find_binary(_value(config, "llama_server_bin")))
     server_options["api_key"] = os.environ.get("LLMBENCH_API_KEY") or os.environ.get(
         "OPENAI_API_KEY"
     )
     return RunConfig(
-        specs, settings, timeouts, server_options, leaderboard, bool(_value(config, "strict"))
+        specs,
+        settings,
+        timeouts,
+        server_options,
+        leaderboard,
+        strict=bool(_value(config, "strict")),
+        judge=judge,
     )
 
 

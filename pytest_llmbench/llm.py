@@ -32,6 +32,8 @@ class LLM:
         timeouts: Timeouts,
         record: ItemRecord,
         load_s: float | None,
+        *,
+        judge: bool = False,
     ) -> None:
         self.spec = spec
         self.backend = backend
@@ -40,6 +42,7 @@ class LLM:
         self.record = record
         self._pending_load_s = load_s
         self.generations: list[Generation] = []
+        self.is_judge = judge
 
     @property
     def model(self) -> str:
@@ -70,7 +73,7 @@ class LLM:
         try:
             generation = self.backend.generate(messages, settings, self.timeouts)
         except LLMBenchError as exc:
-            self.record.error = str(exc)
+            self.record.error = f"judge: {exc}" if self.is_judge else str(exc)
             if isinstance(exc.partial, Generation):
                 self._keep(exc.partial)
             raise
@@ -91,7 +94,7 @@ class LLM:
         data["request_settings"] = {
             k: v for k, v in generation.request.items() if k not in ("messages", "prompt")
         }
-        self.record.generations.append(data)
+        (self.record.judge if self.is_judge else self.record.generations).append(data)
         return generation
 
     def record_score(self, name: str, value: float) -> None:

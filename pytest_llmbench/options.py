@@ -13,6 +13,12 @@ OPTIONS: tuple[tuple[str, str, object, str], ...] = (
         "model specs to benchmark, comma-separated or repeated: ollama:NAME[:TAG][@URL], "
         "llama-server:PATH.gguf, llama-server:gemma3-270m, llama-server@URL, openai:MODEL@URL",
     ),
+    (
+        "judge",
+        "string",
+        None,
+        "model spec of an optional judge model, available to tests as the llm_judge fixture",
+    ),
     ("max_tokens", "string", "16384", "output token cap for every generation (default 16384)"),
     ("ctx", "string", "16384", "context size: llama-server -c / Ollama num_ctx (default 16384)"),
     ("temperature", "string", "0", "sampling temperature (default 0)"),

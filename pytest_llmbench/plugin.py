@@ -162,6 +162,28 @@ def llm(request: pytest.FixtureRequest, llm_session: BenchSession) -> LLM:
     return LLM(spec, backend, settings, run.timeouts, record, load_s)
 
 
+@pytest.fixture
+def llm_judge(request: pytest.FixtureRequest, llm_session: BenchSession) -> LLM | None:
+    """The judge model from ``--llm-judge``, or ``None`` when no judge was configured.
+
+    Its generations are recorded apart from the model under test's.
+    """
+    run: RunConfig = request.config.stash[RUN_KEY]
+    if run.judge is None:
+        return None
+    if "llm" in request.fixturenames:
+        request.getfixturevalue("llm")  # the item's record is made there
+    record = request.node.stash.get(RECORD_KEY, None)
+    if record is None:
+        record = ItemRecord(model=run.judge.id, test=request.node.name)
+    try:
+        backend = llm_session.acquire_judge(run.judge, run.settings)
+    except LLMBenchError as exc:
+        record.error = f"judge: {exc}"
+        raise
+    return LLM(run.judge, backend, run.settings, run.timeouts, record, None, judge=True)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]

@@ -21,6 +21,8 @@ class ItemRecord:
     test: str
     settings: dict[str, Any] = field(default_factory=dict)
     generations: list[dict[str, Any]] = field(default_factory=list)
+    judge: list[dict[str, Any]] = field(default_factory=list)
+    """The judge model's generations, kept apart from the model's own figures."""
     scores: dict[str, float] = field(default_factory=dict)
     score: dict[str, Any] | None = None
     load_s: float | None = None
@@ -32,6 +34,7 @@ class ItemRecord:
             "test": self.test,
             "settings": self.settings,
             "generations": self.generations,
+            "judge": self.judge,
             "scores": self.scores,
             "score": self.score,
             "load_s": self.load_s,

@@ -22,6 +22,7 @@ class BenchSession:
         self.run = run
         self.progress = progress
         self.backends: dict[str, Backend] = {}
+        self.judges: dict[str, Backend] = {}
         self.active: Backend | None = None
         self.failures: dict[str, LLMBenchError] = {}
         self.loads: list[tuple[str, float | None]] = []
@@ -49,9 +50,27 @@ class BenchSession:
             self.loads.append((spec.id, load_s))
         return backend, load_s
 
+    def acquire_judge(self, spec: ModelSpec, settings: Settings) -> Backend:
+        """The judge's backend: kept apart from the model under test and never released
+        between items, so judging never unloads the model being benchmarked."""
+        failure = self.failures.get(f"judge:{spec.raw}")
+        if failure is not None:
+            raise type(failure)(f"{failure} (failed earlier in this run)")
+        backend = self.judges.get(spec.raw)
+        if backend is None:
+            backend = make_backend(spec, self.run.server_options)
+            try:
+                backend.prepare(settings, self.progress)
+            except LLMBenchError as exc:
+                self.failures[f"judge:{spec.raw}"] = exc
+                backend.release()
+                raise
+            self.judges[spec.raw] = backend
+        return backend
+
     def close(self) -> None:
         """Release everything (unload models, stop spawned servers)."""
-        for backend in self.backends.values():
+        for backend in [*self.backends.values(), *self.judges.values()]:
             try:
                 backend.release()
             except Exception as exc:

@@ -14,7 +14,7 @@ from pytest_llmbench.generation import Settings
 from pytest_llmbench.leaderboard import Results, render
 from pytest_llmbench.llm import LLM
 from pytest_llmbench.options import add_options
-from pytest_llmbench.records import PROPERTY, RECORD_KEY, ItemRecord
+from pytest_llmbench.records import PROPERTY, RECORD_KEY, ItemRecord, junit_properties
 from pytest_llmbench.session import BenchSession
 
 RESULTS_KEY = pytest.StashKey[Results]()
@@ -204,7 +204,10 @@ def pytest_runtest_makereport(
                 report.longrepr = f"--llm-strict: {message}"
             else:
                 item.warn(LLMBenchUnscoredWarning(message))
-    report.user_properties.append((PROPERTY, data))
+    setattr(report, PROPERTY, data)
+    if call.when == "call" or (call.when == "setup" and report.failed):
+        # JUnit XML reads properties from the teardown report, made from the item's list.
+        item.user_properties.extend(junit_properties(data))
     if call.excinfo is not None and isinstance(call.excinfo.value, LLMBenchError):
         # Infrastructure trouble: one clear line, not a traceback through httpx.
         report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"

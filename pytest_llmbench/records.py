@@ -1,6 +1,9 @@
 """What one item contributes to the leaderboard: built in the test, shipped on its report.
 
-Only builtins go into ``report.user_properties`` (pytest-xdist serializes them with execnet).
+The record rides as a plain dict in the report attribute ``llmbench``: pytest serializes a
+report's ``__dict__`` for pytest-xdist, so it reaches the controller, and unlike
+``user_properties`` it is not dumped into JUnit XML (which gets flat metric properties).
+Only builtins go in it (execnet cannot ship dataclasses).
 """
 
 from __future__ import annotations
@@ -46,7 +49,31 @@ RECORD_KEY = pytest.StashKey[ItemRecord]()
 
 
 def record_from_report(report: pytest.TestReport) -> dict[str, Any] | None:
-    for name, value in report.user_properties:
-        if name == PROPERTY and isinstance(value, dict):
-            return value
-    return None
+    value = getattr(report, PROPERTY, None)
+    return value if isinstance(value, dict) else None
+
+
+def junit_properties(record: dict[str, Any]) -> list[tuple[str, object]]:
+    """Flat ``llm.*`` properties for JUnit XML: model, last generation's metrics, scores."""
+    props: list[tuple[str, object]] = [("llm.model", record["model"])]
+    gens = record.get("generations") or []
+    if gens:
+        last = gens[-1]
+        props.append(("llm.finish_reason", last.get("finish_reason")))
+        for name in (
+            "ttft_s",
+            "total_s",
+            "output_tokens",
+            "decode_tps",
+            "server_decode_tps",
+            "prompt_tps",
+            "load_s",
+        ):
+            value = last.get("metrics", {}).get(name)
+            if value is not None:
+                props.append((f"llm.{name}", value))
+    for name, value in (record.get("scores") or {}).items():
+        props.append((f"llm.score.{name}", value))
+    if record.get("error"):
+        props.append(("llm.error", str(record["error"]).splitlines()[0]))
+    return props

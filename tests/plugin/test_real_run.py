@@ -94,8 +94,13 @@ def test_matrix_ids_order_one_load_per_model_and_leaderboard(
         ]
     )
     # JUnit XML lists every item.
-    cases = ET.parse(pytester.path / "junit.xml").getroot().iter("testcase")
-    assert len(list(cases)) == 6
+    cases = list(ET.parse(pytester.path / "junit.xml").getroot().iter("testcase"))
+    assert len(cases) == 6
+    props = {p.get("name"): p.get("value") for p in cases[0].iter("property")}
+    assert props["llm.model"] == "llama-server:gemma3-270m"
+    assert float(props["llm.ttft_s"]) > 0 and props["llm.output_tokens"] == "12"
+    assert props["llm.score.tokens"] == "12.0"
+    assert "llmbench" not in props  # the full record stays off the XML
 
 
 def test_xdist_gives_the_same_rows_and_keeps_a_model_on_one_worker(

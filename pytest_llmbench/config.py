@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from pytest_llmbench.backends.base import Timeouts
+from pytest_llmbench.gates import Threshold, parse_thresholds
 from pytest_llmbench.generation import Settings
 from pytest_llmbench.options import OPTIONS, flag
 from pytest_llmbench.specs import EMBEDDED_MODEL, ModelSpec, SpecError, parse_spec, parse_specs
+from pytest_llmbench.store import Margin, parse_margins
 
 RUN_KEY = pytest.StashKey["RunConfig"]()
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,18 @@ class RunConfig:
     leaderboard: str = "auto"
     strict: bool = False
     judge: ModelSpec | None = None
+    repeat: int = 1
+    min_pass_rate: float | None = None
+    pass_k: int = 5
+    thresholds: tuple[Threshold, ...] = ()
+    record_dir: str | None = None
+    replay_dir: str | None = None
+    outputs: dict[str, str | None] = field(default_factory=dict)
+    """json / markdown / html paths."""
+    storage: str = ".llmbench"
+    save: str | None = None
+    compare: str | None = None
+    compare_fail: tuple[Margin, ...] = ()
 
     def spec_for(self, spec_id: str) -> ModelSpec:
         for spec in self.specs:
@@ -105,8 +121,16 @@ def build_run_config(config: pytest.Config) -> RunConfig:
         "log_dir": _value(config, "log_dir"),
         "api_key": None,
     }
+    replay_dir = _value(config, "replay")
+    record_dir = _value(config, "record")
+    if replay_dir and record_dir:
+        raise pytest.UsageError("--llm-record and --llm-replay exclude each other: pick one")
+    if replay_dir and not Path(replay_dir).is_dir():
+        raise pytest.UsageError(
+            f"--llm-replay={replay_dir!r}: no such directory; record one first with --llm-record"
+        )
     spawned = [s for s in (*specs, judge) if s is not None and s.spawns]
-    if spawned:
+    if spawned and not replay_dir:  # replay never starts a server
         for spec in spawned:
             _check_gguf(spec)
         server_options["llama_server_bin"] = str(_find_binary(_value(config, "llama_server_bin")))
@@ -121,7 +145,37 @@ def build_run_config(config: pytest.Config) -> RunConfig:
         leaderboard,
         strict=bool(_value(config, "strict")),
         judge=judge,
+        repeat=_number(config, "repeat", int, 1),
+        min_pass_rate=_fraction(config, "min_pass_rate"),
+        pass_k=_number(config, "pass_k", int, 1),
+        thresholds=_parsed(config, "thresholds", parse_thresholds),
+        record_dir=record_dir,
+        replay_dir=replay_dir,
+        outputs={name: _value(config, name) for name in ("json", "markdown", "html")},
+        storage=str(_value(config, "storage")),
+        save=_value(config, "save"),
+        compare=_value(config, "compare"),
+        compare_fail=_parsed(config, "compare_fail", parse_margins),
     )
+
+
+def _fraction(config: pytest.Config, name: str) -> float | None:
+    value = _number(config, name, float, 0)
+    if value is not None and value > 1:
+        raise pytest.UsageError(f"{flag(name)}={value}: give a fraction between 0 and 1")
+    return value  # type: ignore[no-any-return]
+
+
+def _parsed(
+    config: pytest.Config, name: str, parse: Callable[[str], tuple[T, ...]]
+) -> tuple[T, ...]:
+    raw = _value(config, name)
+    if not raw:
+        return ()
+    try:
+        return parse(str(raw))
+    except ValueError as exc:
+        raise pytest.UsageError(f"{flag(name)}: {exc}") from None
 
 
 def _find_binary(explicit: str | None) -> Path:

@@ -108,16 +108,60 @@ def _check_scores(items: Iterable[ItemResult]) -> dict[str, list[float]]:
     return out
 
 
-def model_rows(results: Results) -> tuple[list[str], list[list[str]]]:
-    """One row per model: counts, speed medians, tokens, truncation and scores."""
+def _p90(values: Iterable[float | None]) -> float | None:
+    clean = sorted(v for v in values if v is not None)
+    if not clean:
+        return None
+    return clean[min(len(clean) - 1, max(0, round(0.9 * len(clean) + 0.5) - 1))]
+
+
+def summarize(results: Results) -> list[dict[str, Any]]:
+    """One numeric summary per model (the leaderboard's rows, the JSON report's ``models``)."""
     by_model: dict[str, list[ItemResult]] = {}
     for item in results.ordered():
         by_model.setdefault(item.model, []).append(item)
-    check_names: list[str] = []
-    for items in by_model.values():
-        for name in _check_scores(items):
-            if name not in check_names:
-                check_names.append(name)
+    summaries = []
+    for model, items in by_model.items():
+        gens = [g for i in items for g in i.generations]
+        outcomes = [i.outcome for i in items]
+        loads = [v for v in (i.record.get("load_s") for i in items) if v is not None]
+        scores = [
+            v for v in (i.record.get("scores", {}).get("score") for i in items) if v is not None
+        ]
+        rss = [v for v in _metric(gens, "peak_rss_mb") if v is not None]
+        ran = [o for o in outcomes if o in ("passed", "failed")]
+        summaries.append(
+            {
+                "model": model,
+                "items": len(items),
+                "passed": outcomes.count("passed"),
+                "failed": outcomes.count("failed"),
+                "errors": outcomes.count("error"),
+                "skipped": outcomes.count("skipped"),
+                "pass_rate": outcomes.count("passed") / len(ran) if ran else None,
+                "load_s": sum(loads) if loads else None,
+                "ttft_s_median": _median(_metric(gens, "ttft_s")),
+                "ttft_s_p90": _p90(_metric(gens, "ttft_s")),
+                "decode_tps_median": _median(_metric(gens, "decode_tps")),
+                "decode_tps_p90": _p90(_metric(gens, "decode_tps")),
+                "server_decode_tps_median": _median(_metric(gens, "server_decode_tps")),
+                "prompt_tps_median": _median(_metric(gens, "prompt_tps")),
+                "output_tokens": sum(v for v in _metric(gens, "output_tokens") if v is not None),
+                "generations": len(gens),
+                "truncated": sum(1 for g in gens if g.get("truncated")),
+                "peak_rss_mb": max(rss) if rss else None,
+                "score_mean": _mean(scores),
+                "score_stdev": statistics.stdev(scores) if len(scores) > 1 else None,
+                "checks": {name: _mean(v) for name, v in _check_scores(items).items()},
+            }
+        )
+    return summaries
+
+
+def model_rows(results: Results) -> tuple[list[str], list[list[str]]]:
+    """One row per model: counts, speed medians, tokens, truncation and scores."""
+    summaries = summarize(results)
+    check_names = list(dict.fromkeys(n for s in summaries for n in s["checks"]))
     headers = [
         "model",
         "items",
@@ -136,31 +180,27 @@ def model_rows(results: Results) -> tuple[list[str], list[list[str]]]:
         *check_names,
     ]
     rows = []
-    for model, items in by_model.items():
-        gens = [g for i in items for g in i.generations]
-        outcomes = [i.outcome for i in items]
-        loads = [i.record.get("load_s") for i in items]
-        scores = [i.record.get("scores", {}).get("score") for i in items]
-        per_check = _check_scores(items)
-        rss = [v for v in _metric(gens, "peak_rss_mb") if v is not None]
-        total_out = sum(v for v in _metric(gens, "output_tokens") if v is not None)
+    for s in summaries:
+        score = _fmt(s["score_mean"], 1)
+        if s["score_stdev"] is not None:
+            score += f" ± {s['score_stdev']:.1f}"
         rows.append(
             [
-                model,
-                str(len(items)),
-                str(outcomes.count("passed")),
-                str(outcomes.count("failed")),
-                str(outcomes.count("error")),
-                _fmt(sum(v for v in loads if v is not None) if any(loads) else None),
-                _fmt(_median(_metric(gens, "ttft_s")), 3),
-                _fmt(_median(_metric(gens, "decode_tps")), 1),
-                _fmt(_median(_metric(gens, "server_decode_tps")), 1),
-                _fmt(_median(_metric(gens, "prompt_tps")), 1),
-                str(total_out) if gens else "-",
-                str(sum(1 for g in gens if g.get("truncated"))),
-                _fmt(max(rss), 0) if rss else "-",
-                _fmt(_mean(scores), 1),
-                *(_fmt(_mean(per_check.get(name, [])), 1) for name in check_names),
+                s["model"],
+                str(s["items"]),
+                str(s["passed"]),
+                str(s["failed"]),
+                str(s["errors"]),
+                _fmt(s["load_s"]),
+                _fmt(s["ttft_s_median"], 3),
+                _fmt(s["decode_tps_median"], 1),
+                _fmt(s["server_decode_tps_median"], 1),
+                _fmt(s["prompt_tps_median"], 1),
+                str(s["output_tokens"]) if s["generations"] else "-",
+                str(s["truncated"]),
+                _fmt(s["peak_rss_mb"], 0),
+                score,
+                *(_fmt(s["checks"].get(name), 1) for name in check_names),
             ]
         )
     return headers, rows

@@ -10,16 +10,17 @@ import pytest
 from pytest_llmbench.audit import LLMBenchUnscoredWarning, unjudged_message
 from pytest_llmbench.config import RUN_KEY, RunConfig, build_run_config
 from pytest_llmbench.errors import LLMBenchError
-from pytest_llmbench.generation import Settings
+from pytest_llmbench.gates import check_thresholds
 from pytest_llmbench.leaderboard import Results, render
 from pytest_llmbench.llm import LLM
 from pytest_llmbench.options import add_options
+from pytest_llmbench.plan import ItemPlan, build_plan
 from pytest_llmbench.records import PROPERTY, RECORD_KEY, ItemRecord, junit_properties
 from pytest_llmbench.session import BenchSession
 
 RESULTS_KEY = pytest.StashKey[Results]()
 SESSION_KEY = pytest.StashKey[BenchSession]()
-SETTINGS_KEY = pytest.StashKey[Settings]()
+PLAN_KEY = pytest.StashKey[ItemPlan]()
 NO_MODELS = "no models: pass --llm-models=SPEC (or set llm_models in the ini file)"
 
 
@@ -71,16 +72,34 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             indirect=True,
         )
         return
-    metafunc.parametrize(
-        "llm",
-        [pytest.param(s.id, id=s.id, marks=pytest.mark.xdist_group(s.id)) for s in run.specs],
-        indirect=True,
-    )
+    try:
+        repeat = _plan(metafunc.definition, run).repeat
+    except pytest.UsageError:
+        repeat = run.repeat  # reported once, cleanly, in pytest_collection_modifyitems
+    params = []
+    for spec in run.specs:
+        for rep in range(repeat):
+            token = spec.id if repeat == 1 else f"{spec.id}-r{rep + 1}"
+            # The group mark keeps a model on one xdist worker with --dist loadgroup.
+            params.append(
+                pytest.param((spec.id, rep), id=token, marks=pytest.mark.xdist_group(spec.id))
+            )
+    metafunc.parametrize("llm", params, indirect=True)
 
 
-def _model_of(item: pytest.Item) -> str | None:
+def _plan(node: pytest.Item | pytest.Function, run: RunConfig) -> ItemPlan:
+    """The item's plan from its ``@pytest.mark.llm`` markers (closest applied last)."""
+    markers = reversed(list(node.iter_markers("llm")))
+    try:
+        return build_plan((m.kwargs for m in markers), run)
+    except (TypeError, ValueError) as exc:
+        raise pytest.UsageError(f"{node.nodeid}: @pytest.mark.llm: {exc}") from None
+
+
+def _param_of(item: pytest.Item) -> tuple[str, int] | None:
     callspec = getattr(item, "callspec", None)
-    return callspec.params.get("llm") if callspec is not None else None
+    value = callspec.params.get("llm") if callspec is not None else None
+    return value if isinstance(value, tuple) else None
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -88,21 +107,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Keep each model's items together (stable), so every model is loaded once."""
     run = config.stash[RUN_KEY]
     order = {spec.id: i for i, spec in enumerate(run.specs)}
-    items.sort(key=lambda item: order.get(_model_of(item) or "", -1))
+
+    def key(item: pytest.Item) -> int:
+        param = _param_of(item)
+        return -1 if param is None else order.get(param[0], -1)
+
+    items.sort(key=key)
     for item in items:
-        if _model_of(item) is not None:
-            item.stash[SETTINGS_KEY] = _item_settings(item, run)
-
-
-def _item_settings(item: pytest.Item, run: RunConfig) -> Settings:
-    """The run's settings with the item's ``@pytest.mark.llm`` applied, closest marker last."""
-    settings = run.settings
-    for marker in reversed(list(item.iter_markers("llm"))):
-        try:
-            settings = settings.replace(**marker.kwargs)
-        except (TypeError, ValueError) as exc:
-            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.llm: {exc}") from None
-    return settings
+        if _param_of(item) is not None:
+            item.stash[PLAN_KEY] = _plan(item, run)
 
 
 def _progress(config: pytest.Config) -> Callable[[str], None]:
@@ -147,10 +160,18 @@ def llm_session(pytestconfig: pytest.Config) -> Generator[BenchSession, None, No
 def llm(request: pytest.FixtureRequest, llm_session: BenchSession) -> LLM:
     """The model under test (one per ``--llm-models`` spec), ready to ``generate``."""
     run: RunConfig = request.config.stash[RUN_KEY]
-    spec = run.spec_for(request.param)
-    settings = request.node.stash.get(SETTINGS_KEY, None) or _item_settings(request.node, run)
+    spec_id, rep = request.param
+    spec = run.spec_for(spec_id)
+    plan = request.node.stash.get(PLAN_KEY, None) or _plan(request.node, run)
+    settings = plan.settings_for(rep)
+    token = spec.id if plan.repeat == 1 else f"{spec.id}-r{rep + 1}"
     record = ItemRecord(
-        model=spec.id, test=_test_name(request.node, spec.id), settings=settings.to_dict()
+        model=spec.id,
+        test=_test_name(request.node, token),
+        settings=settings.to_dict(),
+        repeat=rep,
+        min_pass_rate=plan.min_pass_rate if plan.repeat > 1 else None,
+        thresholds=[str(t) for t in plan.thresholds],
     )
     request.node.stash[RECORD_KEY] = record
     try:
@@ -192,6 +213,12 @@ def pytest_runtest_makereport(
     record = item.stash.get(RECORD_KEY, None)
     if record is None:
         return report
+    plan = item.stash.get(PLAN_KEY, None)
+    if call.when == "call" and report.passed and plan is not None and plan.thresholds:
+        missed = check_thresholds(record.to_dict(), plan.thresholds)
+        if missed:
+            report.outcome = "failed"
+            report.longrepr = "threshold missed: " + "; ".join(missed)
     data: dict[str, Any] = {"model": record.model, "test": record.test}
     if call.when == "call" or (call.when == "setup" and report.failed):
         data = record.to_dict()

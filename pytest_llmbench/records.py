@@ -30,6 +30,10 @@ class ItemRecord:
     score: dict[str, Any] | None = None
     load_s: float | None = None
     error: str | None = None
+    repeat: int = 0
+    """Index of this repetition (0 when not repeated)."""
+    min_pass_rate: float | None = None
+    thresholds: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -42,6 +46,9 @@ class ItemRecord:
             "score": self.score,
             "load_s": self.load_s,
             "error": self.error,
+            "repeat": self.repeat,
+            "min_pass_rate": self.min_pass_rate,
+            "thresholds": self.thresholds,
         }
 
 

@@ -94,8 +94,10 @@ class Accumulator:
     the first *answer* token is timed correctly for models that think inline.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, record_events: bool = False) -> None:
         self.clock = StreamClock()
+        self.events: list[tuple[float, str, str]] | None = [] if record_events else None
+        """(seconds since sent, content, thinking) per delta, when recording."""
         self.answer_parts: list[str] = []
         self.thinking_parts: list[str] = []
         self.raw_parts: list[str] = []
@@ -106,6 +108,8 @@ class Accumulator:
 
     def add(self, delta: Delta, now: float) -> None:
         clock = self.clock
+        if self.events is not None and (delta.content or delta.thinking):
+            self.events.append((now - clock.sent, delta.content, delta.thinking))
         if delta.thinking:
             self.thinking_parts.append(delta.thinking)
             clock.thinking_events += 1

@@ -40,6 +40,8 @@ class Backend(ABC):
         self.options = options
         self.label = spec.id
         self.server_info: dict[str, Any] = {"backend": spec.kind}
+        self.record_events = False
+        self.last_events: list[tuple[float, str, str]] | None = None
 
     @abstractmethod
     def prepare(self, settings: Settings, progress: Progress) -> float | None:
@@ -71,7 +73,7 @@ class Backend(ABC):
 
     def generate(self, messages: Messages, settings: Settings, timeouts: Timeouts) -> Generation:
         body = self.request_body(messages, settings)
-        acc = Accumulator()
+        acc = Accumulator(record_events=self.record_events)
         deadline = None if timeouts.total_s is None else time.perf_counter() + timeouts.total_s
         try:
             # A new connection per generation: llama-server closes it after each stream
@@ -119,6 +121,7 @@ class Backend(ABC):
         except StreamError as exc:
             raise self._partial(exc, acc, settings, body) from None
         acc.finish(time.perf_counter())
+        self.last_events = acc.events
         return self.build(acc, settings, body)
 
     def rejected(self, response: httpx.Response) -> RequestRejected:

@@ -1,0 +1,52 @@
+"""What one test asks for through ``@pytest.mark.llm(...)``, merged with the run's options."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pytest_llmbench.config import RunConfig
+from pytest_llmbench.gates import Threshold, parse_thresholds
+from pytest_llmbench.generation import Settings
+
+#: Marker keywords that are not generation settings.
+PLAN_KEYS = ("repeat", "min_pass_rate", "thresholds")
+
+
+@dataclass(frozen=True)
+class ItemPlan:
+    settings: Settings
+    repeat: int
+    min_pass_rate: float | None
+    thresholds: tuple[Threshold, ...]
+
+    def settings_for(self, rep: int) -> Settings:
+        """Repeats get distinct (recorded) seeds when sampling is random."""
+        if rep and self.settings.temperature > 0:
+            return self.settings.replace(seed=self.settings.seed + rep)
+        return self.settings
+
+
+def build_plan(marker_kwargs: Iterable[dict[str, Any]], run: RunConfig) -> ItemPlan:
+    """Apply marker keywords, farthest marker first so the closest wins.
+
+    Raises ``ValueError``/``TypeError`` naming the bad keyword; the caller turns it into a
+    usage error with the test's id.
+    """
+    settings = run.settings
+    repeat, min_rate, thresholds = run.repeat, run.min_pass_rate, run.thresholds
+    for kwargs in marker_kwargs:
+        rest = {k: v for k, v in kwargs.items() if k not in PLAN_KEYS}
+        settings = settings.replace(**rest)
+        if "repeat" in kwargs:
+            repeat = int(kwargs["repeat"])
+            if repeat < 1:
+                raise ValueError(f"repeat={kwargs['repeat']!r} must be at least 1")
+        if "min_pass_rate" in kwargs:
+            min_rate = float(kwargs["min_pass_rate"])
+            if not 0 <= min_rate <= 1:
+                raise ValueError(f"min_pass_rate={min_rate} must be between 0 and 1")
+        if "thresholds" in kwargs:
+            thresholds = parse_thresholds(kwargs["thresholds"])
+    return ItemPlan(settings, repeat, min_rate, thresholds)

@@ -1,0 +1,228 @@
+"""Saved runs (baselines) in the style of pytest-benchmark: ``NNNN_name.json`` files,
+compared item by item, with regression margins that can fail the run."""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: metric -> True when higher is better
+METRICS: dict[str, bool] = {
+    "score": True,
+    "decode_tps": True,
+    "server_decode_tps": True,
+    "pass_rate": True,
+    "ttft_s": False,
+    "total_s": False,
+}
+
+
+class StoreError(ValueError):
+    """A baseline that cannot be found or read; the message says what exists."""
+
+
+@dataclass(frozen=True)
+class Margin:
+    """A regression allowance: ``score:5`` (absolute) or ``decode_tps:10%`` (relative)."""
+
+    metric: str
+    amount: float
+    relative: bool
+
+    def __str__(self) -> str:
+        return f"{self.metric}:{self.amount:g}{'%' if self.relative else ''}"
+
+
+def parse_margins(text: str) -> tuple[Margin, ...]:
+    """Parse ``score:5,decode_tps:10%``; raises ``ValueError`` with the allowed names."""
+    margins = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        match = re.fullmatch(r"([a-z_]+):(\d+(?:\.\d+)?)(%?)", part)
+        if not match or match.group(1) not in METRICS:
+            raise ValueError(
+                f"bad margin {part!r}: write METRIC:AMOUNT or METRIC:PCT% with METRIC one of "
+                f"{', '.join(METRICS)} (e.g. score:5,decode_tps:10%)"
+            )
+        margins.append(Margin(match.group(1), float(match.group(2)), bool(match.group(3))))
+    return tuple(margins)
+
+
+class Store:
+    """A directory of numbered saved runs."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def runs(self) -> list[Path]:
+        return sorted(self.root.glob("[0-9][0-9][0-9][0-9]_*.json"))
+
+    def save(self, name: str, document: dict[str, Any]) -> Path:
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
+            raise StoreError(f"baseline name {name!r}: use letters, digits, '.', '_' or '-'")
+        self.root.mkdir(parents=True, exist_ok=True)
+        runs = self.runs()
+        number = int(runs[-1].name[:4]) + 1 if runs else 1
+        path = self.root / f"{number:04d}_{name}.json"
+        path.write_text(json.dumps(document, indent=1, default=str))
+        return path
+
+    def find(self, ref: str) -> Path:
+        """``latest``, a number (``3`` / ``0003``), a name (its newest run), or a path."""
+        if Path(ref).suffix == ".json" and Path(ref).is_file():
+            return Path(ref)
+        runs = self.runs()
+        if ref == "latest" and runs:
+            return runs[-1]
+        if ref.isdigit():
+            hits = [p for p in runs if int(p.name[:4]) == int(ref)]
+        else:
+            hits = [p for p in runs if p.stem[5:] == ref]
+        if not hits:
+            names = ", ".join(p.name for p in runs[-10:]) or "none"
+            raise StoreError(
+                f"no saved run {ref!r} in {self.root} (have: {names}); "
+                f"save one with --llm-save NAME"
+            )
+        return hits[-1]
+
+    def load(self, ref: str) -> tuple[Path, dict[str, Any]]:
+        path = self.find(ref)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"cannot read saved run {path}: {exc}") from None
+        if not isinstance(data, dict) or data.get("schema") != "pytest-llmbench/results":
+            raise StoreError(f"{path} is not a pytest-llmbench results file")
+        return path, data
+
+
+def _item_key(item: dict[str, Any]) -> str:
+    return f"{item['model']} :: {item['test']}"
+
+
+def item_metrics(item: dict[str, Any]) -> dict[str, float]:
+    """The comparable figures of one item of a results document."""
+    record = item.get("record") or {}
+    gens = record.get("generations") or []
+    out: dict[str, float] = {}
+    score = (record.get("scores") or {}).get("score")
+    if score is not None:
+        out["score"] = float(score)
+    for name in ("decode_tps", "server_decode_tps", "ttft_s", "total_s"):
+        values = [g["metrics"][name] for g in gens if g.get("metrics", {}).get(name) is not None]
+        if values:
+            out[name] = statistics.median(values)
+    return out
+
+
+def grouped(document: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Item metrics by ``model :: test``; repeats of one test are pooled (medians, pass rate)."""
+    pools: dict[str, list[dict[str, Any]]] = {}
+    for item in document.get("items", []):
+        pools.setdefault(_item_key(item), []).append(item)
+    out: dict[str, dict[str, float]] = {}
+    for key, items in pools.items():
+        per = [item_metrics(i) for i in items]
+        merged: dict[str, float] = {}
+        for name in METRICS:
+            values = [m[name] for m in per if name in m]
+            if values:
+                merged[name] = statistics.median(values)
+        ran = [i for i in items if i.get("outcome") in ("passed", "failed")]
+        if ran:
+            merged["pass_rate"] = sum(i["outcome"] == "passed" for i in ran) / len(ran)
+        out[key] = merged
+    return out
+
+
+@dataclass(frozen=True)
+class Delta:
+    key: str
+    metric: str
+    before: float
+    after: float
+
+    @property
+    def change(self) -> float:
+        return self.after - self.before
+
+    @property
+    def change_pct(self) -> float | None:
+        return None if self.before == 0 else 100 * self.change / abs(self.before)
+
+    def worse_by(self) -> tuple[float, float | None]:
+        """How much worse (absolute, percent), positive when it regressed."""
+        sign = 1 if METRICS[self.metric] else -1
+        pct = self.change_pct
+        return -sign * self.change, None if pct is None else -sign * pct
+
+
+def compare(base: dict[str, Any], current: dict[str, Any]) -> list[Delta]:
+    before, after = grouped(base), grouped(current)
+    deltas = []
+    for key in after:
+        if key not in before:
+            continue
+        for metric, value in after[key].items():
+            if metric in before[key]:
+                deltas.append(Delta(key, metric, before[key][metric], value))
+    return deltas
+
+
+def regressions(deltas: list[Delta], margins: tuple[Margin, ...]) -> list[tuple[Delta, Margin]]:
+    out = []
+    for delta in deltas:
+        for margin in margins:
+            if margin.metric != delta.metric:
+                continue
+            worse_abs, worse_pct = delta.worse_by()
+            worse = worse_pct if margin.relative else worse_abs
+            if worse is not None and worse > margin.amount:
+                out.append((delta, margin))
+    return out
+
+
+def fingerprint_mismatches(base: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Differences that make a comparison unfair: settings, model digest/build, hardware."""
+    notes = []
+    if base.get("settings") != current.get("settings"):
+        notes.append(f"settings differ: {base.get('settings')} vs {current.get('settings')}")
+    bm = (base.get("environment") or {}).get("models") or {}
+    cm = (current.get("environment") or {}).get("models") or {}
+    for model in sorted(set(bm) & set(cm)):
+        for key in (
+            "digest",
+            "model_path",
+            "build",
+            "version",
+            "quantization",
+            "n_ctx",
+            "settings",
+        ):
+            if bm[model].get(key) != cm[model].get(key):
+                notes.append(f"{model}: {key} {bm[model].get(key)!r} -> {cm[model].get(key)!r}")
+    bh = (base.get("environment") or {}).get("hardware")
+    ch = (current.get("environment") or {}).get("hardware")
+    if bh != ch:
+        notes.append(f"hardware differs: {bh} vs {ch}")
+    return notes
+
+
+def format_deltas(deltas: list[Delta]) -> list[list[str]]:
+    rows = []
+    for d in deltas:
+        pct = d.change_pct
+        rows.append(
+            [
+                d.key,
+                d.metric,
+                f"{d.before:.3g}",
+                f"{d.after:.3g}",
+                f"{d.change:+.3g}" + ("" if pct is None else f" ({pct:+.1f}%)"),
+            ]
+        )
+    return rows

@@ -9,6 +9,7 @@ from pytest_llmbench.backends import Backend, Timeouts
 from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.generation import Generation, Settings
 from pytest_llmbench.records import ItemRecord
+from pytest_llmbench.replay import Recorder, Replayer
 from pytest_llmbench.specs import ModelSpec
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ class LLM:
         load_s: float | None,
         *,
         judge: bool = False,
+        recorder: Recorder | None = None,
+        replayer: Replayer | None = None,
     ) -> None:
         self.spec = spec
         self.backend = backend
@@ -43,6 +46,8 @@ class LLM:
         self._pending_load_s = load_s
         self.generations: list[Generation] = []
         self.is_judge = judge
+        self.recorder = recorder
+        self.replayer = replayer
 
     @property
     def model(self) -> str:
@@ -71,13 +76,21 @@ class LLM:
         else:
             messages.extend(dict(m) for m in prompt)
         try:
+            if self.replayer is not None:
+                body = self.backend.request_body(messages, settings)
+                return self._keep(self.replayer.lookup(self.model, body))
             generation = self.backend.generate(messages, settings, self.timeouts)
         except LLMBenchError as exc:
             self.record.error = f"judge: {exc}" if self.is_judge else str(exc)
             if isinstance(exc.partial, Generation):
                 self._keep(exc.partial)
             raise
-        return self._keep(generation)
+        kept = self._keep(generation)
+        if self.recorder is not None:
+            self.recorder.save(
+                self.model, generation.request, kept.to_dict(), self.backend.last_events
+            )
+        return kept
 
     def _keep(self, generation: Generation) -> Generation:
         if self._pending_load_s is not None:

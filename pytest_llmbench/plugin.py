@@ -9,16 +9,15 @@ import pytest
 
 from pytest_llmbench.audit import LLMBenchUnscoredWarning, unjudged_message
 from pytest_llmbench.config import RUN_KEY, RunConfig, build_run_config
+from pytest_llmbench.controller import Controller
 from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.gates import check_thresholds
-from pytest_llmbench.leaderboard import Results, render
 from pytest_llmbench.llm import LLM
 from pytest_llmbench.options import add_options
 from pytest_llmbench.plan import ItemPlan, build_plan
 from pytest_llmbench.records import PROPERTY, RECORD_KEY, ItemRecord, junit_properties
 from pytest_llmbench.session import BenchSession
 
-RESULTS_KEY = pytest.StashKey[Results]()
 SESSION_KEY = pytest.StashKey[BenchSession]()
 PLAN_KEY = pytest.StashKey[ItemPlan]()
 NO_MODELS = "no models: pass --llm-models=SPEC (or set llm_models in the ini file)"
@@ -37,7 +36,7 @@ def pytest_configure(config: pytest.Config) -> None:
     run = build_run_config(config)
     config.stash[RUN_KEY] = run
     if not hasattr(config, "workerinput"):  # the leaderboard lives on the controller only
-        config.stash[RESULTS_KEY] = Results([s.id for s in run.specs])
+        config.pluginmanager.register(Controller(config, run), "llmbench-controller")
     elif config.getvalue("loadgroup"):
         config.pluginmanager.register(_LoadgroupNodeIds(), "llmbench-loadgroup-nodeids")
 
@@ -180,7 +179,16 @@ def llm(request: pytest.FixtureRequest, llm_session: BenchSession) -> LLM:
         record.error = str(exc)
         raise
     record.load_s = load_s
-    return LLM(spec, backend, settings, run.timeouts, record, load_s)
+    return LLM(
+        spec,
+        backend,
+        settings,
+        run.timeouts,
+        record,
+        load_s,
+        recorder=llm_session.recorder,
+        replayer=llm_session.replayer,
+    )
 
 
 @pytest.fixture
@@ -202,7 +210,17 @@ def llm_judge(request: pytest.FixtureRequest, llm_session: BenchSession) -> LLM 
     except LLMBenchError as exc:
         record.error = f"judge: {exc}"
         raise
-    return LLM(run.judge, backend, run.settings, run.timeouts, record, None, judge=True)
+    return LLM(
+        run.judge,
+        backend,
+        run.settings,
+        run.timeouts,
+        record,
+        None,
+        judge=True,
+        recorder=llm_session.recorder,
+        replayer=llm_session.replayer,
+    )
 
 
 @pytest.hookimpl(wrapper=True)
@@ -239,33 +257,6 @@ def pytest_runtest_makereport(
         # Infrastructure trouble: one clear line, not a traceback through httpx.
         report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
     return report
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_sessionstart(session: pytest.Session) -> None:
-    config = session.config
-    if RESULTS_KEY in config.stash:
-        config.pluginmanager.register(
-            _Collector(config.stash[RESULTS_KEY], config), "llmbench-results"
-        )
-
-
-class _Collector:
-    """Controller-only: feeds reports (local or from xdist workers) to the results."""
-
-    def __init__(self, results: Results, config: pytest.Config) -> None:
-        self.results = results
-        self.config = config
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.results.add(report)
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        run: RunConfig = self.config.stash[RUN_KEY]
-        text = render(self.results, run.leaderboard, self.config.get_verbosity())
-        if text:
-            terminalreporter.write_sep("=", "llmbench leaderboard")
-            terminalreporter.write_line(text)
 
 
 class _LoadgroupNodeIds:

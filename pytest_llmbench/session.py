@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from pytest_llmbench.backends import Backend, make_backend
 from pytest_llmbench.config import RunConfig
 from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.generation import Settings
+from pytest_llmbench.replay import Recorder, Replayer
 from pytest_llmbench.specs import ModelSpec
 
 Progress = Callable[[str], None]
@@ -26,6 +28,8 @@ class BenchSession:
         self.active: Backend | None = None
         self.failures: dict[str, LLMBenchError] = {}
         self.loads: list[tuple[str, float | None]] = []
+        self.recorder = Recorder(Path(run.record_dir)) if run.record_dir else None
+        self.replayer = Replayer(Path(run.replay_dir)) if run.replay_dir else None
 
     def acquire(self, spec: ModelSpec, settings: Settings) -> tuple[Backend, float | None]:
         """The ready backend for ``spec`` and the load time paid now (``None`` if warm)."""
@@ -36,6 +40,9 @@ class BenchSession:
         backend = self.backends.get(spec.raw)
         if backend is None:
             backend = self.backends[spec.raw] = make_backend(spec, self.run.server_options)
+            backend.record_events = self.recorder is not None
+        if self.replayer is not None:
+            return backend, None  # offline: the recordings hold every figure, load time included
         if self.active is not None and self.active is not backend:
             self.active.release()
             self.active = None
@@ -57,8 +64,11 @@ class BenchSession:
         if failure is not None:
             raise type(failure)(f"{failure} (failed earlier in this run)")
         backend = self.judges.get(spec.raw)
+        if backend is None and self.replayer is not None:
+            backend = self.judges[spec.raw] = make_backend(spec, self.run.server_options)
         if backend is None:
             backend = make_backend(spec, self.run.server_options)
+            backend.record_events = self.recorder is not None
             try:
                 backend.prepare(settings, self.progress)
             except LLMBenchError as exc:

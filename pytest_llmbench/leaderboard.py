@@ -124,7 +124,8 @@ def summarize(results: Results) -> list[dict[str, Any]]:
     for model, items in by_model.items():
         gens = [g for i in items for g in i.generations]
         outcomes = [i.outcome for i in items]
-        loads = [v for v in (i.record.get("load_s") for i in items) if v is not None]
+        # From the generations, so a replayed run shows the recorded load time too.
+        loads = [v for v in _metric(gens, "load_s") if v is not None]
         scores = [
             v for v in (i.record.get("scores", {}).get("score") for i in items) if v is not None
         ]

@@ -1,0 +1,92 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from pytest_llmbench.gates import check_thresholds, parse_thresholds, pass_at_k
+from pytest_llmbench.store import (
+    Store,
+    StoreError,
+    compare,
+    fingerprint_mismatches,
+    parse_margins,
+    regressions,
+)
+
+
+def test_pass_at_k_unbiased_estimator() -> None:
+    assert pass_at_k(10, 0, 1) == 0.0
+    assert pass_at_k(10, 10, 5) == 1.0
+    assert pass_at_k(10, 3, 1) == pytest.approx(0.3)
+    # 1 - C(7,5)/C(10,5) = 1 - 21/252
+    assert pass_at_k(10, 3, 5) == pytest.approx(1 - 21 / 252)
+    with pytest.raises(ValueError, match="at least 5 samples"):
+        pass_at_k(3, 1, 5)
+
+
+def test_thresholds_parse_and_report_value_limit_and_spread() -> None:
+    gates = parse_thresholds("score>=80, decode_tps>=20,ttft_s<=5")
+    assert [str(g) for g in gates] == ["score>=80", "decode_tps>=20", "ttft_s<=5"]
+    record = {
+        "scores": {"score": 72.0},
+        "generations": [{"metrics": {"decode_tps": v, "ttft_s": 0.5}} for v in (14.0, 15.0, 19.0)],
+    }
+    failures = check_thresholds(record, gates)
+    assert failures == [
+        "score = 72, threshold score>=80",
+        "decode_tps = 15, threshold decode_tps>=20 (median of 3: 14–19)",
+    ]
+    with pytest.raises(ValueError, match="METRIC>=N"):
+        parse_thresholds("speed>fast")
+
+
+def doc(score: float, tps: float, digest: str = "sha256:a", outcome: str = "passed") -> dict:
+    return {
+        "schema": "pytest-llmbench/results",
+        "settings": {"max_tokens": 100},
+        "environment": {"hardware": {"cpu": "x"}, "models": {"m": {"digest": digest}}},
+        "items": [
+            {
+                "model": "m",
+                "test": "test_a",
+                "outcome": outcome,
+                "record": {
+                    "scores": {"score": score},
+                    "generations": [{"metrics": {"decode_tps": tps, "ttft_s": 0.2}}],
+                },
+            }
+        ],
+    }
+
+
+def test_compare_fail_margins_absolute_and_relative() -> None:
+    margins = parse_margins("score:5,decode_tps:10%")
+    within = regressions(compare(doc(90, 100), doc(86, 91)), margins)
+    assert within == []
+    beyond = regressions(compare(doc(90, 100), doc(84, 89)), margins)
+    assert sorted(d.metric for d, _ in beyond) == ["decode_tps", "score"]
+    improved = regressions(compare(doc(50, 50), doc(90, 100)), margins)
+    assert improved == []
+    with pytest.raises(ValueError, match="METRIC:AMOUNT"):
+        parse_margins("speed:fast")
+
+
+def test_fingerprint_mismatch_is_named() -> None:
+    notes = fingerprint_mismatches(doc(1, 1), doc(1, 1, digest="sha256:b"))
+    assert notes == ["m: digest 'sha256:a' -> 'sha256:b'"]
+
+
+def test_store_numbers_runs_and_finds_them(tmp_path: Path) -> None:
+    store = Store(tmp_path / ".llmbench")
+    first = store.save("base", doc(1, 1))
+    second = store.save("base", doc(2, 2))
+    store.save("other", doc(3, 3))
+    assert (first.name, second.name) == ("0001_base.json", "0002_base.json")
+    assert store.find("base") == second
+    assert store.find("1") == first
+    assert store.find("latest").name == "0003_other.json"
+    assert json.loads(store.find("0002").read_text())["items"][0]["record"]["scores"]["score"] == 2
+    with pytest.raises(StoreError, match="no saved run 'nope'.*0001_base.json"):
+        store.find("nope")
+    with pytest.raises(StoreError, match="use letters"):
+        store.save("bad name", {})

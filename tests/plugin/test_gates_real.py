@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jsonschema
 import pytest
+
+import pytest_llmbench
 
 pytestmark = pytest.mark.real_server
 
@@ -112,3 +115,7 @@ def test_markdown_and_html_reports(
     assert "<svg" in page and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     document = json.loads((pytester.path / "r.json").read_text())
     assert (document["schema"], document["version"]) == ("pytest-llmbench/results", 1)
+    schema = json.loads(
+        (Path(pytest_llmbench.__file__).parent / "schema" / "results-v1.json").read_text()
+    )
+    jsonschema.validate(document, schema)

@@ -259,6 +259,17 @@ def pytest_runtest_makereport(
     return report
 
 
+def pytest_report_teststatus(
+    report: pytest.TestReport, config: pytest.Config
+) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+    """A model that produced no answer (server down, stream cut, stall) is an *error*, not a
+    failure: infrastructure trouble must never read as a bad model."""
+    record = getattr(report, PROPERTY, None)
+    if report.when == "call" and report.failed and isinstance(record, dict) and record.get("error"):
+        return "error", "E", ("ERROR", {"red": True})
+    return None
+
+
 class _LoadgroupNodeIds:
     """Worker-side repair for pytest >= 9.2 with pytest-xdist 3.8 (pytest-xdist#1386).
 

@@ -1,0 +1,104 @@
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from pytest_llmbench.backends.ollama import model_matches, ollama_base_url
+from pytest_llmbench.leaderboard import Results, render, summarize
+
+
+def report(nodeid: str, when: str, outcome: str, record: dict[str, Any]) -> Any:
+    return SimpleNamespace(
+        nodeid=nodeid,
+        when=when,
+        outcome=outcome,
+        passed=outcome == "passed",
+        failed=outcome == "failed",
+        skipped=outcome == "skipped",
+        llmbench=record,
+    )
+
+
+def gen(ttft: float, tps: float, out: int, truncated: bool = False) -> dict[str, Any]:
+    return {
+        "metrics": {"ttft_s": ttft, "decode_tps": tps, "output_tokens": out, "load_s": None},
+        "truncated": truncated,
+        "finish_reason": "length" if truncated else "stop",
+    }
+
+
+def feed(
+    results: Results,
+    nodeid: str,
+    model: str,
+    outcomes: tuple[str, str, str],
+    record: dict[str, Any],
+) -> None:
+    base = {"model": model, "test": nodeid.split("::")[-1]}
+    results.add(report(nodeid, "setup", outcomes[0], base))
+    if outcomes[0] == "passed":
+        results.add(report(nodeid, "call", outcomes[1], {**base, **record}))
+    results.add(report(nodeid, "teardown", outcomes[2], base))
+
+
+def test_outcomes_medians_and_scores_fold_per_model() -> None:
+    results = Results(["b", "a"])
+    feed(
+        results,
+        "t::x[a]",
+        "a",
+        ("passed", "passed", "passed"),
+        {
+            "generations": [gen(0.1, 50, 10), gen(0.3, 70, 20, truncated=True)],
+            "scores": {"score": 80.0},
+        },
+    )
+    feed(
+        results,
+        "t::y[a]",
+        "a",
+        ("passed", "failed", "passed"),
+        {"generations": [gen(0.2, 60, 5)], "scores": {"score": 40.0}},
+    )
+    feed(
+        results,
+        "t::z[a]",
+        "a",
+        ("passed", "failed", "passed"),
+        {"generations": [], "error": "StreamError: cut"},
+    )
+    feed(results, "t::x[b]", "b", ("failed", "", "passed"), {})
+    (b, a) = summarize(results)  # in --llm-models order
+    assert (b["model"], b["errors"], b["generations"]) == ("b", 1, 0)
+    assert (a["items"], a["passed"], a["failed"], a["errors"]) == (3, 1, 1, 1)
+    assert a["ttft_s_median"] == pytest.approx(0.2)
+    assert a["decode_tps_median"] == 60
+    assert (a["output_tokens"], a["truncated"], a["score_mean"]) == (35, 1, 60.0)
+    text = render(results, "both", verbose=0)
+    assert "| a       | 3       | 1      | 1      | 1 " in text
+    assert "StreamError: cut" in text  # the item row names the infrastructure error
+    assert render(results, "none", verbose=2) == ""
+    assert "| test " not in render(results, "auto", verbose=0)
+    assert "| test " in render(results, "auto", verbose=1)
+
+
+@pytest.mark.parametrize(
+    ("env", "url"),
+    [
+        (None, "http://127.0.0.1:11434"),
+        ("gpu1", "http://gpu1:11434"),
+        ("gpu1:9999", "http://gpu1:9999"),
+        (":9999", "http://127.0.0.1:9999"),
+        ("http://gpu1", "http://gpu1:80"),
+        ("https://gpu1", "https://gpu1:443"),
+        ("0.0.0.0:11434", "http://127.0.0.1:11434"),
+    ],
+)
+def test_ollama_host_resolution(env: str | None, url: str) -> None:
+    assert ollama_base_url(env) == url
+
+
+def test_ollama_names_default_to_latest() -> None:
+    assert model_matches("llama3", "llama3:latest")
+    assert model_matches("library/llama3:8b", "library/llama3:8b")
+    assert not model_matches("llama3:8b", "llama3:latest")

@@ -5,9 +5,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import httpcore  # noqa: F401 - imported before pytester snapshots sys.modules: see below
+import httpx  # noqa: F401
 import pytest
 
 from pytest_llmbench.tools.llama_server import find_llama_server
+
+
+# pytester's in-process runs restore sys.modules afterwards; a module first imported inside
+# one is imported again later as a new object, and httpx's lazily built httpcore->httpx
+# exception map then no longer matches (httpcore.ConnectError escapes unmapped).
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -11,7 +11,6 @@ import pytest
 
 from pytest_llmbench.tools.llama_server import find_llama_server
 
-
 # pytester's in-process runs restore sys.modules afterwards; a module first imported inside
 # one is imported again later as a new object, and httpx's lazily built httpcore->httpx
 # exception map then no longer matches (httpcore.ConnectError escapes unmapped).

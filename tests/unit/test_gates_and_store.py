@@ -86,7 +86,7 @@ def test_store_numbers_runs_and_finds_them(tmp_path: Path) -> None:
     assert store.find("1") == first
     assert store.find("latest").name == "0003_other.json"
     assert json.loads(store.find("0002").read_text())["items"][0]["record"]["scores"]["score"] == 2
-    with pytest.raises(StoreError, match="no saved run 'nope'.*0001_base.json"):
+    with pytest.raises(StoreError, match=r"no saved run 'nope'.*0001_base\.json"):
         store.find("nope")
     with pytest.raises(StoreError, match="use letters"):
         store.save("bad name", {})

@@ -167,3 +167,177 @@ def llama_routes(stream: Callable[[dict[str, Any] | None], Iterable[bytes]]) -> 
         "GET /v1/models": lambda _b: jsonr({"object": "list", "data": [{"id": "fake"}]}),
         "POST /v1/chat/completions": lambda b: (200, "text/event-stream", stream(b)),
     }
+
+
+class OllamaScript:
+    """State of a scripted Ollama (``docs/api.md``): pulled and loaded models, NDJSON chat."""
+
+    def __init__(
+        self,
+        models: dict[str, list[str]],
+        pullable: dict[str, list[str]] | None = None,
+        delay: float = 0.005,
+        thinking: list[str] | None = None,
+        error_after: int | None = None,
+    ) -> None:
+        self.models = dict(models)
+        self.pullable = pullable or {}
+        self.loaded: list[str] = []
+        self.delay = delay
+        self.thinking = thinking or []
+        self.error_after = error_after
+
+    @staticmethod
+    def _name(model: str) -> str:
+        return model if ":" in model else f"{model}:latest"
+
+    def tags(self, _b: Any) -> Answer:
+        return jsonr(
+            {
+                "models": [
+                    {
+                        "name": self._name(m),
+                        "model": self._name(m),
+                        "size": 1000,
+                        "digest": f"sha256:{i:064x}",
+                        "modified_at": "2026-01-01T00:00:00Z",
+                        "details": {
+                            "format": "gguf",
+                            "family": "gemma3",
+                            "parameter_size": "270M",
+                            "quantization_level": "Q4_K_M",
+                        },
+                    }
+                    for i, m in enumerate(self.models)
+                ]
+            }
+        )
+
+    def ps(self, _b: Any) -> Answer:
+        return jsonr(
+            {
+                "models": [
+                    {
+                        "name": self._name(m),
+                        "model": self._name(m),
+                        "size": 2 << 30,
+                        "size_vram": 1 << 30,
+                        "context_length": 4096,
+                    }
+                    for m in self.loaded
+                ]
+            }
+        )
+
+    def pull(self, body: Any) -> Answer:
+        name = body["model"]
+
+        def stream() -> Iterator[bytes]:
+            yield b'{"status":"pulling manifest"}\n'
+            if name not in self.pullable:
+                yield b'{"error":"pull model manifest: file does not exist"}\n'
+                return
+            for done in (0, 500, 1000):
+                yield (
+                    json.dumps(
+                        {
+                            "status": "pulling abc123",
+                            "digest": "sha256:abc123",
+                            "total": 1000,
+                            "completed": done,
+                        }
+                    ).encode()
+                    + b"\n"
+                )
+            for status in ("verifying sha256 digest", "writing manifest", "success"):
+                yield json.dumps({"status": status}).encode() + b"\n"
+            self.models[name] = self.pullable[name]
+
+        return 200, "application/x-ndjson", stream()
+
+    def chat(self, body: Any) -> Answer:
+        model = body.get("model")
+        if not model:
+            return jsonr({"error": "model is required"}, 400)
+        known = next((m for m in self.models if self._name(m) == self._name(model)), None)
+        if known is None:
+            return jsonr({"error": f"model '{model}' not found"}, 404)
+        if not body.get("messages"):
+            if body.get("keep_alive") == 0:
+                self.loaded = [m for m in self.loaded if m != known]
+                reason = "unload"
+            else:
+                if known not in self.loaded:
+                    self.loaded.append(known)
+                reason = "load"
+            return jsonr(
+                {
+                    "model": model,
+                    "created_at": "2026-01-01T00:00:00Z",
+                    "message": {"role": "assistant", "content": ""},
+                    "done": True,
+                    "done_reason": reason,
+                }
+            )
+        cap = (body.get("options") or {}).get("num_predict", -1)
+        tokens = self.models[known]
+
+        def stream() -> Iterator[bytes]:
+            started = time.perf_counter()
+            parts = [("thinking", t) for t in self.thinking] + [("content", t) for t in tokens]
+            if cap and cap > 0:
+                parts = parts[:cap]
+            first = None
+            for i, (kind, text) in enumerate(parts):
+                if i == self.error_after:
+                    yield b'{"error":"an error was encountered while running the model"}\n'
+                    return
+                time.sleep(self.delay)
+                first = first or time.perf_counter()
+                message = {"role": "assistant", "content": text if kind == "content" else ""}
+                if kind == "thinking":
+                    message["thinking"] = text
+                yield (
+                    json.dumps(
+                        {
+                            "model": model,
+                            "created_at": "2026-01-01T00:00:00Z",
+                            "message": message,
+                            "done": False,
+                        }
+                    ).encode()
+                    + b"\n"
+                )
+            end = time.perf_counter()
+            yield (
+                json.dumps(
+                    {
+                        "model": model,
+                        "created_at": "2026-01-01T00:00:01Z",
+                        "message": {"role": "assistant", "content": ""},
+                        "done": True,
+                        "done_reason": "length"
+                        if cap and cap > 0 and len(parts) == cap
+                        else "stop",
+                        "total_duration": int((end - started) * 1e9),
+                        "load_duration": 1_000_000,
+                        "prompt_eval_count": 12,
+                        "prompt_eval_duration": 40_000_000,
+                        "eval_count": len(parts),
+                        "eval_duration": int((end - (first or end)) * 1e9),
+                    }
+                ).encode()
+                + b"\n"
+            )
+
+        return 200, "application/x-ndjson", stream()
+
+    def routes(self) -> dict[str, Route]:
+        return {
+            "GET /": lambda _b: (200, "text/plain", b"Ollama is running"),
+            "GET /api/version": lambda _b: jsonr({"version": "0.12.0"}),
+            "GET /api/tags": self.tags,
+            "GET /api/ps": self.ps,
+            "POST /api/pull": self.pull,
+            "POST /api/chat": self.chat,
+        }

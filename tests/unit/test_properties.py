@@ -29,9 +29,11 @@ def test_spec_parser_raises_only_spec_error(raw: str) -> None:
 @given(st.lists(text, max_size=5))
 def test_spec_list_parser(values: list[str]) -> None:
     try:
-        parse_specs(values)
-    except SpecError:
-        pass
+        specs = parse_specs(values)
+    except SpecError as exc:
+        assert "model spec" in str(exc) or "same test id" in str(exc)
+    else:
+        assert len({s.id for s in specs}) == len(specs)
 
 
 @given(st.lists(text, max_size=30))

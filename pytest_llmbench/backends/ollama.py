@@ -56,6 +56,7 @@ class OllamaBackend(Backend):
         self.base_url = spec.url or ollama_base_url(os.environ.get("OLLAMA_HOST"))
         self.process: ServerProcess | None = None
         self.loaded = False
+        self.loaded_ctx: int | None = None
 
     def _client(self, timeout: float = 30.0) -> httpx.Client:
         return httpx.Client(timeout=httpx.Timeout(timeout, connect=5.0))
@@ -82,6 +83,8 @@ class OllamaBackend(Backend):
         self.process.wait_healthy(f"{self.base_url}/api/version", 60.0, progress)
 
     def prepare(self, settings: Settings, progress: Progress) -> float | None:
+        if self.loaded and self.loaded_ctx == settings.ctx:
+            return None  # warm: loaded by an earlier item of this model
         self._ensure_server(progress)
         with self._client() as client:
             version = get_json(client, f"{self.base_url}/api/version", self.label)
@@ -165,7 +168,7 @@ class OllamaBackend(Backend):
             raise ServerError(
                 f"{self.label}: preload failed: HTTP {response.status_code} {response.text[:200]}"
             )
-        self.loaded = True
+        self.loaded, self.loaded_ctx = True, settings.ctx
         return time.perf_counter() - started
 
     def release(self) -> None:

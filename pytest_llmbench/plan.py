@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,7 @@ class ItemPlan:
         return self.settings
 
 
-def build_plan(marker_kwargs: Iterable[dict[str, Any]], run: RunConfig) -> ItemPlan:
+def build_plan(marker_kwargs: Iterable[Mapping[str, Any]], run: RunConfig) -> ItemPlan:
     """Apply marker keywords, farthest marker first so the closest wins.
 
     Raises ``ValueError``/``TypeError`` naming the bad keyword; the caller turns it into a

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from pytest_llmbench.checks.result import CheckResult
-
 from pytest_llmbench.errors import LLMBenchError
 
 if TYPE_CHECKING:

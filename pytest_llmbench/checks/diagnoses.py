@@ -1,0 +1,13 @@
+"""The names of the pitfalls the checks recognise (shown in the leaderboard)."""
+
+TRUNCATED = "truncated at the output cap"
+INTERACTIVE = "waited for interactive input"
+TIMED_OUT = "timed out"
+NO_CODE = "no code found"
+OUTPUT_LIMIT = "printed more than the output limit"
+
+
+def crashed(exit_code: int, last_stderr_line: str) -> str:
+    """``crashed (exit N: last stderr line)``."""
+    line = last_stderr_line.strip()[:120]
+    return f"crashed (exit {exit_code}: {line})" if line else f"crashed (exit {exit_code})"

@@ -53,6 +53,55 @@ def _die_with_parent() -> None:
         pass
 
 
+def wait_for_health(
+    health_url: str,
+    label: str,
+    timeout_s: float,
+    progress: Progress | None = None,
+    interval_s: float = 0.1,
+    *,
+    started: float | None = None,
+    seen: list[str] | None = None,
+    check: Callable[[], None] | None = None,
+    log_path: Path | None = None,
+) -> None:
+    """Poll ``health_url`` until it answers 200, for spawned and attached servers alike.
+
+    A 503 ("Loading model") or a refused connection is normal and may last many minutes
+    for big models; a progress line is printed every 10 s. ``check`` may raise to stop early
+    (a spawned server that exited).
+    """
+    started = time.monotonic() if started is None else started
+    seen = [] if seen is None else seen
+    last_note = started
+    last_status = "no answer yet"
+    with httpx.Client(timeout=httpx.Timeout(5.0)) as client:
+        while True:
+            if check is not None:
+                check()
+            try:
+                response = client.get(health_url)
+                last_status = f"HTTP {response.status_code}"
+            except httpx.HTTPError as exc:
+                last_status = type(exc).__name__
+                response = None
+            if not seen or seen[-1] != last_status:
+                seen.append(last_status)
+            if response is not None and response.status_code == 200:
+                return
+            now = time.monotonic()
+            if now - started > timeout_s:
+                where = f" or check the log {log_path}:\n{log_tail(log_path)}" if log_path else ""
+                raise ServerError(
+                    f"{label}: not healthy after {timeout_s:g} s (last: {last_status} from "
+                    f"{health_url}). Raise --llm-health-timeout if the model is big{where}"
+                )
+            if progress and now - last_note >= 10:
+                progress(f"{label}: loading… {now - started:.0f} s ({last_status})")
+                last_note = now
+            time.sleep(interval_s)
+
+
 class ServerProcess:
     """A child server process with its own session, log file and memory probe."""
 
@@ -110,41 +159,31 @@ class ServerProcess:
         progress: Progress | None = None,
         interval_s: float = 0.1,
     ) -> float:
-        """Poll ``health_url`` until it answers 200; returns seconds since spawn.
+        """Poll ``health_url`` until it answers 200; returns seconds since spawn."""
 
-        A 503 ("Loading model") is normal and may last many minutes for big models.
-        """
-        last_note = self.started
-        last_status = "no answer yet"
-        with httpx.Client(timeout=httpx.Timeout(5.0)) as client:
-            while True:
-                if not self.running():
-                    raise ServerError(
-                        f"{self.label}: server exited with code {self.proc.returncode} "
-                        f"while loading. Last lines of {self.log_path}:\n{log_tail(self.log_path)}"
-                    )
-                try:
-                    response = client.get(health_url)
-                    last_status = f"HTTP {response.status_code}"
-                except httpx.HTTPError as exc:
-                    last_status = type(exc).__name__
-                    response = None
-                if not self.health_seen or self.health_seen[-1] != last_status:
-                    self.health_seen.append(last_status)
-                if response is not None and response.status_code == 200:
-                    return time.monotonic() - self.started
-                now = time.monotonic()
-                if now - self.started > timeout_s:
-                    self.stop()
-                    raise ServerError(
-                        f"{self.label}: not healthy after {timeout_s:.0f} s (last: {last_status}). "
-                        f"Raise --llm-health-timeout if the model is big, or check the log "
-                        f"{self.log_path}:\n{log_tail(self.log_path)}"
-                    )
-                if progress and now - last_note >= 10:
-                    progress(f"{self.label}: loading… {now - self.started:.0f} s ({last_status})")
-                    last_note = now
-                time.sleep(interval_s)
+        def check_alive() -> None:
+            if not self.running():
+                raise ServerError(
+                    f"{self.label}: server exited with code {self.proc.returncode} "
+                    f"while loading. Last lines of {self.log_path}:\n{log_tail(self.log_path)}"
+                )
+
+        try:
+            wait_for_health(
+                health_url,
+                self.label,
+                timeout_s,
+                progress,
+                interval_s,
+                started=self.started,
+                seen=self.health_seen,
+                check=check_alive,
+                log_path=self.log_path,
+            )
+        except ServerError:
+            self.stop()
+            raise
+        return time.monotonic() - self.started
 
     def stop(self, grace_s: float = 5.0) -> None:
         """SIGTERM the process group, SIGKILL after ``grace_s``; idempotent."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from pytest_llmbench.backends.base import Messages, Progress, get_json
 from pytest_llmbench.backends.openai_compat import OpenAIBackend
 from pytest_llmbench.errors import ServerError
 from pytest_llmbench.generation import Settings
-from pytest_llmbench.servers import ServerProcess, free_port, log_tail
+from pytest_llmbench.servers import ServerProcess, free_port, log_tail, wait_for_health
 from pytest_llmbench.specs import EMBEDDED_MODEL, ModelSpec
 
 
@@ -33,7 +34,19 @@ class LlamaServerBackend(OpenAIBackend):
 
     def prepare(self, settings: Settings, progress: Progress) -> float | None:
         if self.spec.url is not None:
-            self._read_props(attach=True)
+            if "model_id" not in self.server_info:  # first use: wait while it loads
+                started = time.monotonic()
+                seen: list[str] = []
+                wait_for_health(
+                    f"{self.base_url}/health",
+                    self.label,
+                    float(self.options.get("health_timeout_s") or 900),
+                    progress,
+                    seen=seen,
+                )
+                self._read_props()
+                # Only a wait we watched (503 "Loading model") is a load time.
+                return time.monotonic() - started if len(seen) > 1 else None
             return None
         if self.process is not None and self.process.running() and self.ctx == settings.ctx:
             return None
@@ -86,17 +99,14 @@ class LlamaServerBackend(OpenAIBackend):
             )
             self.server_info["log"] = str(process.log_path)
             self.server_info["health_seen"] = list(process.health_seen)
-            self._read_props(attach=False)
+            self._read_props()
             progress(f"{self.label}: healthy after {load_s:.2f} s")
             return load_s
         assert last_error is not None
         raise last_error
 
-    def _read_props(self, attach: bool) -> None:
+    def _read_props(self) -> None:
         with httpx.Client(timeout=10.0) as client:
-            if attach:
-                # Attaching: a 503 here means "still loading", which get_json reports.
-                get_json(client, f"{self.base_url}/health", self.label)
             props = get_json(client, f"{self.base_url}/props", self.label)
             models = get_json(client, f"{self.base_url}/v1/models", self.label)
         build = props.get("build_info")

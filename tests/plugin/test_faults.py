@@ -1,24 +1,23 @@
-"""Failing servers and malformed streams: one clear message naming the model, the item
-errors (never fails), partial metrics kept, the run goes on and the leaderboard prints."""
+"""Failing llama-servers and malformed streams (FakeLlamaServer): one clear message naming
+the model, the item errors (never fails), partial metrics kept, the leaderboard prints."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
 
-from tests.scripted import ScriptedServer, jsonr, llama_routes, sse_tokens
+from tests.fakes import FakeLlamaServer, ModelScript
 
-TEST = """
+TEST = '''
 def test_answer(llm):
     answer = llm.generate("Say hi")
     assert answer.answer
 
 def test_second(llm):
     assert llm.generate("Again").answer
-"""
+'''
 
 TOKENS = ["Hel", "lo", " there", "!"]
 
@@ -32,110 +31,86 @@ def records(pytester: pytest.Pytester) -> list[dict[str, Any]]:
     return [i["record"] for i in json.loads((pytester.path / "r.json").read_text())["items"]]
 
 
-def serve(stream: Callable[[dict[str, Any] | None], Iterable[bytes]]) -> ScriptedServer:
-    return ScriptedServer(llama_routes(stream))
-
-
 def test_healthy_stream_metrics_and_thinking(pytester: pytest.Pytester) -> None:
-    with serve(lambda b: sse_tokens(TOKENS, reasoning=["hmm", " ok"], delay=0.01)) as srv:
+    script = ModelScript(TOKENS, thinking=["hmm", " ok"], token_delay_s=0.01, prompt_eval_count=7)
+    with FakeLlamaServer(script, sse_pings=True) as srv:
         result = run(pytester, srv.url)
+        body = srv.calls("POST", "/v1/chat/completions")[0]
     result.assert_outcomes(passed=2)
     gen = records(pytester)[0]["generations"][0]
-    assert (gen["answer"], gen["thinking"], gen["finish_reason"]) == (
-        "Hello there!",
-        "hmm ok",
-        "stop",
-    )
+    assert (gen["answer"], gen["thinking"], gen["finish_reason"]) == ("Hello there!", "hmm ok", "stop")
     m = gen["metrics"]
-    assert m["output_tokens"] == 6 and m["thinking_tokens"] == 2 and m["prompt_tokens"] == 7
+    assert m["output_tokens"] == 7  # 2 thinking + 4 answer + the end-of-sequence token
+    assert m["thinking_tokens"] == 2 and m["prompt_tokens"] == 7
     assert 0 < m["ttft_s"] < m["ttfa_s"] < m["total_s"]
-    assert m["decode_tps"] == pytest.approx(m["server_decode_tps"], rel=0.25)
-    body = srv.posts("/v1/chat/completions")[0]
-    assert body is not None and body["cache_prompt"] is False and body["max_tokens"] == 16384
-    assert body["stream_options"] == {"include_usage": True}
+    assert m["decode_tps"] == pytest.approx(m["server_decode_tps"], rel=0.3)
+    assert gen["server"]["build"] == "b7000-abc"
+    assert body["cache_prompt"] is False and body["max_tokens"] == 16384
+    assert body["n_predict"] == 16384 and body["stream_options"] == {"include_usage": True}
     assert body["temperature"] == 0.0 and body["seed"] == 42
 
 
 @pytest.mark.parametrize(
     ("fault", "message"),
     [
-        (
-            {"cut_after": 2},
-            "*StreamError: llama-server@http*: the stream ended without [[]DONE[]]*",
-        ),
-        ({"error_after": 2}, "*StreamError: *error mid-stream: model crashed*"),
-        ({"garbage_after": 1}, "*StreamError: *malformed SSE line from the server: '{not json'*"),
-        (
-            {"stall_after": 2, "stall_s": 5},
-            "*StreamError: *no data for 1.0 s (stalled stream after the first token)*",
-        ),
+        ("cut", "*StreamError: llama-server@http*: the server cut the stream after 2 token(s)*"),
+        ("error_midstream", "*StreamError: *error mid-stream: Context size has been exceeded.*"),
+        ("garbage", "*StreamError: *malformed SSE line from the server*"),
+        ("stall", "*StreamError: *no data for 1.0 s (stalled stream after the first token)*"),
     ],
 )
-def test_stream_faults_error_the_item_and_keep_partial_metrics(
-    pytester: pytest.Pytester, fault: dict[str, Any], message: str
+def test_stream_faults_error_the_items_and_keep_partial_metrics(
+    pytester: pytest.Pytester, fault: str, message: str
 ) -> None:
-    calls: list[int] = []
-
-    def stream(_body: dict[str, Any] | None) -> Iterable[bytes]:
-        calls.append(1)
-        return sse_tokens(TOKENS, **fault) if len(calls) == 1 else sse_tokens(TOKENS)
-
-    with serve(stream) as srv:
+    script = ModelScript(TOKENS, fault=fault, fault_after=2, stall_s=5)
+    with FakeLlamaServer(script) as srv:
         result = run(pytester, srv.url, "--llm-read-timeout=1")
-    result.assert_outcomes(passed=1, errors=1)
+    result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines([message])
-    result.stdout.fnmatch_lines(
-        ["*llmbench leaderboard*", "*| llama-server@http*| 2 *| 1 *| 0 *| 1 *"]
-    )
+    result.stdout.fnmatch_lines(["*llmbench leaderboard*", "*| llama-server@http*| 2 *| 0 *| 0 *| 2 *"])
     first = records(pytester)[0]
     assert first["error"]
-    if "garbage_after" not in fault:
+    if fault != "garbage":
         assert first["generations"][0]["metrics"]["ttft_s"] > 0  # partial figures kept
 
 
-def test_connection_refused_is_a_setup_error_with_the_fix(pytester: pytest.Pytester) -> None:
-    result = run(pytester, "http://127.0.0.1:9")
+def test_connection_refused_is_named_and_fails_fast(pytester: pytest.Pytester) -> None:
+    result = run(pytester, "http://127.0.0.1:9", "--llm-health-timeout=1")
     result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines(
-        ["*ServerError: llama-server@http://127.0.0.1:9: cannot reach http://127.0.0.1:9/health*"]
-    )
+    result.stdout.fnmatch_lines(["*ServerError: llama-server@http://127.0.0.1:9: not healthy after 1 s (last: ConnectError from http://127.0.0.1:9/health)*"])
     result.stdout.fnmatch_lines(["*(failed earlier in this run)*"])  # the second fails fast
 
 
-def test_wrong_port_serving_html(pytester: pytest.Pytester) -> None:
-    with ScriptedServer({}) as srv:
-        result = run(pytester, srv.url)
+def test_never_healthy_within_the_wait(pytester: pytest.Pytester) -> None:
+    with FakeLlamaServer(ModelScript(TOKENS), loading_s=float("inf")) as srv:
+        result = run(pytester, srv.url, "--llm-health-timeout=1")
     result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines(
-        ["*/health answered HTTP 404 (text/html)*Is this the right server and port?*"]
-    )
+    result.stdout.fnmatch_lines(["*not healthy after 1 s (last: HTTP 503*Raise --llm-health-timeout*"])
+
+
+def test_loading_then_healthy_counts_as_load_time(pytester: pytest.Pytester) -> None:
+    with FakeLlamaServer(ModelScript(TOKENS), loading_s=0.5) as srv:
+        result = run(pytester, srv.url)
+    result.assert_outcomes(passed=2)
+    assert records(pytester)[0]["load_s"] >= 0.4
+
+
+def test_wrong_port_serving_html(pytester: pytest.Pytester) -> None:
+    with FakeLlamaServer(ModelScript(TOKENS, fault="html_404")) as srv:
+        result = run(pytester, srv.url, "--llm-health-timeout=0.5")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(["*not healthy after 0.5 s (last: HTTP 404*"])
 
 
 def test_context_overflow_is_named(pytester: pytest.Pytester) -> None:
-    error = {
-        "error": {
-            "code": 400,
-            "type": "exceed_context_size_error",
-            "n_prompt_tokens": 9000,
-            "n_ctx": 4096,
-            "message": "request (9000 tokens) exceeds the available "
-            "context size (4096 tokens), try increasing it",
-        }
-    }
-    routes = llama_routes(lambda b: sse_tokens(TOKENS))
-    routes["POST /v1/chat/completions"] = lambda _b: jsonr(error, 400)
-    with ScriptedServer(routes) as srv:
+    with FakeLlamaServer(ModelScript(TOKENS, fault="context_overflow")) as srv:
         result = run(pytester, srv.url)
     result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines(
-        [
-            "*RequestRejected: *rejected the request with HTTP 400*exceeds the available context size*"
-        ]
-    )
+    result.stdout.fnmatch_lines(["*RequestRejected: *rejected the request with HTTP 400*exceeds the available context size*"])
 
 
-def test_zero_tokens_reply(pytester: pytest.Pytester) -> None:
-    with serve(lambda b: sse_tokens([])) as srv:
+def test_zero_tokens_reply_is_the_models_failure(pytester: pytest.Pytester) -> None:
+    with FakeLlamaServer(ModelScript(TOKENS, fault="zero_tokens")) as srv:
         result = run(pytester, srv.url)
     result.assert_outcomes(failed=2)  # the model answered nothing: a real (model) failure
     gen = records(pytester)[0]["generations"][0]
@@ -144,7 +119,7 @@ def test_zero_tokens_reply(pytester: pytest.Pytester) -> None:
 
 
 def test_length_finish_is_truncation(pytester: pytest.Pytester) -> None:
-    with serve(lambda b: sse_tokens(TOKENS, finish="length")) as srv:
-        run(pytester, srv.url)
+    with FakeLlamaServer(ModelScript(TOKENS)) as srv:
+        run(pytester, srv.url, "--llm-max-tokens=2")
     gen = records(pytester)[0]["generations"][0]
-    assert gen["truncated"] is True
+    assert gen["truncated"] is True and gen["metrics"]["output_tokens"] == 2

@@ -1,4 +1,4 @@
-"""The Ollama backend against a scripted server that follows docs/api.md."""
+"""The Ollama backend against FakeOllama, which follows docs/api.md and server/routes.go."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-from tests.scripted import OllamaScript, ScriptedServer
+from tests.fakes import FakeOllama, ModelScript
 
-TEST = """
+TEST = '''
 import pytest
 
 @pytest.mark.parametrize("prompt", ["one", "two"])
 def test_answer(llm, prompt):
     assert llm.generate(prompt).answer
-"""
+'''
 
 
 def run(pytester: pytest.Pytester, url: str, models: str, *args: str) -> pytest.RunResult:
@@ -28,101 +28,73 @@ def items(pytester: pytest.Pytester) -> list[dict[str, Any]]:
     return json.loads((pytester.path / "r.json").read_text())["items"]
 
 
-def test_preload_once_per_model_unload_the_previous_and_metrics(pytester: pytest.Pytester) -> None:
-    script = OllamaScript(
-        {"gemma3:270m": ["Hi", " there"], "qwen3": ["Yo", "!"]}, thinking=["let", " me", " think"]
-    )
-    with ScriptedServer(script.routes()) as srv:
-        result = run(pytester, srv.url, "gemma3:270m,qwen3")
-        chats = srv.posts("/api/chat")
+def test_one_load_per_model_previous_unloaded_and_metrics(pytester: pytest.Pytester) -> None:
+    gemma = ModelScript(["Hi", " there"], thinking=["let", " me", " think"], token_delay_s=0.01,
+                        load_delay_s=0.2, size=2 << 30, size_vram=1 << 30, quantization_level="Q4_K_M")
+    qwen = ModelScript(["Yo", "!"], token_delay_s=0.01)
+    with FakeOllama({"gemma3:270m": gemma, "qwen3": qwen}) as fake:
+        result = run(pytester, fake.url, "gemma3:270m,qwen3")
+        events = list(fake.events)
+        chats = fake.calls("POST", "/api/chat")
     result.assert_outcomes(passed=4)
-    # preload gemma, 2 chats, unload gemma, preload qwen, 2 chats, unload qwen at the end
-    kinds = [
-        (
-            "load"
-            if not b["messages"] and b.get("keep_alive") != 0
-            else "unload"
-            if not b["messages"]
-            else "chat",
-            b["model"],
-        )
-        for b in chats
-    ]
-    assert kinds == [
-        ("load", "gemma3:270m"),
-        ("chat", "gemma3:270m"),
-        ("chat", "gemma3:270m"),
-        ("unload", "gemma3:270m"),
-        ("load", "qwen3"),
-        ("chat", "qwen3"),
-        ("chat", "qwen3"),
-        ("unload", "qwen3"),
-    ]
+    assert events == [("load", "gemma3:270m"), ("unload", "gemma3:270m"),
+                      ("load", "qwen3:latest"), ("unload", "qwen3:latest")]
     body = chats[1]
-    assert body["options"] == {
-        "num_ctx": 4096,
-        "num_predict": 16384,
-        "temperature": 0.0,
-        "seed": 42,
-    }
-    assert body["stream"] is True
-    first = items(pytester)[0]["record"]
-    gen = first["generations"][0]
+    assert body["options"] == {"num_ctx": 4096, "num_predict": 16384, "temperature": 0.0, "seed": 42}
+    assert body["stream"] is True and body["messages"] == [{"role": "user", "content": "one"}]
+    gen = items(pytester)[0]["record"]["generations"][0]
     m = gen["metrics"]
-    assert (gen["answer"], gen["thinking"], gen["finish_reason"]) == (
-        "Hi there",
-        "let me think",
-        "stop",
-    )
-    assert (m["prompt_tokens"], m["output_tokens"], m["thinking_tokens"]) == (12, 5, 3)
-    assert m["prompt_tps"] == pytest.approx(300.0)  # 12 tokens / 40 ms, from nanoseconds
-    assert m["server_decode_tps"] > 0 and m["ttft_s"] < m["ttfa_s"]
-    assert m["load_s"] is not None and m["vram_mb"] == 1024.0
+    assert (gen["answer"], gen["thinking"], gen["finish_reason"]) == ("Hi there", "let me think", "stop")
+    assert m["output_tokens"] == 6  # 3 thinking + 2 answer + the end-of-sequence token
+    assert m["thinking_tokens"] == 3 and m["prompt_tokens"] == 10
+    assert m["server_decode_tps"] > 0 and m["prompt_tps"] > 0
+    assert 0 < m["ttft_s"] < m["ttfa_s"] < m["total_s"]
+    assert m["load_s"] >= 0.2  # the preload paid the load; the chat's TTFT did not
+    assert m["ttft_s"] < 0.2
+    assert m["vram_mb"] == 1024.0
     assert gen["server"]["version"] == "0.12.0" and gen["server"]["quantization"] == "Q4_K_M"
     assert items(pytester)[1]["record"]["generations"][0]["metrics"]["load_s"] is None  # warm
 
 
 def test_missing_model_says_how_to_pull(pytester: pytest.Pytester) -> None:
-    with ScriptedServer(OllamaScript({"other": ["x"]}).routes()) as srv:
-        result = run(pytester, srv.url, "gemma3:270m")
+    with FakeOllama({"other": ModelScript(["x"])}) as fake:
+        result = run(pytester, fake.url, "gemma3:270m")
     result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines(
-        [
-            "*ModelNotFound: ollama:gemma3:270m@*: model 'gemma3:270m' is not pulled on * (it has: other:latest). Run `ollama pull gemma3:270m` or pass --llm-pull.*"
-        ]
-    )
+    result.stdout.fnmatch_lines(["*ModelNotFound: ollama:gemma3:270m@*: model 'gemma3:270m' is not pulled on * (it has: other:latest). Run `ollama pull gemma3:270m` or pass --llm-pull.*"])
 
 
 def test_pull_with_progress_then_run(pytester: pytest.Pytester) -> None:
-    script = OllamaScript({}, pullable={"gemma3:270m": ["ok"]})
-    with ScriptedServer(script.routes()) as srv:
-        result = run(pytester, srv.url, "gemma3:270m", "--llm-pull")
+    with FakeOllama({}, pull_catalog={"gemma3:270m": ModelScript(["ok"])}) as fake:
+        result = run(pytester, fake.url, "gemma3:270m", "--llm-pull")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*pull: pulling manifest*", "*pull: success*"])
 
 
 def test_pull_of_unknown_model_is_named(pytester: pytest.Pytester) -> None:
-    with ScriptedServer(OllamaScript({}).routes()) as srv:
-        result = run(pytester, srv.url, "nope", "--llm-pull")
+    with FakeOllama({}) as fake:
+        result = run(pytester, fake.url, "nope", "--llm-pull")
     result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines(
-        ["*`ollama pull nope` failed: pull model manifest: file does not exist*"]
-    )
+    result.stdout.fnmatch_lines(["*`ollama pull nope` failed: pull model manifest: file does not exist*"])
 
 
-def test_error_line_mid_stream(pytester: pytest.Pytester) -> None:
-    script = OllamaScript({"m": ["a", "b", "c"]}, error_after=1)
-    with ScriptedServer(script.routes()) as srv:
-        result = run(pytester, srv.url, "m")
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("error_midstream", "*StreamError: *Ollama reported an error mid-stream: *"),
+        ("cut", "*StreamError: *cut the stream*"),
+        ("garbage", "*StreamError: *malformed NDJSON line*"),
+    ],
+)
+def test_stream_faults_error_the_item(pytester: pytest.Pytester, fault: str, message: str) -> None:
+    with FakeOllama({"m": ModelScript(["a", "b", "c"], fault=fault, fault_after=1)}) as fake:
+        result = run(pytester, fake.url, "m")
     result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines(
-        ["*StreamError: *Ollama reported an error mid-stream: an error was encountered*"]
-    )
+    result.stdout.fnmatch_lines([message])
 
 
 def test_num_predict_cap_is_truncation(pytester: pytest.Pytester) -> None:
-    with ScriptedServer(OllamaScript({"m": ["a", "b", "c"]}).routes()) as srv:
-        run(pytester, srv.url, "m", "--llm-max-tokens=2")
+    with FakeOllama({"m": ModelScript(["a", "b", "c"])}) as fake:
+        run(pytester, fake.url, "m", "--llm-max-tokens=2")
     gen = items(pytester)[0]["record"]["generations"][0]
     assert gen["finish_reason"] == "length" and gen["truncated"]
     assert gen["metrics"]["output_tokens"] == 2
@@ -131,6 +103,4 @@ def test_num_predict_cap_is_truncation(pytester: pytest.Pytester) -> None:
 def test_nothing_listening(pytester: pytest.Pytester) -> None:
     result = run(pytester, "http://127.0.0.1:9", "m")
     result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines(
-        ["*no Ollama server answers at http://127.0.0.1:9. Start it with `ollama serve`*"]
-    )
+    result.stdout.fnmatch_lines(["*no Ollama server answers at http://127.0.0.1:9. Start it with `ollama serve`*"])

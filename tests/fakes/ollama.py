@@ -1,0 +1,690 @@
+"""A loopback fake of Ollama's native API (``/api/*``).
+
+Sources (ollama/ollama): docs/api.md for shapes and examples; server/routes.go
+(GenerateHandler, ChatHandler, PullHandler, PsHandler, streamResponse, waitForStream,
+handleScheduleError) and api/types.go (``omitempty`` tags, ``Duration`` and ``ThinkValue``
+parsing) for what the docs leave out; runner/ollamarunner/runner.go at v0.12.x for the
+metric counters and the prompt-truncation rule; server/images.go + server/download.go
+for pull progress. Behaviour that differs between versions follows v0.12.x (the default
+``version``), newer details noted where they matter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tests.fakes._common import (
+    ClientGone,
+    FakeHTTPServer,
+    ModelScript,
+    Plan,
+    Request,
+    Responder,
+    go_json,
+    ns,
+    parse_go_duration,
+    plan_tokens,
+    rfc3339nano,
+)
+
+JSON_CT = "application/json; charset=utf-8"  # gin's c.JSON
+NDJSON_CT = "application/x-ndjson"  # streamResponse
+# llm/server.go: what a client sees when the runner dies mid-request.
+RUNNER_DIED = (
+    "model runner has unexpectedly stopped, this may be due to resource limitations "
+    "or an internal error, check ollama server logs for details"
+)
+# runner/ollamarunner/runner.go errorInputTooLong (truncate:false, prompt > num_ctx).
+INPUT_TOO_LONG = "the input length exceeds the context length"
+PULL_NOT_FOUND = "pull model manifest: file does not exist"
+_FOREVER_NS = 2**63 - 1  # keep_alive < 0 -> time.Duration(math.MaxInt64)
+_INT_OPTIONS = frozenset(
+    {
+        "num_predict",
+        "num_ctx",
+        "seed",
+        "top_k",
+        "num_keep",
+        "num_gpu",
+        "num_thread",
+        "num_batch",
+        "repeat_last_n",
+    }
+)
+_FLOAT_OPTIONS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "min_p",
+        "typical_p",
+        "repeat_penalty",
+        "presence_penalty",
+        "frequency_penalty",
+    }
+)
+
+
+class _HTTPError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class _Loaded:
+    num_ctx: int
+    expires_ns: int
+    refs: int = 0
+    last_prompt: str | None = None
+
+
+def canonical(name: str) -> str:
+    """``model:tag`` with the default ``latest`` tag and the default registry/namespace
+    dropped (docs/api.md "Model names"; PsHandler's ``DisplayShortest``)."""
+    n = name.strip()
+    for prefix in ("registry.ollama.ai/", "library/"):
+        if n.startswith(prefix):
+            n = n[len(prefix) :]
+    if ":" not in n.rsplit("/", 1)[-1]:
+        n += ":latest"
+    return n
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _details(s: ModelScript) -> dict[str, Any]:
+    return {
+        "parent_model": "",
+        "format": "gguf",
+        "family": s.family,
+        "families": [s.family],
+        "parameter_size": s.parameter_size,
+        "quantization_level": s.quantization_level,
+    }
+
+
+def _go_type(v: Any) -> str:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, list):
+        return "[]interface {}"
+    if isinstance(v, dict):
+        return "map[string]interface {}"
+    return type(v).__name__
+
+
+def _json_syntax_error(raw: bytes) -> str:
+    """An approximation of Go's encoding/json syntax error text."""
+    text = raw.decode(errors="replace").lstrip()
+    if not text:
+        return "unexpected EOF"
+    c = text[0]
+    if c in '{["-0123456789tfn':
+        return "unexpected EOF"
+    return f"invalid character {c!r} looking for beginning of value"
+
+
+class FakeOllama(FakeHTTPServer):
+    """Ollama on loopback. ``models`` are the installed models (None = none installed),
+    keyed by name (``m`` means ``m:latest``); ``pull_catalog`` is what ``/api/pull`` can
+    download. ``events`` logs ("load"|"unload", name) as the fake scheduler acts;
+    ``requests`` every request received.
+    """
+
+    def __init__(
+        self,
+        models: Mapping[str, ModelScript] | None = None,
+        *,
+        version: str = "0.12.0",
+        pull_catalog: Mapping[str, ModelScript] | None = None,
+        default_keep_alive_s: float = 300.0,
+    ) -> None:
+        super().__init__()
+        self.version = version
+        self.default_keep_alive_s = default_keep_alive_s
+        now = rfc3339nano()
+        for s in [*(models or {}).values(), *(pull_catalog or {}).values()]:
+            if s.fault == "html_404":
+                raise ValueError("html_404 is a FakeLlamaServer fault")
+        self._models: dict[str, ModelScript] = {canonical(k): v for k, v in (models or {}).items()}
+        self._modified: dict[str, str] = dict.fromkeys(self._models, now)
+        self.pull_catalog = {canonical(k): v for k, v in (pull_catalog or {}).items()}
+        self._loaded: dict[str, _Loaded] = {}
+        self.events: list[tuple[str, str]] = []
+        self._load_lock = threading.Lock()
+
+    # -- test helpers ----------------------------------------------------------------
+    def loaded(self) -> list[str]:
+        """Names currently loaded (what /api/ps would list)."""
+        with self._lock:
+            self._expire_locked()
+            return list(self._loaded)
+
+    def count(self, event: str, name: str | None = None) -> int:
+        """How many "load"/"unload" events (for ``name``, or any model)."""
+        with self._lock:
+            self._expire_locked()
+            return sum(
+                1 for e, n in self.events if e == event and (name is None or n == canonical(name))
+            )
+
+    # -- dispatch --------------------------------------------------------------------
+    def handle(self, req: Request, resp: Responder) -> None:
+        route = (req.method, req.path)
+        try:
+            if req.path == "/" and req.method in ("GET", "HEAD"):
+                # routes.go: r.HEAD("/") and r.GET("/") -> "Ollama is running"
+                body = b"Ollama is running"
+                resp.send(200, body, "text/plain; charset=utf-8", head=req.method == "HEAD")
+            elif route in (("GET", "/api/version"), ("HEAD", "/api/version")):
+                self._json(resp, 200, {"version": self.version}, head=req.method == "HEAD")
+            elif route in (("GET", "/api/tags"), ("HEAD", "/api/tags")):
+                self._json(resp, 200, self._tags(), head=req.method == "HEAD")
+            elif route == ("GET", "/api/ps"):
+                self._json(resp, 200, self._ps())
+            elif route == ("POST", "/api/show"):
+                self._show(req, resp)
+            elif route == ("POST", "/api/pull"):
+                self._pull(req, resp)
+            elif route == ("POST", "/api/chat"):
+                self._complete(req, resp, chat=True)
+            elif route == ("POST", "/api/generate"):
+                self._complete(req, resp, chat=False)
+            else:
+                # gin's default 404 (no 405 handling is enabled).
+                resp.send(404, b"404 page not found", "text/plain")
+        except _HTTPError as e:
+            self._error(resp, e.status, e.message)
+
+    # -- plumbing --------------------------------------------------------------------
+    def _json(self, resp: Responder, status: int, obj: Any, *, head: bool = False) -> None:
+        resp.send(status, go_json(obj), JSON_CT, head=head)
+
+    def _error(self, resp: Responder, status: int, message: str) -> None:
+        self._json(resp, status, {"error": message})
+
+    def _bind(self, req: Request, type_name: str) -> dict[str, Any]:
+        """gin ShouldBindJSON: empty body / bad JSON / wrong top-level type -> 400."""
+        if not req.raw.strip():
+            raise _HTTPError(400, "missing request body")
+        if req.json_error is not None:
+            raise _HTTPError(400, _json_syntax_error(req.raw))
+        if not isinstance(req.body, dict):
+            raise _HTTPError(
+                400,
+                f"json: cannot unmarshal {_go_type(req.body)} into Go value of type {type_name}",
+            )
+        return req.body
+
+    def _find(self, name: str) -> str | None:
+        """Case-insensitive lookup, like server.getExistingName."""
+        want = canonical(name).lower()
+        with self._lock:
+            for k in self._models:
+                if k.lower() == want:
+                    return k
+        return None
+
+    def _keep_alive(self, body: Mapping[str, Any]) -> float | None:
+        """api.Duration.UnmarshalJSON: number = seconds, string = Go duration, negative =
+        forever (inf); other types are a 400. None when absent/null (server default)."""
+        if "keep_alive" not in body or body["keep_alive"] is None:
+            return None
+        v = body["keep_alive"]
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            raise _HTTPError(400, f"Unsupported type: '{_go_type(v)}'")
+        if isinstance(v, str):
+            try:
+                secs = parse_go_duration(v)
+            except ValueError as exc:
+                raise _HTTPError(400, str(exc)) from exc
+        else:
+            secs = float(v)
+        return math.inf if secs < 0 else secs
+
+    def _think(self, body: Mapping[str, Any]) -> bool | None:
+        """api.ThinkValue: bool or "high"|"medium"|"low"|"max"; anything else is a 400."""
+        v = body.get("think")
+        if v is None or isinstance(v, bool):
+            return v
+        if isinstance(v, str):
+            if v in ("high", "medium", "low", "max"):
+                return True
+            raise _HTTPError(
+                400,
+                f'invalid think value: "{v}" (must be "high", "medium", "low", "max", true, or false)',
+            )
+        raise _HTTPError(
+            400,
+            'think must be a boolean or string ("high", "medium", "low", "max", true, or false)',
+        )
+
+    @staticmethod
+    def _options(body: Mapping[str, Any]) -> dict[str, Any]:
+        """api.Options.FromMap type checks; its error reaches handleScheduleError -> 500."""
+        opts = body.get("options") or {}
+        if not isinstance(opts, dict):
+            raise _HTTPError(400, f"json: cannot unmarshal {_go_type(opts)} into Go struct field")
+        for k, v in opts.items():
+            is_num = isinstance(v, (int, float)) and not isinstance(v, bool)
+            if k in _INT_OPTIONS and not is_num:
+                raise _HTTPError(500, f'option "{k}" must be of type integer')
+            if k in _FLOAT_OPTIONS and not is_num:
+                raise _HTTPError(500, f'option "{k}" must be of type float32')
+        return opts
+
+    # -- scheduler bookkeeping -------------------------------------------------------
+    def _expire_locked(self) -> None:
+        now = time.time_ns()
+        for k, ld in list(self._loaded.items()):
+            if ld.refs == 0 and ld.expires_ns <= now:
+                del self._loaded[k]
+                self.events.append(("unload", k))
+
+    def _expires(self, keep_alive: float | None) -> int:
+        secs = self.default_keep_alive_s if keep_alive is None else keep_alive
+        now = time.time_ns()
+        return now + _FOREVER_NS if math.isinf(secs) else now + ns(secs)
+
+    def _acquire(
+        self, key: str, script: ModelScript, num_ctx: int, keep_alive: float | None, resp: Responder
+    ) -> _Loaded:
+        """Load (or reload for a different num_ctx, as the scheduler's needsReload does)."""
+        with self._load_lock:
+            with self._lock:
+                self._expire_locked()
+                cur = self._loaded.get(key)
+                if cur is not None and cur.num_ctx != num_ctx and cur.refs == 0:
+                    del self._loaded[key]
+                    self.events.append(("unload", key))
+                    cur = None
+            if cur is None:
+                resp.wait(script.load_delay_s)
+                with self._lock:
+                    cur = self._loaded[key] = _Loaded(num_ctx, self._expires(keep_alive))
+                    self.events.append(("load", key))
+            with self._lock:
+                cur.refs += 1
+                cur.expires_ns = self._expires(keep_alive)
+            return cur
+
+    def _release(self, key: str, ld: _Loaded, keep_alive: float | None) -> None:
+        with self._lock:
+            ld.refs -= 1
+            ld.expires_ns = self._expires(keep_alive)
+            if keep_alive == 0 and ld.refs == 0 and self._loaded.get(key) is ld:
+                del self._loaded[key]
+                self.events.append(("unload", key))
+
+    def _unload(self, key: str) -> None:
+        with self._lock:
+            ld = self._loaded.get(key)
+            if ld is not None and ld.refs == 0:
+                del self._loaded[key]
+                self.events.append(("unload", key))
+            elif ld is not None:
+                ld.expires_ns = time.time_ns()  # expireRunner: goes when the request ends
+
+    # -- listing endpoints -----------------------------------------------------------
+    def _tags(self) -> dict[str, Any]:
+        with self._lock:
+            items = sorted(self._models.items(), key=lambda kv: self._modified[kv[0]], reverse=True)
+            return {
+                "models": [
+                    {
+                        "name": k,
+                        "model": k,
+                        "modified_at": self._modified[k],
+                        "size": s.size,
+                        "digest": _digest(k),
+                        "details": _details(s),
+                    }
+                    for k, s in items
+                ]
+            }
+
+    def _ps(self) -> dict[str, Any]:
+        with self._lock:
+            self._expire_locked()
+            rows = sorted(self._loaded.items(), key=lambda kv: kv[1].expires_ns, reverse=True)
+            out = []
+            for k, ld in rows:
+                s = self._models[k]
+                out.append(
+                    {
+                        "name": k,
+                        "model": k,
+                        "size": s.size,
+                        "digest": _digest(k),
+                        "details": _details(s),
+                        "expires_at": rfc3339nano(ld.expires_ns),
+                        "size_vram": s.size if s.size_vram is None else s.size_vram,
+                        "context_length": ld.num_ctx,
+                    }
+                )
+            return {"models": out}
+
+    def _show(self, req: Request, resp: Responder) -> None:
+        body = self._bind(req, "api.ShowRequest")
+        name = body.get("model") or body.get("name") or ""
+        if not isinstance(name, str) or not name.strip():
+            raise _HTTPError(400, "model is required")
+        key = self._find(name)
+        if key is None:
+            raise _HTTPError(404, f"model '{name}' not found")
+        s = self._models[key]
+        caps = ["completion"] + (["thinking"] if s.thinking else [])
+        self._json(
+            resp,
+            200,
+            {
+                "modelfile": f'# Modelfile generated by "ollama show"\nFROM {key}\n',
+                "parameters": f"num_ctx                        {s.num_ctx}",
+                "template": "{{ .Prompt }}",
+                "details": _details(s),
+                "model_info": {
+                    "general.architecture": s.family,
+                    "general.parameter_count": 1_235_814_432,
+                    f"{s.family}.context_length": s.context_length,
+                },
+                "capabilities": caps,
+                "modified_at": self._modified[key],
+            },
+        )
+
+    # -- pull ------------------------------------------------------------------------
+    def _pull(self, req: Request, resp: Responder) -> None:
+        body = self._bind(req, "api.PullRequest")
+        name = body.get("model") or body.get("name") or ""
+        if not isinstance(name, str) or not name.strip():
+            raise _HTTPError(400, "invalid model name")
+        key = canonical(name)
+        existing = self._find(name)
+        script = self.pull_catalog.get(key) or (self._models[existing] if existing else None)
+        stream = body.get("stream") is not False
+        events: list[dict[str, Any]] = [{"status": "pulling manifest"}]
+        error: str | None = None
+        if script is None:
+            error = PULL_NOT_FOUND
+        else:
+            layers = [(_digest(key + "#model"), script.size), (_digest(key + "#params"), 96)]
+            for digest, total in layers:
+                head = {
+                    "status": f"pulling {digest[:12]}",
+                    "digest": f"sha256:{digest}",
+                    "total": total,
+                }
+                if existing is not None:  # blob already on disk: one complete progress line
+                    events.append({**head, "completed": total})
+                    continue
+                events.append(head)  # completed omitted until something arrived (api.md)
+                events += [{**head, "completed": total * q // 4} for q in (1, 2, 3, 4)]
+            events += [
+                {"status": "verifying sha256 digest"},
+                {"status": "writing manifest"},
+                {"status": "success"},
+            ]
+        if error is None and script is not None:  # manifest written before "success"
+            with self._lock:
+                self._models[key] = script
+                self._modified[key] = rfc3339nano()
+        if stream:
+            resp.begin_stream(200, NDJSON_CT)
+            for ev in events:
+                resp.write(go_json(ev) + b"\n")
+            if error is not None:
+                resp.write(go_json({"error": error}) + b"\n")
+            resp.end()
+        elif error is not None:
+            self._error(resp, 500, error)  # waitForStream: no status on the error -> 500
+        else:
+            self._json(resp, 200, events[-1])
+
+    # -- chat / generate -------------------------------------------------------------
+    def _complete(self, req: Request, resp: Responder, *, chat: bool) -> None:
+        arrival = time.perf_counter()
+        body = self._bind(req, "api.ChatRequest" if chat else "api.GenerateRequest")
+        raw_name = body.get("model")
+        name = raw_name if isinstance(raw_name, str) else ""
+        if not name.strip():
+            # ChatHandler: 400 "model is required"; GenerateHandler answers the parse error
+            # of an empty name with its not-found fallback (404).
+            if chat:
+                raise _HTTPError(400, "model is required")
+            raise _HTTPError(404, f"model '{name}' not found")
+        keep_alive = self._keep_alive(body)
+        think = self._think(body)
+        key = self._find(name)
+        if key is None:
+            raise _HTTPError(404, f"model '{name}' not found")
+        script = self._models[key]
+        if chat:
+            messages = body.get("messages") or []
+            empty = len(messages) == 0
+            prompt_key = json.dumps(messages, sort_keys=True)
+        else:
+            prompt = body.get("prompt") or ""
+            empty = prompt == ""
+            prompt_key = json.dumps([body.get("system"), prompt])
+        if empty and keep_alive == 0:
+            self._unload(key)
+            self._json(resp, 200, self._bare(name, chat, "unload"))
+            return
+        if script.thinking:
+            think_on = True if think is None else think
+        elif think:
+            raise _HTTPError(400, f'"{name}" does not support thinking')
+        else:
+            think_on = False
+        opts = self._options(body)
+        num_ctx = int(opts.get("num_ctx") or script.num_ctx)
+        if num_ctx <= 0:
+            num_ctx = script.num_ctx
+        ld = self._acquire(key, script, num_ctx, keep_alive, resp)
+        released = False
+
+        def release() -> None:
+            """Bookkeeping is settled before the last byte goes out, so a client that
+            reads /api/ps right after an answer sees its effect (keep_alive:0 included)."""
+            nonlocal released
+            if not released:
+                released = True
+                self._release(key, ld, keep_alive)
+
+        try:
+            t_loaded = time.perf_counter()
+            if empty:
+                release()
+                self._json(resp, 200, self._bare(name, chat, "load"))
+                return
+            self._generate(
+                resp,
+                body,
+                name,
+                chat,
+                script,
+                ld,
+                opts,
+                think_on,
+                prompt_key,
+                arrival,
+                t_loaded,
+                release,
+            )
+        finally:
+            release()
+
+    @staticmethod
+    def _bare(name: str, chat: bool, reason: str) -> dict[str, Any]:
+        """Load/unload answers: done, done_reason, no metrics (routes.go)."""
+        out: dict[str, Any] = {"model": name, "created_at": rfc3339nano()}
+        if chat:
+            out["message"] = {"role": "assistant", "content": ""}
+        else:
+            out["response"] = ""
+        out |= {"done": True, "done_reason": reason}
+        return out
+
+    def _generate(
+        self,
+        resp: Responder,
+        body: Mapping[str, Any],
+        name: str,
+        chat: bool,
+        script: ModelScript,
+        ld: _Loaded,
+        opts: Mapping[str, Any],
+        think_on: bool,
+        prompt_key: str,
+        arrival: float,
+        t_loaded: float,
+        release: Callable[[], None],
+    ) -> None:
+        stream = body.get("stream") is not False
+        full_prompt = (
+            2 * ld.num_ctx if script.fault == "context_overflow" else script.prompt_eval_count
+        )
+        prompt_n = full_prompt
+        if full_prompt > ld.num_ctx:
+            # Runner NewSequence: truncate (default) keeps num_ctx tokens silently;
+            # truncate:false (>= v0.12.6) fails before any output -> plain 400.
+            if body.get("truncate") is False:
+                raise _HTTPError(400, INPUT_TOO_LONG)
+            prompt_n = ld.num_ctx
+        num_predict = opts.get("num_predict")
+        limit = (
+            int(num_predict) if isinstance(num_predict, (int, float)) and num_predict > 0 else None
+        )
+        room = None if body.get("shift") is not False else max(0, ld.num_ctx - prompt_n)
+        plan = plan_tokens(
+            script,
+            thinking=script.thinking if think_on else (),
+            content=script.tokens,
+            limit=limit,
+            room=room,
+        )
+        with self._lock:
+            evaluated = 1 if ld.last_prompt == prompt_key else prompt_n
+            ld.last_prompt = prompt_key
+        if stream:
+            resp.begin_stream(200, NDJSON_CT)
+        resp.wait(script.prompt_delay_s * evaluated / max(prompt_n, 1))
+        t_first = time.perf_counter()
+        text = {"thinking": "", "content": ""}
+        fault_at = min(script.fault_after, len(plan.pieces))
+        for i in range(len(plan.pieces) + 1):
+            if i == fault_at and not self._fault(resp, script, stream, name, chat):
+                return
+            if i == len(plan.pieces):
+                break
+            if i > 0:
+                resp.wait(script.token_delay_s)
+            kind, piece = plan.pieces[i]
+            text[kind] += piece
+            if stream:
+                resp.write(go_json(self._chunk(name, chat, kind, piece)) + b"\n")
+        if plan.finish == "stop" and plan.pieces:
+            resp.wait(script.token_delay_s)  # the EOS sample, counted in eval_count
+        end = time.perf_counter()
+        final = self._final(name, chat, plan, full_prompt=prompt_n, text=text, stream=stream)
+        final |= {
+            k: v
+            for k, v in {
+                "total_duration": max(1, ns(end - arrival)),
+                "load_duration": max(1, ns(t_loaded - arrival)),
+                "prompt_eval_count": prompt_n,
+                "prompt_eval_duration": max(1, ns(t_first - t_loaded)),
+                "eval_count": plan.count,
+                "eval_duration": ns(end - t_first) if plan.count else 0,
+            }.items()
+            if v  # api.Metrics fields are omitempty: zero values are left out
+        }
+        release()
+        if stream:
+            resp.write(go_json(final) + b"\n")
+            resp.end()
+        else:
+            self._json(resp, 200, final)
+
+    @staticmethod
+    def _chunk(name: str, chat: bool, kind: str, piece: str) -> dict[str, Any]:
+        out: dict[str, Any] = {"model": name, "created_at": rfc3339nano()}
+        if chat:
+            msg: dict[str, Any] = {
+                "role": "assistant",
+                "content": piece if kind == "content" else "",
+            }
+            if kind == "thinking":
+                msg["thinking"] = piece
+            out["message"] = msg
+        else:
+            out["response"] = piece if kind == "content" else ""
+            if kind == "thinking":
+                out["thinking"] = piece
+        out["done"] = False
+        return out
+
+    @staticmethod
+    def _final(
+        name: str,
+        chat: bool,
+        plan: Plan,
+        *,
+        full_prompt: int,
+        text: Mapping[str, str],
+        stream: bool,
+    ) -> dict[str, Any]:
+        content = "" if stream else text["content"]
+        thinking = "" if stream else text["thinking"]
+        out: dict[str, Any] = {"model": name, "created_at": rfc3339nano()}
+        if chat:
+            msg: dict[str, Any] = {"role": "assistant", "content": content}
+            if thinking:
+                msg["thinking"] = thinking
+            out["message"] = msg
+        else:
+            out["response"] = content
+            if thinking:
+                out["thinking"] = thinking
+        out |= {"done": True, "done_reason": plan.finish}
+        if not chat:
+            out["context"] = list(range(1, full_prompt + plan.count + 1))[:4096]
+        return out
+
+    def _fault(self, resp: Responder, s: ModelScript, stream: bool, name: str, chat: bool) -> bool:
+        """Apply the script's mid-answer fault; False = the answer is over."""
+        if s.fault == "cut":
+            resp.abort()
+            return False
+        if s.fault == "stall":
+            resp.wait(s.stall_s)
+        elif s.fault == "error_midstream":
+            # streamResponse: an error before any chunk becomes the HTTP status (500 when
+            # the error carries none); after a chunk, an {"error"} line ends the stream.
+            if stream and resp.stream_started:
+                resp.write(go_json({"error": RUNNER_DIED}) + b"\n")
+                resp.end()
+            else:
+                resp.send(500, go_json({"error": RUNNER_DIED}), "application/json")
+            return False
+        elif s.fault == "garbage":
+            junk = b'{"model":"' + name.encode() + b'","created_at":\n'
+            if stream:
+                resp.write(junk)
+            else:
+                resp.send(200, junk, JSON_CT)
+                return False
+        return True
+
+
+__all__ = ["ClientGone", "FakeOllama", "ModelScript", "canonical"]

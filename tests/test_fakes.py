@@ -1,0 +1,518 @@
+"""Tests of the loopback fakes (tests/fakes): shapes, timing, bookkeeping, faults."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fakes import FakeLlamaServer, FakeOllama, ModelScript
+
+RFC3339NANO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
+METRICS = (
+    "total_duration",
+    "load_duration",
+    "prompt_eval_count",
+    "prompt_eval_duration",
+    "eval_count",
+    "eval_duration",
+)
+D = 0.03  # token delay used by the timing tests
+TOL = 0.025  # seconds of scheduling slack allowed per measured interval
+
+
+def lines(
+    client: httpx.Client, path: str, body: dict[str, Any]
+) -> tuple[httpx.Response, list[tuple[float, str]]]:
+    """POST and read the streamed body line by line, with client-side arrival times."""
+    t0 = time.perf_counter()
+    out: list[tuple[float, str]] = []
+    with client.stream("POST", path, json=body) as r:
+        for line in r.iter_lines():
+            out.append((time.perf_counter() - t0, line))
+    return r, out
+
+
+def until_timeout(client: httpx.Client, path: str, body: dict[str, Any]) -> list[tuple[float, str]]:
+    """Stream lines until the client's read timeout fires (which it must)."""
+    got: list[tuple[float, str]] = []
+    with pytest.raises(httpx.ReadTimeout):  # noqa: SIM117
+        with client.stream("POST", path, json=body) as r:
+            for line in r.iter_lines():
+                got.append((0.0, line))
+    return got
+
+
+def events(rows: list[tuple[float, str]]) -> list[Any]:
+    """SSE data payloads (JSON, or the literal "[DONE]")."""
+    out: list[Any] = []
+    for _, line in rows:
+        if line.startswith("data: "):
+            data = line[6:]
+            out.append(data if data == "[DONE]" else json.loads(data))
+    return out
+
+
+@contextmanager
+def ollama(**models: ModelScript) -> Iterator[tuple[FakeOllama, httpx.Client]]:
+    with FakeOllama(models) as fake, httpx.Client(base_url=fake.url, timeout=5) as client:
+        yield fake, client
+
+
+@contextmanager
+def llama(script: ModelScript, **kw: Any) -> Iterator[tuple[FakeLlamaServer, httpx.Client]]:
+    with FakeLlamaServer(script, **kw) as fake, httpx.Client(base_url=fake.url, timeout=5) as c:
+        yield fake, c
+
+
+CHAT = [{"role": "user", "content": "hi"}]
+
+
+# -- Ollama: info endpoints -------------------------------------------------------------
+
+
+def test_ollama_root_version_tags_show() -> None:
+    with ollama(**{"tiny": ModelScript(["a"], thinking=["t"])}) as (fake, c):
+        assert c.get("/").text == "Ollama is running"
+        head = c.head("/")
+        assert head.status_code == 200 and head.content == b""
+        assert c.get("/api/version").json() == {"version": "0.12.0"}
+        (row,) = c.get("/api/tags").json()["models"]
+        assert row["name"] == row["model"] == "tiny:latest"
+        assert RFC3339NANO.match(row["modified_at"]) and len(row["digest"]) == 64
+        assert set(row["details"]) >= {
+            "format",
+            "family",
+            "families",
+            "parameter_size",
+            "quantization_level",
+        }
+        show = c.post("/api/show", json={"model": "tiny"}).json()
+        assert show["capabilities"] == ["completion", "thinking"]
+        assert show["model_info"]["llama.context_length"] == 131072
+        assert c.post("/api/show", json={"model": "nope"}).json() == {
+            "error": "model 'nope' not found"
+        }
+        assert c.post("/api/show", json={}).status_code == 400
+        assert c.get("/api/nothing").status_code == 404
+        assert ("GET", "/api/version", None) in fake.requests
+
+
+# -- Ollama: chat / generate ------------------------------------------------------------
+
+
+def test_ollama_chat_stream_shapes_and_timing() -> None:
+    script = ModelScript(
+        ["Hel", "lo", "!"], thinking=["Hmm", "."], token_delay_s=D, load_delay_s=0.1
+    )
+    with ollama(m=script) as (_, c):
+        r, rows = lines(c, "/api/chat", {"model": "m", "messages": CHAT})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/x-ndjson"
+    chunks = [json.loads(line) for _, line in rows]
+    *parts, final = chunks
+    # Thinking first (content ""), then content; each chunk done:false.
+    assert [p["message"].get("thinking") for p in parts[:2]] == ["Hmm", "."]
+    assert all(p["message"]["content"] == "" for p in parts[:2])
+    assert [p["message"]["content"] for p in parts[2:]] == ["Hel", "lo", "!"]
+    assert all(p["done"] is False and p["model"] == "m" for p in parts)
+    assert all(RFC3339NANO.match(ch["created_at"]) for ch in chunks)
+    # Final chunk: integer ns metrics; eval_count = 5 tokens + the EOS sample.
+    assert final["done"] is True and final["done_reason"] == "stop"
+    assert final["message"] == {"role": "assistant", "content": ""}
+    assert all(isinstance(final[k], int) for k in METRICS)
+    assert final["eval_count"] == 6 and final["prompt_eval_count"] == 10
+    assert abs(final["load_duration"] / 1e9 - 0.1) < TOL
+    assert abs(final["eval_duration"] / 1e9 - 5 * D) < 2 * TOL  # 4 gaps + EOS step
+    assert final["total_duration"] >= final["load_duration"] + final["eval_duration"]
+    # Chunks really arrive one by one, token_delay_s apart.
+    times = [t for t, _ in rows]
+    gaps = [b - a for a, b in itertools.pairwise(times[:5])]
+    assert all(abs(g - D) < TOL for g in gaps), gaps
+    assert abs(times[0] - 0.1) < 2 * TOL  # first chunk right after the load
+
+
+def test_ollama_generate_nonstream_num_predict_and_think_false() -> None:
+    script = ModelScript(["a", "b", "c", "d"], thinking=["t"])
+    with ollama(m=script) as (_, c):
+        r = c.post(
+            "/api/generate",
+            json={"model": "m", "prompt": "x", "stream": False, "think": False},
+        )
+        body = r.json()
+        assert r.headers["content-type"] == "application/json; charset=utf-8"
+        assert body["response"] == "abcd" and "thinking" not in body
+        assert body["done_reason"] == "stop" and body["eval_count"] == 5
+        assert isinstance(body["context"], list)
+        capped = c.post(
+            "/api/generate",
+            json={"model": "m", "prompt": "x", "stream": False, "options": {"num_predict": 2}},
+        ).json()
+        assert capped["thinking"] == "t" and capped["response"] == "a"
+        assert capped["done_reason"] == "length" and capped["eval_count"] == 2
+        _, rows = lines(c, "/api/generate", {"model": "m", "prompt": "x"})
+        parsed = [json.loads(line) for _, line in rows]
+        assert parsed[0]["thinking"] == "t" and parsed[0]["response"] == ""
+        assert parsed[-1]["response"] == "" and parsed[-1]["done"] is True
+
+
+def test_ollama_errors() -> None:
+    with ollama(m=ModelScript(["a"]), think=ModelScript(["a"], thinking=["t"])) as (_, c):
+
+        def post(path: str, **body: Any) -> tuple[int, Any]:
+            r = c.post(path, json=body)
+            return r.status_code, r.json()
+
+        assert post("/api/chat", model="x", messages=CHAT) == (
+            404,
+            {"error": "model 'x' not found"},
+        )
+        assert post("/api/chat", messages=CHAT) == (400, {"error": "model is required"})
+        # GenerateHandler answers an empty name with its not-found fallback.
+        assert post("/api/generate", prompt="p") == (404, {"error": "model '' not found"})
+        assert post("/api/chat", model="m", messages=CHAT, think=True) == (
+            400,
+            {"error": '"m" does not support thinking'},
+        )
+        assert post("/api/chat", model="m", keep_alive="5")[0] == 400
+        assert post("/api/chat", model="m", keep_alive="5")[1]["error"].startswith(
+            "time: missing unit"
+        )
+        assert post("/api/chat", model="m", messages=CHAT, options={"num_predict": "x"}) == (
+            500,
+            {"error": 'option "num_predict" must be of type integer'},
+        )
+        r = c.post("/api/chat", content=b"")
+        assert (r.status_code, r.json()) == (400, {"error": "missing request body"})
+        # think:false on a thinking model: no thinking chunk.
+        _, rows = lines(c, "/api/chat", {"model": "think", "messages": CHAT, "think": False})
+        assert all("thinking" not in json.loads(line)["message"] for _, line in rows)
+
+
+def test_ollama_preload_unload_and_ps_bookkeeping() -> None:
+    with ollama(m=ModelScript(["a"], load_delay_s=0.05), n=ModelScript(["b"])) as (fake, c):
+        assert c.get("/api/ps").json() == {"models": []}
+        pre = c.post("/api/chat", json={"model": "m", "messages": []}).json()
+        assert pre == {
+            "model": "m",
+            "created_at": pre["created_at"],
+            "message": {"role": "assistant", "content": ""},
+            "done": True,
+            "done_reason": "load",
+        }
+        (ps,) = c.get("/api/ps").json()["models"]
+        assert ps["name"] == "m:latest" and ps["context_length"] == 4096
+        assert ps["size_vram"] == ps["size"] and RFC3339NANO.match(ps["expires_at"])
+        # Already loaded: no load_duration to speak of.
+        done = c.post("/api/chat", json={"model": "m", "messages": CHAT, "stream": False}).json()
+        assert done["load_duration"] < 0.03e9
+        # A different num_ctx reloads.
+        c.post(
+            "/api/generate",
+            json={"model": "m", "prompt": "", "options": {"num_ctx": 8192}},
+        )
+        assert [r["context_length"] for r in c.get("/api/ps").json()["models"]] == [8192]
+        assert fake.count("load", "m") == 2 and fake.count("unload", "m") == 1
+        # Unload by empty prompt + keep_alive 0.
+        unl = c.post("/api/generate", json={"model": "m", "keep_alive": 0}).json()
+        assert unl["done_reason"] == "unload" and unl["response"] == ""
+        assert "total_duration" not in unl
+        assert c.get("/api/ps").json() == {"models": []}
+        # keep_alive:0 on a real request: unloaded once it is answered.
+        c.post("/api/chat", json={"model": "n", "messages": CHAT, "keep_alive": 0})
+        assert fake.loaded() == []
+        # A short keep_alive expires by itself; negative means forever.
+        c.post("/api/chat", json={"model": "n", "messages": [], "keep_alive": "150ms"})
+        c.post("/api/chat", json={"model": "m", "messages": [], "keep_alive": -1})
+        assert fake.loaded() == ["n:latest", "m:latest"]
+        time.sleep(0.2)
+        (forever,) = c.get("/api/ps").json()["models"]
+        assert forever["name"] == "m:latest" and forever["expires_at"] > "2200"
+        assert fake.count("unload") == 4  # reload, two keep_alive 0, one expiry
+        assert len(fake.calls("POST", "/api/chat")) == 5
+
+
+def test_ollama_pull() -> None:
+    catalog = {"new": ModelScript(["x"], size=4000)}
+    with FakeOllama(None, pull_catalog=catalog) as fake, httpx.Client(base_url=fake.url) as c:
+        assert c.get("/api/tags").json() == {"models": []}
+        _, rows = lines(c, "/api/pull", {"model": "new"})
+        statuses = [json.loads(line) for _, line in rows]
+        assert statuses[0] == {"status": "pulling manifest"}
+        layer = [s for s in statuses if s["status"].startswith("pulling ") and "digest" in s]
+        assert layer[0]["status"] == f"pulling {layer[0]['digest'][7:19]}"
+        assert "completed" not in layer[0] and layer[0]["total"] == 4000
+        assert [s.get("completed") for s in layer[:5]] == [None, 1000, 2000, 3000, 4000]
+        assert [s["status"] for s in statuses[-3:]] == [
+            "verifying sha256 digest",
+            "writing manifest",
+            "success",
+        ]
+        assert [m["name"] for m in c.get("/api/tags").json()["models"]] == ["new:latest"]
+        r, rows = lines(c, "/api/pull", {"model": "missing"})
+        assert r.status_code == 200
+        assert [json.loads(line) for _, line in rows] == [
+            {"status": "pulling manifest"},
+            {"error": "pull model manifest: file does not exist"},
+        ]
+        r = c.post("/api/pull", json={"model": "missing", "stream": False})
+        assert r.status_code == 500
+        assert c.post("/api/pull", json={"model": "new", "stream": False}).json() == {
+            "status": "success"
+        }
+
+
+# -- Ollama: faults ---------------------------------------------------------------------
+
+
+def test_ollama_fault_cut() -> None:
+    with ollama(m=ModelScript(["a", "b", "c"], fault="cut", fault_after=2)) as (_, c):
+        got: list[str] = []
+        with pytest.raises(httpx.RemoteProtocolError):  # noqa: SIM117
+            with c.stream("POST", "/api/chat", json={"model": "m", "messages": CHAT}) as r:
+                got.extend(r.iter_lines())
+        assert [json.loads(line)["message"]["content"] for line in got] == ["a", "b"]
+
+
+def test_ollama_fault_stall_then_client_timeout() -> None:
+    script = ModelScript(["a", "b"], fault="stall", fault_after=1, stall_s=10)
+    with FakeOllama({"m": script}) as fake:
+        t0 = time.perf_counter()
+        with httpx.Client(base_url=fake.url, timeout=httpx.Timeout(5, read=0.3)) as c:
+            got = until_timeout(c, "/api/chat", {"model": "m", "messages": CHAT})
+        assert len(got) == 1 and time.perf_counter() - t0 < 2
+    # A short stall just delays the answer.
+    with ollama(m=ModelScript(["a", "b"], fault="stall", fault_after=1, stall_s=0.2)) as (_, c):
+        _, rows = lines(c, "/api/chat", {"model": "m", "messages": CHAT})
+        assert rows[1][0] - rows[0][0] >= 0.19 and json.loads(rows[-1][1])["done"] is True
+
+
+def test_ollama_fault_error_midstream_garbage_zero() -> None:
+    with ollama(
+        err=ModelScript(["a", "b"], fault="error_midstream", fault_after=1),
+        err0=ModelScript(["a"], fault="error_midstream", fault_after=0),
+        junk=ModelScript(["a", "b"], fault="garbage", fault_after=1),
+        zero=ModelScript(["a"], fault="zero_tokens"),
+    ) as (_, c):
+        r, rows = lines(c, "/api/chat", {"model": "err", "messages": CHAT})
+        parsed = [json.loads(line) for _, line in rows]
+        assert r.status_code == 200 and len(parsed) == 2
+        assert (
+            set(parsed[-1]) == {"error"}
+            and "runner has unexpectedly stopped" in parsed[-1]["error"]
+        )
+        r = c.post("/api/chat", json={"model": "err0", "messages": CHAT})
+        assert r.status_code == 500 and "error" in r.json()
+        _, rows = lines(c, "/api/chat", {"model": "junk", "messages": CHAT})
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(rows[1][1])
+        assert json.loads(rows[-1][1])["done"] is True
+        _, rows = lines(c, "/api/chat", {"model": "zero", "messages": CHAT})
+        (final,) = [json.loads(line) for _, line in rows]
+        assert final["done"] is True and final["done_reason"] == "stop"
+        assert "eval_count" not in final  # Go omitempty: a 0 count is simply missing
+
+
+def test_ollama_context_overflow_truncates_silently_unless_truncate_false() -> None:
+    with ollama(m=ModelScript(["a"], fault="context_overflow")) as (_, c):
+        body = {"model": "m", "messages": CHAT, "stream": False, "options": {"num_ctx": 2048}}
+        done = c.post("/api/chat", json=body).json()
+        assert done["done"] is True and done["prompt_eval_count"] == 2048
+        r = c.post("/api/chat", json=body | {"truncate": False})
+        assert (r.status_code, r.json()) == (
+            400,
+            {"error": "the input length exceeds the context length"},
+        )
+
+
+# -- llama-server -----------------------------------------------------------------------
+
+
+def test_llama_health_transition_and_loading_answers() -> None:
+    with llama(ModelScript(["a"]), loading_s=0.3) as (_, c):
+        r = c.get("/health")
+        assert r.status_code == 503
+        assert r.json() == {
+            "error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}
+        }
+        assert c.get("/props").status_code == 503
+        assert c.get("/v1/models").json()["data"][0]["meta"] is None
+        deadline = time.monotonic() + 3
+        while c.get("/health").status_code == 503 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert c.get("/health").json() == {"status": "ok"}
+        assert c.get("/v1/models").json()["data"][0]["meta"]["n_ctx_train"] == 131072
+    with llama(ModelScript(["a"]), loading_s=float("inf")) as (_, c):
+        time.sleep(0.1)
+        assert c.get("/health").status_code == 503
+
+
+def test_llama_props_models_404() -> None:
+    with llama(ModelScript(["a"]), n_ctx=2048, alias="tiny") as (_, c):
+        props = c.get("/props").json()
+        assert props["default_generation_settings"]["n_ctx"] == 2048
+        assert props["total_slots"] == 1 and props["build_info"] == "b7000-abc"
+        assert props["model_path"] == "/models/m.gguf" and "im_start" in props["chat_template"]
+        (model,) = c.get("/v1/models").json()["data"]
+        assert model["id"] == "tiny" and model["owned_by"] == "llamacpp"
+        r = c.get("/nowhere")
+        assert r.status_code == 404 and r.json()["error"]["type"] == "not_found_error"
+
+
+def test_llama_stream_shapes_timings_and_close() -> None:
+    script = ModelScript(
+        ["Hel", "lo", "!"], thinking=["Hmm"], token_delay_s=D, prompt_eval_count=12
+    )
+    body = {"messages": CHAT, "stream": True, "stream_options": {"include_usage": True}}
+    with llama(script) as (fake, c):
+        r, rows = lines(c, "/v1/chat/completions", body)
+        assert r.headers["content-type"] == "text/event-stream"
+        evs = events(rows)
+        role, first, *rest = evs
+        assert role["choices"][0]["delta"] == {"role": "assistant", "content": None}
+        assert role["object"] == "chat.completion.chunk"
+        assert role["system_fingerprint"] == "b7000-abc"
+        assert first["choices"][0]["delta"] == {"reasoning_content": "Hmm"}
+        # The role event comes with the first token, not before it.
+        t_role = next(t for t, line in rows if '"role"' in line)
+        t_first = next(t for t, line in rows if "Hmm" in line)
+        assert t_first - t_role < 0.01
+        deltas = [e["choices"][0]["delta"].get("content") for e in rest[:3]]
+        assert deltas == ["Hel", "lo", "!"]
+        finish, usage_ev, done = rest[3:]
+        assert finish["choices"] == [{"finish_reason": "stop", "index": 0, "delta": {}}]
+        assert "timings" not in finish and done == "[DONE]"
+        assert usage_ev["choices"] == []
+        usage, t = usage_ev["usage"], usage_ev["timings"]
+        assert usage["completion_tokens"] == t["predicted_n"] == 5  # 4 tokens + EOS
+        assert usage["prompt_tokens"] == 12 and usage["total_tokens"] == 17
+        assert (t["cache_n"], t["prompt_n"]) == (0, 12)
+        # predicted_ms spans first sample -> EOS (4 steps); per_second = n / predicted_ms.
+        assert abs(t["predicted_ms"] / 1e3 - 4 * D) < 2 * TOL
+        assert t["predicted_per_second"] == pytest.approx(1e3 * 5 / t["predicted_ms"])
+        assert t["predicted_per_token_ms"] == pytest.approx(t["predicted_ms"] / 5)
+        # Repeat: the prompt is served from cache but one token.
+        again = events(lines(c, "/v1/chat/completions", body)[1])[-2]["timings"]
+        assert (again["cache_n"], again["prompt_n"]) == (11, 1)
+        # Without include_usage the finish chunk carries the timings.
+        plain = events(lines(c, "/v1/chat/completions", body | {"stream_options": {}})[1])
+        assert "timings" in plain[-2] and plain[-2]["choices"][0]["finish_reason"] == "stop"
+        assert fake.requests[0] == ("POST", "/v1/chat/completions", body)
+    # The connection is closed after a streamed answer (advertising keep-alive).
+    with FakeLlamaServer(ModelScript(["a"])) as fake:
+        payload = json.dumps({"messages": CHAT, "stream": True}).encode()
+        host, port = fake.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=2) as s:
+            s.sendall(
+                b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                b"application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(payload), payload)
+            )
+            data = b""
+            while chunk := s.recv(65536):  # ends at EOF; a kept-alive socket would time out
+                data += chunk
+        assert b"keep-alive: timeout=5" in data.lower() and data.endswith(b"0\r\n\r\n")
+
+
+def test_llama_limits_thinking_options_nonstream() -> None:
+    script = ModelScript(["a", "b", "c"], thinking=["t"], token_delay_s=0.01)
+    with llama(script) as (_, c):
+        out = c.post(
+            "/v1/chat/completions", json={"messages": CHAT, "max_tokens": 1, "n_predict": 3}
+        ).json()
+        assert out["object"] == "chat.completion"
+        (choice,) = out["choices"]
+        assert choice["finish_reason"] == "length"
+        assert choice["message"] == {"role": "assistant", "content": "ab", "reasoning_content": "t"}
+        assert out["usage"]["completion_tokens"] == out["timings"]["predicted_n"] == 3
+        assert out["timings"]["predicted_ms"] == pytest.approx(20, abs=1e3 * TOL)  # 2 steps
+        off = c.post(
+            "/v1/chat/completions",
+            json={"messages": CHAT, "chat_template_kwargs": {"enable_thinking": False}},
+        ).json()
+        assert off["choices"][0]["message"] == {"role": "assistant", "content": "abc"}
+        raw = c.post(
+            "/v1/chat/completions", json={"messages": CHAT, "reasoning_format": "none"}
+        ).json()
+        assert raw["choices"][0]["message"]["content"] == "<think>t</think>abc"
+        r = c.post("/v1/chat/completions", json={"stream": True})
+        assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_llama_context_overflow_and_pings() -> None:
+    with llama(ModelScript(["a"], prompt_eval_count=5000), n_ctx=4096) as (_, c):
+        r = c.post("/v1/chat/completions", json={"messages": CHAT, "stream": True})
+        assert r.status_code == 400
+        assert r.json() == {
+            "error": {
+                "code": 400,
+                "message": "request (5000 tokens) exceeds the available context size "
+                "(4096 tokens), try increasing it",
+                "type": "exceed_context_size_error",
+                "n_prompt_tokens": 5000,
+                "n_ctx": 4096,
+            }
+        }
+    with llama(ModelScript(["a"], fault="context_overflow"), n_ctx=1000) as (_, c):
+        err = c.post("/v1/chat/completions", json={"messages": CHAT}).json()["error"]
+        assert (err["n_prompt_tokens"], err["n_ctx"]) == (2000, 1000)
+    with llama(ModelScript(["a", "b"]), sse_pings=True) as (_, c):
+        _, rows = lines(c, "/v1/chat/completions", {"messages": CHAT, "stream": True})
+        assert rows[0][1] == ": ping" and events(rows)[-1] == "[DONE]"
+
+
+# -- llama-server: faults ---------------------------------------------------------------
+
+
+def test_llama_faults() -> None:
+    body = {"messages": CHAT, "stream": True}
+    with llama(ModelScript(["a", "b", "c"], fault="cut", fault_after=1)) as (_, c):
+        got: list[str] = []
+        with pytest.raises(httpx.RemoteProtocolError):  # noqa: SIM117
+            with c.stream("POST", "/v1/chat/completions", json=body) as r:
+                got.extend(r.iter_lines())
+        assert "data: [DONE]" not in got and len(events([(0.0, g) for g in got])) == 2
+    with llama(ModelScript(["a", "b"], fault="error_midstream", fault_after=1)) as (_, c):
+        r, rows = lines(c, "/v1/chat/completions", body)
+        evs = events(rows)
+        assert r.status_code == 200 and evs[-1] == {
+            "error": {
+                "code": 500,
+                "message": "Context size has been exceeded.",
+                "type": "server_error",
+            }
+        }
+        assert "[DONE]" not in evs
+        assert c.post("/v1/chat/completions", json={"messages": CHAT}).status_code == 500
+    with llama(ModelScript(["a", "b"], fault="garbage", fault_after=1)) as (_, c):
+        _, rows = lines(c, "/v1/chat/completions", body)
+        with pytest.raises(json.JSONDecodeError):
+            events(rows)
+        assert rows[-2][1] == "data: [DONE]"
+    with llama(ModelScript(["a"], fault="zero_tokens")) as (_, c):
+        evs = events(lines(c, "/v1/chat/completions", body)[1])
+        finish, done = evs
+        assert finish["choices"][0]["finish_reason"] == "stop" and done == "[DONE]"
+        t = finish["timings"]
+        assert t["predicted_n"] == 0 and t["predicted_per_second"] is None
+    stall = ModelScript(["a", "b"], fault="stall", fault_after=1, stall_s=10)
+    with (
+        FakeLlamaServer(stall) as fake,
+        httpx.Client(base_url=fake.url, timeout=httpx.Timeout(5, read=0.3)) as c,
+    ):
+        t0 = time.perf_counter()
+        first = until_timeout(c, "/v1/chat/completions", body)
+        # One slot: the second request only starts if the stalled one noticed the
+        # client hanging up and let go of it.
+        second = until_timeout(c, "/v1/chat/completions", body)
+        assert len(events(first)) == len(events(second)) == 2  # role + "a", then hang
+        assert time.perf_counter() - t0 < 3
+    with llama(ModelScript(["a"], fault="html_404")) as (_, c):
+        for r in (c.get("/health"), c.post("/v1/chat/completions", json=body)):
+            assert r.status_code == 404 and r.headers["content-type"] == "text/html"

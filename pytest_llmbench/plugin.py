@@ -231,6 +231,8 @@ def pytest_runtest_makereport(
     record = item.stash.get(RECORD_KEY, None)
     if record is None:
         return report
+    if call.excinfo is not None and isinstance(call.excinfo.value, LLMBenchError):
+        record.error = record.error or str(call.excinfo.value)  # e.g. a JudgeError
     plan = item.stash.get(PLAN_KEY, None)
     if call.when == "call" and report.passed and plan is not None and plan.thresholds:
         missed = check_thresholds(record.to_dict(), plan.thresholds)

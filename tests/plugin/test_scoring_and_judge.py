@@ -1,0 +1,90 @@
+"""llm.score through pytest: per-check columns, diagnoses in item rows, and the judge."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from pytest_llmbench.checks.judge import verdict_json
+from tests.fakes import FakeLlamaServer, ModelScript
+
+PROGRAM = "```python\nimport sys\nprint('hello', sys.argv[1])\n```"
+
+SCORED = '''
+from pytest_llmbench import checks
+
+def test_code(llm):
+    answer = llm.generate("write it")
+    program = answer.code("python")
+    score = llm.score(
+        syntax=checks.python_syntax(program, truncated=answer.truncated),
+        features=checks.features(program, {"sys": checks.imports("sys"), "input": checks.calls("input")}),
+        functional=checks.run_program(program, [checks.Step(["bob"], stdout="hello bob")],
+                                      truncated=answer.truncated),
+    )
+    assert score.total >= 80, score.explain()
+'''
+
+JUDGED = '''
+from pytest_llmbench import checks
+
+def test_judged(llm, llm_judge):
+    answer = llm.generate("explain")
+    verdict = checks.judge(llm_judge, "explain", answer.answer, {"clear": "is clear", "short": "is short"})
+    score = llm.score({"judge": verdict})
+    assert score.total == 50, score.explain()
+'''
+
+
+def items(pytester: pytest.Pytester) -> list[dict[str, Any]]:
+    return json.loads((pytester.path / "r.json").read_text())["items"]
+
+
+def tokens(text: str) -> list[str]:
+    return [text[i:i + 3] for i in range(0, len(text), 3)]
+
+
+def test_scores_per_check_and_diagnoses(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_s=SCORED)
+    with FakeLlamaServer(ModelScript(tokens(PROGRAM))) as good:
+        ok = pytester.runpytest(f"--llm-models=llama-server@{good.url}", "--llm-json=r.json", "-v")
+    ok.assert_outcomes(passed=1)
+    ok.stdout.fnmatch_lines(["*| score *| syntax *| features *| functional *|*",
+                             "*| 80.0 *| 100.0 *| 50.0 *| 100.0 *|*"])
+    assert items(pytester)[0]["record"]["score"]["weights"] == {"syntax": 20, "features": 40, "functional": 40}
+    with FakeLlamaServer(ModelScript(tokens(PROGRAM[:30]))) as cut:
+        truncated = pytester.runpytest(f"--llm-models=llama-server@{cut.url}", "--llm-max-tokens=10", "-v")
+    truncated.assert_outcomes(failed=1)
+    truncated.stdout.fnmatch_lines(["*| failed *| length *|*| truncated at the output cap*"])
+
+
+def test_judge_verdict_is_scored_and_recorded_apart(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_j=JUDGED)
+    verdict = verdict_json({"clear": True, "short": False})
+    with FakeLlamaServer(ModelScript(["Fine", " answer"])) as model, \
+            FakeLlamaServer(ModelScript(tokens(verdict))) as judge:
+        result = pytester.runpytest(f"--llm-models=llama-server@{model.url}",
+                                    f"--llm-judge=llama-server@{judge.url}", "--llm-json=r.json")
+    result.assert_outcomes(passed=1)
+    record = items(pytester)[0]["record"]
+    assert len(record["generations"]) == 1 and len(record["judge"]) == 1
+    assert record["score"]["checks"][0]["details"].startswith("judged by llama-server@")
+
+
+def test_a_judge_that_cannot_answer_json_is_an_error_not_a_score(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_j=JUDGED)
+    with FakeLlamaServer(ModelScript(["Fine"])) as model, \
+            FakeLlamaServer(ModelScript(["I", " think", " it", " is", " good"])) as judge:
+        result = pytester.runpytest(f"--llm-models=llama-server@{model.url}",
+                                    f"--llm-judge=llama-server@{judge.url}")
+        attempts = len(judge.calls("POST", "/v1/chat/completions"))
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*JudgeError: judge llama-server@* gave no valid JSON verdict in 3 attempt(s)*"])
+    assert attempts == 3
+
+
+def test_without_a_judge_the_fixture_is_none(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x(llm_judge):\n    assert llm_judge is None\n")
+    pytester.runpytest().assert_outcomes(passed=1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -35,10 +37,26 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     run = build_run_config(config)
     config.stash[RUN_KEY] = run
+    if run.specs:
+        _sigterm_as_interrupt()
     if not hasattr(config, "workerinput"):  # the leaderboard lives on the controller only
         config.pluginmanager.register(Controller(config, run), "llmbench-controller")
     elif config.getvalue("loadgroup"):
         config.pluginmanager.register(_LoadgroupNodeIds(), "llmbench-loadgroup-nodeids")
+
+
+def _sigterm_as_interrupt() -> None:
+    """CI cancellations send SIGTERM: treat it like Ctrl-C so pytest unwinds, spawned servers
+    are stopped and the results so far are still summarised."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return  # someone else (pytest-timeout, xdist) owns it
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

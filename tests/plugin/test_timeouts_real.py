@@ -47,8 +47,8 @@ def test_signal_timeout_fails_one_item_and_the_run_goes_on(
 ) -> None:
     pytester.makepyfile(test_hang=HANGS)
     started = time.monotonic()
-    result = pytester.runpytest_subprocess(*MODEL, "--timeout=3", "--timeout-method=signal")
-    assert time.monotonic() - started < 40
+    result = pytester.runpytest_subprocess(*MODEL, "--timeout=3", "--timeout-method=signal", "-o", "timeout_func_only=true")
+    assert time.monotonic() - started < 90  # bounded (generous: the machine is shared)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*Timeout (>3.0s)*"])
     result.stdout.fnmatch_lines(["*llmbench leaderboard*", "*| llama-server:gemma3-270m*| 2 *| 1 *| 1 *"])
@@ -59,8 +59,32 @@ def test_thread_timeout_kills_pytest_but_not_leaves_the_server(
     pytester: pytest.Pytester, llama_server_bin: Path, gemma_gguf: Path
 ) -> None:
     pytester.makepyfile(test_hang=HANGS)
-    result = pytester.runpytest_subprocess(*MODEL, "--timeout=3", "--timeout-method=thread")
+    result = pytester.runpytest_subprocess(*MODEL, "--timeout=3", "--timeout-method=thread", "-o", "timeout_func_only=true")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*+ Timeout +*"])
     # pytest died with os._exit: the server follows through PR_SET_PDEATHSIG.
     assert _gone(int((pytester.path / "server.pid").read_text()))
+
+
+def test_sigterm_stops_the_server_and_still_summarises(
+    pytester: pytest.Pytester, llama_server_bin: Path, gemma_gguf: Path
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    pytester.makepyfile(test_hang=HANGS)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", *MODEL], cwd=pytester.path,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    pid_file = pytester.path / "server.pid"
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # inside the sleep of test_hangs
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, out
+    assert "KeyboardInterrupt" in out and "llmbench leaderboard" in out
+    assert _gone(int(pid_file.read_text()))

@@ -75,7 +75,10 @@ def wait_for_health(
     seen = [] if seen is None else seen
     last_note = started
     last_status = "no answer yet"
-    with httpx.Client(timeout=httpx.Timeout(5.0)) as client:
+    # Plain http on loopback for spawned servers; attached ones may be https.
+    from pytest_llmbench.backends.base import http_client
+
+    with http_client(httpx.Timeout(5.0)) as client:
         while True:
             if check is not None:
                 check()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import ssl
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -29,6 +31,34 @@ class Timeouts:
 
     def httpx(self) -> httpx.Timeout:
         return httpx.Timeout(connect=self.connect_s, read=self.read_s, write=30.0, pool=10.0)
+
+
+@functools.lru_cache(maxsize=1)
+def shared_ssl_context() -> ssl.SSLContext | bool:
+    """The SSL context for the generation clients, made once per process.
+
+    Every ``httpx.Client`` otherwise builds its own and loads certifi's CA bundle (~17 ms on
+    a 2-core machine), once per generation since each gets a fresh client. Same settings as
+    httpx's default (``verify=True``, ``trust_env``: ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``).
+    """
+    make = getattr(httpx, "create_ssl_context", None)  # httpx >= 0.28
+    return make() if make is not None else True
+
+
+def streamed_tokens(counted: int | None, finish_reason: str | None) -> int | None:
+    """Tokens that reached the client: on a natural stop both llama-server and Ollama count
+    the end-of-sequence (or last stop-string) token they sampled but never stream, so the
+    client's (n - 1) / Δt would read high by about 1 / (n - 2)."""
+    if counted is None:
+        return None
+    return counted - 1 if finish_reason == "stop" and counted > 0 else counted
+
+
+def http_client(
+    timeout: httpx.Timeout | float, headers: dict[str, str] | None = None
+) -> httpx.Client:
+    """Every client the plugin makes: the shared SSL context (built once per process)."""
+    return httpx.Client(timeout=timeout, headers=headers, verify=shared_ssl_context())
 
 
 class Backend(ABC):
@@ -67,6 +97,10 @@ class Backend(ABC):
     def metrics(self, acc: Accumulator) -> dict[str, Any]:
         """Server-reported figures (token counts, server rates) from the final event(s)."""
 
+    def headers(self) -> dict[str, str]:
+        """Extra request headers (an API key)."""
+        return {}
+
     def memory(self) -> dict[str, float | None]:
         """``peak_rss_mb`` / ``vram_mb`` where known."""
         return {}
@@ -78,7 +112,7 @@ class Backend(ABC):
         try:
             # A new connection per generation: llama-server closes it after each stream
             # while advertising keep-alive, and a reused dead socket loses the request.
-            with httpx.Client(timeout=timeouts.httpx(), headers={"Connection": "close"}) as client:
+            with http_client(timeouts.httpx(), {"Connection": "close", **self.headers()}) as client:
                 acc.clock.sent = time.perf_counter()
                 with client.stream("POST", self.generate_url(), json=body) as response:
                     if response.status_code >= 400:
@@ -158,7 +192,9 @@ class Backend(ABC):
             output_tokens=out,
             thinking_tokens=clock.thinking_events if (clock.thinking_events or out) else None,
             cached_prompt_tokens=server.get("cached_prompt_tokens"),
-            decode_tps=decode_rate(out, clock.first_token, clock.last_token),
+            decode_tps=decode_rate(
+                streamed_tokens(out, acc.finish_reason), clock.first_token, clock.last_token
+            ),
             server_decode_tps=server.get("server_decode_tps"),
             prompt_tps=server.get("prompt_tps"),
             server_prompt_ms=server.get("server_prompt_ms"),

@@ -7,9 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from pytest_llmbench.backends.base import Messages, Progress, get_json
+from pytest_llmbench.backends.base import Messages, Progress, get_json, http_client
 from pytest_llmbench.backends.openai_compat import OpenAIBackend
 from pytest_llmbench.errors import ServerError
 from pytest_llmbench.generation import Settings
@@ -106,7 +104,7 @@ class LlamaServerBackend(OpenAIBackend):
         raise last_error
 
     def _read_props(self) -> None:
-        with httpx.Client(timeout=10.0) as client:
+        with http_client(10.0) as client:
             props = get_json(client, f"{self.base_url}/props", self.label)
             models = get_json(client, f"{self.base_url}/v1/models", self.label)
         build = props.get("build_info")

@@ -123,3 +123,12 @@ def test_length_finish_is_truncation(pytester: pytest.Pytester) -> None:
         run(pytester, srv.url, "--llm-max-tokens=2")
     gen = records(pytester)[0]["generations"][0]
     assert gen["truncated"] is True and gen["metrics"]["output_tokens"] == 2
+
+
+def test_unicode_line_separators_inside_tokens_survive(pytester: pytest.Pytester) -> None:
+    # llama-server sends U+2028/U+0085 raw inside JSON strings; str.splitlines() (httpx's
+    # iter_lines) would cut the event there and report a malformed line.
+    with FakeLlamaServer(ModelScript(["a\u2028b", "\x85c", "\u2029d"])) as srv:
+        result = run(pytester, srv.url)
+    result.assert_outcomes(passed=2)
+    assert records(pytester)[0]["generations"][0]["answer"] == "a\u2028b\x85c\u2029d"

@@ -78,3 +78,11 @@ def test_less_than_sign_in_answer_is_kept() -> None:
 )
 def test_decode_rate_uses_n_minus_one(tokens, first, last, rate) -> None:  # type: ignore[no-untyped-def]
     assert decode_rate(tokens, first, last) == rate
+
+
+def test_streamed_tokens_leave_out_the_unstreamed_end_of_sequence() -> None:
+    from pytest_llmbench.backends.base import streamed_tokens
+
+    assert streamed_tokens(16, "stop") == 15
+    assert streamed_tokens(16, "length") == 16  # a cap: every counted token was streamed
+    assert streamed_tokens(0, "stop") == 0 and streamed_tokens(None, "stop") is None

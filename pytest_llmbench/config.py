@@ -36,6 +36,7 @@ class RunConfig:
     repeat: int = 1
     min_pass_rate: float | None = None
     pass_k: int = 5
+    warmup: int = 0
     thresholds: tuple[Threshold, ...] = ()
     record_dir: str | None = None
     replay_dir: str | None = None
@@ -148,6 +149,7 @@ def build_run_config(config: pytest.Config) -> RunConfig:
         repeat=_number(config, "repeat", int, 1),
         min_pass_rate=_fraction(config, "min_pass_rate"),
         pass_k=_number(config, "pass_k", int, 1),
+        warmup=_number(config, "warmup", int, 0),
         thresholds=_parsed(config, "thresholds", parse_thresholds),
         record_dir=record_dir,
         replay_dir=replay_dir,

@@ -130,6 +130,7 @@ def summarize(results: Results) -> list[dict[str, Any]]:
             v for v in (i.record.get("scores", {}).get("score") for i in items) if v is not None
         ]
         rss = [v for v in _metric(gens, "peak_rss_mb") if v is not None]
+        timed = [g for g in gens if not g.get("warmup")]  # --llm-warmup: speed figures only
         ran = [o for o in outcomes if o in ("passed", "failed")]
         summaries.append(
             {
@@ -141,12 +142,12 @@ def summarize(results: Results) -> list[dict[str, Any]]:
                 "skipped": outcomes.count("skipped"),
                 "pass_rate": outcomes.count("passed") / len(ran) if ran else None,
                 "load_s": sum(loads) if loads else None,
-                "ttft_s_median": _median(_metric(gens, "ttft_s")),
-                "ttft_s_p90": _p90(_metric(gens, "ttft_s")),
-                "decode_tps_median": _median(_metric(gens, "decode_tps")),
-                "decode_tps_p90": _p90(_metric(gens, "decode_tps")),
-                "server_decode_tps_median": _median(_metric(gens, "server_decode_tps")),
-                "prompt_tps_median": _median(_metric(gens, "prompt_tps")),
+                "ttft_s_median": _median(_metric(timed, "ttft_s")),
+                "ttft_s_p90": _p90(_metric(timed, "ttft_s")),
+                "decode_tps_median": _median(_metric(timed, "decode_tps")),
+                "decode_tps_p90": _p90(_metric(timed, "decode_tps")),
+                "server_decode_tps_median": _median(_metric(timed, "server_decode_tps")),
+                "prompt_tps_median": _median(_metric(timed, "prompt_tps")),
                 "output_tokens": sum(v for v in _metric(gens, "output_tokens") if v is not None),
                 "generations": len(gens),
                 "truncated": sum(1 for g in gens if g.get("truncated")),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmbench.backends import Backend, Timeouts
@@ -37,6 +37,7 @@ class LLM:
         judge: bool = False,
         recorder: Recorder | None = None,
         replayer: Replayer | None = None,
+        warmup: Callable[[str], bool] | None = None,
     ) -> None:
         self.spec = spec
         self.backend = backend
@@ -48,6 +49,7 @@ class LLM:
         self.is_judge = judge
         self.recorder = recorder
         self.replayer = replayer
+        self.warmup = warmup
 
     @property
     def model(self) -> str:
@@ -104,6 +106,8 @@ class LLM:
         self.generations.append(generation)
         data = generation.to_dict()
         data.pop("request", None)  # the messages can be long; settings are kept
+        if self.warmup is not None and not self.is_judge and self.warmup(self.model):
+            data["warmup"] = True
         data["request_settings"] = {
             k: v for k, v in generation.request.items() if k not in ("messages", "prompt")
         }

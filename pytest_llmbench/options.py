@@ -71,6 +71,8 @@ OPTIONS: tuple[tuple[str, str, object, str], ...] = (
         "with --llm-repeat: the run passes when each repeated test passes at least this fraction",
     ),
     ("pass_k", "string", "5", "k for the pass@k column of repeated tests (default 5)"),
+    ("warmup", "string", "0",
+     "leave each model's first N generations out of the speed figures (still run and scored)"),
     (
         "thresholds",
         "string",

@@ -206,6 +206,7 @@ def llm(request: pytest.FixtureRequest, llm_session: BenchSession) -> LLM:
         load_s,
         recorder=llm_session.recorder,
         replayer=llm_session.replayer,
+        warmup=llm_session.is_warmup,
     )
 
 

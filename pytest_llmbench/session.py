@@ -28,6 +28,8 @@ class BenchSession:
         self.active: Backend | None = None
         self.failures: dict[str, LLMBenchError] = {}
         self.loads: list[tuple[str, float | None]] = []
+        self.generated: dict[str, int] = {}
+        """Generations so far per model id (for --llm-warmup)."""
         self.recorder = Recorder(Path(run.record_dir)) if run.record_dir else None
         self.replayer = Replayer(Path(run.replay_dir)) if run.replay_dir else None
 
@@ -77,6 +79,12 @@ class BenchSession:
                 raise
             self.judges[spec.raw] = backend
         return backend
+
+    def is_warmup(self, model: str) -> bool:
+        """Count one generation of ``model``; True while within its first --llm-warmup."""
+        count = self.generated.get(model, 0)
+        self.generated[model] = count + 1
+        return count < self.run.warmup
 
     def close(self) -> None:
         """Release everything (unload models, stop spawned servers)."""

@@ -87,7 +87,9 @@ class LlamaServerBackend(OpenAIBackend):
             except ServerError as exc:
                 process.stop()
                 last_error = exc
-                if "address already in use" in log_tail(process.log_path, 40).lower():
+                tail = log_tail(process.log_path, 40).lower()
+                if "couldn't bind" in tail or "address already in use" in tail:
+                    progress(f"{self.label}: port {port} was taken meanwhile; trying another")
                     continue
                 raise
             self.process, self.ctx, self.base_url = (

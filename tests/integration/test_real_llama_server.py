@@ -95,3 +95,29 @@ def test_missing_server_exit_shows_log_tail(llama_server_bin: Path, tmp_path: Pa
         backend.prepare(Settings(ctx=512), lambda _m: None)
     assert "Last lines of" in str(info.value)
     assert backend.process is None
+
+
+def test_port_taken_between_probe_and_bind_is_retried(
+    llama_server_bin: Path, gemma_gguf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    from pytest_llmbench.backends import llama_server as module
+    from pytest_llmbench.servers import free_port
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen(1)
+        taken = squatter.getsockname()[1]
+        ports = iter([taken])
+        monkeypatch.setattr(module, "free_port", lambda: next(ports, None) or free_port())
+        options = {"llama_server_bin": str(llama_server_bin), "health_timeout_s": 60,
+                   "log_dir": str(tmp_path)}
+        backend = LlamaServerBackend(parse_spec("llama-server:gemma3-270m"), options)
+        try:
+            assert backend.prepare(Settings(ctx=512), lambda _m: None) is not None
+            assert backend.base_url != f"http://127.0.0.1:{taken}"
+            logs = sorted(p.name for p in tmp_path.glob("*.log"))
+            assert any(str(taken) in name for name in logs) and len(logs) == 2
+        finally:
+            backend.release()

@@ -132,3 +132,15 @@ def test_unicode_line_separators_inside_tokens_survive(pytester: pytest.Pytester
         result = run(pytester, srv.url)
     result.assert_outcomes(passed=2)
     assert records(pytester)[0]["generations"][0]["answer"] == "a\u2028b\x85c\u2029d"
+
+
+def test_warmup_generations_are_left_out_of_speed_figures(pytester: pytest.Pytester) -> None:
+    with FakeLlamaServer(ModelScript(TOKENS, token_delay_s=0.005)) as srv:
+        result = run(pytester, srv.url, "--llm-warmup=1")
+    result.assert_outcomes(passed=2)
+    document = json.loads((pytester.path / "r.json").read_text())
+    first, second = (i["record"]["generations"][0] for i in document["items"])
+    assert first.get("warmup") is True and "warmup" not in second
+    (summary,) = document["models"]
+    assert summary["ttft_s_median"] == second["metrics"]["ttft_s"]
+    assert summary["generations"] == 2  # still run, scored and counted

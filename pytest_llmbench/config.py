@@ -40,6 +40,8 @@ class RunConfig:
     thresholds: tuple[Threshold, ...] = ()
     record_dir: str | None = None
     replay_dir: str | None = None
+    replay_missing: str = "error"
+    """``error``, or ``record``: generate a missing recording live and add it."""
     outputs: dict[str, str | None] = field(default_factory=dict)
     """json / markdown / html paths."""
     storage: str = ".llmbench"
@@ -130,8 +132,19 @@ def build_run_config(config: pytest.Config) -> RunConfig:
         raise pytest.UsageError(
             f"--llm-replay={replay_dir!r}: no such directory; record one first with --llm-record"
         )
+    replay_missing = str(_value(config, "replay_missing"))
+    if replay_missing not in ("error", "record"):
+        raise pytest.UsageError(
+            f"--llm-replay-missing={replay_missing!r}: use `error` (the default) or `record`"
+        )
+    if replay_missing == "record" and not replay_dir:
+        raise pytest.UsageError(
+            "--llm-replay-missing=record needs --llm-replay DIR (to record a whole run, use "
+            "--llm-record DIR)"
+        )
     spawned = [s for s in (*specs, judge) if s is not None and s.spawns]
-    if spawned and not replay_dir:  # replay never starts a server
+    if spawned and (not replay_dir or replay_missing == "record"):
+        # A pure replay never starts a server; one that may record what is missing might.
         for spec in spawned:
             _check_gguf(spec)
         server_options["llama_server_bin"] = str(_find_binary(_value(config, "llama_server_bin")))
@@ -153,6 +166,7 @@ def build_run_config(config: pytest.Config) -> RunConfig:
         thresholds=_parsed(config, "thresholds", parse_thresholds),
         record_dir=record_dir,
         replay_dir=replay_dir,
+        replay_missing=replay_missing,
         outputs={name: _value(config, name) for name in ("json", "markdown", "html")},
         storage=str(_value(config, "storage")),
         save=_value(config, "save"),

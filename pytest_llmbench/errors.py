@@ -9,6 +9,8 @@
         ├── RequestRejected  HTTP error status before streaming (e.g. context overflow)
         └── StreamError      the stream was cut, stalled, malformed or carried an error
 
+    elsewhere: replay.RecordingMissing, checks.judge.JudgeError, prompts.PromptFileError
+
 They are infrastructure failures: the leaderboard counts them as errors, never as a bad
 score for the model.
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -9,13 +10,13 @@ from pytest_llmbench.backends import Backend, Timeouts
 from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.generation import Generation, Settings
 from pytest_llmbench.records import ItemRecord
-from pytest_llmbench.replay import Recorder, Replayer
+from pytest_llmbench.replay import Recorder, RecordingMissing, Replayer
 from pytest_llmbench.specs import ModelSpec
 
 if TYPE_CHECKING:
     from pytest_llmbench.checks import CheckResult, Score
 
-Prompt = str | Sequence[Mapping[str, Any]]
+Prompt = str | os.PathLike[str] | Sequence[Mapping[str, Any]]
 
 
 class LLM:
@@ -38,6 +39,7 @@ class LLM:
         recorder: Recorder | None = None,
         replayer: Replayer | None = None,
         warmup: Callable[[str], bool] | None = None,
+        fill_in: Callable[[], float | None] | None = None,
     ) -> None:
         self.spec = spec
         self.backend = backend
@@ -50,6 +52,9 @@ class LLM:
         self.recorder = recorder
         self.replayer = replayer
         self.warmup = warmup
+        self.fill_in = fill_in
+        """Makes the model ready to generate what replay lacks; returns the load time paid
+        (``--llm-replay-missing=record``); ``None``: a missing recording is an error."""
 
     @property
     def model(self) -> str:
@@ -64,7 +69,8 @@ class LLM:
     def generate(
         self, prompt: Prompt, *, system: str | None = None, **overrides: Any
     ) -> Generation:
-        """Stream one reply to ``prompt`` (a string, or chat messages) and record its metrics.
+        """Stream one reply to ``prompt`` (a string, a path to a UTF-8 prompt file, or chat
+        messages) and record its metrics.
 
         Raises a :class:`~pytest_llmbench.errors.LLMBenchError` when no complete answer came
         back; what was measured before the failure is still recorded.
@@ -73,14 +79,28 @@ class LLM:
         messages: list[dict[str, Any]] = []
         if system is not None:
             messages.append({"role": "system", "content": system})
+        if isinstance(prompt, os.PathLike):
+            from pytest_llmbench.prompts import load_prompt
+
+            prompt = load_prompt(prompt)
         if isinstance(prompt, str):
             messages.append({"role": "user", "content": prompt})
         else:
             messages.extend(dict(m) for m in prompt)
+        name: str | None = None
         try:
             if self.replayer is not None:
                 body = self.backend.request_body(messages, settings)
-                return self._keep(self.replayer.lookup(self.model, body))
+                try:
+                    return self._keep(self.replayer.lookup(self.model, body))
+                except RecordingMissing as missing:
+                    if self.fill_in is None:
+                        raise
+                    name = missing.name
+                    load_s = self.fill_in()
+                    if load_s is not None:
+                        self._pending_load_s = load_s
+                        self.record.load_s = load_s
             generation = self.backend.generate(messages, settings, self.timeouts)
         except LLMBenchError as exc:
             self.record.error = f"judge: {exc}" if self.is_judge else str(exc)
@@ -90,7 +110,7 @@ class LLM:
         kept = self._keep(generation)
         if self.recorder is not None:
             self.recorder.save(
-                self.model, generation.request, kept.to_dict(), self.backend.last_events
+                self.model, generation.request, kept.to_dict(), self.backend.last_events, name
             )
         return kept
 

@@ -71,8 +71,12 @@ OPTIONS: tuple[tuple[str, str, object, str], ...] = (
         "with --llm-repeat: the run passes when each repeated test passes at least this fraction",
     ),
     ("pass_k", "string", "5", "k for the pass@k column of repeated tests (default 5)"),
-    ("warmup", "string", "0",
-     "leave each model's first N generations out of the speed figures (still run and scored)"),
+    (
+        "warmup",
+        "string",
+        "0",
+        "leave each model's first N generations out of the speed figures (still run and scored)",
+    ),
     (
         "thresholds",
         "string",
@@ -81,6 +85,13 @@ OPTIONS: tuple[tuple[str, str, object, str], ...] = (
     ),
     ("record", "string", None, "record every streamed reply with its timing events into DIR"),
     ("replay", "string", None, "replay the recordings in DIR offline (no server); missing = error"),
+    (
+        "replay_missing",
+        "string",
+        "error",
+        "with --llm-replay: a missing recording is an error (default), or `record`: generate it "
+        "live and add it to DIR",
+    ),
     ("json", "string", None, "write the full results as JSON (schema pytest-llmbench/results v1)"),
     ("markdown", "string", None, "write the leaderboard as a Markdown table"),
     ("html", "string", None, "write a self-contained HTML report with plots"),

@@ -14,11 +14,13 @@ from pytest_llmbench.config import RUN_KEY, RunConfig, build_run_config
 from pytest_llmbench.controller import Controller
 from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.gates import check_thresholds
+from pytest_llmbench.generation import Settings
 from pytest_llmbench.llm import LLM
 from pytest_llmbench.options import add_options
 from pytest_llmbench.plan import ItemPlan, build_plan
 from pytest_llmbench.records import PROPERTY, RECORD_KEY, ItemRecord, junit_properties
 from pytest_llmbench.session import BenchSession
+from pytest_llmbench.specs import ModelSpec
 
 SESSION_KEY = pytest.StashKey[BenchSession]()
 PLAN_KEY = pytest.StashKey[ItemPlan]()
@@ -207,6 +209,7 @@ def llm(request: pytest.FixtureRequest, llm_session: BenchSession) -> LLM:
         recorder=llm_session.recorder,
         replayer=llm_session.replayer,
         warmup=llm_session.is_warmup,
+        fill_in=_fill_in(llm_session, run, spec, settings),
     )
 
 
@@ -239,7 +242,18 @@ def llm_judge(request: pytest.FixtureRequest, llm_session: BenchSession) -> LLM 
         judge=True,
         recorder=llm_session.recorder,
         replayer=llm_session.replayer,
+        fill_in=_fill_in(llm_session, run, run.judge, run.settings, judge=True),
     )
+
+
+def _fill_in(
+    session: BenchSession, run: RunConfig, spec: ModelSpec, settings: Settings, judge: bool = False
+) -> Callable[[], float | None] | None:
+    """With ``--llm-replay-missing=record``: how an item gets its model ready to generate a
+    recording that replay lacks."""
+    if run.replay_dir is None or run.replay_missing != "record":
+        return None
+    return lambda: session.fill_in(spec, settings, judge=judge)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -1,8 +1,9 @@
 """Record every streamed reply with its timing events, and replay them offline.
 
 A recording is keyed by the model id and the exact request body, so a changed prompt or
-setting has no recording and is reported as missing — never silently regenerated. The n-th
-identical request in a run replays the n-th recording (repeats stay distinct).
+setting has no recording and is reported as missing — never silently regenerated (unless the
+run asked for it with ``--llm-replay-missing=record``). The n-th identical request in a run
+replays the n-th recording (repeats stay distinct).
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ FORMAT_VERSION = 1
 
 class RecordingMissing(LLMBenchError):
     """Replay found no recording for this model, prompt and settings."""
+
+    def __init__(self, message: str, name: str = "") -> None:
+        super().__init__(message)
+        self.name = name
+        """The file name the recording would have (key and occurrence)."""
 
 
 def request_key(model: str, body: dict[str, Any]) -> str:
@@ -51,8 +57,11 @@ class Recorder(_Occurrences):
         body: dict[str, Any],
         generation: dict[str, Any],
         events: list[tuple[float, str, str]] | None,
+        name: str | None = None,
     ) -> Path:
-        path = self.root / self.next_name(request_key(model, body))
+        """Write one recording; ``name``: the file name a replay looked for (when filling in
+        a missing recording), else the next occurrence of this request's key."""
+        path = self.root / (name or self.next_name(request_key(model, body)))
         path.write_text(
             json.dumps(
                 {
@@ -82,7 +91,9 @@ class Replayer(_Occurrences):
             raise RecordingMissing(
                 f"{model}: no recording for this prompt and settings in {self.root} "
                 f"({name}); the prompt or a setting changed since it was recorded. Re-record "
-                f"with --llm-record {self.root} against the server."
+                f"with --llm-record {self.root} against the server, or add what is missing "
+                f"with --llm-replay-missing=record.",
+                name,
             )
         data = json.loads(path.read_text())
         return Generation.from_dict({**data["generation"], "request": data["request"]})

@@ -25,16 +25,29 @@ class BenchSession:
         self.progress = progress
         self.backends: dict[str, Backend] = {}
         self.judges: dict[str, Backend] = {}
+        self._judges_ready: set[str] = set()
         self.active: Backend | None = None
         self.failures: dict[str, LLMBenchError] = {}
         self.loads: list[tuple[str, float | None]] = []
         self.generated: dict[str, int] = {}
         """Generations so far per model id (for --llm-warmup)."""
-        self.recorder = Recorder(Path(run.record_dir)) if run.record_dir else None
         self.replayer = Replayer(Path(run.replay_dir)) if run.replay_dir else None
+        self.recorder: Recorder | None = None
+        if run.record_dir:
+            self.recorder = Recorder(Path(run.record_dir))
+        elif run.replay_dir and run.replay_missing == "record":
+            self.recorder = Recorder(Path(run.replay_dir))  # fills in what replay lacks
+        self.filled_in = 0
+        """Recordings generated live because replay had none (--llm-replay-missing=record)."""
 
-    def acquire(self, spec: ModelSpec, settings: Settings) -> tuple[Backend, float | None]:
-        """The ready backend for ``spec`` and the load time paid now (``None`` if warm)."""
+    def acquire(
+        self, spec: ModelSpec, settings: Settings, *, live: bool = False
+    ) -> tuple[Backend, float | None]:
+        """The ready backend for ``spec`` and the load time paid now (``None`` if warm).
+
+        When replaying, the backend is not prepared (no server is contacted) unless ``live``:
+        a recording was missing and the run asked to generate it.
+        """
         failure = self.failures.get(spec.raw)
         if failure is not None:
             # Fail fast: do not wait another health timeout for a server that already failed.
@@ -43,7 +56,7 @@ class BenchSession:
         if backend is None:
             backend = self.backends[spec.raw] = make_backend(spec, self.run.server_options)
             backend.record_events = self.recorder is not None
-        if self.replayer is not None:
+        if self.replayer is not None and not live:
             return backend, None  # offline: the recordings hold every figure, load time included
         if self.active is not None and self.active is not backend:
             self.active.release()
@@ -59,26 +72,41 @@ class BenchSession:
             self.loads.append((spec.id, load_s))
         return backend, load_s
 
-    def acquire_judge(self, spec: ModelSpec, settings: Settings) -> Backend:
+    def acquire_judge(self, spec: ModelSpec, settings: Settings, *, live: bool = False) -> Backend:
         """The judge's backend: kept apart from the model under test and never released
-        between items, so judging never unloads the model being benchmarked."""
+        between items, so judging never unloads the model being benchmarked. When replaying
+        it is not prepared (no server) unless ``live``, as for :meth:`acquire`."""
         failure = self.failures.get(f"judge:{spec.raw}")
         if failure is not None:
             raise type(failure)(f"{failure} (failed earlier in this run)")
         backend = self.judges.get(spec.raw)
-        if backend is None and self.replayer is not None:
-            backend = self.judges[spec.raw] = make_backend(spec, self.run.server_options)
+        if backend is not None and (spec.raw in self._judges_ready or not live):
+            return backend
         if backend is None:
-            backend = make_backend(spec, self.run.server_options)
+            backend = self.judges[spec.raw] = make_backend(spec, self.run.server_options)
             backend.record_events = self.recorder is not None
-            try:
-                backend.prepare(settings, self.progress)
-            except LLMBenchError as exc:
-                self.failures[f"judge:{spec.raw}"] = exc
-                backend.release()
-                raise
-            self.judges[spec.raw] = backend
+        if self.replayer is not None and not live:
+            return backend
+        try:
+            backend.prepare(settings, self.progress)
+        except LLMBenchError as exc:
+            self.failures[f"judge:{spec.raw}"] = exc
+            backend.release()
+            raise
+        self._judges_ready.add(spec.raw)
         return backend
+
+    def fill_in(self, spec: ModelSpec, settings: Settings, *, judge: bool = False) -> float | None:
+        """Make ``spec`` ready to generate a recording that replay lacks; the load time paid."""
+        self.filled_in += 1
+        self.progress(
+            f"{spec.id}: no recording for this prompt and settings; generating it live and "
+            f"adding it to {self.run.replay_dir} (--llm-replay-missing=record)"
+        )
+        if judge:
+            self.acquire_judge(spec, settings, live=True)
+            return None
+        return self.acquire(spec, settings, live=True)[1]
 
     def is_warmup(self, model: str) -> bool:
         """Count one generation of ``model``; True while within its first --llm-warmup."""

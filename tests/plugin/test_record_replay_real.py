@@ -61,3 +61,13 @@ def test_replay_reproduces_scores_and_metrics_offline(
     changed.assert_outcomes(passed=1, errors=1)
     changed.stdout.fnmatch_lines(["*RecordingMissing: llama-server:gemma3-270m: no recording*"])
     changed.stdout.fnmatch_lines(["*| llama-server:gemma3-270m*| 2 *| 1 *| 0 *| 1 *| 0.*"])
+
+    # Asked to: the missing recording is generated live and added; the rest still replays.
+    filled = pytester.runpytest(*model, "--llm-replay=rec", "--llm-replay-missing=record")
+    filled.assert_outcomes(passed=2)
+    filled.stdout.fnmatch_lines(["*no recording for this prompt and settings; generating it live*"])
+    assert len(list((pytester.path / "rec").glob("*.json"))) == 3
+    offline = pytester.runpytest(
+        *model, "--llm-replay=rec", "--llm-llama-server-bin=/nonexistent/llama-server"
+    )
+    offline.assert_outcomes(passed=2)

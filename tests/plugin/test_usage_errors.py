@@ -22,6 +22,14 @@ TEST_FILE = "def test_x(llm):\n    llm.generate('hi')\n"
         ),
         (["--llm-models=ollama:m", "--llm-leaderboard=fancy"], "*use one of auto, models, items*"),
         (["--llm-models=ollama:m", "--llm-server-args=-x 'unclosed"], "*cannot split*"),
+        (
+            ["--llm-models=ollama:m", "--llm-replay-missing=record"],
+            "*--llm-replay-missing=record needs --llm-replay DIR*",
+        ),
+        (
+            ["--llm-models=ollama:m", "--llm-replay=.", "--llm-replay-missing=regen"],
+            "*--llm-replay-missing='regen': use `error` (the default) or `record`*",
+        ),
     ],
 )
 def test_usage_error(pytester: pytest.Pytester, args: list[str], message: str) -> None:

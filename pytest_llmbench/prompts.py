@@ -1,0 +1,74 @@
+"""Prompts kept in files: read them strictly, and parametrize a test over a folder of them.
+
+::
+
+    @pytest.mark.parametrize("prompt", prompt_params("prompts"))   # prompts/*.md, ids = stems
+    def test_prompt(llm, prompt):
+        answer = llm.generate(prompt)
+
+``llm.generate(Path("prompts/todo.md"))`` reads the file the same way.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from pathlib import Path
+from typing import Any
+
+from pytest_llmbench.errors import LLMBenchError
+
+
+class PromptFileError(LLMBenchError, ValueError):
+    """A prompt file is missing, unreadable, empty or not UTF-8 text."""
+
+
+def load_prompt(path: str | os.PathLike[str]) -> str:
+    """The text of a UTF-8 prompt file (a byte-order mark is dropped).
+
+    Never guesses another encoding: a prompt silently decoded wrong would be benchmarked as
+    something else than the author wrote.
+    """
+    file = Path(path)
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError:
+        raise PromptFileError(f"prompt file {str(file)!r} not found; check the path") from None
+    except OSError as exc:
+        raise PromptFileError(
+            f"prompt file {str(file)!r} cannot be read ({exc.strerror or exc}); check its "
+            f"permissions"
+        ) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise PromptFileError(
+            f"prompt file {str(file)!r} is not UTF-8 text: byte 0x{data[exc.start]:02x} at "
+            f"offset {exc.start} (line {line}); re-save it as UTF-8 (e.g. `iconv -f latin1 "
+            f"-t utf-8`)"
+        ) from None
+    if not text.strip():
+        raise PromptFileError(f"prompt file {str(file)!r} is empty; write the prompt in it")
+    return text
+
+
+def prompt_params(directory: str | os.PathLike[str], pattern: str = "*.md") -> list[Any]:
+    """One ``pytest.param(text, id=stem)`` per file matching ``pattern`` in ``directory``,
+    sorted by name. A relative ``directory`` is taken from the calling test file's folder.
+
+    Every file is read when the test module is collected, so a bad one is a collection error
+    naming the file, before any model is started.
+    """
+    import pytest
+
+    folder = Path(directory)
+    if not folder.is_absolute():
+        caller = inspect.stack()[1].filename
+        folder = Path(caller).resolve().parent / folder
+    if not folder.is_dir():
+        raise PromptFileError(f"prompt folder {str(folder)!r} not found; check the path")
+    files = sorted(p for p in folder.glob(pattern) if p.is_file())
+    if not files:
+        raise PromptFileError(f"no prompt files match {pattern!r} in {str(folder)!r}")
+    return [pytest.param(load_prompt(p), id=p.stem) for p in files]

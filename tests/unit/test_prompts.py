@@ -1,0 +1,69 @@
+"""Prompt files: read strictly as UTF-8; a bad file is one clear error naming it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_llmbench.prompts import PromptFileError, load_prompt, prompt_params
+
+
+def test_reads_utf8_and_drops_a_byte_order_mark(tmp_path: Path) -> None:
+    plain = tmp_path / "a.md"
+    plain.write_text("Écris une app — «todo» 🙂\n", encoding="utf-8")
+    bom = tmp_path / "b.md"
+    bom.write_bytes(b"\xef\xbb\xbfBuild it.\n")
+    assert load_prompt(plain) == "Écris une app — «todo» 🙂\n"
+    assert load_prompt(str(bom)) == "Build it.\n"
+
+
+def test_latin1_file_is_named_with_the_offending_byte_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "legacy.md"
+    bad.write_bytes("line one\nCrée une application\n".encode("latin-1"))
+    with pytest.raises(PromptFileError) as info:
+        load_prompt(bad)
+    message = str(info.value)
+    assert "legacy.md" in message and "is not UTF-8 text" in message
+    assert "byte 0xe9 at offset 11 (line 2)" in message
+    assert "re-save it as UTF-8" in message
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [(None, "not found; check the path"), (b" \n\t", "is empty; write the prompt in it")],
+)
+def test_missing_and_empty_files(tmp_path: Path, content: bytes | None, expected: str) -> None:
+    path = tmp_path / "p.md"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(PromptFileError, match=expected):
+        load_prompt(path)
+
+
+def test_a_directory_is_not_a_prompt(tmp_path: Path) -> None:
+    with pytest.raises(PromptFileError, match="cannot be read"):
+        load_prompt(tmp_path)
+
+
+def test_prompt_params_sorted_with_stem_ids(tmp_path: Path) -> None:
+    (tmp_path / "b_todo.md").write_text("todo")
+    (tmp_path / "a_saas.md").write_text("saas")
+    (tmp_path / "notes.txt").write_text("ignored")
+    params = prompt_params(tmp_path)
+    assert [(p.id, p.values) for p in params] == [("a_saas", ("saas",)), ("b_todo", ("todo",))]
+    with pytest.raises(PromptFileError, match="no prompt files match"):
+        prompt_params(tmp_path, "*.yaml")
+    with pytest.raises(PromptFileError, match=r"prompt folder .* not found"):
+        prompt_params(tmp_path / "nope")
+
+
+def test_relative_folder_is_taken_from_the_calling_file() -> None:
+    folder = Path(__file__).parent / "prompts_fixture"
+    folder.mkdir(exist_ok=True)
+    try:
+        (folder / "one.md").write_text("one")
+        assert [p.id for p in prompt_params("prompts_fixture")] == ["one"]
+    finally:
+        (folder / "one.md").unlink()
+        folder.rmdir()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -82,7 +83,8 @@ class OllamaBackend(Backend):
             )
         progress(f"{self.label}: starting `ollama serve` at {self.base_url}")
         env_host = self.base_url.split("://", 1)[1]
-        log = Path(self.options.get("log_dir") or "/tmp") / "ollama-serve.log"
+        log_dir = Path(self.options.get("log_dir") or tempfile.mkdtemp(prefix="llmbench-logs-"))
+        log = log_dir / f"ollama-serve-{env_host.replace(':', '-')}.log"
         self.process = ServerProcess(
             [binary, "serve"], log, self.label, env={"OLLAMA_HOST": env_host}
         )

@@ -248,7 +248,8 @@ class Responder:
 
 
 class FakeHTTPServer:
-    """ThreadingHTTPServer on 127.0.0.1:0 in a daemon thread; a context manager.
+    """ThreadingHTTPServer on 127.0.0.1 (``port``, default any free one) in a daemon thread;
+    a context manager.
 
     ``url`` is ``http://127.0.0.1:PORT``; ``requests`` lists (method, path, parsed JSON
     body or None) in arrival order (appended under a lock).
@@ -256,7 +257,7 @@ class FakeHTTPServer:
 
     server_header: ClassVar[str] = "fake"
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.requests: list[tuple[str, str, Any]] = []
         self._lock = threading.RLock()
         self._closing = threading.Event()
@@ -290,7 +291,7 @@ class FakeHTTPServer:
 
             do_GET = do_POST = do_HEAD = do_DELETE = do_PUT = do_OPTIONS = _any
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
         port = self._httpd.server_address[1]

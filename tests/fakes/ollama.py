@@ -148,8 +148,9 @@ class FakeOllama(FakeHTTPServer):
         version: str = "0.12.0",
         pull_catalog: Mapping[str, ModelScript] | None = None,
         default_keep_alive_s: float = 300.0,
+        port: int = 0,
     ) -> None:
-        super().__init__()
+        super().__init__(port)
         self.version = version
         self.default_keep_alive_s = default_keep_alive_s
         now = rfc3339nano()

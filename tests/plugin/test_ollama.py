@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -104,3 +108,33 @@ def test_nothing_listening(pytester: pytest.Pytester) -> None:
     result = run(pytester, "http://127.0.0.1:9", "m")
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(["*no Ollama server answers at http://127.0.0.1:9. Start it with `ollama serve`*"])
+
+
+def test_starts_ollama_serve_when_nothing_answers_and_stops_it_after(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """No server at $OLLAMA_HOST, an `ollama` binary on PATH: the plugin starts `ollama
+    serve` there, waits until it answers, benchmarks, and stops it at the end."""
+    repo = Path(__file__).resolve().parents[2]
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "ollama"
+    fake.write_text(
+        f"#!/bin/sh\nPYTHONPATH={repo} exec {sys.executable} -m tests.fakes.ollama_cli \"$@\"\n"
+    )
+    fake.chmod(0o755)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    starts = tmp_path / "starts.log"
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{port}")
+    monkeypatch.setenv("LLMBENCH_FAKE_OLLAMA_LOG", str(starts))
+    pytester.makepyfile(test_o=TEST)
+    result = pytester.runpytest("--llm-models=ollama:m", f"--llm-log-dir={tmp_path}", "-s")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines([f"*ollama:m: starting `ollama serve` at http://127.0.0.1:{port}*"])
+    assert starts.read_text().count("serve ") == 1
+    assert "Listening on" in (tmp_path / f"ollama-serve-127.0.0.1-{port}.log").read_text()
+    with socket.socket() as s, pytest.raises(ConnectionRefusedError):  # stopped at session end
+        s.connect(("127.0.0.1", port))

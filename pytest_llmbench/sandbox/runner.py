@@ -6,11 +6,14 @@ only PATH, HOME, TMPDIR, LANG and what the caller passes; Python runs isolated (
 step has a wall-clock and a CPU limit, an address-space, file-size, open-files and process
 limit; output beyond the cap stops the step; every process the step started — including
 daemons that left its process group — is killed when the step ends (found by a per-run token
-in their environment). As root, steps run as ``nobody`` in a new network namespace: no
-network, no access to root's files, and RLIMIT_NPROC bounds fork bombs. Not guaranteed: this
-is not a container — a program can read world-readable files, use /tmp directories of other
-users' making, and spend the resources the limits allow. For untrusted models, run the whole
-benchmark in a container or VM.
+in their environment). As root, steps run as ``nobody`` in new network and mount
+namespaces: no network, no access to root's files, RLIMIT_NPROC bounds fork bombs, and
+/tmp, /var/tmp, /dev/shm and /run/lock are private, empty, size-capped tmpfs mounts that
+vanish with the step (the sandbox directory is bound back in place), so a program can write
+nowhere outside its own directory tree. Not guaranteed: this is not a container — a program
+can read world-readable files and spend the resources the limits allow; without root there
+is no user switch, no network isolation and no private /tmp. For untrusted models, run the
+whole benchmark in a container or VM.
 """
 
 from __future__ import annotations
@@ -35,7 +38,13 @@ from re import Pattern
 from pytest_llmbench.checks import diagnoses
 from pytest_llmbench.checks.result import CheckResult
 from pytest_llmbench.checks.syntax import parse_error
-from pytest_llmbench.sandbox.isolation import NOBODY, Limits, drop_user, make_preexec
+from pytest_llmbench.sandbox.isolation import (
+    NOBODY,
+    Limits,
+    drop_user,
+    make_preexec,
+    shared_writable_dirs,
+)
 
 Expect = str | Pattern[str] | Callable[[str], bool] | None
 TOKEN_VAR = "LLMBENCH_SANDBOX_RUN"
@@ -149,12 +158,44 @@ def _network_isolation() -> bool:
 
 
 @lru_cache(maxsize=1)
+def _private_dirs() -> tuple[str, ...]:
+    """Probe once: the shared writable directories a step can get private copies of (root
+    only: it takes a mount namespace), or () when this platform does not allow it."""
+    dirs = shared_writable_dirs()
+    if sys.platform != "linux" or not drop_user() or not dirs:
+        return ()
+    keep = Path(tempfile.mkdtemp(prefix="llmbench-probe-"))
+    outside = Path(tempfile.gettempdir()) / f"llmbench-probe-{uuid.uuid4().hex}"
+    leak = Path(dirs[0]) / f"llmbench-leak-{uuid.uuid4().hex}"
+    try:
+        (keep / "inside").write_text("x")
+        outside.write_text("x")
+        script = f"test -f {keep}/inside && test ! -e {outside} && echo x > {leak}"
+        proc = subprocess.run(
+            ["/bin/sh", "-c", script],
+            preexec_fn=make_preexec(Limits(), False, False, dirs, str(keep)),
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+        works = proc.returncode == 0 and not leak.exists()
+    except (OSError, subprocess.SubprocessError):
+        works = False
+    finally:
+        shutil.rmtree(keep, ignore_errors=True)
+        for path in (outside, leak):
+            path.unlink(missing_ok=True)
+    return dirs if works else ()
+
+
+@lru_cache(maxsize=1)
 def _interpreter() -> tuple[str, bool]:
     """(python to run programs with, whether it runs as ``nobody``).
 
     As root we drop to ``nobody``; that user must be able to execute the interpreter (a
-    Python under /root is not), so fall back to the system python3, and only if neither
-    works, keep running as root (reported in the details).
+    Python under /root is not, nor one under /tmp once it is private), so fall back to the
+    system python3, and only if neither works, keep running as root (reported in the
+    details).
     """
     if not drop_user():
         return sys.executable, False
@@ -166,7 +207,7 @@ def _interpreter() -> tuple[str, bool]:
                 [candidate, "-I", "-c", "import sqlite3"],
                 capture_output=True,
                 timeout=20,
-                preexec_fn=make_preexec(Limits(), network=False, as_nobody=True),
+                preexec_fn=make_preexec(Limits(), False, True, _private_dirs()),
                 check=False,
                 cwd="/",
             )
@@ -183,6 +224,7 @@ def isolation_report() -> dict[str, object]:
     return {
         "network_isolated": sys.platform == "linux" and _network_isolation(),
         "runs_as_nobody": as_nobody,
+        "private_tmp": bool(_private_dirs()),
         "python": python,
     }
 
@@ -198,6 +240,7 @@ def _run_step(
     max_output: int,
     network: bool,
     as_nobody: bool,
+    keep: Path,
 ) -> StepResult:
     started = time.monotonic()
     proc = subprocess.Popen(
@@ -208,7 +251,7 @@ def _run_step(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
-        preexec_fn=make_preexec(limits, network, as_nobody),
+        preexec_fn=make_preexec(limits, network, as_nobody, _private_dirs(), str(keep)),
     )
 
     def kill() -> None:
@@ -339,6 +382,7 @@ def run_program(
                     max_output_bytes,
                     network,
                     as_nobody,
+                    root,
                 )
             )
     finally:
@@ -348,6 +392,7 @@ def run_program(
     lines = [
         f"{passed}/{len(results)} steps passed"
         + ("" if network else " (network isolation: unavailable on this platform)")
+        + ("" if _private_dirs() else " (private /tmp: unavailable on this platform)")
         + ("" if as_nobody or not drop_user() else " (ran as root: no usable python)")
     ]
     for i, r in enumerate(results, 1):

@@ -1047,8 +1047,42 @@ def fig_scaleout(quick: bool) -> None:
                 row | {"speedup": speedup, "fixed_s": fixed},
             )
         )
+    fig_scaleout_pool(rate, tokens, k, base)
     if not quick:
         fig_parallel_real()
+
+
+def fig_scaleout_pool(rate: float, tokens: int, k: int, base_tps: float) -> None:
+    """One model on a pool of N endpoints (``@URL1+...+URLN``): N × k items, one row."""
+    with tempfile.TemporaryDirectory(prefix="llmbench-pool-") as tmp:
+        root = Path(tmp)
+        for n in (2, 4):
+            (root / "test_scale.py").write_text(SCALE_TEST.format(k=k * n, tokens=tokens))
+            with contextlib.ExitStack() as stack:
+                fakes = [
+                    stack.enter_context(FakeServer(tokens=tokens, rate=rate)) for _ in range(n)
+                ]
+                spec = "llama-server@" + "+".join(f.url for f in fakes)
+                args = ["-q", f"--llm-models={spec}", "--junitxml=junit.xml"]
+                args += ["-n", str(n), "--dist", "loadgroup"]
+                wall, out, code = run_pytest(args, root, timeout=600)
+                if code != 0:
+                    raise RuntimeError(f"pool run N={n} failed:\n{out[-3000:]}")
+                cases = junit_cases(root / "junit.xml")
+                per_server = [f.counts["POST /v1/chat/completions"] for f in fakes]
+            tps = len(cases) * tokens / wall
+            report(
+                Figure(
+                    f"6 scale-out, one model on a pool of N={n} (-n {n}, {n * k} items)",
+                    tps,
+                    "tok/s",
+                    f"report; ideal speed-up ×{n}",
+                    None,
+                    f"speed-up ×{tps / base_tps:.2f} vs one server; wall {wall:.1f} s; "
+                    f"generations per endpoint {per_server}; one leaderboard row",
+                    {"wall_s": wall, "items": len(cases), "per_server": per_server},
+                )
+            )
 
 
 PARALLEL_TEST = """

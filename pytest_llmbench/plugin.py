@@ -24,6 +24,8 @@ from pytest_llmbench.specs import ModelSpec
 
 SESSION_KEY = pytest.StashKey[BenchSession]()
 PLAN_KEY = pytest.StashKey[ItemPlan]()
+ENDPOINT_KEY = pytest.StashKey[int]()
+"""Which endpoint of a pooled model (``@URL1+URL2``) serves the item."""
 NO_MODELS = "no models: pass --llm-models=SPEC (or set llm_models in the ini file)"
 
 
@@ -99,10 +101,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for spec in run.specs:
         for rep in range(repeat):
             token = spec.id if repeat == 1 else f"{spec.id}-r{rep + 1}"
-            # The group mark keeps a model on one xdist worker with --dist loadgroup.
-            params.append(
-                pytest.param((spec.id, rep), id=token, marks=pytest.mark.xdist_group(spec.id))
-            )
+            # The group mark keeps a model on one xdist worker with --dist loadgroup (a
+            # pool gets one group per endpoint, in pytest_collection_modifyitems).
+            marks = () if spec.pool else (pytest.mark.xdist_group(spec.id),)
+            params.append(pytest.param((spec.id, rep), id=token, marks=marks))
     metafunc.parametrize("llm", params, indirect=True)
 
 
@@ -123,13 +125,25 @@ def _param_of(item: pytest.Item) -> tuple[str, int] | None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Keep each model's items together (stable), so every model is loaded once."""
+    """Keep each model's items together (stable), so every model is loaded once; spread a
+    pooled model's items over its endpoints, one xdist group per endpoint."""
     run = config.stash[RUN_KEY]
     order = {spec.id: i for i, spec in enumerate(run.specs)}
-
-    def key(item: pytest.Item) -> int:
+    pools = {spec.id: len(spec.pool) for spec in run.specs if spec.pool}
+    dealt: dict[str, int] = {}
+    for item in items:
         param = _param_of(item)
-        return -1 if param is None else order.get(param[0], -1)
+        if param is not None and param[0] in pools:
+            endpoint = dealt.get(param[0], 0) % pools[param[0]]
+            dealt[param[0]] = dealt.get(param[0], 0) + 1
+            item.stash[ENDPOINT_KEY] = endpoint
+            item.add_marker(pytest.mark.xdist_group(f"{param[0]}#{endpoint + 1}"), append=False)
+
+    def key(item: pytest.Item) -> tuple[int, int]:
+        param = _param_of(item)
+        if param is None:
+            return -1, 0
+        return order.get(param[0], -1), item.stash.get(ENDPOINT_KEY, 0)
 
     items.sort(key=key)
     for item in items:
@@ -193,8 +207,9 @@ def llm(request: pytest.FixtureRequest, llm_session: BenchSession) -> LLM:
         thresholds=[str(t) for t in plan.thresholds],
     )
     request.node.stash[RECORD_KEY] = record
+    served_by = spec.member(request.node.stash.get(ENDPOINT_KEY, 0))
     try:
-        backend, load_s = llm_session.acquire(spec, settings)
+        backend, load_s = llm_session.acquire(served_by, settings)
     except LLMBenchError as exc:
         record.error = str(exc)
         raise
@@ -209,7 +224,7 @@ def llm(request: pytest.FixtureRequest, llm_session: BenchSession) -> LLM:
         recorder=llm_session.recorder,
         replayer=llm_session.replayer,
         warmup=llm_session.is_warmup,
-        fill_in=_fill_in(llm_session, run, spec, settings),
+        fill_in=_fill_in(llm_session, run, served_by, settings),
     )
 
 
@@ -228,7 +243,7 @@ def llm_judge(request: pytest.FixtureRequest, llm_session: BenchSession) -> LLM 
     if record is None:
         record = ItemRecord(model=run.judge.id, test=request.node.name)
     try:
-        backend = llm_session.acquire_judge(run.judge, run.settings)
+        backend = llm_session.acquire_judge(run.judge.member(0), run.settings)
     except LLMBenchError as exc:
         record.error = f"judge: {exc}"
         raise
@@ -242,7 +257,7 @@ def llm_judge(request: pytest.FixtureRequest, llm_session: BenchSession) -> LLM 
         judge=True,
         recorder=llm_session.recorder,
         replayer=llm_session.replayer,
-        fill_in=_fill_in(llm_session, run, run.judge, run.settings, judge=True),
+        fill_in=_fill_in(llm_session, run, run.judge.member(0), run.settings, judge=True),
     )
 
 

@@ -7,11 +7,15 @@ Grammar (one spec; several are comma-separated or given by repeating the option)
     llama-server:gemma3-270m       spawn llama-server on the embedded demo model
     llama-server@URL               attach to a running llama-server
     openai:MODEL@URL               any OpenAI-compatible /v1/chat/completions endpoint
+
+Where a spec takes ``@URL``, ``@URL1+URL2+...`` is a pool: one model served by several
+endpoints (one leaderboard row); its items are spread over the endpoints, one xdist group
+per endpoint, so ``-n N --dist loadgroup`` drives them in parallel.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
@@ -23,7 +27,7 @@ EMBEDDED_MODEL = "gemma3-270m"
 
 SPEC_HELP = (
     "use ollama:NAME[:TAG][@URL], llama-server:PATH.gguf, llama-server:gemma3-270m, "
-    "llama-server@URL or openai:MODEL@URL"
+    "llama-server@URL or openai:MODEL@URL (a pool of endpoints: @URL1+URL2)"
 )
 
 
@@ -40,7 +44,17 @@ class ModelSpec:
     model: str
     """Ollama model name, GGUF path, OpenAI model name, or "" when attaching to llama-server."""
     url: str | None = None
-    """Server base URL when attaching; ``None`` when spawned / default host."""
+    """Server base URL when attaching (a pool's first); ``None`` when spawned / default host."""
+    pool: tuple[str, ...] = ()
+    """Every endpoint's base URL when the model is served by a pool of two or more."""
+
+    def member(self, index: int) -> ModelSpec:
+        """The single-endpoint spec of a pool's ``index``-th endpoint (``self`` if no pool)."""
+        if not self.pool:
+            return self
+        url = self.pool[index % len(self.pool)]
+        head = self.raw.rsplit("@", 1)[0]
+        return replace(self, raw=f"{head}@{url}", url=url, pool=())
 
     @property
     def spawns(self) -> bool:
@@ -72,13 +86,22 @@ def _check_url(url: str, raw: str) -> str:
     return candidate.rstrip("/")
 
 
+def _urls(text: str, raw: str) -> tuple[str, tuple[str, ...]]:
+    """The first URL and the pool (every URL, when there are several) of ``URL[+URL...]``."""
+    urls = [_check_url(part, raw) for part in text.split("+")]
+    if len(set(urls)) != len(urls):
+        raise SpecError(f"model spec {raw!r} lists an endpoint twice; {SPEC_HELP}")
+    return urls[0], tuple(urls) if len(urls) > 1 else ()
+
+
 def parse_spec(raw: str) -> ModelSpec:
     """Parse one spec; raises :class:`SpecError` with the fix."""
     text = raw.strip()
     if not text:
         raise SpecError(f"empty model spec; {SPEC_HELP}")
     if text.startswith("llama-server@"):
-        return ModelSpec(text, "llama-server", "", _check_url(text.split("@", 1)[1], text))
+        url, pool = _urls(text.split("@", 1)[1], text)
+        return ModelSpec(text, "llama-server", "", url, pool)
     kind, sep, rest = text.partition(":")
     if not sep or not rest:
         raise SpecError(f"model spec {text!r} has no backend prefix; {SPEC_HELP}")
@@ -95,7 +118,10 @@ def parse_spec(raw: str) -> ModelSpec:
             raise SpecError(f"model spec {text!r} names no model; {SPEC_HELP}")
         if kind == "openai" and not at:
             raise SpecError(f"model spec {text!r}: openai specs need @URL; {SPEC_HELP}")
-        return ModelSpec(text, kind, name, _check_url(url, text) if at else None)  # type: ignore[arg-type]
+        if not at:
+            return ModelSpec(text, kind, name)  # type: ignore[arg-type]
+        first, pool = _urls(url, text)
+        return ModelSpec(text, kind, name, first, pool)  # type: ignore[arg-type]
     raise SpecError(f"model spec {text!r}: unknown backend {kind!r}; {SPEC_HELP}")
 
 

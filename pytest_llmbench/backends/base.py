@@ -70,6 +70,8 @@ class Backend(ABC):
         self.options = options
         self.label = spec.id
         self.server_info: dict[str, Any] = {"backend": spec.kind}
+        if spec.url is not None:
+            self.server_info["url"] = spec.url
         self.record_events = False
         self.last_events: list[tuple[float, str, str]] | None = None
 

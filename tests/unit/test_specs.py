@@ -85,3 +85,21 @@ def test_parse_specs_splits_commas_and_drops_duplicates() -> None:
 def test_parse_specs_rejects_clashing_ids() -> None:
     with pytest.raises(SpecError, match="same test id"):
         parse_specs(["llama-server:a/m.gguf,llama-server:b/m.gguf"])
+
+
+def test_pool_of_endpoints() -> None:
+    spec = parse_spec("ollama:qwen3:8b@http://gpu1:11434+gpu2:11434")
+    assert spec.model == "qwen3:8b" and spec.url == "http://gpu1:11434"
+    assert spec.pool == ("http://gpu1:11434", "http://gpu2:11434")
+    assert spec.id == "ollama:qwen3:8b@http://gpu1:11434+gpu2:11434"  # one model, one row
+    member = spec.member(1)
+    assert (member.raw, member.url, member.pool) == (
+        "ollama:qwen3:8b@http://gpu2:11434", "http://gpu2:11434", ()
+    )
+    assert spec.member(2).url == "http://gpu1:11434"  # dealt round the pool
+    single = parse_spec("openai:m@http://h:1/v1")
+    assert single.pool == () and single.member(3) is single
+    with pytest.raises(SpecError, match="lists an endpoint twice"):
+        parse_spec("llama-server@h:1+http://h:1")
+    with pytest.raises(SpecError, match="is not an http"):
+        parse_spec("llama-server@h:1+")

@@ -9,6 +9,7 @@
         ├── RequestRejected  HTTP error status before streaming (e.g. context overflow)
         └── StreamError      the stream was cut, stalled, malformed or carried an error
 
+    └── CheckError           a check itself broke (a predicate raised), not the answer
     elsewhere: replay.RecordingMissing, checks.judge.JudgeError, prompts.PromptFileError
 
 They are infrastructure failures: the leaderboard counts them as errors, never as a bad
@@ -52,3 +53,16 @@ class RequestRejected(GenerationError):
 
 class StreamError(GenerationError):
     """The stream ended without a final event, stalled, or held an error or garbage."""
+
+
+class CheckError(LLMBenchError):
+    """A check could not judge the answer because the check itself raised (a bug in a
+    predicate or a stdout callable): the item errors, the answer is not scored."""
+
+
+def check_failed(check: str, what: str, exc: BaseException) -> CheckError:
+    """The :class:`CheckError` for ``what`` (a predicate or callable) of ``check`` raising."""
+    return CheckError(
+        f"{check}: {what} raised {type(exc).__name__}: {exc}. The check is broken, not the "
+        f"answer: fix it (the answer was not scored)."
+    )

@@ -33,6 +33,7 @@ from pytest_llmbench.checks.rubric import (
 )
 from pytest_llmbench.checks.scoring import DEFAULT_CODE_WEIGHTS, Score, combine
 from pytest_llmbench.checks.syntax import python_syntax
+from pytest_llmbench.errors import CheckError
 
 __all__ = [
     "DEFAULT_CODE_WEIGHTS",
@@ -40,6 +41,7 @@ __all__ = [
     "NO_CODE",
     "TIMED_OUT",
     "TRUNCATED",
+    "CheckError",
     "CheckResult",
     "JudgeError",
     "Score",

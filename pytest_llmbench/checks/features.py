@@ -13,6 +13,7 @@ from functools import lru_cache
 
 from pytest_llmbench.checks.result import CheckResult
 from pytest_llmbench.checks.syntax import parse_error
+from pytest_llmbench.errors import check_failed
 
 Predicate = Callable[[str], bool]
 
@@ -130,7 +131,9 @@ def features(code: str | None, checklist: Mapping[str, Predicate | str]) -> Chec
         try:
             ok = bool(check(code))
         except (RecursionError, ValueError):
-            ok = False
+            ok = False  # code too deep or not parseable for this predicate: not found
+        except Exception as exc:
+            raise check_failed("features", f"predicate {name!r}", exc) from exc
         (found if ok else missing).append(name)
     score = len(found) / len(checklist)
     details = f"{len(found)}/{len(checklist)} found"

@@ -38,6 +38,7 @@ from re import Pattern
 from pytest_llmbench.checks import diagnoses
 from pytest_llmbench.checks.result import CheckResult
 from pytest_llmbench.checks.syntax import parse_error
+from pytest_llmbench.errors import check_failed
 from pytest_llmbench.sandbox.isolation import (
     NOBODY,
     Limits,
@@ -303,7 +304,13 @@ def _judge(r: StepResult, timed_out: bool, overflow: bool) -> None:
         if code:
             r.diagnosis = diagnoses.crashed(code, stderr_lines[-1] if stderr_lines else "")
         return
-    if not _matches(r.step.stdout, r.stdout):
+    try:
+        matched = _matches(r.step.stdout, r.stdout)
+    except Exception as exc:
+        raise check_failed(
+            "run_program", f"the stdout check of step {r.step.label!r}", exc
+        ) from exc
+    if not matched:
         shown = r.stdout.strip().replace("\n", " | ")[:160]
         r.why = f"stdout did not match (got: {shown!r})"
         return

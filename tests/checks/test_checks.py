@@ -130,3 +130,20 @@ def test_judge_verdict_parsing() -> None:
     for bad in ["no json", '{"criteria": {"a": {"pass": "yes"}}}', '{"verdict": 1}', "{"]:
         with pytest.raises(ValueError):
             parse_verdict(bad, ["a"])
+
+
+def test_a_predicate_that_raises_is_a_broken_check_not_a_missing_feature() -> None:
+    def broken(code: str) -> bool:
+        return code.nonexistent()  # type: ignore[attr-defined, no-any-return]
+
+    with pytest.raises(checks.CheckError) as info:
+        checks.features("import os\n", {"uses os": checks.imports("os"), "custom": broken})
+    message = str(info.value)
+    assert message.startswith("features: predicate 'custom' raised AttributeError")
+    assert "fix it (the answer was not scored)" in message
+
+
+def test_a_stdout_callable_that_raises_is_a_broken_check() -> None:
+    step = checks.Step(["x"], stdout=lambda out: out.splitlines()[5] == "x", name="list")
+    with pytest.raises(checks.CheckError, match="run_program: the stdout check of step 'list'"):
+        checks.run_program("print('one line')\n", [step])

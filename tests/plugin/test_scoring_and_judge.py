@@ -88,3 +88,26 @@ def test_a_judge_that_cannot_answer_json_is_an_error_not_a_score(pytester: pytes
 def test_without_a_judge_the_fixture_is_none(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_x(llm_judge):\n    assert llm_judge is None\n")
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+BROKEN_CHECK = '''
+from pytest_llmbench import checks
+
+def test_code(llm):
+    program = llm.generate("write it").code("python")
+    score = llm.score(features=checks.features(program, {"bad": lambda code: 1 / 0}))
+    assert score.total >= 0
+'''
+
+
+def test_a_broken_check_errors_the_item_and_names_the_predicate(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_s=BROKEN_CHECK)
+    with FakeLlamaServer(ModelScript([PROGRAM])) as srv:
+        result = pytester.runpytest(f"--llm-models=llama-server@{srv.url}")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*CheckError: features: predicate 'bad' raised ZeroDivisionError: division by zero*"]
+    )
+    result.stdout.fnmatch_lines(["*| llama-server@*| 1 *| 0 *| 0 *| 1 *"])

@@ -11,8 +11,8 @@
 
 from __future__ import annotations
 
-import inspect
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,7 @@ def prompt_params(directory: str | os.PathLike[str], pattern: str = "*.md") -> l
 
     folder = Path(directory)
     if not folder.is_absolute():
-        caller = inspect.stack()[1].filename
+        caller = sys._getframe(1).f_code.co_filename  # cheap, unlike inspect.stack()
         folder = Path(caller).resolve().parent / folder
     if not folder.is_dir():
         raise PromptFileError(f"prompt folder {str(folder)!r} not found; check the path")

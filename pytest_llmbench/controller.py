@@ -218,6 +218,18 @@ class Controller:
             terminalreporter.write_line(table)
         for line in self.lines:
             terminalreporter.write_line(f"[llmbench] {line}")
+        for warning in self.server_warnings():
+            terminalreporter.write_line(f"[llmbench] WARNING: {warning}")
+
+    def server_warnings(self) -> list[str]:
+        """Configuration pitfalls the backends noticed (e.g. a GGUF without a chat template),
+        once each, so they are seen next to the figures they affect."""
+        seen: dict[str, None] = {}
+        for item in self.results.ordered():
+            for generation in item.generations:
+                for warning in (generation.get("server") or {}).get("warnings") or ():
+                    seen.setdefault(str(warning))
+        return list(seen)
 
 
 def _fmt(value: float | None) -> str:

@@ -43,6 +43,9 @@ class LlamaServerBackend(OpenAIBackend):
                     seen=seen,
                 )
                 self._read_props()
+                local = Path(str(self.server_info.get("model_path") or ""))
+                if local.is_file():  # the server runs on this machine
+                    self._check_gguf(local, progress)
                 # Only a wait we watched (503 "Loading model") is a load time.
                 return time.monotonic() - started if len(seen) > 1 else None
             return None
@@ -100,6 +103,7 @@ class LlamaServerBackend(OpenAIBackend):
             self.server_info["log"] = str(process.log_path)
             self.server_info["health_seen"] = list(process.health_seen)
             self._read_props()
+            self._check_gguf(gguf, progress)
             progress(f"{self.label}: healthy after {load_s:.2f} s")
             return load_s
         assert last_error is not None
@@ -119,6 +123,24 @@ class LlamaServerBackend(OpenAIBackend):
         self.server_info["model_path"] = props.get("model_path")
         data = models.get("data") or [{}]
         self.server_info["model_id"] = data[0].get("id")
+
+    def _check_gguf(self, path: Path, progress: Progress) -> None:
+        """Record the file's quantization, and warn loudly when it has no chat template:
+        llama-server then formats every prompt as ChatML, maybe not the model's format."""
+        from pytest_llmbench.gguf import model_facts
+
+        facts = model_facts(path)
+        self.server_info.update(facts)
+        args = " ".join(self.options.get("server_args") or ())
+        if facts.get("gguf_chat_template") is False and "--chat-template" not in args:
+            warning = (
+                f"{self.label}: the GGUF has no chat template, so llama-server formats prompts "
+                f"with its ChatML fallback, which may not be this model's format (a base model, "
+                f"or a conversion that lost the template); pass "
+                f"--llm-server-args='--chat-template NAME' or use a GGUF that has one"
+            )
+            self.server_info["warnings"] = [warning]
+            progress(f"WARNING: {warning}")
 
     def release(self) -> None:
         if self.process is not None:

@@ -78,6 +78,10 @@ def test_matrix_ids_order_one_load_per_model_and_leaderboard(
     )
     starts = [line for line in result.stdout.lines if "starting llama-server" in line]
     assert len(starts) == 2, starts  # one load per model
+    # The demo GGUF is a base model without a chat template: said loudly, next to the figures.
+    result.stdout.fnmatch_lines(
+        ["[[]llmbench[]] WARNING: llama-server:gemma3-270m: the GGUF has no chat template*"]
+    )
     rows = leaderboard_rows(result.stdout.str())
     assert set(rows) == {"llama-server:gemma3-270m", "llama-server:tiny"}
     for cells in rows.values():

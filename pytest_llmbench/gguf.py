@@ -1,0 +1,123 @@
+"""Reading a GGUF file's metadata header (no tensors), to catch configuration pitfalls early.
+
+Format (ggml ``docs/gguf.md``): ``"GGUF"``, uint32 version, uint64 tensor count (uint32 in
+v1), uint64 key/value count (uint32 in v1), then each key (a GGUF string: uint64 length +
+UTF-8 bytes) with a uint32 value type and the value. Everything little-endian.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from pathlib import Path
+from typing import Any
+
+CHAT_TEMPLATE_KEY = "tokenizer.chat_template"
+FILE_TYPE_KEY = "general.file_type"
+
+#: llama.cpp's ``llama_ftype`` (``general.file_type``): the quantization mix of the file.
+FILE_TYPES = {
+    0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
+    11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S",
+    17: "Q5_K_M", 18: "Q6_K", 19: "IQ2_XXS", 20: "IQ2_XS", 21: "Q2_K_S", 22: "IQ3_XS",
+    23: "IQ3_XXS", 24: "IQ1_S", 25: "IQ4_NL", 26: "IQ3_S", 27: "IQ3_M", 28: "IQ2_S",
+    29: "IQ2_M", 30: "IQ4_XS", 31: "IQ1_M", 32: "BF16",
+}  # fmt: skip
+
+# value type -> struct format of a scalar (8: string, 9: array are handled apart)
+_SCALARS = {
+    0: "B",
+    1: "b",
+    2: "H",
+    3: "h",
+    4: "I",
+    5: "i",
+    6: "f",
+    7: "?",
+    10: "Q",
+    11: "q",
+    12: "d",
+}
+
+
+class GGUFError(ValueError):
+    """Not a GGUF file, or a header that cannot be read."""
+
+
+class _Reader:
+    def __init__(self, buf: mmap.mmap | bytes, wide: bool) -> None:
+        self.buf = buf
+        self.pos = 0
+        self.count_fmt = "<Q" if wide else "<I"  # v1 used 32-bit lengths and counts
+
+    def unpack(self, fmt: str) -> Any:
+        value = struct.unpack_from(fmt, self.buf, self.pos)[0]
+        self.pos += struct.calcsize(fmt)
+        return value
+
+    def string(self, keep: bool = True) -> str:
+        length = self.unpack(self.count_fmt)
+        start, self.pos = self.pos, self.pos + length
+        if self.pos > len(self.buf):
+            raise GGUFError("string runs past the end of the file")
+        return bytes(self.buf[start : self.pos]).decode("utf-8", "replace") if keep else ""
+
+    def value(self, kind: int, keep: bool) -> Any:
+        if kind in _SCALARS:
+            return self.unpack("<" + _SCALARS[kind])
+        if kind == 8:
+            return self.string(keep)
+        if kind == 9:
+            item_kind = self.unpack("<I")
+            count = self.unpack(self.count_fmt)
+            if item_kind in _SCALARS:  # skip fixed-size items in one jump
+                self.pos += count * struct.calcsize(_SCALARS[item_kind])
+                return None
+            for _ in range(count):
+                self.value(item_kind, keep=False)
+            return None
+        raise GGUFError(f"unknown metadata value type {kind}")
+
+
+def read_metadata(path: str | os.PathLike[str], keys: set[str] | None = None) -> dict[str, Any]:
+    """The metadata values of ``path`` (only ``keys`` when given; arrays are skipped)."""
+    file = Path(path)
+    with file.open("rb") as handle:
+        if handle.read(4) != b"GGUF":
+            raise GGUFError(f"{file} is not a GGUF file (no GGUF magic)")
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            version = struct.unpack_from("<I", buf, 4)[0]
+            reader = _Reader(buf, wide=version >= 2)
+            reader.pos = 8
+            reader.unpack(reader.count_fmt)  # tensor count
+            found: dict[str, Any] = {}
+            try:
+                for _ in range(reader.unpack(reader.count_fmt)):
+                    key = reader.string()
+                    kind = reader.unpack("<I")
+                    wanted = keys is None or key in keys
+                    value = reader.value(kind, keep=wanted)
+                    if wanted:
+                        found[key] = value
+                    if keys is not None and keys <= found.keys():
+                        break
+            except struct.error as exc:
+                raise GGUFError(f"{file}: truncated metadata ({exc})") from None
+    return found
+
+
+def model_facts(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """``quantization`` and ``gguf_chat_template`` (whether the file carries a chat
+    template) of a GGUF; ``{}`` when the file cannot be read."""
+    try:
+        meta = read_metadata(path)
+    except (OSError, ValueError):
+        return {}
+    file_type = meta.get(FILE_TYPE_KEY)
+    return {
+        "quantization": FILE_TYPES.get(file_type, f"file_type {file_type}")
+        if file_type is not None
+        else None,
+        "gguf_chat_template": bool(meta.get(CHAT_TEMPLATE_KEY)),
+    }

@@ -1,0 +1,81 @@
+"""GGUF metadata header reading, on synthetic files and on the real demo model."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_llmbench.gguf import GGUFError, model_facts, read_metadata
+
+
+def _string(text: str, wide: bool = True) -> bytes:
+    data = text.encode()
+    return struct.pack("<Q" if wide else "<I", len(data)) + data
+
+
+def write_gguf(path: Path, kvs: list[tuple[str, int, Any]], version: int = 3) -> Path:
+    """A header-only GGUF: (key, value type, value); type 9 takes (item type, items)."""
+    wide = version >= 2
+    count = "<Q" if wide else "<I"
+    out = b"GGUF" + struct.pack("<I", version) + struct.pack(count, 0) + struct.pack(count, len(kvs))
+    scalars = {4: "<I", 6: "<f", 7: "<?", 10: "<Q"}
+    for key, kind, value in kvs:
+        out += _string(key, wide) + struct.pack("<I", kind)
+        if kind == 8:
+            out += _string(value, wide)
+        elif kind == 9:
+            item_kind, items = value
+            out += struct.pack("<I", item_kind) + struct.pack(count, len(items))
+            for item in items:
+                out += _string(item, wide) if item_kind == 8 else struct.pack(scalars[item_kind], item)
+        else:
+            out += struct.pack(scalars[kind], value)
+    path.write_bytes(out)
+    return path
+
+
+KVS = [
+    ("general.architecture", 8, "llama"),
+    ("tokenizer.ggml.tokens", 9, (8, ["<s>", "a", "bé"])),
+    ("tokenizer.ggml.scores", 9, (6, [0.0, -1.0, -2.0])),
+    ("general.file_type", 4, 15),
+    ("tokenizer.chat_template", 8, "{% for m in messages %}{{ m.content }}{% endfor %}"),
+    ("tokenizer.ggml.add_bos_token", 7, True),
+]
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_reads_scalars_and_strings_and_skips_arrays(tmp_path: Path, version: int) -> None:
+    path = write_gguf(tmp_path / "m.gguf", KVS, version)
+    meta = read_metadata(path)
+    assert meta["general.architecture"] == "llama" and meta["general.file_type"] == 15
+    assert meta["tokenizer.ggml.tokens"] is None  # arrays skipped, what follows still read
+    assert meta["tokenizer.ggml.add_bos_token"] is True
+    assert model_facts(path) == {"quantization": "Q4_K_M", "gguf_chat_template": True}
+
+
+def test_no_template_and_unknown_file_type(tmp_path: Path) -> None:
+    path = write_gguf(tmp_path / "base.gguf", [("general.file_type", 4, 99)])
+    assert model_facts(path) == {"quantization": "file_type 99", "gguf_chat_template": False}
+
+
+def test_not_a_gguf_and_truncated_headers(tmp_path: Path) -> None:
+    other = tmp_path / "x.gguf"
+    other.write_bytes(b"PK\x03\x04 not a model")
+    with pytest.raises(GGUFError, match="no GGUF magic"):
+        read_metadata(other)
+    full = write_gguf(tmp_path / "full.gguf", KVS).read_bytes()
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(full[:60])
+    with pytest.raises(GGUFError):
+        read_metadata(cut)
+    assert model_facts(cut) == {} and model_facts(tmp_path / "missing.gguf") == {}
+
+
+@pytest.mark.real_server
+def test_the_demo_model_is_q4_k_m_without_a_template(gemma_gguf: Path) -> None:
+    assert model_facts(gemma_gguf) == {"quantization": "Q4_K_M", "gguf_chat_template": False}
+    assert read_metadata(gemma_gguf, {"general.architecture"}) == {"general.architecture": "gemma3"}

@@ -37,8 +37,6 @@ class BenchSession:
             self.recorder = Recorder(Path(run.record_dir))
         elif run.replay_dir and run.replay_missing == "record":
             self.recorder = Recorder(Path(run.replay_dir))  # fills in what replay lacks
-        self.filled_in = 0
-        """Recordings generated live because replay had none (--llm-replay-missing=record)."""
 
     def acquire(
         self, spec: ModelSpec, settings: Settings, *, live: bool = False
@@ -98,7 +96,6 @@ class BenchSession:
 
     def fill_in(self, spec: ModelSpec, settings: Settings, *, judge: bool = False) -> float | None:
         """Make ``spec`` ready to generate a recording that replay lacks; the load time paid."""
-        self.filled_in += 1
         self.progress(
             f"{spec.id}: no recording for this prompt and settings; generating it live and "
             f"adding it to {self.run.replay_dir} (--llm-replay-missing=record)"

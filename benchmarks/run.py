@@ -992,6 +992,23 @@ def test_prompt(llm, prompt):
 """
 
 
+def _run_on_servers(
+    root: Path, n: int, rate: float, tokens: int, models: Callable[[list[str]], str]
+) -> tuple[float, list[dict[str, Any]], list[int]]:
+    """``pytest -n N --dist loadgroup`` in ``root`` against N fake servers streaming at
+    ``rate``; ``models`` turns their URLs into the --llm-models value. Returns the wall time,
+    the JUnit cases and the generations each server served."""
+    with contextlib.ExitStack() as stack:
+        fakes = [stack.enter_context(FakeServer(tokens=tokens, rate=rate)) for _ in range(n)]
+        args = ["-q", f"--llm-models={models([f.url for f in fakes])}", "--junitxml=junit.xml"]
+        args += ["-n", str(n), "--dist", "loadgroup"]
+        wall, out, code = run_pytest(args, root, timeout=600)
+        if code != 0:
+            raise RuntimeError(f"run on {n} server(s) failed:\n{out[-3000:]}")
+        cases = junit_cases(root / "junit.xml")
+        return wall, cases, [f.counts["POST /v1/chat/completions"] for f in fakes]
+
+
 def fig_scaleout(quick: bool) -> None:
     rate, tokens = 50.0, 100
     k = 3 if quick else 6
@@ -1002,18 +1019,9 @@ def fig_scaleout(quick: bool) -> None:
         root = Path(tmp)
         (root / "test_scale.py").write_text(SCALE_TEST.format(k=k, tokens=tokens))
         for n in ns:
-            with contextlib.ExitStack() as stack:
-                fakes = [
-                    stack.enter_context(FakeServer(tokens=tokens, rate=rate)) for _ in range(n)
-                ]
-                specs = ",".join(f"llama-server@{f.url}" for f in fakes)
-                args = ["-q", f"--llm-models={specs}", "--junitxml=junit.xml"]
-                args += ["-n", str(n), "--dist", "loadgroup"]
-                wall, out, code = run_pytest(args, root, timeout=600)
-                if code != 0:
-                    raise RuntimeError(f"scale-out run N={n} failed:\n{out[-3000:]}")
-                cases = junit_cases(root / "junit.xml")
-                per_server = [f.counts["POST /v1/chat/completions"] for f in fakes]
+            wall, cases, per_server = _run_on_servers(
+                root, n, rate, tokens, lambda urls: ",".join(f"llama-server@{u}" for u in urls)
+            )
             gen = [float(c["props"].get("llm.total_s") or 0) for c in cases]
             tps = [float(c["props"].get("llm.decode_tps") or 0) for c in cases]
             rows[n] = {
@@ -1058,18 +1066,9 @@ def fig_scaleout_pool(rate: float, tokens: int, k: int, base_tps: float) -> None
         root = Path(tmp)
         for n in (2, 4):
             (root / "test_scale.py").write_text(SCALE_TEST.format(k=k * n, tokens=tokens))
-            with contextlib.ExitStack() as stack:
-                fakes = [
-                    stack.enter_context(FakeServer(tokens=tokens, rate=rate)) for _ in range(n)
-                ]
-                spec = "llama-server@" + "+".join(f.url for f in fakes)
-                args = ["-q", f"--llm-models={spec}", "--junitxml=junit.xml"]
-                args += ["-n", str(n), "--dist", "loadgroup"]
-                wall, out, code = run_pytest(args, root, timeout=600)
-                if code != 0:
-                    raise RuntimeError(f"pool run N={n} failed:\n{out[-3000:]}")
-                cases = junit_cases(root / "junit.xml")
-                per_server = [f.counts["POST /v1/chat/completions"] for f in fakes]
+            wall, cases, per_server = _run_on_servers(
+                root, n, rate, tokens, lambda urls: "llama-server@" + "+".join(urls)
+            )
             tps = len(cases) * tokens / wall
             report(
                 Figure(

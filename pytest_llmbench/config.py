@@ -14,6 +14,7 @@ import pytest
 from pytest_llmbench.backends.base import Timeouts
 from pytest_llmbench.gates import Threshold, parse_thresholds
 from pytest_llmbench.generation import Settings
+from pytest_llmbench.gguf import GGUFError, open_gguf
 from pytest_llmbench.options import OPTIONS, flag
 from pytest_llmbench.specs import EMBEDDED_MODEL, ModelSpec, SpecError, parse_spec, parse_specs
 from pytest_llmbench.store import Margin, parse_margins
@@ -225,14 +226,12 @@ def _check_gguf(spec: ModelSpec) -> None:
             f"(relative to {Path.cwd()})"
         )
     try:
-        with path.open("rb") as handle:
-            magic = handle.read(4)
+        with open_gguf(path):
+            pass
+    except GGUFError as exc:
+        raise pytest.UsageError(f"{spec.raw}: {exc}") from None
     except OSError as exc:
         raise pytest.UsageError(f"{spec.raw}: cannot read {str(path)!r}: {exc}") from None
-    if magic != b"GGUF":
-        raise pytest.UsageError(
-            f"{spec.raw}: {str(path)!r} is not a GGUF file (bad magic {magic!r})"
-        )
 
 
 __all__ = ["OPTIONS", "RUN_KEY", "RunConfig", "build_run_config"]

@@ -10,8 +10,10 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 CHAT_TEMPLATE_KEY = "tokenizer.chat_template"
 FILE_TYPE_KEY = "general.file_type"
@@ -80,30 +82,40 @@ class _Reader:
         raise GGUFError(f"unknown metadata value type {kind}")
 
 
+@contextmanager
+def open_gguf(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """``path`` opened for reading, after checking its GGUF magic (:class:`GGUFError` if it
+    is missing; ``OSError`` if the file cannot be read)."""
+    with Path(path).open("rb") as handle:
+        magic = handle.read(4)
+        if magic != b"GGUF":
+            raise GGUFError(f"{str(path)!r} is not a GGUF file (bad magic {magic!r})")
+        yield handle
+
+
 def read_metadata(path: str | os.PathLike[str], keys: set[str] | None = None) -> dict[str, Any]:
     """The metadata values of ``path`` (only ``keys`` when given; arrays are skipped)."""
-    file = Path(path)
-    with file.open("rb") as handle:
-        if handle.read(4) != b"GGUF":
-            raise GGUFError(f"{file} is not a GGUF file (no GGUF magic)")
-        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+    found: dict[str, Any] = {}
+    with (
+        open_gguf(path) as handle,
+        mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf,
+    ):
+        try:
             version = struct.unpack_from("<I", buf, 4)[0]
             reader = _Reader(buf, wide=version >= 2)
             reader.pos = 8
             reader.unpack(reader.count_fmt)  # tensor count
-            found: dict[str, Any] = {}
-            try:
-                for _ in range(reader.unpack(reader.count_fmt)):
-                    key = reader.string()
-                    kind = reader.unpack("<I")
-                    wanted = keys is None or key in keys
-                    value = reader.value(kind, keep=wanted)
-                    if wanted:
-                        found[key] = value
-                    if keys is not None and keys <= found.keys():
-                        break
-            except struct.error as exc:
-                raise GGUFError(f"{file}: truncated metadata ({exc})") from None
+            for _ in range(reader.unpack(reader.count_fmt)):
+                key = reader.string()
+                kind = reader.unpack("<I")
+                wanted = keys is None or key in keys
+                value = reader.value(kind, keep=wanted)
+                if wanted:
+                    found[key] = value
+                if keys is not None and keys <= found.keys():
+                    break
+        except struct.error as exc:
+            raise GGUFError(f"{str(path)!r}: truncated metadata ({exc})") from None
     return found
 
 
@@ -111,7 +123,7 @@ def model_facts(path: str | os.PathLike[str]) -> dict[str, Any]:
     """``quantization`` and ``gguf_chat_template`` (whether the file carries a chat
     template) of a GGUF; ``{}`` when the file cannot be read."""
     try:
-        meta = read_metadata(path)
+        meta = read_metadata(path, {FILE_TYPE_KEY, CHAT_TEMPLATE_KEY})
     except (OSError, ValueError):
         return {}
     file_type = meta.get(FILE_TYPE_KEY)

@@ -65,7 +65,7 @@ def test_no_template_and_unknown_file_type(tmp_path: Path) -> None:
 def test_not_a_gguf_and_truncated_headers(tmp_path: Path) -> None:
     other = tmp_path / "x.gguf"
     other.write_bytes(b"PK\x03\x04 not a model")
-    with pytest.raises(GGUFError, match="no GGUF magic"):
+    with pytest.raises(GGUFError, match=r"is not a GGUF file \(bad magic b'PK"):
         read_metadata(other)
     full = write_gguf(tmp_path / "full.gguf", KVS).read_bytes()
     cut = tmp_path / "cut.gguf"
@@ -73,6 +73,10 @@ def test_not_a_gguf_and_truncated_headers(tmp_path: Path) -> None:
     with pytest.raises(GGUFError):
         read_metadata(cut)
     assert model_facts(cut) == {} and model_facts(tmp_path / "missing.gguf") == {}
+    magic_only = tmp_path / "magic.gguf"
+    magic_only.write_bytes(b"GGUF\x03\x00")
+    with pytest.raises(GGUFError, match="truncated metadata"):
+        read_metadata(magic_only)
 
 
 @pytest.mark.real_server

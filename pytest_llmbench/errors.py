@@ -5,12 +5,13 @@
     LLMBenchError
     ├── ServerError          a server could not be started, reached or kept healthy
     │   └── ModelNotFound    the server answers but does not have the model
-    └── GenerationError      a request was accepted but no complete answer came back
-        ├── RequestRejected  HTTP error status before streaming (e.g. context overflow)
-        └── StreamError      the stream was cut, stalled, malformed or carried an error
-
+    ├── GenerationError      a request was accepted but no complete answer came back
+    │   ├── RequestRejected  HTTP error status before streaming (e.g. context overflow)
+    │   └── StreamError      the stream was cut, stalled, malformed or carried an error
     └── CheckError           a check itself broke (a predicate raised), not the answer
-    elsewhere: replay.RecordingMissing, checks.judge.JudgeError, prompts.PromptFileError
+
+    Defined beside their users: replay.RecordingMissing, checks.judge.JudgeError,
+    prompts.PromptFileError.
 
 They are infrastructure failures: the leaderboard counts them as errors, never as a bad
 score for the model.

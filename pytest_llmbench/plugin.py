@@ -134,8 +134,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         param = _param_of(item)
         if param is not None and param[0] in pools:
-            endpoint = dealt.get(param[0], 0) % pools[param[0]]
-            dealt[param[0]] = dealt.get(param[0], 0) + 1
+            model = param[0]
+            dealt[model] = dealt.get(model, 0) + 1
+            endpoint = (dealt[model] - 1) % pools[model]
             item.stash[ENDPOINT_KEY] = endpoint
             item.add_marker(pytest.mark.xdist_group(f"{param[0]}#{endpoint + 1}"), append=False)
 
@@ -224,7 +225,7 @@ def llm(request: pytest.FixtureRequest, llm_session: BenchSession) -> LLM:
         recorder=llm_session.recorder,
         replayer=llm_session.replayer,
         warmup=llm_session.is_warmup,
-        fill_in=_fill_in(llm_session, run, served_by, settings),
+        fill_in=_fill_in(llm_session, served_by, settings),
     )
 
 
@@ -257,16 +258,16 @@ def llm_judge(request: pytest.FixtureRequest, llm_session: BenchSession) -> LLM 
         judge=True,
         recorder=llm_session.recorder,
         replayer=llm_session.replayer,
-        fill_in=_fill_in(llm_session, run, run.judge.member(0), run.settings, judge=True),
+        fill_in=_fill_in(llm_session, run.judge.member(0), run.settings, judge=True),
     )
 
 
 def _fill_in(
-    session: BenchSession, run: RunConfig, spec: ModelSpec, settings: Settings, judge: bool = False
+    session: BenchSession, spec: ModelSpec, settings: Settings, judge: bool = False
 ) -> Callable[[], float | None] | None:
     """With ``--llm-replay-missing=record``: how an item gets its model ready to generate a
     recording that replay lacks."""
-    if run.replay_dir is None or run.replay_missing != "record":
+    if session.run.replay_dir is None or session.run.replay_missing != "record":
         return None
     return lambda: session.fill_in(spec, settings, judge=judge)
 

@@ -28,7 +28,6 @@ class BenchSession:
         self._judges_ready: set[str] = set()
         self.active: Backend | None = None
         self.failures: dict[str, LLMBenchError] = {}
-        self.loads: list[tuple[str, float | None]] = []
         self.generated: dict[str, int] = {}
         """Generations so far per model id (for --llm-warmup)."""
         self.replayer = Replayer(Path(run.replay_dir)) if run.replay_dir else None
@@ -66,8 +65,6 @@ class BenchSession:
             backend.release()
             raise
         self.active = backend
-        if load_s is not None:
-            self.loads.append((spec.id, load_s))
         return backend, load_s
 
     def acquire_judge(self, spec: ModelSpec, settings: Settings, *, live: bool = False) -> Backend:

@@ -131,8 +131,11 @@ class LlamaServerBackend(OpenAIBackend):
 
         facts = model_facts(path)
         self.server_info.update(facts)
-        args = " ".join(self.options.get("server_args") or ())
-        if facts.get("gguf_chat_template") is False and "--chat-template" not in args:
+        given = any(
+            arg.split("=", 1)[0] in ("--chat-template", "--chat-template-file")
+            for arg in self.options.get("server_args") or ()
+        )
+        if facts.get("gguf_chat_template") is False and not given:
             warning = (
                 f"{self.label}: the GGUF has no chat template, so llama-server formats prompts "
                 f"with its ChatML fallback, which may not be this model's format (a base model, "

@@ -166,7 +166,9 @@ def _private_dirs() -> tuple[str, ...]:
     if sys.platform != "linux" or not drop_user() or not dirs:
         return ()
     keep = Path(tempfile.mkdtemp(prefix="llmbench-probe-"))
-    outside = Path(tempfile.gettempdir()) / f"llmbench-probe-{uuid.uuid4().hex}"
+    # Both markers go where the step must not see or write: the first directory covered
+    # (not TMPDIR, which may lie outside every covered directory).
+    outside = Path(dirs[0]) / f"llmbench-probe-{uuid.uuid4().hex}"
     leak = Path(dirs[0]) / f"llmbench-leak-{uuid.uuid4().hex}"
     try:
         (keep / "inside").write_text("x")

@@ -179,3 +179,21 @@ def test_raising_its_own_limits_fails() -> None:
 
 def test_the_next_program_runs_normally_afterwards() -> None:
     assert run("print('fine')\n", timeout_s=5).passed
+
+
+def test_private_tmp_probe_works_when_tmpdir_is_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TMPDIR outside every covered directory must not make the probe give up."""
+    import tempfile
+
+    from pytest_llmbench.sandbox.isolation import shared_writable_dirs
+    from pytest_llmbench.sandbox.runner import _private_dirs
+
+    if not isolation_report()["private_tmp"]:
+        pytest.skip("no private /tmp on this platform (needs root): documented")
+    elsewhere = Path(tempfile.mkdtemp(dir="/var/cache"))
+    try:
+        monkeypatch.setattr(tempfile, "tempdir", str(elsewhere))
+        assert _private_dirs.__wrapped__() == shared_writable_dirs()
+    finally:
+        elsewhere.rmdir()
+

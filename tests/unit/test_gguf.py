@@ -83,3 +83,30 @@ def test_not_a_gguf_and_truncated_headers(tmp_path: Path) -> None:
 def test_the_demo_model_is_q4_k_m_without_a_template(gemma_gguf: Path) -> None:
     assert model_facts(gemma_gguf) == {"quantization": "Q4_K_M", "gguf_chat_template": False}
     assert read_metadata(gemma_gguf, {"general.architecture"}) == {"general.architecture": "gemma3"}
+
+
+@pytest.mark.parametrize(
+    ("server_args", "warned"),
+    [
+        ((), True),
+        (("--chat-template-kwargs", '{"x": 1}'), True),  # options for a template, not one
+        (("--chat-template", "chatml"), False),
+        (("--chat-template=gemma",), False),
+        (("--chat-template-file", "t.jinja"), False),
+    ],
+)
+def test_missing_template_warns_unless_one_is_given(
+    tmp_path: Path, server_args: tuple[str, ...], warned: bool
+) -> None:
+    from pytest_llmbench.backends.llama_server import LlamaServerBackend
+    from pytest_llmbench.specs import parse_spec
+
+    path = write_gguf(tmp_path / "base.gguf", [("general.file_type", 4, 15)])
+    backend = LlamaServerBackend(parse_spec(f"llama-server:{path}"), {"server_args": server_args})
+    said: list[str] = []
+    backend._check_gguf(path, said.append)
+    assert backend.server_info["quantization"] == "Q4_K_M"
+    assert bool(backend.server_info.get("warnings")) is warned
+    assert [m.startswith("WARNING: ") and "no chat template" in m for m in said] == (
+        [True] if warned else []
+    )

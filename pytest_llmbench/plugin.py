@@ -20,7 +20,7 @@ from pytest_llmbench.options import add_options
 from pytest_llmbench.plan import ItemPlan, build_plan
 from pytest_llmbench.records import PROPERTY, RECORD_KEY, ItemRecord, junit_properties
 from pytest_llmbench.session import BenchSession
-from pytest_llmbench.specs import ModelSpec
+from pytest_llmbench.specs import ModelSpec, spec_line
 
 SESSION_KEY = pytest.StashKey[BenchSession]()
 PLAN_KEY = pytest.StashKey[ItemPlan]()
@@ -82,7 +82,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         return []
     s = run.settings
     return [
-        f"llmbench: models: {', '.join(spec.id for spec in run.specs)}",
+        f"llmbench: models: {', '.join(spec_line(spec) for spec in run.specs)}",
         f"llmbench: max_tokens={s.max_tokens} ctx={s.ctx} temperature={s.temperature} "
         f"seed={s.seed} cache_prompt={s.cache_prompt}",
     ]
@@ -109,7 +109,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             token = spec.id if repeat == 1 else f"{spec.id}-r{rep + 1}"
             # The group mark keeps a model on one xdist worker with --dist loadgroup (a
             # pool gets one group per endpoint, in pytest_collection_modifyitems).
-            marks = () if spec.pool else (pytest.mark.xdist_group(spec.id),)
+            marks = () if spec.pool else (pytest.mark.xdist_group(spec.xdist_group()),)
             params.append(pytest.param((spec.id, rep), id=token, marks=marks))
     metafunc.parametrize("llm", params, indirect=True)
 
@@ -144,7 +144,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             dealt[model] = dealt.get(model, 0) + 1
             endpoint = (dealt[model] - 1) % pools[model]
             item.stash[ENDPOINT_KEY] = endpoint
-            item.add_marker(pytest.mark.xdist_group(f"{param[0]}#{endpoint + 1}"), append=False)
+            group = run.spec_for(model).xdist_group(endpoint)
+            item.add_marker(pytest.mark.xdist_group(group), append=False)
 
     def key(item: pytest.Item) -> tuple[int, int]:
         param = _param_of(item)
@@ -332,9 +333,13 @@ class _LoadgroupNodeIds:
 
     xdist's ``--dist loadgroup`` appends ``@group`` by assigning ``item._nodeid``, which
     pytest 9.2 no longer reads (``nodeid`` comes from ``item._id``), so every group is silently
-    spread over all workers and each worker loads every model. Re-derive ``_id`` from the
-    suffixed string so one model stays on one worker.
+    spread over all workers and each worker loads every model. Give the scheduler the suffixed
+    ids it groups by, then put every item's own id back once they are sent, so reports, the
+    short summary and JUnit XML name ``test_x[a]``, never ``test_x[a]@group]``.
     """
+
+    def __init__(self) -> None:
+        self.own_ids: dict[pytest.Item, Any] = {}
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
@@ -345,4 +350,13 @@ class _LoadgroupNodeIds:
         for item in items:
             wanted = item.__dict__.get("_nodeid")
             if isinstance(wanted, str) and wanted != item.nodeid:
+                self.own_ids[item] = item._id
                 item._id = coerce_node_id(wanted)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self) -> None:
+        # After xdist's own pytest_collection_finish has sent the ids to the controller.
+        for item, own in self.own_ids.items():
+            item._id = own
+            item.__dict__.pop("_nodeid", None)
+        self.own_ids.clear()

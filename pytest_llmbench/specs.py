@@ -7,6 +7,7 @@ Grammar (one spec; several are comma-separated or given by repeating the option)
     llama-server:gemma3-270m       spawn llama-server on the embedded demo model
     llama-server@URL               attach to a running llama-server
     openai:MODEL@URL               any OpenAI-compatible /v1/chat/completions endpoint
+    NAME=SPEC                      any of the above under a short name (test ids, tables)
 
 Where a spec takes ``@URL``, ``@URL1+URL2+...`` is a pool: one model served by several
 endpoints (one leaderboard row); its items are spread over the endpoints, one xdist group
@@ -15,6 +16,7 @@ per endpoint, so ``-n N --dist loadgroup`` drives them in parallel.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -27,8 +29,12 @@ EMBEDDED_MODEL = "gemma3-270m"
 
 SPEC_HELP = (
     "use ollama:NAME[:TAG][@URL], llama-server:PATH.gguf, llama-server:gemma3-270m, "
-    "llama-server@URL or openai:MODEL@URL (a pool of endpoints: @URL1+URL2)"
+    "llama-server@URL or openai:MODEL@URL (a pool of endpoints: @URL1+URL2), optionally "
+    "named: NAME=SPEC"
 )
+
+_ALIAS = re.compile(r"([A-Za-z0-9][A-Za-z0-9_.-]*)=(.*)", re.DOTALL)
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class SpecError(ValueError):
@@ -47,6 +53,8 @@ class ModelSpec:
     """Server base URL when attaching (a pool's first); ``None`` when spawned / default host."""
     pool: tuple[str, ...] = ()
     """Every endpoint's base URL when the model is served by a pool of two or more."""
+    alias: str | None = None
+    """The short name given as ``NAME=SPEC``; it becomes the test id and the table label."""
 
     def member(self, index: int) -> ModelSpec:
         """The single-endpoint spec of a pool's ``index``-th endpoint (``self`` if no pool)."""
@@ -62,10 +70,55 @@ class ModelSpec:
 
     @property
     def id(self) -> str:
-        """Readable test id: the GGUF stem instead of its whole path."""
+        """Readable test id: the alias, else the GGUF stem instead of its whole path."""
+        if self.alias is not None:
+            return self.alias
         if self.kind == "llama-server" and self.url is None:
             return f"llama-server:{_gguf_label(self.model)}"
         return self.raw
+
+    @property
+    def label(self) -> str:
+        """A short name for tables: the id, with its URLs shortened (no scheme, no ``/v1``,
+        a loopback host dropped: ``openai:devstral@:18301``). The header shows the full spec."""
+        if self.alias is not None or self.url is None:
+            return self.id
+        head = self.raw.rsplit("@", 1)[0]
+        return f"{head}@{'+'.join(_short_url(u) for u in (self.pool or (self.url,)))}"
+
+    def xdist_group(self, endpoint: int | None = None) -> str:
+        """The ``xdist_group`` of this model's items (``endpoint``: a pool member's index).
+
+        pytest-xdist reads an item's group from the text after the last ``@`` of its node id,
+        and only when that ``@`` comes after the last ``]``: the spec's own ``@``, ``[`` and
+        ``]`` are percent-encoded so each spec (and each pool endpoint) is a group of its own.
+        """
+        name = self.id
+        if endpoint is not None:
+            name += f"#{endpoint + 1}"
+        for char, code in (("%", "%25"), ("@", "%40"), ("[", "%5B"), ("]", "%5D")):
+            name = name.replace(char, code)
+        return name
+
+
+def spec_line(spec: ModelSpec) -> str:
+    """The full spec for the run's header: ``name = SPEC`` when it was given a name."""
+    return spec.raw if spec.alias is None else f"{spec.alias} = {spec.raw}"
+
+
+def _short_url(url: str) -> str:
+    parsed = urlparse(url)
+    host = parsed.netloc
+    if parsed.hostname in _LOOPBACK and parsed.port is not None:
+        host = f":{parsed.port}"
+    path = parsed.path.rstrip("/").removesuffix("/v1")
+    return f"{host}{path}"
+
+
+def labels(specs: tuple[ModelSpec, ...] | list[ModelSpec]) -> dict[str, str]:
+    """Each spec's table label by id; the full id where two short labels would clash."""
+    short = [s.label for s in specs]
+    return {s.id: (s.label if short.count(s.label) == 1 else s.id) for s in specs}
 
 
 def _gguf_label(model: str) -> str:
@@ -97,6 +150,12 @@ def _urls(text: str, raw: str) -> tuple[str, tuple[str, ...]]:
 def parse_spec(raw: str) -> ModelSpec:
     """Parse one spec; raises :class:`SpecError` with the fix."""
     text = raw.strip()
+    named = _ALIAS.fullmatch(text)
+    if named is not None:
+        spec = parse_spec(named.group(2))
+        if spec.alias is not None:
+            raise SpecError(f"model spec {text!r} gives two names; {SPEC_HELP}")
+        return replace(spec, alias=named.group(1))
     if not text:
         raise SpecError(f"empty model spec; {SPEC_HELP}")
     if text.startswith("llama-server@"):
@@ -137,5 +196,8 @@ def parse_specs(values: list[str]) -> tuple[ModelSpec, ...]:
     ids = [s.id for s in specs]
     clashes = sorted({i for i in ids if ids.count(i) > 1})
     if clashes:
-        raise SpecError(f"two model specs give the same test id {clashes}: rename a GGUF file")
+        raise SpecError(
+            f"two model specs give the same test id {clashes}: name them (NAME=SPEC) or "
+            f"rename a GGUF file"
+        )
     return tuple(specs)

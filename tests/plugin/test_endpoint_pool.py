@@ -51,10 +51,11 @@ def test_xdist_keeps_each_endpoint_on_one_worker(pytester: pytest.Pytester) -> N
     assert served == [2, 2]
     workers: dict[str, set[str]] = defaultdict(set)
     for line in result.stdout.lines:
-        found = re.search(r"\[(gw\d)\] .*PASSED .*\]@(llama-server@\S+#\d)", line)
-        if found:
-            workers[found.group(2)].add(found.group(1))
+        found = re.search(r"\[(gw\d)\] .*PASSED .*test_p\[\S+-(\w)\]", line)
+        if found:  # endpoint 1 serves a and c, endpoint 2 b and d
+            workers["ac" if found.group(2) in "ac" else "bd"].add(found.group(1))
     assert len(workers) == 2 and all(len(w) == 1 for w in workers.values()), workers
+    assert "]@" not in result.stdout.str()  # ids untouched
     rows = [line for line in result.stdout.lines if re.match(r"\| llama-server@\S+ +\| 4 ", line)]
     assert len(rows) == 1 and re.match(r"\| llama-server@\S+\+\S+ +\| 4 +\| 4 ", rows[0])
 

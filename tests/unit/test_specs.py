@@ -1,6 +1,6 @@
 import pytest
 
-from pytest_llmbench.specs import SpecError, parse_spec, parse_specs
+from pytest_llmbench.specs import SpecError, labels, parse_spec, parse_specs, spec_line
 
 
 @pytest.mark.parametrize(
@@ -94,7 +94,9 @@ def test_pool_of_endpoints() -> None:
     assert spec.id == "ollama:qwen3:8b@http://gpu1:11434+gpu2:11434"  # one model, one row
     member = spec.member(1)
     assert (member.raw, member.url, member.pool) == (
-        "ollama:qwen3:8b@http://gpu2:11434", "http://gpu2:11434", ()
+        "ollama:qwen3:8b@http://gpu2:11434",
+        "http://gpu2:11434",
+        (),
     )
     assert spec.member(2).url == "http://gpu1:11434"  # dealt round the pool
     single = parse_spec("openai:m@http://h:1/v1")
@@ -103,3 +105,61 @@ def test_pool_of_endpoints() -> None:
         parse_spec("llama-server@h:1+http://h:1")
     with pytest.raises(SpecError, match="is not an http"):
         parse_spec("llama-server@h:1+")
+
+
+@pytest.mark.parametrize(
+    ("raw", "spec_id", "label", "header"),
+    [
+        (
+            "dev=openai:devstral@http://127.0.0.1:18301/v1",
+            "dev",
+            "dev",
+            "dev = openai:devstral@http://127.0.0.1:18301/v1",
+        ),
+        (
+            "openai:devstral@http://127.0.0.1:18301/v1",
+            "openai:devstral@http://127.0.0.1:18301/v1",
+            "openai:devstral@:18301",
+            "openai:devstral@http://127.0.0.1:18301/v1",
+        ),
+        (
+            "ollama:qwen3:8b@http://gpu1:11434+http://gpu2:11434",
+            "ollama:qwen3:8b@http://gpu1:11434+http://gpu2:11434",
+            "ollama:qwen3:8b@gpu1:11434+gpu2:11434",
+            "ollama:qwen3:8b@http://gpu1:11434+http://gpu2:11434",
+        ),
+        ("q=llama-server:./m/qwen.gguf", "q", "q", "q = llama-server:./m/qwen.gguf"),
+        ("llama-server:gemma3-270m",) * 4,
+    ],
+)
+def test_alias_and_short_label(raw: str, spec_id: str, label: str, header: str) -> None:
+    spec = parse_spec(raw)
+    assert (spec.id, spec.label, spec_line(spec)) == (spec_id, label, header)
+
+
+def test_alias_keeps_the_spec_and_refuses_two_names() -> None:
+    spec = parse_spec("dev=openai:devstral@http://h:1/v1")
+    assert (spec.kind, spec.model, spec.url, spec.raw) == ("openai", "devstral", "http://h:1/v1",
+                                                           "openai:devstral@http://h:1/v1")  # fmt: skip
+    with pytest.raises(SpecError, match="gives two names"):
+        parse_spec("a=b=ollama:x")
+    with pytest.raises(SpecError, match="same test id"):
+        parse_specs(["x=ollama:a,x=ollama:b"])
+
+
+def test_labels_fall_back_to_ids_when_short_ones_clash() -> None:
+    specs = parse_specs(["openai:m@http://127.0.0.1:1/v1,openai:m@http://localhost:1/v1"])
+    assert labels(specs) == {s.id: s.id for s in specs}
+    one = parse_specs(["openai:m@http://127.0.0.1:1/v1"])
+    assert labels(one) == {one[0].id: "openai:m@:1"}
+
+
+def test_xdist_groups_never_carry_at_or_brackets() -> None:
+    # xdist reads the group after the last "@" (and only when it follows the last "]").
+    a, b = parse_specs(["openai:a@http://h:1/v1,openai:b@http://h:1/v1"])
+    groups = {a.xdist_group(), b.xdist_group(), a.xdist_group(0), a.xdist_group(1)}
+    assert len(groups) == 4
+    assert all("@" not in g and "[" not in g and "]" not in g for g in groups)
+    assert parse_spec("llama-server@http://[::1]:8080").xdist_group() == (
+        "llama-server%40http://%5B::1%5D:8080"
+    )

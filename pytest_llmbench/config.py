@@ -12,12 +12,11 @@ from typing import Any, TypeVar
 import pytest
 
 from pytest_llmbench.backends.base import Timeouts
-from pytest_llmbench.gates import Threshold, parse_thresholds
 from pytest_llmbench.generation import Settings
 from pytest_llmbench.gguf import GGUFError, open_gguf
+from pytest_llmbench.limits import Margin, Threshold, parse_margins, parse_thresholds
 from pytest_llmbench.options import OPTIONS, flag
 from pytest_llmbench.specs import EMBEDDED_MODEL, ModelSpec, SpecError, parse_spec, parse_specs
-from pytest_llmbench.store import Margin, parse_margins
 
 RUN_KEY = pytest.StashKey["RunConfig"]()
 T = TypeVar("T")

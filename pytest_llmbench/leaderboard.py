@@ -10,6 +10,17 @@ from typing import Any
 import pytest
 from tabulate import tabulate
 
+from pytest_llmbench.metrics import (
+    DECODE_TPS,
+    OUTPUT_TOKENS,
+    SCORE,
+    SERVER_DECODE_TPS,
+    TTFT_S,
+    Metric,
+    column_metrics,
+    pass_rate,
+    registry,
+)
 from pytest_llmbench.records import record_from_report
 
 
@@ -80,24 +91,6 @@ class Results:
         return list(dict.fromkeys(seen))
 
 
-def _median(values: Iterable[float | None]) -> float | None:
-    clean = [v for v in values if v is not None]
-    return statistics.median(clean) if clean else None
-
-
-def _mean(values: Iterable[float | None]) -> float | None:
-    clean = [v for v in values if v is not None]
-    return statistics.fmean(clean) if clean else None
-
-
-def _fmt(value: float | None, digits: int = 2) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-def _metric(gens: Iterable[dict[str, Any]], name: str) -> list[float | None]:
-    return [g.get("metrics", {}).get(name) for g in gens]
-
-
 def _check_scores(items: Iterable[ItemResult]) -> dict[str, list[float]]:
     """Per check name, the check scores (0..100) of every scored item."""
     out: dict[str, list[float]] = {}
@@ -108,84 +101,58 @@ def _check_scores(items: Iterable[ItemResult]) -> dict[str, list[float]]:
     return out
 
 
-def _p90(values: Iterable[float | None]) -> float | None:
-    clean = sorted(v for v in values if v is not None)
-    if not clean:
-        return None
-    return clean[min(len(clean) - 1, max(0, round(0.9 * len(clean) + 0.5) - 1))]
-
-
 def summarize(results: Results) -> list[dict[str, Any]]:
-    """One numeric summary per model (the leaderboard's rows, the JSON report's ``models``)."""
+    """One numeric summary per model (the leaderboard's rows, the JSON report's ``models``):
+    outcome counts, then each registry metric's summary statistics."""
     by_model: dict[str, list[ItemResult]] = {}
     for item in results.ordered():
         by_model.setdefault(item.model, []).append(item)
     summaries = []
     for model, items in by_model.items():
-        gens = [g for i in items for g in i.generations]
         outcomes = [i.outcome for i in items]
-        # From the generations, so a replayed run shows the recorded load time too.
-        loads = [v for v in _metric(gens, "load_s") if v is not None]
-        scores = [
-            v for v in (i.record.get("scores", {}).get("score") for i in items) if v is not None
-        ]
-        rss = [v for v in _metric(gens, "peak_rss_mb") if v is not None]
-        timed = [g for g in gens if not g.get("warmup")]  # --llm-warmup: speed figures only
-        ran = [o for o in outcomes if o in ("passed", "failed")]
-        summaries.append(
-            {
-                "model": model,
-                "items": len(items),
-                "passed": outcomes.count("passed"),
-                "failed": outcomes.count("failed"),
-                "errors": outcomes.count("error"),
-                "skipped": outcomes.count("skipped"),
-                "pass_rate": outcomes.count("passed") / len(ran) if ran else None,
-                "load_s": sum(loads) if loads else None,
-                "ttft_s_median": _median(_metric(timed, "ttft_s")),
-                "ttft_s_p90": _p90(_metric(timed, "ttft_s")),
-                "decode_tps_median": _median(_metric(timed, "decode_tps")),
-                "decode_tps_p90": _p90(_metric(timed, "decode_tps")),
-                "server_decode_tps_median": _median(_metric(timed, "server_decode_tps")),
-                "prompt_tps_median": _median(_metric(timed, "prompt_tps")),
-                "output_tokens": sum(v for v in _metric(gens, "output_tokens") if v is not None),
-                "generations": len(gens),
-                "truncated": sum(1 for g in gens if g.get("truncated")),
-                "peak_rss_mb": max(rss) if rss else None,
-                "score_mean": _mean(scores),
-                "score_stdev": statistics.stdev(scores) if len(scores) > 1 else None,
-                "checks": {name: _mean(v) for name, v in _check_scores(items).items()},
-            }
-        )
+        records = [i.record for i in items]
+        summary: dict[str, Any] = {
+            "model": model,
+            "items": len(items),
+            "passed": outcomes.count("passed"),
+            "failed": outcomes.count("failed"),
+            "errors": outcomes.count("error"),
+            "skipped": outcomes.count("skipped"),
+            "pass_rate": pass_rate(outcomes),
+            "generations": sum(len(i.generations) for i in items),
+        }
+        for metric in registry():
+            for stat, value in metric.summarize(records).items():
+                summary[metric.key(stat)] = value
+        summary["checks"] = {
+            name: statistics.fmean(v) if v else None for name, v in _check_scores(items).items()
+        }
+        summaries.append(summary)
     return summaries
 
 
+def _model_cell(summary: dict[str, Any], metric: Metric) -> str:
+    """A metric's first summary statistic, ``-`` where the model has no generation."""
+    stat = metric.summary[0]
+    value = summary[metric.key(stat)]
+    if metric.source != "score" and not summary["generations"]:
+        return "-"
+    text = metric.format(value)
+    if value is not None and "stdev" in metric.summary:
+        spread = summary[metric.key("stdev")]
+        if spread is not None:
+            text += f" ± {metric.format(spread)}"
+    return text
+
+
 def model_rows(results: Results) -> tuple[list[str], list[list[str]]]:
-    """One row per model: counts, speed medians, tokens, truncation and scores."""
+    """One row per model: counts, the registry's leaderboard metrics, per-check scores."""
     summaries = summarize(results)
     check_names = list(dict.fromkeys(n for s in summaries for n in s["checks"]))
-    headers = [
-        "model",
-        "items",
-        "pass",
-        "fail",
-        "error",
-        "load s",
-        "TTFT s",
-        "tok/s",
-        "srv tok/s",
-        "prompt tok/s",
-        "out tok",
-        "trunc",
-        "RSS MB",
-        "score",
-        *check_names,
-    ]
+    columns = column_metrics()
+    headers = ["model", "items", "pass", "fail", "error", *(m.label for m in columns), *check_names]
     rows = []
     for s in summaries:
-        score = _fmt(s["score_mean"], 1)
-        if s["score_stdev"] is not None:
-            score += f" ± {s['score_stdev']:.1f}"
         rows.append(
             [
                 s["model"],
@@ -193,35 +160,21 @@ def model_rows(results: Results) -> tuple[list[str], list[list[str]]]:
                 str(s["passed"]),
                 str(s["failed"]),
                 str(s["errors"]),
-                _fmt(s["load_s"]),
-                _fmt(s["ttft_s_median"], 3),
-                _fmt(s["decode_tps_median"], 1),
-                _fmt(s["server_decode_tps_median"], 1),
-                _fmt(s["prompt_tps_median"], 1),
-                str(s["output_tokens"]) if s["generations"] else "-",
-                str(s["truncated"]),
-                _fmt(s["peak_rss_mb"], 0),
-                score,
-                *(_fmt(s["checks"].get(name), 1) for name in check_names),
+                *(_model_cell(s, m) for m in columns),
+                *(SCORE.format(s["checks"].get(name)) for name in check_names),
             ]
         )
     return headers, rows
 
 
+#: Per-item figures of the last generation in the items table.
+ITEM_COLUMNS = (TTFT_S, DECODE_TPS, SERVER_DECODE_TPS, OUTPUT_TOKENS)
+
+
 def item_rows(results: Results) -> tuple[list[str], list[list[str]]]:
     """One row per model × test item."""
-    headers = [
-        "model",
-        "test",
-        "outcome",
-        "TTFT s",
-        "tok/s",
-        "srv tok/s",
-        "out tok",
-        "finish",
-        "score",
-        "diagnosis",
-    ]
+    headers = ["model", "test", "outcome", *(m.label for m in ITEM_COLUMNS), "finish", "score"]
+    headers.append("diagnosis")
     rows = []
     for item in results.ordered():
         gens = item.generations
@@ -236,12 +189,9 @@ def item_rows(results: Results) -> tuple[list[str], list[list[str]]]:
                 item.model,
                 item.test,
                 item.outcome,
-                _fmt(metrics.get("ttft_s"), 3),
-                _fmt(metrics.get("decode_tps"), 1),
-                _fmt(metrics.get("server_decode_tps"), 1),
-                str(metrics.get("output_tokens", "-")) if gens else "-",
+                *(m.format(metrics.get(m.name)) for m in ITEM_COLUMNS),
                 str(last.get("finish_reason") or "-"),
-                _fmt(item.record.get("scores", {}).get("score"), 1),
+                SCORE.format(item.record.get("scores", {}).get("score")),
                 "; ".join(notes),
             ]
         )

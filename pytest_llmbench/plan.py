@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_llmbench.config import RunConfig
-from pytest_llmbench.gates import Threshold, parse_thresholds
 from pytest_llmbench.generation import Settings
+from pytest_llmbench.limits import Threshold, parse_thresholds
 
 #: Marker keywords that are not generation settings.
 PLAN_KEYS = ("repeat", "min_pass_rate", "thresholds")

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from pytest_llmbench.metrics import generation_metrics
+
 PROPERTY = "llmbench"
 
 
@@ -61,24 +63,17 @@ def record_from_report(report: pytest.TestReport) -> dict[str, Any] | None:
 
 
 def junit_properties(record: dict[str, Any]) -> list[tuple[str, object]]:
-    """Flat ``llm.*`` properties for JUnit XML: model, last generation's metrics, scores."""
+    """Flat ``llm.*`` properties for JUnit XML: model, every metric the last generation
+    reported, scores."""
     props: list[tuple[str, object]] = [("llm.model", record["model"])]
     gens = record.get("generations") or []
     if gens:
         last = gens[-1]
         props.append(("llm.finish_reason", last.get("finish_reason")))
-        for name in (
-            "ttft_s",
-            "total_s",
-            "output_tokens",
-            "decode_tps",
-            "server_decode_tps",
-            "prompt_tps",
-            "load_s",
-        ):
-            value = last.get("metrics", {}).get(name)
+        for metric in generation_metrics():
+            value = last.get("metrics", {}).get(metric.name)
             if value is not None:
-                props.append((f"llm.{name}", value))
+                props.append((f"llm.{metric.name}", value))
     for name, value in (record.get("scores") or {}).items():
         props.append((f"llm.score.{name}", value))
     if record.get("error"):

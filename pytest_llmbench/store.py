@@ -10,45 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-#: metric -> True when higher is better
-METRICS: dict[str, bool] = {
-    "score": True,
-    "decode_tps": True,
-    "server_decode_tps": True,
-    "pass_rate": True,
-    "ttft_s": False,
-    "total_s": False,
-}
+from pytest_llmbench.limits import Margin
+from pytest_llmbench.metrics import PASS_RATE, gated_metrics, pass_rate
 
 
 class StoreError(ValueError):
     """A baseline that cannot be found or read; the message says what exists."""
-
-
-@dataclass(frozen=True)
-class Margin:
-    """A regression allowance: ``score:5`` (absolute) or ``decode_tps:10%`` (relative)."""
-
-    metric: str
-    amount: float
-    relative: bool
-
-    def __str__(self) -> str:
-        return f"{self.metric}:{self.amount:g}{'%' if self.relative else ''}"
-
-
-def parse_margins(text: str) -> tuple[Margin, ...]:
-    """Parse ``score:5,decode_tps:10%``; raises ``ValueError`` with the allowed names."""
-    margins = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        match = re.fullmatch(r"([a-z_]+):(\d+(?:\.\d+)?)(%?)", part)
-        if not match or match.group(1) not in METRICS:
-            raise ValueError(
-                f"bad margin {part!r}: write METRIC:AMOUNT or METRIC:PCT% with METRIC one of "
-                f"{', '.join(METRICS)} (e.g. score:5,decode_tps:10%)"
-            )
-        margins.append(Margin(match.group(1), float(match.group(2)), bool(match.group(3))))
-    return tuple(margins)
 
 
 class Store:
@@ -105,17 +72,13 @@ def _item_key(item: dict[str, Any]) -> str:
 
 
 def item_metrics(item: dict[str, Any]) -> dict[str, float]:
-    """The comparable figures of one item of a results document."""
+    """The comparable figures of one item of a results document (medians per item)."""
     record = item.get("record") or {}
-    gens = record.get("generations") or []
     out: dict[str, float] = {}
-    score = (record.get("scores") or {}).get("score")
-    if score is not None:
-        out["score"] = float(score)
-    for name in ("decode_tps", "server_decode_tps", "ttft_s", "total_s"):
-        values = [g["metrics"][name] for g in gens if g.get("metrics", {}).get(name) is not None]
+    for metric in gated_metrics(per_item=True):
+        values = metric.values(record)
         if values:
-            out[name] = statistics.median(values)
+            out[metric.name] = statistics.median(values)
     return out
 
 
@@ -128,13 +91,13 @@ def grouped(document: dict[str, Any]) -> dict[str, dict[str, float]]:
     for key, items in pools.items():
         per = [item_metrics(i) for i in items]
         merged: dict[str, float] = {}
-        for name in METRICS:
-            values = [m[name] for m in per if name in m]
+        for metric in gated_metrics(per_item=True):
+            values = [m[metric.name] for m in per if metric.name in m]
             if values:
-                merged[name] = statistics.median(values)
-        ran = [i for i in items if i.get("outcome") in ("passed", "failed")]
-        if ran:
-            merged["pass_rate"] = sum(i["outcome"] == "passed" for i in ran) / len(ran)
+                merged[metric.name] = statistics.median(values)
+        rate = pass_rate(str(i.get("outcome")) for i in items)
+        if rate is not None:
+            merged[PASS_RATE.name] = rate
         out[key] = merged
     return out
 
@@ -154,12 +117,6 @@ class Delta:
     def change_pct(self) -> float | None:
         return None if self.before == 0 else 100 * self.change / abs(self.before)
 
-    def worse_by(self) -> tuple[float, float | None]:
-        """How much worse (absolute, percent), positive when it regressed."""
-        sign = 1 if METRICS[self.metric] else -1
-        pct = self.change_pct
-        return -sign * self.change, None if pct is None else -sign * pct
-
 
 def compare(base: dict[str, Any], current: dict[str, Any]) -> list[Delta]:
     before, after = grouped(base), grouped(current)
@@ -174,16 +131,12 @@ def compare(base: dict[str, Any], current: dict[str, Any]) -> list[Delta]:
 
 
 def regressions(deltas: list[Delta], margins: tuple[Margin, ...]) -> list[tuple[Delta, Margin]]:
-    out = []
-    for delta in deltas:
-        for margin in margins:
-            if margin.metric != delta.metric:
-                continue
-            worse_abs, worse_pct = delta.worse_by()
-            worse = worse_pct if margin.relative else worse_abs
-            if worse is not None and worse > margin.amount:
-                out.append((delta, margin))
-    return out
+    return [
+        (delta, margin)
+        for delta in deltas
+        for margin in margins
+        if margin.metric == delta.metric and margin.exceeded(delta.before, delta.after)
+    ]
 
 
 def fingerprint_mismatches(base: dict[str, Any], current: dict[str, Any]) -> list[str]:

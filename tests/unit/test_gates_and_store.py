@@ -3,13 +3,13 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmbench.gates import check_thresholds, parse_thresholds, pass_at_k
+from pytest_llmbench.gates import check_thresholds, pass_at_k
+from pytest_llmbench.limits import parse_margins, parse_thresholds
 from pytest_llmbench.store import (
     Store,
     StoreError,
     compare,
     fingerprint_mismatches,
-    parse_margins,
     regressions,
 )
 

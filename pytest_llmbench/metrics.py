@@ -1,0 +1,254 @@
+"""The metrics vocabulary: every figure the plugin reports, defined once.
+
+Each :class:`Metric` says what it is called, its unit, which way is better, its short
+leaderboard label and number format, where its value is read from an item record, and which
+per-model statistics summarize it. The leaderboard, thresholds, baseline margins, JUnit
+properties and the JSON, Markdown and HTML reports all read it from :data:`REGISTRY`.
+
+Adding a metric is one entry here plus its computation (a :class:`~pytest_llmbench.generation.
+Metrics` field for a per-generation figure); ``tests/unit/test_metrics.py`` checks that the
+two, and the results JSON schema, agree.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Source = Literal["generation", "flag", "score", "outcomes"]
+"""Where a value comes from: ``generation`` a field of each generation's ``metrics``;
+``flag`` a boolean of each generation (counted); ``score`` the item's total score;
+``outcomes`` the pass/fail outcomes of a group of items (repeats)."""
+
+Stat = Literal["median", "p90", "sum", "max", "count", "mean", "stdev"]
+"""Per-model statistics. Speed figures (``median``, ``p90``) skip warm-up generations;
+``sum``, ``max`` and ``count`` (an integer total, 0 when nothing was reported) take every
+generation; ``mean``/``stdev`` are over items (scores)."""
+
+#: Statistics whose JSON key is the metric's bare name (the others are ``name_stat``).
+BARE_STATS: tuple[Stat, ...] = ("sum", "max", "count")
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    label: str
+    """Short column header (``TTFT s``)."""
+    unit: str
+    higher_is_better: bool | None
+    """``None``: a count or a duration that depends on the answer's length, not gated."""
+    digits: int
+    """Decimals shown."""
+    description: str
+    source: Source = "generation"
+    summary: tuple[Stat, ...] = ()
+    """Per-model statistics in the JSON ``models`` summary; the first one is shown."""
+    column: bool = False
+    """Shown in the per-model leaderboard (where a model has data for it)."""
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def gated(self) -> bool:
+        """Usable in thresholds and baseline margins (it has a better direction)."""
+        return self.higher_is_better is not None
+
+    @property
+    def per_item(self) -> bool:
+        """Has values in one item record (everything but pass rates over repeats)."""
+        return self.source != "outcomes"
+
+    def format(self, value: float | None) -> str:
+        return "-" if value is None else f"{value:.{self.digits}f}"
+
+    def key(self, stat: Stat) -> str:
+        """The JSON key of one summary statistic: ``ttft_s_median``, ``load_s``."""
+        return self.name if stat in BARE_STATS else f"{self.name}_{stat}"
+
+    def values(self, record: Mapping[str, Any], *, timed_only: bool = False) -> list[float]:
+        """The metric's values in one item record: one per generation that reported it, or
+        the item's score. ``timed_only`` skips warm-up generations."""
+        if self.source == "score":
+            score = (record.get("scores") or {}).get(self.name)
+            return [] if score is None else [float(score)]
+        if self.source == "outcomes":
+            raise ValueError(f"{self.name} is a figure of a group of items, not of one item")
+        gens = [g for g in record.get("generations") or () if not (timed_only and g.get("warmup"))]
+        if self.source == "flag":
+            return [1.0 if g.get(self.name) else 0.0 for g in gens]
+        raw = (g.get("metrics", {}).get(self.name) for g in gens)
+        return [float(v) for v in raw if v is not None]
+
+    def worse_by(self, before: float, after: float) -> float:
+        """How much worse ``after`` is than ``before`` (negative when it improved)."""
+        change = after - before
+        return -change if self.higher_is_better else change
+
+    def summarize(self, records: Sequence[Mapping[str, Any]]) -> dict[Stat, float | None]:
+        """This metric's :attr:`summary` statistics over the item records of one model."""
+        out: dict[Stat, float | None] = {}
+        for stat in self.summary:
+            if stat in ("median", "p90"):
+                values = [v for r in records for v in self.values(r, timed_only=True)]
+                out[stat] = (
+                    (statistics.median(values) if stat == "median" else p90(values))
+                    if (values)
+                    else None
+                )
+            elif stat in ("mean", "stdev"):
+                values = [v for r in records for v in self.values(r)]
+                if stat == "mean":
+                    out[stat] = statistics.fmean(values) if values else None
+                else:
+                    out[stat] = statistics.stdev(values) if len(values) > 1 else None
+            else:
+                values = [v for r in records for v in self.values(r)]
+                if stat == "count":
+                    out[stat] = int(sum(values))
+                elif stat == "sum":
+                    out[stat] = sum(values) if values else None
+                else:
+                    out[stat] = max(values) if values else None
+        return out
+
+
+def p90(values: Iterable[float]) -> float | None:
+    """The 90th percentile by the nearest-rank method."""
+    clean = sorted(values)
+    if not clean:
+        return None
+    return clean[min(len(clean) - 1, max(0, round(0.9 * len(clean) + 0.5) - 1))]
+
+
+def _m(
+    name: str,
+    label: str,
+    unit: str,
+    higher_is_better: bool | None,
+    digits: int,
+    description: str,
+    **kw: Any,
+) -> Metric:
+    return Metric(name, label, unit, higher_is_better, digits, description, **kw)
+
+
+# Registry order is the leaderboard's column order.
+LOAD_S = _m(
+    "load_s", "load s", "s", False, 2,
+    "model load paid before this generation (spawn -> healthy, or the preload)",
+    summary=("sum",), column=True,
+)  # fmt: skip
+TTFT_S = _m(
+    "ttft_s", "TTFT s", "s", False, 3,
+    "request sent -> first streamed token of any kind (thinking or answer)",
+    summary=("median", "p90"), column=True,
+)  # fmt: skip
+TTFA_S = _m(
+    "ttfa_s", "TTFA s", "s", False, 3, "request sent -> first answer token (after any thinking)"
+)
+TOTAL_S = _m("total_s", "total s", "s", False, 2, "request sent -> end of stream")
+DECODE_TPS = _m(
+    "decode_tps", "tok/s", "tok/s", True, 1,
+    "client decode rate: (output tokens - 1) / (last token time - first token time)",
+    summary=("median", "p90"), column=True,
+)  # fmt: skip
+SERVER_DECODE_TPS = _m(
+    "server_decode_tps", "srv tok/s", "tok/s", True, 1, "the server's own decode rate",
+    summary=("median",), column=True,
+)  # fmt: skip
+PROMPT_TPS = _m(
+    "prompt_tps", "prompt tok/s", "tok/s", True, 1, "server-reported prompt processing rate",
+    summary=("median",), column=True,
+)  # fmt: skip
+OUTPUT_TOKENS = _m(
+    "output_tokens", "out tok", "tokens", None, 0, "server-reported output tokens",
+    summary=("count",), column=True,
+)  # fmt: skip
+TRUNCATED = _m(
+    "truncated", "trunc", "generations", None, 0, "generations that stopped at the output cap",
+    source="flag", summary=("count",), column=True,
+)  # fmt: skip
+PEAK_RSS_MB = _m(
+    "peak_rss_mb", "RSS MB", "MB", False, 0, "peak resident memory of a spawned server",
+    summary=("max",), column=True,
+)  # fmt: skip
+SCORE = _m(
+    "score", "score", "/100", True, 1, "the item's total score (llm.score or record_score)",
+    source="score", summary=("mean", "stdev"), column=True,
+)  # fmt: skip
+PROMPT_TOKENS = _m("prompt_tokens", "prompt tok", "tokens", None, 0, "prompt tokens")
+THINKING_TOKENS = _m("thinking_tokens", "think tok", "tokens", None, 0, "streamed thinking chunks")
+CACHED_PROMPT_TOKENS = _m(
+    "cached_prompt_tokens", "cached tok", "tokens", None, 0, "prompt tokens served from cache"
+)
+SERVER_PROMPT_MS = _m(
+    "server_prompt_ms", "srv prompt ms", "ms", None, 1, "server-reported prompt time"
+)
+SERVER_DECODE_MS = _m(
+    "server_decode_ms", "srv decode ms", "ms", None, 1, "server-reported decode time"
+)
+VRAM_MB = _m("vram_mb", "VRAM MB", "MB", False, 0, "GPU memory the model occupies")
+PASS_RATE = _m(
+    "pass_rate", "pass rate", "", True, 2, "passed / (passed + failed) over a test's repeats",
+    source="outcomes",
+)  # fmt: skip
+
+REGISTRY: tuple[Metric, ...] = (
+    LOAD_S,
+    TTFT_S,
+    TTFA_S,
+    TOTAL_S,
+    DECODE_TPS,
+    SERVER_DECODE_TPS,
+    PROMPT_TPS,
+    OUTPUT_TOKENS,
+    TRUNCATED,
+    PEAK_RSS_MB,
+    SCORE,
+    PROMPT_TOKENS,
+    THINKING_TOKENS,
+    CACHED_PROMPT_TOKENS,
+    SERVER_PROMPT_MS,
+    SERVER_DECODE_MS,
+    VRAM_MB,
+    PASS_RATE,
+)
+
+
+def registry() -> tuple[Metric, ...]:
+    """Every metric, in leaderboard column order (read at call time, so one entry added to
+    :data:`REGISTRY` reaches every reader)."""
+    return REGISTRY
+
+
+def metric(name: str) -> Metric:
+    """The metric called ``name``; ``KeyError`` lists the known names."""
+    for candidate in registry():
+        if candidate.name == name:
+            return candidate
+    raise KeyError(f"unknown metric {name!r}; known: {', '.join(m.name for m in registry())}")
+
+
+def generation_metrics() -> tuple[Metric, ...]:
+    """The figures measured per generation (the ``metrics`` of a generation record)."""
+    return tuple(m for m in registry() if m.source == "generation")
+
+
+def column_metrics() -> tuple[Metric, ...]:
+    """The per-model leaderboard's metric columns."""
+    return tuple(m for m in registry() if m.column)
+
+
+def gated_metrics(*, per_item: bool) -> tuple[Metric, ...]:
+    """Metrics with a better direction (thresholds, margins, comparisons); ``per_item``
+    leaves out figures of a group of items (pass rates over repeats)."""
+    return tuple(m for m in registry() if m.gated and (m.per_item or not per_item))
+
+
+def pass_rate(outcomes: Iterable[str]) -> float | None:
+    """Passed over passed + failed (errors and skips are not the model's result)."""
+    ran = [o for o in outcomes if o in ("passed", "failed")]
+    return ran.count("passed") / len(ran) if ran else None

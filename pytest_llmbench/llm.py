@@ -131,6 +131,8 @@ class LLM:
         data["request_settings"] = {
             k: v for k, v in generation.request.items() if k not in ("messages", "prompt")
         }
+        if not self.is_judge and not self.record.generations:
+            self.record.settings = data["settings"]  # what the item used, per-call overrides too
         (self.record.judge if self.is_judge else self.record.generations).append(data)
         return generation
 

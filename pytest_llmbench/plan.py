@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from pytest_llmbench.config import RunConfig
@@ -12,6 +12,8 @@ from pytest_llmbench.limits import Threshold, parse_thresholds
 
 #: Marker keywords that are not generation settings.
 PLAN_KEYS = ("repeat", "min_pass_rate", "thresholds")
+#: Every keyword ``@pytest.mark.llm(...)`` takes: the generation settings, then the plan's.
+MARKER_KEYS = (*(f.name for f in fields(Settings)), *PLAN_KEYS)
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,11 @@ def build_plan(marker_kwargs: Iterable[Mapping[str, Any]], run: RunConfig) -> It
     settings = run.settings
     repeat, min_rate, thresholds = run.repeat, run.min_pass_rate, run.thresholds
     for kwargs in marker_kwargs:
+        unknown = sorted(set(kwargs) - set(MARKER_KEYS))
+        if unknown:
+            raise TypeError(
+                f"unknown keyword(s) {', '.join(unknown)}; valid keys: {', '.join(MARKER_KEYS)}"
+            )
         rest = {k: v for k, v in kwargs.items() if k not in PLAN_KEYS}
         settings = settings.replace(**rest)
         if "repeat" in kwargs:
@@ -50,3 +57,14 @@ def build_plan(marker_kwargs: Iterable[Mapping[str, Any]], run: RunConfig) -> It
         if "thresholds" in kwargs:
             thresholds = parse_thresholds(kwargs["thresholds"])
     return ItemPlan(settings, repeat, min_rate, thresholds)
+
+
+def overrides_lines(run: Settings, plans: Iterable[tuple[str, Settings]]) -> list[str]:
+    """``llmbench: test_x: max_tokens=256 (marker)`` once per test that changes a setting."""
+    base = run.to_dict()
+    lines: dict[str, None] = {}
+    for name, settings in plans:
+        changed = [f"{k}={v}" for k, v in settings.to_dict().items() if base.get(k) != v]
+        if changed:
+            lines.setdefault(f"llmbench: {name}: {' '.join(changed)} (marker)")
+    return list(lines)

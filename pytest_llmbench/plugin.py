@@ -17,7 +17,7 @@ from pytest_llmbench.gates import check_thresholds
 from pytest_llmbench.generation import Settings
 from pytest_llmbench.llm import LLM
 from pytest_llmbench.options import add_options
-from pytest_llmbench.plan import ItemPlan, build_plan
+from pytest_llmbench.plan import MARKER_KEYS, ItemPlan, build_plan, overrides_lines
 from pytest_llmbench.records import PROPERTY, RECORD_KEY, ItemRecord, junit_properties
 from pytest_llmbench.session import BenchSession
 from pytest_llmbench.specs import ModelSpec, spec_line
@@ -36,8 +36,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "llm(**settings): generation settings for this test (max_tokens, ctx, temperature, "
-        "seed, cache_prompt, top_p, top_k, stop, think)",
+        f"llm(**settings): generation settings, repeats and gates for this test "
+        f"({', '.join(MARKER_KEYS)})",
     )
     if not config.pluginmanager.hasplugin("xdist"):
         # Items carry xdist_group marks for `--dist loadgroup`; without pytest-xdist
@@ -83,8 +83,21 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     s = run.settings
     return [
         f"llmbench: models: {', '.join(spec_line(spec) for spec in run.specs)}",
-        f"llmbench: max_tokens={s.max_tokens} ctx={s.ctx} temperature={s.temperature} "
-        f"seed={s.seed} cache_prompt={s.cache_prompt}",
+        f"llmbench: run settings: max_tokens={s.max_tokens} ctx={s.ctx} "
+        f"temperature={s.temperature} seed={s.seed} cache_prompt={s.cache_prompt}",
+    ]
+
+
+def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
+    """Tests whose ``@pytest.mark.llm`` changes the run's settings, with what they change."""
+    return overrides_lines(config.stash[RUN_KEY].settings, _plans(items))
+
+
+def _plans(items: list[pytest.Item]) -> list[tuple[str, Settings]]:
+    return [
+        (getattr(item, "originalname", item.name), item.stash[PLAN_KEY].settings)
+        for item in items
+        if PLAN_KEY in item.stash
     ]
 
 

@@ -143,7 +143,7 @@ def fingerprint_mismatches(base: dict[str, Any], current: dict[str, Any]) -> lis
     """Differences that make a comparison unfair: settings, model digest/build, hardware."""
     notes = []
     if base.get("settings") != current.get("settings"):
-        notes.append(f"settings differ: {base.get('settings')} vs {current.get('settings')}")
+        notes.append(f"settings: {changes(base.get('settings'), current.get('settings'))}")
     bm = (base.get("environment") or {}).get("models") or {}
     cm = (current.get("environment") or {}).get("models") or {}
     for model in sorted(set(bm) & set(cm)):
@@ -156,13 +156,26 @@ def fingerprint_mismatches(base: dict[str, Any], current: dict[str, Any]) -> lis
             "n_ctx",
             "settings",
         ):
-            if bm[model].get(key) != cm[model].get(key):
-                notes.append(f"{model}: {key} {bm[model].get(key)!r} -> {cm[model].get(key)!r}")
+            before, after = bm[model].get(key), cm[model].get(key)
+            if before != after:
+                notes.append(f"{model}: {key} {changes(before, after)}")
     bh = (base.get("environment") or {}).get("hardware")
     ch = (current.get("environment") or {}).get("hardware")
     if bh != ch:
-        notes.append(f"hardware differs: {bh} vs {ch}")
+        notes.append(f"hardware: {changes(bh, ch)}")
     return notes
+
+
+def changes(before: object, after: object) -> str:
+    """Only what differs: ``temperature 0.0 → 0.5, seed 42 → 7`` (dicts key by key)."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        keys = [*before, *(k for k in after if k not in before)]
+        return ", ".join(
+            f"{k} {before.get(k)!r} → {after.get(k)!r}"
+            for k in keys
+            if before.get(k) != after.get(k)
+        )
+    return f"{before!r} → {after!r}"
 
 
 def format_deltas(deltas: list[Delta]) -> list[list[str]]:

@@ -142,8 +142,8 @@ class LlamaServerBackend(OpenAIBackend):
                 f"or a conversion that lost the template); pass "
                 f"--llm-server-args='--chat-template NAME' or use a GGUF that has one"
             )
+            # Printed once, under the leaderboard next to the figures it affects.
             self.server_info["warnings"] = [warning]
-            progress(f"WARNING: {warning}")
 
     def release(self) -> None:
         if self.process is not None:

@@ -78,7 +78,9 @@ def test_baseline_save_compare_and_fail_on_regression(
                                  "90 -> 80 (-11.1%), beyond margin score:5*"])
 
     other = pytester.runpytest(*MODEL, "--llm-max-tokens=99", "--llm-compare=base")
-    other.stdout.fnmatch_lines(["*WARNING: not like for like with 0001_base.json: settings differ*"])
+    other.stdout.fnmatch_lines(
+        ["*WARNING: not like for like with 0001_base.json: settings: max_tokens 16384 → 99"]
+    )
 
 
 THRESHOLD = '''

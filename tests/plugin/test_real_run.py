@@ -82,6 +82,7 @@ def test_matrix_ids_order_one_load_per_model_and_leaderboard(
     result.stdout.fnmatch_lines(
         ["[[]llmbench[]] WARNING: llama-server:gemma3-270m: the GGUF has no chat template*"]
     )
+    assert result.stdout.str().count("the GGUF has no chat template") == 1  # said once
     rows = leaderboard_rows(result.stdout.str())
     assert set(rows) == {"llama-server:gemma3-270m", "llama-server:tiny"}
     for cells in rows.values():

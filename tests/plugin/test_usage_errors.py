@@ -73,7 +73,7 @@ def test_unknown_marker_setting(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--llm-models=ollama:m@http://127.0.0.1:9")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        ["ERROR: *@pytest.mark.llm: unknown generation setting(s)*max_tokenz*"]
+        ["ERROR: *@pytest.mark.llm: unknown keyword(s) max_tokenz; valid keys: max_tokens*"]
     )
 
 

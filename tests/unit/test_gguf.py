@@ -107,6 +107,4 @@ def test_missing_template_warns_unless_one_is_given(
     backend._check_gguf(path, said.append)
     assert backend.server_info["quantization"] == "Q4_K_M"
     assert bool(backend.server_info.get("warnings")) is warned
-    assert [m.startswith("WARNING: ") and "no chat template" in m for m in said] == (
-        [True] if warned else []
-    )
+    assert said == []  # printed once, under the leaderboard, not also while starting

@@ -73,7 +73,7 @@ def test_compare_fail_margins_absolute_and_relative() -> None:
 
 def test_fingerprint_mismatch_is_named() -> None:
     notes = fingerprint_mismatches(doc(1, 1), doc(1, 1, digest="sha256:b"))
-    assert notes == ["m: digest 'sha256:a' -> 'sha256:b'"]
+    assert notes == ["m: digest 'sha256:a' → 'sha256:b'"]
 
 
 def test_store_numbers_runs_and_finds_them(tmp_path: Path) -> None:

@@ -13,8 +13,9 @@ import pytest
 from tabulate import tabulate
 
 from pytest_llmbench.config import RunConfig
-from pytest_llmbench.gates import pass_at_k
+from pytest_llmbench.groups import RepeatGroup, repeat_groups
 from pytest_llmbench.leaderboard import Results, render
+from pytest_llmbench.outcome import NO_MODELS, counts_as_failure, exit_status
 from pytest_llmbench.reports import html_page, markdown, results_document, write_json
 from pytest_llmbench.store import (
     Store,
@@ -34,59 +35,40 @@ class Controller:
         self.lines: list[str] = []
         """Notes for the terminal summary (written files, compare, gates)."""
         self.tables: list[tuple[str, str]] = []
+        self.groups: list[RepeatGroup] = []
+        self.failures: dict[str, int] = {}
+        """Failed reports per node id, counted as pytest counts ``session.testsfailed``."""
+        self.regressions = 0
+        self.usage_errors = 0
+        self.skipped_without_models: set[str] = set()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.results.add(report)
-
-    def repeat_groups(self) -> list[dict[str, Any]]:
-        """Per (model, test) with repeats: pass rate, pass@1/pass@k, gate verdict."""
-        groups: dict[tuple[str, str], list[Any]] = {}
-        for item in self.results.ordered():
-            groups.setdefault((item.model, item.test), []).append(item)
-        out = []
-        for (model, test), items in groups.items():
-            if len(items) < 2:
-                continue
-            ran = [i for i in items if i.outcome in ("passed", "failed")]
-            n, c = len(ran), sum(i.outcome == "passed" for i in ran)
-            k = min(self.run.pass_k, n) if n else 0
-            gate = next(
-                (
-                    i.record.get("min_pass_rate")
-                    for i in items
-                    if i.record.get("min_pass_rate") is not None
-                ),
-                None,
-            )
-            rate = c / n if n else None
-            out.append(
-                {
-                    "model": model,
-                    "test": test,
-                    "n": len(items),
-                    "ran": n,
-                    "passed": c,
-                    "errors": sum(i.outcome == "error" for i in items),
-                    "pass_rate": rate,
-                    "pass@1": pass_at_k(n, c, 1) if n else None,
-                    "k": k,
-                    "pass@k": pass_at_k(n, c, k) if n else None,
-                    "min_pass_rate": gate,
-                    "gate_ok": None if gate is None else (rate is not None and rate >= gate),
-                    "nodeids": [i.nodeid for i in items],
-                }
-            )
-        return out
+        if counts_as_failure(report):
+            self.failures[report.nodeid] = self.failures.get(report.nodeid, 0) + 1
+        if report.skipped and NO_MODELS in str(report.longrepr):
+            self.skipped_without_models.add(report.nodeid)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if not self.results.items:
-            return
+        self.groups = repeat_groups(self.results.ordered(), self.run.pass_k)
+        for group in self.groups:
+            self.lines.extend(group.gate_lines())
+        if self.results.items:
+            self._write_outputs()
+        session.exitstatus = exit_status(
+            session.exitstatus,
+            testsfailed=session.testsfailed,
+            failures=self.failures,
+            forgiven={nodeid for group in self.groups for nodeid in group.forgiven},
+            gate_failures=sum(not group.ok for group in self.groups) + self.regressions,
+            usage_errors=self.usage_errors,
+        )
+
+    def _write_outputs(self) -> None:
         run = self.run
-        groups = self.repeat_groups()
         document = results_document(self.results, run.settings.to_dict())
-        document["repeat_groups"] = groups
-        self._gate_pass_rates(session, groups)
+        document["repeat_groups"] = [group.to_dict() for group in self.groups]
         outputs = run.outputs
         if outputs.get("json"):
             write_json(str(outputs["json"]), document)
@@ -99,64 +81,21 @@ class Controller:
             self.lines.append(f"HTML report: {outputs['html']}")
         store = Store(Path(self.config.rootpath, run.storage))
         if run.compare:
-            self._compare(session, store, document)
+            self._compare(store, document)
         if run.save:
             try:
                 path = store.save(run.save, document)
                 self.lines.append(f"saved run: {path}")
             except StoreError as exc:
                 self.lines.append(f"ERROR: {exc}")
-                session.exitstatus = pytest.ExitCode.USAGE_ERROR
+                self.usage_errors += 1
 
-    def _gate_pass_rates(self, session: pytest.Session, groups: list[dict[str, Any]]) -> None:
-        gated = [g for g in groups if g["gate_ok"] is not None]
-        if not gated:
-            return
-        for g in gated:
-            verdict = "OK" if g["gate_ok"] else "FAILED"
-            rate = "-" if g["pass_rate"] is None else f"{g['pass_rate']:.2f}"
-            self.lines.append(
-                f"pass-rate gate {verdict}: {g['model']} {g['test']}: {g['passed']}/{g['ran']} "
-                f"= {rate} (min {g['min_pass_rate']:.2f})"
-            )
-        if any(not g["gate_ok"] for g in gated):
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
-            return
-        # Failed samples of a gated test that met its pass rate do not fail the run; any
-        # other failure or error still does.
-        forgiven = {nid for g in gated for nid in g["nodeids"]}
-        others = [
-            i
-            for i in self.results.items.values()
-            if i.outcome in ("failed", "error") and i.nodeid not in forgiven
-        ]
-        gated_errors = [
-            i for i in self.results.items.values() if i.nodeid in forgiven and i.outcome == "error"
-        ]
-        tr = self.config.pluginmanager.get_plugin("terminalreporter")
-        non_llm_failures = 0
-        if tr is not None:
-            llm_ids = set(self.results.items)
-            non_llm_failures = sum(
-                1
-                for key in ("failed", "error")
-                for r in tr.stats.get(key, [])
-                if getattr(r, "nodeid", None) not in llm_ids
-            )
-        if (
-            session.exitstatus == pytest.ExitCode.TESTS_FAILED
-            and not others
-            and not gated_errors
-            and not non_llm_failures
-        ):
-            session.exitstatus = pytest.ExitCode.OK
-
-    def _compare(self, session: pytest.Session, store: Store, document: dict[str, Any]) -> None:
+    def _compare(self, store: Store, document: dict[str, Any]) -> None:
         try:
             path, base = store.load(str(self.run.compare))
         except StoreError as exc:
             self.lines.append(f"ERROR: {exc}")
-            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+            self.usage_errors += 1
             return
         deltas = compare(base, document)
         self.tables.append(
@@ -182,27 +121,25 @@ class Controller:
                 + ("" if pct is None else f" ({pct:+.1f}%)")
                 + f", beyond margin {margin}"
             )
-        if failed:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        self.regressions += len(failed)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         text = render(self.results, self.run.leaderboard, self.config.get_verbosity())
         if text:
             terminalreporter.write_sep("=", "llmbench leaderboard")
             terminalreporter.write_line(text)
-        groups = self.repeat_groups()
-        if groups:
+        if self.groups:
             rows = [
                 [
-                    g["model"],
-                    g["test"],
-                    str(g["n"]),
-                    f"{g['passed']}/{g['ran']}",
-                    _fmt(g["pass@1"]),
-                    f"{_fmt(g['pass@k'])} (k={g['k']})",
-                    "-" if g["gate_ok"] is None else ("ok" if g["gate_ok"] else "FAILED"),
+                    g.model,
+                    g.test,
+                    str(len(g.items)),
+                    f"{g.passed}/{len(g.ran)}",
+                    _fmt(g.pass_at(1)),
+                    f"{_fmt(g.pass_at(g.k))} (k={g.k})",
+                    ("ok" if g.ok else "FAILED") if g.gated else "-",
                 ]
-                for g in groups
+                for g in self.groups
             ]
             terminalreporter.write_sep("-", "llmbench repeats")
             terminalreporter.write_line(
@@ -220,6 +157,13 @@ class Controller:
             terminalreporter.write_line(f"[llmbench] {line}")
         for warning in self.server_warnings():
             terminalreporter.write_line(f"[llmbench] WARNING: {warning}")
+        skipped = len(self.skipped_without_models)
+        if skipped:
+            tests = "LLM test" if skipped == 1 else "LLM tests"
+            terminalreporter.write_line(
+                f"[llmbench] {skipped} {tests} skipped: no models; pass --llm-models",
+                yellow=True,
+            )
 
     def server_warnings(self) -> list[str]:
         """Configuration pitfalls the backends noticed (e.g. a GGUF without a chat template),

@@ -12,9 +12,16 @@ from pytest_llmbench.limits import Threshold
 
 def check_thresholds(record: dict[str, Any], thresholds: Iterable[Threshold]) -> list[str]:
     """Failure messages for thresholds the item's median misses (value, limit, spread)."""
+    return check_pooled([record], thresholds)
+
+
+def check_pooled(records: Iterable[dict[str, Any]], thresholds: Iterable[Threshold]) -> list[str]:
+    """Failure messages for thresholds the median of the values pooled over ``records`` (a
+    repeat group's items) misses."""
+    records = list(records)
     failures = []
     for threshold in thresholds:
-        values = threshold.spec.values(record)
+        values = [v for record in records for v in threshold.spec.values(record)]
         if not values:
             failures.append(f"{threshold}: no {threshold.metric} was measured")
             continue

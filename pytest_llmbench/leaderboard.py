@@ -21,6 +21,7 @@ from pytest_llmbench.metrics import (
     pass_rate,
     registry,
 )
+from pytest_llmbench.outcome import Outcome, fold
 from pytest_llmbench.records import record_from_report
 
 
@@ -31,7 +32,7 @@ class ItemResult:
     nodeid: str
     model: str
     test: str
-    outcome: str = "pending"
+    outcome: Outcome = "pending"
     record: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -63,19 +64,7 @@ class Results:
             or not item.record
         ):
             item.record = record
-        infra = bool(record.get("error"))
-        if report.when == "setup":
-            if report.failed:
-                item.outcome = "error"
-            elif report.skipped:
-                item.outcome = "skipped"
-        elif report.when == "call":
-            if report.failed:
-                item.outcome = "error" if infra else "failed"
-            else:
-                item.outcome = report.outcome
-        elif report.when == "teardown" and report.failed and item.outcome in ("pending", "passed"):
-            item.outcome = "error"
+        item.outcome = fold(item.outcome, report)
 
     def ordered(self) -> list[ItemResult]:
         def key(item: ItemResult) -> tuple[int, str]:

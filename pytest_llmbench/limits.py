@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pytest_llmbench.metrics import Metric, gated_metrics, metric
 
 _TERM = re.compile(
-    r"(?P<metric>[a-z][a-z0-9_]*)\s*(?P<op>>=|<=|:)\s*(?P<amount>-?\d+(?:\.\d+)?)\s*(?P<pct>%?)"
+    r"(?P<metric>[a-z][a-z0-9_]*)\s*(?P<op>>=|<=|:)\s*(?P<amount>-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s*(?P<pct>%?)"
 )
 
 

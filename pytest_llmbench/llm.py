@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 from pytest_llmbench.backends import Backend, Timeouts
 from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.generation import Generation, Settings
-from pytest_llmbench.records import ItemRecord
 from pytest_llmbench.replay import Recorder, RecordingMissing, Replayer
 from pytest_llmbench.specs import ModelSpec
 
 if TYPE_CHECKING:
     from pytest_llmbench.checks import CheckResult, Score
+    from pytest_llmbench.item import BenchItem
 
 Prompt = str | os.PathLike[str] | Sequence[Mapping[str, Any]]
 
@@ -32,7 +32,7 @@ class LLM:
         backend: Backend,
         settings: Settings,
         timeouts: Timeouts,
-        record: ItemRecord,
+        item: BenchItem,
         load_s: float | None,
         *,
         judge: bool = False,
@@ -45,7 +45,8 @@ class LLM:
         self.backend = backend
         self.settings = settings
         self.timeouts = timeouts
-        self.record = record
+        self._item = item
+        """The test item this model generates for: it keeps what is recorded."""
         self._pending_load_s = load_s
         self.generations: list[Generation] = []
         self.is_judge = judge
@@ -100,10 +101,10 @@ class LLM:
                     load_s = self.fill_in()
                     if load_s is not None:
                         self._pending_load_s = load_s
-                        self.record.load_s = load_s
+                    self._item.loaded(load_s)
             generation = self.backend.generate(messages, settings, self.timeouts)
         except LLMBenchError as exc:
-            self.record.error = f"judge: {exc}" if self.is_judge else str(exc)
+            self._item.errored(exc, judge=self.is_judge)
             if isinstance(exc.partial, Generation):
                 self._keep(exc.partial)
             raise
@@ -131,14 +132,12 @@ class LLM:
         data["request_settings"] = {
             k: v for k, v in generation.request.items() if k not in ("messages", "prompt")
         }
-        if not self.is_judge and not self.record.generations:
-            self.record.settings = data["settings"]  # what the item used, per-call overrides too
-        (self.record.judge if self.is_judge else self.record.generations).append(data)
+        self._item.kept(data, judge=self.is_judge)
         return generation
 
     def record_score(self, name: str, value: float) -> None:
         """Record a named score (any scale; the leaderboard shows the mean per model)."""
-        self.record.scores[name] = float(value)
+        self._item.scored(name, value)
 
     def score(
         self,
@@ -161,6 +160,5 @@ class LLM:
             combined = combine({**checks, **named}, weights)
         else:
             combined = combine([*checks, *named.values()], weights)
-        self.record.score = combined.to_dict()
-        self.record.scores["score"] = combined.total
+        self._item.combined(combined.to_dict(), combined.total)
         return combined

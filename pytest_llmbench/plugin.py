@@ -9,24 +9,21 @@ from typing import Any
 
 import pytest
 
-from pytest_llmbench.audit import LLMBenchUnscoredWarning, unjudged_message
 from pytest_llmbench.config import RUN_KEY, RunConfig, build_run_config
 from pytest_llmbench.controller import Controller
-from pytest_llmbench.errors import LLMBenchError
-from pytest_llmbench.gates import check_thresholds
 from pytest_llmbench.generation import Settings
+from pytest_llmbench.item import ITEM_KEY, BenchItem
 from pytest_llmbench.llm import LLM
 from pytest_llmbench.options import add_options
+from pytest_llmbench.outcome import NO_MODELS, phase_outcome
 from pytest_llmbench.plan import MARKER_KEYS, ItemPlan, build_plan, overrides_lines
-from pytest_llmbench.records import PROPERTY, RECORD_KEY, ItemRecord, junit_properties
 from pytest_llmbench.session import BenchSession
-from pytest_llmbench.specs import ModelSpec, spec_line
+from pytest_llmbench.specs import spec_line
 
 SESSION_KEY = pytest.StashKey[BenchSession]()
 PLAN_KEY = pytest.StashKey[ItemPlan]()
 ENDPOINT_KEY = pytest.StashKey[int]()
 """Which endpoint of a pooled model (``@URL1+URL2``) serves the item."""
-NO_MODELS = "no models: pass --llm-models=SPEC (or set llm_models in the ini file)"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -187,20 +184,6 @@ def _progress(config: pytest.Config) -> Callable[[str], None]:
     return write
 
 
-def _test_name(item: pytest.Item, model_id: str) -> str:
-    """The item's name without the model: ``test_x[prompt]`` for ``test_x[model-prompt]``."""
-    name = item.name
-    for part, replacement in (
-        (f"[{model_id}]", ""),
-        (f"[{model_id}-", "["),
-        (f"-{model_id}]", "]"),
-        (f"-{model_id}-", "-"),
-    ):
-        if part in name:
-            return name.replace(part, replacement, 1)
-    return name
-
-
 @pytest.fixture(scope="session")
 def llm_session(pytestconfig: pytest.Config) -> Generator[BenchSession, None, None]:
     """The run's server registry (starts, attaches, preloads, unloads, stops)."""
@@ -215,38 +198,10 @@ def llm(request: pytest.FixtureRequest, llm_session: BenchSession) -> LLM:
     """The model under test (one per ``--llm-models`` spec), ready to ``generate``."""
     run: RunConfig = request.config.stash[RUN_KEY]
     spec_id, rep = request.param
-    spec = run.spec_for(spec_id)
-    plan = request.node.stash.get(PLAN_KEY, None) or _plan(request.node, run)
-    settings = plan.settings_for(rep)
-    token = spec.id if plan.repeat == 1 else f"{spec.id}-r{rep + 1}"
-    record = ItemRecord(
-        model=spec.id,
-        test=_test_name(request.node, token),
-        settings=settings.to_dict(),
-        repeat=rep,
-        min_pass_rate=plan.min_pass_rate if plan.repeat > 1 else None,
-        thresholds=[str(t) for t in plan.thresholds],
-    )
-    request.node.stash[RECORD_KEY] = record
-    served_by = spec.member(request.node.stash.get(ENDPOINT_KEY, 0))
-    try:
-        backend, load_s = llm_session.acquire(served_by, settings)
-    except LLMBenchError as exc:
-        record.error = str(exc)
-        raise
-    record.load_s = load_s
-    return LLM(
-        spec,
-        backend,
-        settings,
-        run.timeouts,
-        record,
-        load_s,
-        recorder=llm_session.recorder,
-        replayer=llm_session.replayer,
-        warmup=llm_session.is_warmup,
-        fill_in=_fill_in(llm_session, served_by, settings),
-    )
+    spec, node = run.spec_for(spec_id), request.node
+    plan = node.stash.get(PLAN_KEY, None) or _plan(node, run)
+    bench = node.stash[ITEM_KEY] = BenchItem.for_model(node, run, plan, spec, rep)
+    return bench.open_model(llm_session, spec, rep, node.stash.get(ENDPOINT_KEY, 0))
 
 
 @pytest.fixture
@@ -259,37 +214,12 @@ def llm_judge(request: pytest.FixtureRequest, llm_session: BenchSession) -> LLM 
     if run.judge is None:
         return None
     if "llm" in request.fixturenames:
-        request.getfixturevalue("llm")  # the item's record is made there
-    record = request.node.stash.get(RECORD_KEY, None)
-    if record is None:
-        record = ItemRecord(model=run.judge.id, test=request.node.name)
-    try:
-        backend = llm_session.acquire_judge(run.judge.member(0), run.settings)
-    except LLMBenchError as exc:
-        record.error = f"judge: {exc}"
-        raise
-    return LLM(
-        run.judge,
-        backend,
-        run.settings,
-        run.timeouts,
-        record,
-        None,
-        judge=True,
-        recorder=llm_session.recorder,
-        replayer=llm_session.replayer,
-        fill_in=_fill_in(llm_session, run.judge.member(0), run.settings, judge=True),
-    )
-
-
-def _fill_in(
-    session: BenchSession, spec: ModelSpec, settings: Settings, judge: bool = False
-) -> Callable[[], float | None] | None:
-    """With ``--llm-replay-missing=record``: how an item gets its model ready to generate a
-    recording that replay lacks."""
-    if session.run.replay_dir is None or session.run.replay_missing != "record":
-        return None
-    return lambda: session.fill_in(spec, settings, judge=judge)
+        request.getfixturevalue("llm")  # the item is made there
+    node: pytest.Item = request.node
+    bench = node.stash.get(ITEM_KEY, None)
+    if bench is None:
+        bench = node.stash[ITEM_KEY] = BenchItem.for_judge_only(node, run, run.judge)
+    return bench.open_judge(llm_session, run.judge)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -297,36 +227,9 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    record = item.stash.get(RECORD_KEY, None)
-    if record is None:
-        return report
-    if call.excinfo is not None and isinstance(call.excinfo.value, LLMBenchError):
-        record.error = record.error or str(call.excinfo.value)  # e.g. a JudgeError
-    plan = item.stash.get(PLAN_KEY, None)
-    if call.when == "call" and report.passed and plan is not None and plan.thresholds:
-        missed = check_thresholds(record.to_dict(), plan.thresholds)
-        if missed:
-            report.outcome = "failed"
-            report.longrepr = "threshold missed: " + "; ".join(missed)
-    data: dict[str, Any] = {"model": record.model, "test": record.test}
-    if call.when == "call" or (call.when == "setup" and report.failed):
-        data = record.to_dict()
-    if call.when == "call" and report.passed:
-        function = getattr(item, "function", None)
-        message = unjudged_message(function, len(record.generations), len(record.scores))
-        if message is not None:
-            if item.config.stash[RUN_KEY].strict:
-                report.outcome = "failed"
-                report.longrepr = f"--llm-strict: {message}"
-            else:
-                item.warn(LLMBenchUnscoredWarning(message))
-    setattr(report, PROPERTY, data)
-    if call.when == "call" or (call.when == "setup" and report.failed):
-        # JUnit XML reads properties from the teardown report, made from the item's list.
-        item.user_properties.extend(junit_properties(data))
-    if call.excinfo is not None and isinstance(call.excinfo.value, LLMBenchError):
-        # Infrastructure trouble: one clear line, not a traceback through httpx.
-        report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
+    bench = item.stash.get(ITEM_KEY, None)
+    if bench is not None:
+        bench.settle(call, report)
     return report
 
 
@@ -335,8 +238,7 @@ def pytest_report_teststatus(
 ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
     """A model that produced no answer (server down, stream cut, stall) is an *error*, not a
     failure: infrastructure trouble must never read as a bad model."""
-    record = getattr(report, PROPERTY, None)
-    if report.when == "call" and report.failed and isinstance(record, dict) and record.get("error"):
+    if report.when == "call" and phase_outcome(report) == "error":
         return "error", "E", ("ERROR", {"red": True})
     return None
 

@@ -34,6 +34,8 @@ class ItemRecord:
     error: str | None = None
     repeat: int = 0
     """Index of this repetition (0 when not repeated)."""
+    repeats: int = 1
+    """How many repetitions the item's plan asks for: above 1, its gates are pooled."""
     min_pass_rate: float | None = None
     thresholds: list[str] = field(default_factory=list)
 
@@ -49,12 +51,10 @@ class ItemRecord:
             "load_s": self.load_s,
             "error": self.error,
             "repeat": self.repeat,
+            "repeats": self.repeats,
             "min_pass_rate": self.min_pass_rate,
             "thresholds": self.thresholds,
         }
-
-
-RECORD_KEY = pytest.StashKey[ItemRecord]()
 
 
 def record_from_report(report: pytest.TestReport) -> dict[str, Any] | None:

@@ -1,0 +1,88 @@
+"""What an item's reports mean, and what the run's exit status is: each decided here once.
+
+An item's outcome is folded from its setup/call/teardown reports by :func:`fold`, through
+:func:`phase_outcome`, which reads only the report (so workers and the xdist controller agree).
+Server trouble is an *error*, never the model's failure: a call that failed with an item
+record carrying an ``error`` is an error, as is any failed setup or teardown.
+
+The run's exit status is decided by :func:`exit_status`, once, in ``pytest_sessionfinish``
+(the pytest-benchmark pattern, never raised in the terminal summary): pytest's own status,
+less the failed samples that a met pass-rate gate forgives, plus the gates' verdicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Literal, Protocol
+
+import pytest
+
+from pytest_llmbench.records import PROPERTY
+
+NO_MODELS = "no models: pass --llm-models=SPEC (or set llm_models in the ini file)"
+"""Why LLM tests are skipped when the run names no model (counted in the summary)."""
+
+Outcome = Literal["pending", "passed", "failed", "error", "skipped"]
+
+
+class PhaseReport(Protocol):
+    """The parts of a ``pytest.TestReport`` read here (also what xdist ships)."""
+
+    @property
+    def when(self) -> str | None: ...
+
+    @property
+    def outcome(self) -> str: ...
+
+
+def phase_outcome(report: PhaseReport) -> Outcome | None:
+    """What one phase says about its item; ``None`` when it says nothing yet (setup passed)."""
+    if report.outcome == "skipped":
+        return "skipped"
+    if report.outcome == "passed":
+        return None if report.when == "setup" else "passed"
+    record = getattr(report, PROPERTY, None)
+    infra = isinstance(record, dict) and bool(record.get("error"))
+    return "failed" if report.when == "call" and not infra else "error"
+
+
+def fold(previous: Outcome, report: PhaseReport) -> Outcome:
+    """The item's outcome after ``report``: the first phase that did not pass decides."""
+    phase = phase_outcome(report)
+    if phase is None or previous not in ("pending", "passed"):
+        return previous
+    return phase
+
+
+def counts_as_failure(report: pytest.TestReport | pytest.CollectReport) -> bool:
+    """pytest's own rule for ``session.testsfailed`` (an xfail that failed is not one)."""
+    return report.failed and not hasattr(report, "wasxfail")
+
+
+def exit_status(
+    current: int,
+    *,
+    testsfailed: int,
+    failures: Mapping[str, int],
+    forgiven: Collection[str],
+    gate_failures: int,
+    usage_errors: int = 0,
+) -> int:
+    """The run's exit status.
+
+    ``current`` is pytest's status (``session.exitstatus``), ``testsfailed`` its count of failed
+    reports, ``failures`` the same count per node id, ``forgiven`` the node ids of the samples of
+    repeat groups that met their pass rate, ``gate_failures`` the missed gates (pass rates,
+    pooled thresholds, baseline regressions), ``usage_errors`` outputs that could not be
+    written or read. Interruptions and internal errors are left as they are.
+    """
+    if current not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        return current
+    if usage_errors:
+        return pytest.ExitCode.USAGE_ERROR
+    if gate_failures:
+        return pytest.ExitCode.TESTS_FAILED
+    excused = sum(count for nodeid, count in failures.items() if nodeid in forgiven)
+    if current == pytest.ExitCode.TESTS_FAILED and 0 < excused >= testsfailed:
+        return pytest.ExitCode.OK  # every failure pytest counted is a forgiven sample
+    return current

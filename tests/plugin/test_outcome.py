@@ -137,8 +137,9 @@ def test_other():
 '''
 
 
-def test_no_models_says_so_in_one_line(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize("args", [(), ("-n", "2")])
+def test_no_models_says_so_in_one_line(pytester: pytest.Pytester, args: tuple[str, ...]) -> None:
     pytester.makepyfile(test_x=LLM_TESTS)
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    result = pytester.runpytest("-p", "no:cacheprovider", *args)
     result.assert_outcomes(passed=1, skipped=3)
     result.stdout.fnmatch_lines(["*3 LLM tests skipped: no models; pass --llm-models*"])

@@ -14,6 +14,7 @@ seen and any error must be identical.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import sys
@@ -26,6 +27,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from pytest_llmbench.backends.base import Backend
 from pytest_llmbench.backends.ollama import OllamaBackend
 from pytest_llmbench.backends.openai_compat import OpenAIBackend
 from pytest_llmbench.errors import StreamError
@@ -240,8 +242,8 @@ def reference_sse(backend: OpenAIBackend, pieces: list[bytes]) -> Iterator[Delta
         if event.get("usage") or event.get("timings"):
             final = {k: event[k] for k in ("usage", "timings") if event.get(k)}
         fingerprint = event.get("system_fingerprint")
-        if fingerprint and "build" not in backend.server_info:
-            backend.server_info["build"] = fingerprint
+        if fingerprint and backend.server_info.build is None:
+            backend.server_info = dataclasses.replace(backend.server_info, build=fingerprint)
         choices = event.get("choices") or ()
         if not choices:
             if final:
@@ -285,7 +287,8 @@ def reference_ndjson(pieces: list[bytes]) -> Iterator[Delta]:
     raise StreamError("no done chunk")
 
 
-def outcome(deltas: Iterator[Delta], info: dict[str, Any]) -> dict[str, Any]:
+def outcome(deltas: Iterator[Delta], backend: Backend | None) -> dict[str, Any]:
+    """What decoding ``deltas`` left behind (the build read from ``backend`` afterwards)."""
     acc = Accumulator(record_events=True)
     acc.clock.sent = 0.0
     error = None
@@ -305,7 +308,7 @@ def outcome(deltas: Iterator[Delta], info: dict[str, Any]) -> dict[str, Any]:
         "final": acc.final,
         "clock": (c.first_token, c.first_answer, c.last_token, c.token_events, c.thinking_events),
         "events": acc.events,
-        "build": info.get("build"),
+        "build": None if backend is None else backend.server_info.build,
         "error": error,
     }
 
@@ -319,15 +322,15 @@ def check(cases: int = 2000, seed: int = 1) -> tuple[int, list[str]]:
             text = sse_stream(rng) if kind == "sse" else ndjson_stream(rng)
             pieces = reads(text.encode(), rng)
             if kind == "sse":
-                ref_backend = OpenAIBackend(parse_spec("openai:m@http://x"), {})
-                new_backend = OpenAIBackend(parse_spec("openai:m@http://x"), {})
-                ref = outcome(reference_sse(ref_backend, pieces), ref_backend.server_info)
+                ref_backend = OpenAIBackend(parse_spec("openai:m@http://x"))
+                new_backend = OpenAIBackend(parse_spec("openai:m@http://x"))
+                ref = outcome(reference_sse(ref_backend, pieces), ref_backend)
                 resp = response(pieces, "text/event-stream")
-                new = outcome(new_backend.iter_deltas(resp), new_backend.server_info)
+                new = outcome(new_backend.iter_deltas(resp), new_backend)
             else:
-                ref = outcome(reference_ndjson(pieces), {})
-                olla = OllamaBackend(parse_spec("ollama:m@http://x"), {})
-                new = outcome(olla.iter_deltas(response(pieces, "application/x-ndjson")), {})
+                ref = outcome(reference_ndjson(pieces), None)
+                olla = OllamaBackend(parse_spec("ollama:m@http://x"))
+                new = outcome(olla.iter_deltas(response(pieces, "application/x-ndjson")), None)
             if ref != new:
                 diff = {k: (ref[k], new[k]) for k in ref if ref[k] != new[k]}
                 problems.append(f"case {case} {kind}: {str(diff)[:600]} stream {text[:300]!r}")

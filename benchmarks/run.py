@@ -54,6 +54,7 @@ from pytest_llmbench.backends.base import Backend, Timeouts  # noqa: E402
 from pytest_llmbench.backends.llama_server import LlamaServerBackend  # noqa: E402
 from pytest_llmbench.backends.ollama import OllamaBackend  # noqa: E402
 from pytest_llmbench.generation import Settings  # noqa: E402
+from pytest_llmbench.serving import ServerOptions  # noqa: E402
 from pytest_llmbench.specs import parse_spec  # noqa: E402
 
 PY = sys.executable
@@ -265,9 +266,9 @@ def fig_throughput(quick: bool) -> None:
         )
     )
     with blast_server(tokens) as url:
-        llama = LlamaServerBackend(parse_spec(f"llama-server@{url}"), {})
+        llama = LlamaServerBackend(parse_spec(f"llama-server@{url}"))
         llama.base_url = url
-        ollama = OllamaBackend(parse_spec(f"ollama:m@{url}"), {})
+        ollama = OllamaBackend(parse_spec(f"ollama:m@{url}"))
         ollama.base_url = url
         cases: dict[str, dict[str, Callable[[], float]]] = {
             "llama-server SSE": {
@@ -436,7 +437,7 @@ def fig_fidelity(quick: bool) -> None:
         return
     backend = LlamaServerBackend(
         parse_spec("llama-server:gemma3-270m"),
-        {"llama_server_bin": str(binary), "health_timeout_s": 120},
+        ServerOptions(llama_server_bin=str(binary), health_timeout_s=120),
     )
     settings = Settings(ctx=4096, max_tokens=128)
     messages = [{"role": "user", "content": "Write a long story about a lighthouse keeper."}]
@@ -661,13 +662,11 @@ def fig_overhead(quick: bool) -> None:
         # Where the time goes, in-process; the Ollama memory probe again with every
         # httpx.Client given one shared SSL context instead of loading certifi's bundle.
         inproc = {
-            "llama-server": outside_ms(
-                LlamaServerBackend(parse_spec(f"llama-server@{fake.url}"), {})
-            ),
-            "Ollama": outside_ms(OllamaBackend(parse_spec(f"ollama:m@{fake.url}"), {})),
+            "llama-server": outside_ms(LlamaServerBackend(parse_spec(f"llama-server@{fake.url}"))),
+            "Ollama": outside_ms(OllamaBackend(parse_spec(f"ollama:m@{fake.url}"))),
         }
         with shared_ssl_clients():
-            shared = outside_ms(OllamaBackend(parse_spec(f"ollama:m@{fake.url}"), {}))
+            shared = outside_ms(OllamaBackend(parse_spec(f"ollama:m@{fake.url}")))
     bare_ms = median(per_item["bare"]) * 1000
     for kind in ("llama-server", "Ollama"):
         value = median(per_item[kind]) * 1000

@@ -16,6 +16,7 @@ from pytest_llmbench.generation import Settings
 from pytest_llmbench.gguf import GGUFError, open_gguf
 from pytest_llmbench.limits import Margin, Threshold, parse_margins, parse_thresholds
 from pytest_llmbench.options import OPTIONS, flag
+from pytest_llmbench.serving import ServerOptions
 from pytest_llmbench.specs import EMBEDDED_MODEL, ModelSpec, SpecError, parse_spec, parse_specs
 
 RUN_KEY = pytest.StashKey["RunConfig"]()
@@ -29,7 +30,7 @@ class RunConfig:
     specs: tuple[ModelSpec, ...]
     settings: Settings
     timeouts: Timeouts
-    server_options: dict[str, Any] = field(default_factory=dict)
+    server_options: ServerOptions = field(default_factory=ServerOptions)
     leaderboard: str = "auto"
     strict: bool = False
     judge: ModelSpec | None = None
@@ -116,14 +117,8 @@ def build_run_config(config: pytest.Config) -> RunConfig:
         extra = tuple(shlex.split(server_args)) if server_args else ()
     except ValueError as exc:
         raise pytest.UsageError(f"--llm-server-args: cannot split {server_args!r}: {exc}") from None
-    server_options: dict[str, Any] = {
-        "gpu_layers": _number(config, "gpu_layers", int),
-        "server_args": extra,
-        "health_timeout_s": _number(config, "health_timeout", float, 0.1),
-        "pull": bool(_value(config, "pull")),
-        "log_dir": _value(config, "log_dir"),
-        "api_key": None,
-    }
+    gpu_layers = _number(config, "gpu_layers", int)
+    health = _number(config, "health_timeout", float, 0.1)
     replay_dir = _value(config, "replay")
     record_dir = _value(config, "record")
     if replay_dir and record_dir:
@@ -142,14 +137,21 @@ def build_run_config(config: pytest.Config) -> RunConfig:
             "--llm-replay-missing=record needs --llm-replay DIR (to record a whole run, use "
             "--llm-record DIR)"
         )
+    binary = None
     spawned = [s for s in (*specs, judge) if s is not None and s.spawns]
     if spawned and (not replay_dir or replay_missing == "record"):
         # A pure replay never starts a server; one that may record what is missing might.
         for spec in spawned:
             _check_gguf(spec)
-        server_options["llama_server_bin"] = str(_find_binary(_value(config, "llama_server_bin")))
-    server_options["api_key"] = os.environ.get("LLMBENCH_API_KEY") or os.environ.get(
-        "OPENAI_API_KEY"
+        binary = str(_find_binary(_value(config, "llama_server_bin")))
+    server_options = ServerOptions(
+        llama_server_bin=binary,
+        gpu_layers=gpu_layers,
+        server_args=extra,
+        health_timeout_s=ServerOptions.health_timeout_s if health is None else health,
+        pull=bool(_value(config, "pull")),
+        log_dir=_value(config, "log_dir"),
+        api_key=os.environ.get("LLMBENCH_API_KEY") or os.environ.get("OPENAI_API_KEY"),
     )
     return RunConfig(
         specs,
@@ -233,4 +235,4 @@ def _check_gguf(spec: ModelSpec) -> None:
         raise pytest.UsageError(f"{spec.raw}: cannot read {str(path)!r}: {exc}") from None
 
 
-__all__ = ["OPTIONS", "RUN_KEY", "RunConfig", "build_run_config"]
+__all__ = ["OPTIONS", "RUN_KEY", "RunConfig", "ServerOptions", "build_run_config"]

@@ -17,6 +17,7 @@ from pytest_llmbench.groups import RepeatGroup, repeat_groups
 from pytest_llmbench.leaderboard import Results, render
 from pytest_llmbench.outcome import NO_MODELS, counts_as_failure, exit_status
 from pytest_llmbench.reports import html_page, markdown, results_document, write_json
+from pytest_llmbench.serving import ServerInfo
 from pytest_llmbench.store import (
     Store,
     StoreError,
@@ -171,7 +172,7 @@ class Controller:
         seen: dict[str, None] = {}
         for item in self.results.ordered():
             for generation in item.generations:
-                for warning in (generation.get("server") or {}).get("warnings") or ():
+                for warning in ServerInfo.from_dict(generation.get("server") or {}).warnings:
                     seen.setdefault(str(warning))
         return list(seen)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from pytest_llmbench.serving import ServerInfo
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -107,7 +109,7 @@ class Generation:
     finish_reason: str | None
     metrics: Metrics
     settings: Settings
-    server: dict[str, Any] = field(default_factory=dict)
+    server: ServerInfo = field(default_factory=lambda: ServerInfo(backend="unknown"))
     """Server facts: backend, version/build, model id, chat template, context size."""
     request: dict[str, Any] = field(default_factory=dict)
     """The exact JSON body sent."""
@@ -132,7 +134,7 @@ class Generation:
             "truncated": self.truncated,
             "metrics": self.metrics.to_dict(),
             "settings": self.settings.to_dict(),
-            "server": dict(self.server),
+            "server": self.server.to_dict(),
             "request": dict(self.request),
         }
 
@@ -146,6 +148,6 @@ class Generation:
             finish_reason=data.get("finish_reason"),
             metrics=Metrics.from_dict(data.get("metrics", {})),
             settings=Settings.from_dict(data.get("settings", {})),
-            server=dict(data.get("server", {})),
+            server=ServerInfo.from_dict(data.get("server") or {}),
             request=dict(data.get("request", {})),
         )

@@ -10,6 +10,7 @@ from pytest_llmbench.backends import Backend, Timeouts
 from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.generation import Generation, Settings
 from pytest_llmbench.replay import Recorder, RecordingMissing, Replayer
+from pytest_llmbench.serving import ServerInfo
 from pytest_llmbench.specs import ModelSpec
 
 if TYPE_CHECKING:
@@ -63,9 +64,9 @@ class LLM:
         return self.spec.id
 
     @property
-    def server(self) -> dict[str, Any]:
+    def server(self) -> ServerInfo:
         """Facts about the server (backend, build/version, model id, chat template...)."""
-        return dict(self.backend.server_info)
+        return self.backend.server_info
 
     def generate(
         self, prompt: Prompt, *, system: str | None = None, **overrides: Any

@@ -14,6 +14,7 @@ from typing import Any
 from tabulate import tabulate
 
 from pytest_llmbench.leaderboard import Results, item_rows, model_rows, summarize
+from pytest_llmbench.serving import ServerInfo
 
 SCHEMA_ID = "pytest-llmbench/results"
 SCHEMA_VERSION = 1
@@ -52,22 +53,7 @@ def model_fingerprints(results: Results) -> dict[str, dict[str, Any]]:
         if item.model in prints or not item.generations:
             continue
         first = item.generations[0]
-        server = first.get("server", {})
-        prints[item.model] = {
-            key: server.get(key)
-            for key in (
-                "backend",
-                "build",
-                "version",
-                "model_id",
-                "model_path",
-                "digest",
-                "quantization",
-                "n_ctx",
-                "chat_template",
-            )
-            if server.get(key) is not None
-        }
+        prints[item.model] = ServerInfo.from_dict(first.get("server") or {}).fingerprint()
         prints[item.model]["settings"] = first.get("settings", {})
     return prints
 

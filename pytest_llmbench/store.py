@@ -12,6 +12,7 @@ from typing import Any
 
 from pytest_llmbench.limits import Margin
 from pytest_llmbench.metrics import PASS_RATE, gated_metrics, pass_rate
+from pytest_llmbench.serving import like_for_like_keys
 
 
 class StoreError(ValueError):
@@ -147,15 +148,7 @@ def fingerprint_mismatches(base: dict[str, Any], current: dict[str, Any]) -> lis
     bm = (base.get("environment") or {}).get("models") or {}
     cm = (current.get("environment") or {}).get("models") or {}
     for model in sorted(set(bm) & set(cm)):
-        for key in (
-            "digest",
-            "model_path",
-            "build",
-            "version",
-            "quantization",
-            "n_ctx",
-            "settings",
-        ):
+        for key in (*like_for_like_keys(), "settings"):
             before, after = bm[model].get(key), cm[model].get(key)
             if before != after:
                 notes.append(f"{model}: {key} {changes(before, after)}")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pytest_llmbench.backends.base import Backend, Timeouts
+from pytest_llmbench.serving import ServerOptions
 from pytest_llmbench.specs import ModelSpec
 
 
-def make_backend(spec: ModelSpec, options: dict[str, object]) -> Backend:
+def make_backend(spec: ModelSpec, options: ServerOptions) -> Backend:
     """The backend for ``spec``; ``options`` are the run's server options (see RunConfig)."""
     if spec.kind == "ollama":
         from pytest_llmbench.backends.ollama import OllamaBackend

@@ -14,6 +14,7 @@ import httpx
 
 from pytest_llmbench.errors import RequestRejected, ServerError, StreamError
 from pytest_llmbench.generation import Generation, Metrics, Settings
+from pytest_llmbench.serving import ServerInfo, ServerOptions
 from pytest_llmbench.specs import ModelSpec
 from pytest_llmbench.streaming import Accumulator, Delta
 
@@ -65,13 +66,11 @@ class Backend(ABC):
     """A model behind a server. ``prepare`` makes it ready (spawn, attach, pull, preload) and
     returns the load time it measured; ``generate`` streams one reply."""
 
-    def __init__(self, spec: ModelSpec, options: dict[str, Any]) -> None:
+    def __init__(self, spec: ModelSpec, options: ServerOptions | None = None) -> None:
         self.spec = spec
-        self.options = options
+        self.options = options or ServerOptions()
         self.label = spec.id
-        self.server_info: dict[str, Any] = {"backend": spec.kind}
-        if spec.url is not None:
-            self.server_info["url"] = spec.url
+        self.server_info = ServerInfo(backend=spec.kind, url=spec.url)
         self.record_events = False
         self.last_events: list[tuple[float, str, str]] | None = None
 
@@ -211,7 +210,7 @@ class Backend(ABC):
             finish_reason=acc.finish_reason,
             metrics=metrics,
             settings=settings,
-            server=dict(self.server_info),
+            server=self.server_info,
             request=body,
         )
 

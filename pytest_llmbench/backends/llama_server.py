@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +12,14 @@ from pytest_llmbench.backends.openai_compat import OpenAIBackend
 from pytest_llmbench.errors import ServerError
 from pytest_llmbench.generation import Settings
 from pytest_llmbench.servers import ServerProcess, free_port, log_tail, wait_for_health
+from pytest_llmbench.serving import ServerOptions
 from pytest_llmbench.specs import EMBEDDED_MODEL, ModelSpec
 
 
 class LlamaServerBackend(OpenAIBackend):
     """Spawns ``llama-server -m GGUF -c CTX -np 1`` on a free port (or attaches by URL)."""
 
-    def __init__(self, spec: ModelSpec, options: dict[str, Any]) -> None:
+    def __init__(self, spec: ModelSpec, options: ServerOptions | None = None) -> None:
         super().__init__(spec, options)
         self.process: ServerProcess | None = None
         self.ctx: int | None = None
@@ -32,18 +33,18 @@ class LlamaServerBackend(OpenAIBackend):
 
     def prepare(self, settings: Settings, progress: Progress) -> float | None:
         if self.spec.url is not None:
-            if "model_id" not in self.server_info:  # first use: wait while it loads
+            if self.server_info.model_id is None:  # first use: wait while it loads
                 started = time.monotonic()
                 seen: list[str] = []
                 wait_for_health(
                     f"{self.base_url}/health",
                     self.label,
-                    float(self.options.get("health_timeout_s") or 900),
+                    self.options.health_timeout_s,
                     progress,
                     seen=seen,
                 )
                 self._read_props()
-                local = Path(str(self.server_info.get("model_path") or ""))
+                local = Path(self.server_info.model_path or "")
                 if local.is_file():  # the server runs on this machine
                     self._check_gguf(local, progress)
                 # Only a wait we watched (503 "Loading model") is a load time.
@@ -52,9 +53,9 @@ class LlamaServerBackend(OpenAIBackend):
         if self.process is not None and self.process.running() and self.ctx == settings.ctx:
             return None
         self.release()
-        binary = self.options["llama_server_bin"]
+        binary = self.options.llama_server_bin
         gguf = self.gguf_path()
-        log_dir = Path(self.options.get("log_dir") or tempfile.mkdtemp(prefix="llmbench-logs-"))
+        log_dir = self.options.log_directory()
         last_error: ServerError | None = None
         for _attempt in range(3):  # a free port can be taken between probe and bind
             port = free_port()
@@ -73,9 +74,9 @@ class LlamaServerBackend(OpenAIBackend):
                 "-a",
                 self.label,
             ]
-            if self.options.get("gpu_layers") is not None:
-                argv += ["-ngl", str(self.options["gpu_layers"])]
-            argv += list(self.options.get("server_args") or ())
+            if self.options.gpu_layers is not None:
+                argv += ["-ngl", str(self.options.gpu_layers)]
+            argv += list(self.options.server_args)
             safe = self.label.replace("/", "_").replace(":", "_")
             process = ServerProcess(argv, log_dir / f"{safe}-{port}.log", self.label)
             progress(
@@ -84,7 +85,7 @@ class LlamaServerBackend(OpenAIBackend):
             try:
                 load_s = process.wait_healthy(
                     f"http://127.0.0.1:{port}/health",
-                    float(self.options.get("health_timeout_s") or 900),
+                    self.options.health_timeout_s,
                     progress,
                 )
             except ServerError as exc:
@@ -100,8 +101,11 @@ class LlamaServerBackend(OpenAIBackend):
                 settings.ctx,
                 f"http://127.0.0.1:{port}",
             )
-            self.server_info["log"] = str(process.log_path)
-            self.server_info["health_seen"] = list(process.health_seen)
+            self.server_info = replace(
+                self.server_info,
+                log=str(process.log_path),
+                health_seen=tuple(process.health_seen),
+            )
             self._read_props()
             self._check_gguf(gguf, progress)
             progress(f"{self.label}: healthy after {load_s:.2f} s")
@@ -113,16 +117,17 @@ class LlamaServerBackend(OpenAIBackend):
         with http_client(10.0) as client:
             props = get_json(client, f"{self.base_url}/props", self.label)
             models = get_json(client, f"{self.base_url}/v1/models", self.label)
-        build = props.get("build_info")
-        if build:
-            self.server_info["build"] = build
-        self.server_info["chat_template"] = props.get("chat_template")
         settings = props.get("default_generation_settings") or {}
-        self.server_info["n_ctx"] = settings.get("n_ctx")
-        self.server_info["total_slots"] = props.get("total_slots")
-        self.server_info["model_path"] = props.get("model_path")
         data = models.get("data") or [{}]
-        self.server_info["model_id"] = data[0].get("id")
+        self.server_info = replace(
+            self.server_info,
+            build=props.get("build_info") or self.server_info.build,
+            chat_template=props.get("chat_template"),
+            n_ctx=settings.get("n_ctx"),
+            total_slots=props.get("total_slots"),
+            model_path=props.get("model_path"),
+            model_id=data[0].get("id"),
+        )
 
     def _check_gguf(self, path: Path, progress: Progress) -> None:
         """Record the file's quantization, and warn loudly when it has no chat template:
@@ -130,10 +135,10 @@ class LlamaServerBackend(OpenAIBackend):
         from pytest_llmbench.gguf import model_facts
 
         facts = model_facts(path)
-        self.server_info.update(facts)
+        self.server_info = replace(self.server_info, **facts)
         given = any(
             arg.split("=", 1)[0] in ("--chat-template", "--chat-template-file")
-            for arg in self.options.get("server_args") or ()
+            for arg in self.options.server_args
         )
         if facts.get("gguf_chat_template") is False and not given:
             warning = (
@@ -143,7 +148,7 @@ class LlamaServerBackend(OpenAIBackend):
                 f"--llm-server-args='--chat-template NAME' or use a GGUF that has one"
             )
             # Printed once, under the leaderboard next to the figures it affects.
-            self.server_info["warnings"] = [warning]
+            self.server_info = replace(self.server_info, warnings=(warning,))
 
     def release(self) -> None:
         if self.process is not None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Generator, Iterator
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -16,6 +15,7 @@ from pytest_llmbench.backends.base import Backend, Messages, Progress, get_json,
 from pytest_llmbench.errors import ModelNotFound, ServerError, StreamError
 from pytest_llmbench.generation import Settings
 from pytest_llmbench.servers import ServerProcess
+from pytest_llmbench.serving import ServerOptions
 from pytest_llmbench.specs import ModelSpec
 from pytest_llmbench.streaming import (
     Accumulator,
@@ -58,7 +58,7 @@ def model_matches(wanted: str, name: str) -> bool:
 class OllamaBackend(Backend):
     """``ollama:NAME[:TAG][@URL]``: attach (or start ``ollama serve``), pull, preload, unload."""
 
-    def __init__(self, spec: ModelSpec, options: dict[str, Any]) -> None:
+    def __init__(self, spec: ModelSpec, options: ServerOptions | None = None) -> None:
         super().__init__(spec, options)
         self.base_url = spec.url or ollama_base_url(os.environ.get("OLLAMA_HOST"))
         self.process: ServerProcess | None = None
@@ -83,8 +83,7 @@ class OllamaBackend(Backend):
             )
         progress(f"{self.label}: starting `ollama serve` at {self.base_url}")
         env_host = self.base_url.split("://", 1)[1]
-        log_dir = Path(self.options.get("log_dir") or tempfile.mkdtemp(prefix="llmbench-logs-"))
-        log = log_dir / f"ollama-serve-{env_host.replace(':', '-')}.log"
+        log = self.options.log_directory() / f"ollama-serve-{env_host.replace(':', '-')}.log"
         self.process = ServerProcess(
             [binary, "serve"], log, self.label, env={"OLLAMA_HOST": env_host}
         )
@@ -96,11 +95,11 @@ class OllamaBackend(Backend):
         self._ensure_server(progress)
         with self._client() as client:
             version = get_json(client, f"{self.base_url}/api/version", self.label)
-            self.server_info["version"] = version.get("version")
+            self.server_info = replace(self.server_info, version=version.get("version"))
             tags = get_json(client, f"{self.base_url}/api/tags", self.label)
         entry = self._tag_entry(tags)
         if entry is None:
-            if not self.options.get("pull"):
+            if not self.options.pull:
                 names = [str(m.get("name", "")) for m in tags.get("models", [])]
                 raise ModelNotFound(
                     f"{self.label}: model {self.spec.model!r} is not pulled on {self.base_url} "
@@ -111,10 +110,13 @@ class OllamaBackend(Backend):
             with self._client() as client:
                 tags = get_json(client, f"{self.base_url}/api/tags", self.label)
             entry = self._tag_entry(tags) or {}
-        self.server_info["digest"] = entry.get("digest")
         details = entry.get("details") or {}
-        self.server_info["quantization"] = details.get("quantization_level")
-        self.server_info["parameter_size"] = details.get("parameter_size")
+        self.server_info = replace(
+            self.server_info,
+            digest=entry.get("digest"),
+            quantization=details.get("quantization_level"),
+            parameter_size=details.get("parameter_size"),
+        )
         return self.preload(settings)
 
     def _tag_entry(self, tags: dict[str, Any]) -> dict[str, Any] | None:
@@ -158,7 +160,7 @@ class OllamaBackend(Backend):
     def preload(self, settings: Settings) -> float:
         """Load the model with an empty chat (done_reason "load"), timed on the client."""
         started = time.perf_counter()
-        with self._client(float(self.options.get("health_timeout_s") or 900)) as client:
+        with self._client(self.options.health_timeout_s) as client:
             response = client.post(
                 f"{self.base_url}/api/chat",
                 json={

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -10,6 +11,7 @@ import httpx
 from pytest_llmbench.backends.base import Backend, Messages, Progress, get_json, http_client
 from pytest_llmbench.errors import ModelNotFound, StreamError
 from pytest_llmbench.generation import Settings
+from pytest_llmbench.serving import ServerOptions
 from pytest_llmbench.streaming import (
     SSE_TOKEN_PREFIX,
     Accumulator,
@@ -26,12 +28,12 @@ class OpenAIBackend(Backend):
 
     base_url: str
 
-    def __init__(self, spec: Any, options: dict[str, Any]) -> None:
+    def __init__(self, spec: Any, options: ServerOptions | None = None) -> None:
         super().__init__(spec, options)
         self.base_url = (spec.url or "").removesuffix("/v1")
 
     def headers(self) -> dict[str, str]:
-        key = self.options.get("api_key")
+        key = self.options.api_key
         return {"Authorization": f"Bearer {key}"} if key else {}
 
     def prepare(self, settings: Settings, progress: Progress) -> float | None:
@@ -43,7 +45,7 @@ class OpenAIBackend(Backend):
                 f"{self.label}: the endpoint does not list model {self.spec.model!r} "
                 f"(it has: {', '.join(map(str, ids[:10]))}). Fix the name in --llm-models."
             )
-        self.server_info["model_id"] = self.spec.model
+        self.server_info = replace(self.server_info, model_id=self.spec.model)
         return None
 
     def release(self) -> None:
@@ -122,8 +124,8 @@ class OpenAIBackend(Backend):
                 if event.get("usage") or event.get("timings"):
                     final = {k: event[k] for k in ("usage", "timings") if event.get(k)}
                 fingerprint = event.get("system_fingerprint")
-                if fingerprint and "build" not in self.server_info:
-                    self.server_info["build"] = fingerprint
+                if fingerprint and self.server_info.build is None:
+                    self.server_info = replace(self.server_info, build=fingerprint)
                 if learned is not None:
                     suffix, rest = learned
                     # Bulk-decoded events must leave everything as this path would: no error,
@@ -131,7 +133,9 @@ class OpenAIBackend(Backend):
                     if (
                         rest.get("error") is None
                         and not (rest.get("usage") or rest.get("timings"))
-                        and (not rest.get("system_fingerprint") or "build" in self.server_info)
+                        and (
+                            not rest.get("system_fingerprint") or self.server_info.build is not None
+                        )
                     ):
                         runs.accept(suffix)
                 choices = event.get("choices") or ()

@@ -11,6 +11,7 @@ from pytest_llmbench.backends.base import Timeouts
 from pytest_llmbench.backends.llama_server import LlamaServerBackend
 from pytest_llmbench.errors import ServerError
 from pytest_llmbench.generation import Settings
+from pytest_llmbench.serving import ServerOptions
 from pytest_llmbench.specs import parse_spec
 
 pytestmark = pytest.mark.real_server
@@ -18,11 +19,11 @@ pytestmark = pytest.mark.real_server
 
 @pytest.fixture(scope="module")
 def backend(llama_server_bin: Path, gemma_gguf: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    options = {
-        "llama_server_bin": str(llama_server_bin),
-        "health_timeout_s": 120,
-        "log_dir": str(tmp_path_factory.mktemp("logs")),
-    }
+    options = ServerOptions(
+        llama_server_bin=str(llama_server_bin),
+        health_timeout_s=120,
+        log_dir=str(tmp_path_factory.mktemp("logs")),
+    )
     backend = LlamaServerBackend(parse_spec("llama-server:gemma3-270m"), options)
     messages: list[str] = []
     load_s = backend.prepare(Settings(ctx=4096), messages.append)
@@ -35,12 +36,12 @@ def test_spawn_waits_through_health_and_records_server_facts(backend: LlamaServe
     info = backend.server_info
     assert backend.load_s is not None and backend.load_s > 0  # type: ignore[attr-defined]
     # The health poll saw the server not ready (refused or 503 "Loading model") before 200.
-    assert info["health_seen"][-1] == "HTTP 200"
-    assert len(info["health_seen"]) >= 2, info["health_seen"]
-    assert info["total_slots"] == 1 and info["n_ctx"] == 4096
-    assert info["model_id"] == "llama-server:gemma3-270m"
-    assert info["build"]
-    assert "im_start" in (info["chat_template"] or "")  # no template in the GGUF: ChatML
+    assert info.health_seen[-1] == "HTTP 200"
+    assert len(info.health_seen) >= 2, info.health_seen
+    assert info.total_slots == 1 and info.n_ctx == 4096
+    assert info.model_id == "llama-server:gemma3-270m"
+    assert info.build
+    assert "im_start" in (info.chat_template or "")  # no template in the GGUF: ChatML
 
 
 def test_real_stream_metrics_are_consistent(backend: LlamaServerBackend) -> None:
@@ -85,11 +86,9 @@ def test_small_cap_is_flagged_as_truncation(backend: LlamaServerBackend) -> None
 def test_missing_server_exit_shows_log_tail(llama_server_bin: Path, tmp_path: Path) -> None:
     bad = tmp_path / "broken.gguf"
     bad.write_bytes(b"GGUF" + b"\0" * 64)
-    options = {
-        "llama_server_bin": str(llama_server_bin),
-        "health_timeout_s": 60,
-        "log_dir": str(tmp_path),
-    }
+    options = ServerOptions(
+        llama_server_bin=str(llama_server_bin), health_timeout_s=60, log_dir=str(tmp_path)
+    )
     backend = LlamaServerBackend(parse_spec(f"llama-server:{bad}"), options)
     with pytest.raises(ServerError, match="exited with code") as info:
         backend.prepare(Settings(ctx=512), lambda _m: None)
@@ -111,8 +110,9 @@ def test_port_taken_between_probe_and_bind_is_retried(
         taken = squatter.getsockname()[1]
         ports = iter([taken])
         monkeypatch.setattr(module, "free_port", lambda: next(ports, None) or free_port())
-        options = {"llama_server_bin": str(llama_server_bin), "health_timeout_s": 60,
-                   "log_dir": str(tmp_path)}
+        options = ServerOptions(
+            llama_server_bin=str(llama_server_bin), health_timeout_s=60, log_dir=str(tmp_path)
+        )
         backend = LlamaServerBackend(parse_spec("llama-server:gemma3-270m"), options)
         try:
             assert backend.prepare(Settings(ctx=512), lambda _m: None) is not None

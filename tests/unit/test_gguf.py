@@ -99,12 +99,15 @@ def test_missing_template_warns_unless_one_is_given(
     tmp_path: Path, server_args: tuple[str, ...], warned: bool
 ) -> None:
     from pytest_llmbench.backends.llama_server import LlamaServerBackend
+    from pytest_llmbench.serving import ServerOptions
     from pytest_llmbench.specs import parse_spec
 
     path = write_gguf(tmp_path / "base.gguf", [("general.file_type", 4, 15)])
-    backend = LlamaServerBackend(parse_spec(f"llama-server:{path}"), {"server_args": server_args})
+    backend = LlamaServerBackend(
+        parse_spec(f"llama-server:{path}"), ServerOptions(server_args=server_args)
+    )
     said: list[str] = []
     backend._check_gguf(path, said.append)
-    assert backend.server_info["quantization"] == "Q4_K_M"
-    assert bool(backend.server_info.get("warnings")) is warned
+    assert backend.server_info.quantization == "Q4_K_M"
+    assert bool(backend.server_info.warnings) is warned
     assert said == []  # printed once, under the leaderboard, not also while starting

@@ -38,14 +38,15 @@ class Controller:
         self.tables: list[tuple[str, str]] = []
         self.groups: list[RepeatGroup] = []
         self.failures: dict[str, int] = {}
-        """Failed reports per node id, counted as pytest counts ``session.testsfailed``."""
+        """Failed calls per node id, counted as pytest counts ``session.testsfailed``: only
+        these can be a forgiven sample's (a failed setup or teardown never is)."""
         self.regressions = 0
         self.usage_errors = 0
         self.skipped_without_models: set[str] = set()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.results.add(report)
-        if counts_as_failure(report):
+        if report.when == "call" and counts_as_failure(report):
             self.failures[report.nodeid] = self.failures.get(report.nodeid, 0) + 1
         if report.skipped and NO_MODELS in str(report.longrepr):
             self.skipped_without_models.add(report.nodeid)

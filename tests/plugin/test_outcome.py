@@ -81,6 +81,39 @@ def test_an_errored_sample_is_never_forgiven(pytester: pytest.Pytester) -> None:
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
+TEARDOWN_ERROR = '''
+import pytest
+
+@pytest.fixture
+def broken_teardown(request):
+    yield
+    if request.node.name.endswith("-r2]"):  # the sample that fails on purpose
+        raise RuntimeError("teardown broke")
+
+@pytest.mark.llm(repeat=3, temperature=0.5, min_pass_rate=0.6)
+def test_sampled(llm, broken_teardown):
+    llm.generate("Say yes.")
+    assert llm.settings.seed != 43, "the one sample that fails on purpose"
+'''
+
+
+def test_a_forgiven_samples_teardown_error_still_fails_the_run(
+    pytester: pytest.Pytester, url: str
+) -> None:
+    pytester.makepyfile(test_gated=TEARDOWN_ERROR)
+    result = run(pytester, url, "-p", "no:terminal")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_server_trouble_is_an_error_under_xdist(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_gated=GATED)
+    with FakeLlamaServer(ModelScript(["Yes"], fault="cut", fault_after=0)) as srv:
+        result = run(pytester, f"llama-server@{srv.url}", "-n", "2")
+    result.assert_outcomes(errors=3)
+    result.stdout.fnmatch_lines(["*StreamError: llama-server@http*: the server cut the stream*"])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
 SCORED_REPEATS = '''
 import pytest
 

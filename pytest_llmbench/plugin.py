@@ -36,12 +36,6 @@ def pytest_configure(config: pytest.Config) -> None:
         f"llm(**settings): generation settings, repeats and gates for this test "
         f"({', '.join(MARKER_KEYS)})",
     )
-    if not config.pluginmanager.hasplugin("xdist"):
-        # Items carry xdist_group marks for `--dist loadgroup`; without pytest-xdist
-        # installed, pytest would warn "Unknown pytest.mark.xdist_group" on every run.
-        config.addinivalue_line(
-            "markers", "xdist_group(name): pytest-xdist group (used with -n N --dist loadgroup)"
-        )
     run = build_run_config(config)
     config.stash[RUN_KEY] = run
     if run.specs:

@@ -82,15 +82,3 @@ def test_without_models_llm_tests_skip_with_the_reason(pytester: pytest.Pytester
     result = pytester.runpytest("-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*no models: pass --llm-models=SPEC*"])
-
-
-def test_no_unknown_mark_warning_without_pytest_xdist(pytester: pytest.Pytester) -> None:
-    """The demo install has no pytest-xdist: its group marks must not warn on every run."""
-    pytester.makepyfile(TEST_FILE)
-    result = pytester.runpytest_subprocess(  # in-process, the outer run's markers would leak in
-        "--llm-models=ollama:m@http://127.0.0.1:9", "-p", "no:xdist", "--collect-only",
-        "-W", "error::pytest.PytestUnknownMarkWarning",
-    )  # fmt: skip
-    assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["*test_x[[]ollama:m@http://127.0.0.1:9[]]*"])
-    assert "PytestUnknownMarkWarning" not in result.stdout.str()

@@ -86,8 +86,9 @@ class FakeLlamaServer(FakeHTTPServer):
         alias: str | None = None,
         total_slots: int = 1,
         sse_pings: bool = False,
+        port: int = 0,
     ) -> None:
-        super().__init__()
+        super().__init__(port)
         self.script = script
         self.model_id = model_id
         self.n_ctx = n_ctx

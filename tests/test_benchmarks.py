@@ -67,3 +67,16 @@ def test_replayed_replies_are_what_the_plugin_reads_from_the_fakes() -> None:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_the_leaderboard_figure_s_reports_are_ones_the_leaderboard_reads() -> None:
+    from benchmarks.figures.leaderboard import synthetic_reports
+    from pytest_llmbench.leaderboard import Results, render
+
+    models = ["openai:a@http://127.0.0.1:9", "openai:b@http://127.0.0.1:9"]
+    results = Results(models)
+    for report in synthetic_reports(20, models):
+        results.add(report)
+    assert [item.outcome for item in results.ordered()].count("failed") == 2
+    table = render(results, "auto", 0)
+    assert "openai:a" in table and "openai:b" in table

@@ -65,6 +65,7 @@ class Controller:
             forgiven={nodeid for group in self.groups for nodeid in group.forgiven},
             gate_failures=sum(not group.ok for group in self.groups) + self.regressions,
             usage_errors=self.usage_errors,
+            stopped=bool(session.shouldfail or session.shouldstop),
         )
 
     def _write_outputs(self) -> None:

@@ -67,6 +67,7 @@ def exit_status(
     forgiven: Collection[str],
     gate_failures: int,
     usage_errors: int = 0,
+    stopped: bool = False,
 ) -> int:
     """The run's exit status.
 
@@ -74,7 +75,8 @@ def exit_status(
     reports, ``failures`` the same count per node id, ``forgiven`` the node ids of the samples of
     repeat groups that met their pass rate, ``gate_failures`` the missed gates (pass rates,
     pooled thresholds, baseline regressions), ``usage_errors`` outputs that could not be
-    written or read. Interruptions and internal errors are left as they are.
+    written or read, ``stopped`` whether the run stopped early (``-x``, ``--maxfail``: then
+    nothing is forgiven). Interruptions and internal errors are left as they are.
     """
     if current not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         return current
@@ -83,6 +85,6 @@ def exit_status(
     if gate_failures:
         return pytest.ExitCode.TESTS_FAILED
     excused = sum(count for nodeid, count in failures.items() if nodeid in forgiven)
-    if current == pytest.ExitCode.TESTS_FAILED and 0 < excused >= testsfailed:
+    if current == pytest.ExitCode.TESTS_FAILED and 0 < excused >= testsfailed and not stopped:
         return pytest.ExitCode.OK  # every failure pytest counted is a forgiven sample
     return current

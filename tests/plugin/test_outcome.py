@@ -66,6 +66,12 @@ def test_a_met_pass_rate_forgives_its_own_failed_samples(
     assert outcomes == ["failed", "passed", "passed"]
 
 
+def test_a_run_stopped_by_maxfail_is_never_forgiven(pytester: pytest.Pytester, url: str) -> None:
+    pytester.makepyfile(test_gated=GATED.replace("min_pass_rate=0.6", "min_pass_rate=0.5"))
+    result = run(pytester, url, "-x", "-p", "no:terminal")  # stops at r2: 1/2 meets 0.5
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
 def test_a_missed_pass_rate_fails_the_run_without_the_terminal(
     pytester: pytest.Pytester, url: str
 ) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from pytest_llmbench.backends.base import Backend, Messages, Progress, get_json, http_client
+from pytest_llmbench.backends.ollama_host import model_matches, ollama_base_url
 from pytest_llmbench.errors import ModelNotFound, ServerError, StreamError
 from pytest_llmbench.generation import Settings
 from pytest_llmbench.servers import ServerProcess
@@ -26,33 +27,6 @@ from pytest_llmbench.streaming import (
 )
 
 NS = 1e9
-
-
-def ollama_base_url(env: str | None) -> str:
-    """Resolve ``OLLAMA_HOST`` as Ollama's own client does (envconfig.Host)."""
-    if not env:
-        return "http://127.0.0.1:11434"
-    value = env.strip().strip("\"'")
-    scheme, sep, rest = value.partition("://")
-    if not sep:
-        scheme, rest = "http", value
-    host_port = rest.split("/", 1)[0]
-    host, colon, port = host_port.rpartition(":") if ":" in host_port else (host_port, "", "")
-    if not colon:
-        host, port = host_port, {"http": "80", "https": "443"}[scheme] if sep else "11434"
-    host = host or "127.0.0.1"
-    if host in ("0.0.0.0", "::", "[::]"):
-        host = "127.0.0.1"
-    return f"{scheme}://{host}:{port}"
-
-
-def model_matches(wanted: str, name: str) -> bool:
-    """Ollama names default the tag to ``latest``."""
-
-    def norm(n: str) -> str:
-        return n if ":" in n.rsplit("/", 1)[-1] else f"{n}:latest"
-
-    return norm(wanted) == norm(name)
 
 
 class OllamaBackend(Backend):

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from tabulate import tabulate
 
+from pytest_llmbench.caveats import notes as caveat_notes
 from pytest_llmbench.config import RunConfig
 from pytest_llmbench.groups import RepeatGroup, repeat_groups
 from pytest_llmbench.leaderboard import Results, render
@@ -160,6 +161,9 @@ class Controller:
             terminalreporter.write_line(f"[llmbench] {line}")
         for warning in self.server_warnings():
             terminalreporter.write_line(f"[llmbench] WARNING: {warning}")
+        ordered = self.results.ordered()
+        for note in caveat_notes((i.model, g) for i in ordered for g in i.generations):
+            terminalreporter.write_line(f"[llmbench] NOTE: {note}")
         skipped = len(self.skipped_without_models)
         if skipped:
             tests = "LLM test" if skipped == 1 else "LLM tests"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from pytest_llmbench.caveats import Caveat
 from pytest_llmbench.serving import ServerInfo
 
 
@@ -84,6 +85,9 @@ class Metrics:
     """Model load time paid before this generation (spawn->healthy or preload); cold items only."""
     server_prompt_ms: float | None = None
     server_decode_ms: float | None = None
+    server_load_s: float | None = None
+    """Server-reported time this request waited for the model (Ollama ``load_duration``):
+    milliseconds when it was loaded, the whole load when it had to be loaded again."""
     peak_rss_mb: float | None = None
     """Peak resident memory of a server process the plugin spawned."""
     vram_mb: float | None = None
@@ -113,6 +117,8 @@ class Generation:
     """Server facts: backend, version/build, model id, chat template, context size."""
     request: dict[str, Any] = field(default_factory=dict)
     """The exact JSON body sent."""
+    caveats: tuple[Caveat, ...] = ()
+    """Why some of its figures are not comparable (see ``pytest_llmbench.caveats``)."""
 
     @property
     def truncated(self) -> bool:
@@ -136,6 +142,7 @@ class Generation:
             "settings": self.settings.to_dict(),
             "server": self.server.to_dict(),
             "request": dict(self.request),
+            "caveats": [c.to_dict() for c in self.caveats],
         }
 
     @classmethod
@@ -150,4 +157,5 @@ class Generation:
             settings=Settings.from_dict(data.get("settings", {})),
             server=ServerInfo.from_dict(data.get("server") or {}),
             request=dict(data.get("request", {})),
+            caveats=tuple(Caveat.from_dict(c) for c in data.get("caveats") or ()),
         )

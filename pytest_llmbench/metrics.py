@@ -17,13 +17,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pytest_llmbench.caveats import excluded
+
 Source = Literal["generation", "flag", "score", "outcomes"]
 """Where a value comes from: ``generation`` a field of each generation's ``metrics``;
 ``flag`` a boolean of each generation (counted); ``score`` the item's total score;
 ``outcomes`` the pass/fail outcomes of a group of items (repeats)."""
 
 Stat = Literal["median", "p90", "sum", "max", "count", "mean", "stdev"]
-"""Per-model statistics. Speed figures (``median``, ``p90``) skip warm-up generations;
+"""Per-model statistics. Speed figures (``median``, ``p90``) skip warm-up generations and
+those whose caveats leave the metric out (``pytest_llmbench.caveats``);
 ``sum``, ``max`` and ``count`` (an integer total, 0 when nothing was reported) take every
 generation; ``mean``/``stdev`` are over items (scores)."""
 
@@ -70,13 +73,18 @@ class Metric:
 
     def values(self, record: Mapping[str, Any], *, timed_only: bool = False) -> list[float]:
         """The metric's values in one item record: one per generation that reported it, or
-        the item's score. ``timed_only`` skips warm-up generations."""
+        the item's score. ``timed_only`` skips warm-up generations and the generations whose
+        caveats leave this metric out."""
         if self.source == "score":
             score = (record.get("scores") or {}).get(self.name)
             return [] if score is None else [float(score)]
         if self.source == "outcomes":
             raise ValueError(f"{self.name} is a figure of a group of items, not of one item")
-        gens = [g for g in record.get("generations") or () if not (timed_only and g.get("warmup"))]
+        gens = [
+            g
+            for g in record.get("generations") or ()
+            if not (timed_only and (g.get("warmup") or excluded(g, self.name)))
+        ]
         if self.source == "flag":
             return [1.0 if g.get(self.name) else 0.0 for g in gens]
         raw = (g.get("metrics", {}).get(self.name) for g in gens)
@@ -190,6 +198,11 @@ SERVER_PROMPT_MS = _m(
 SERVER_DECODE_MS = _m(
     "server_decode_ms", "srv decode ms", "ms", None, 1, "server-reported decode time"
 )
+SERVER_LOAD_S = _m(
+    "server_load_s", "srv load s", "s", None, 2,
+    "server-reported wait for the model in this request (Ollama load_duration; a reload "
+    "during the run shows here)",
+)  # fmt: skip
 VRAM_MB = _m("vram_mb", "VRAM MB", "MB", False, 0, "GPU memory the model occupies")
 PASS_RATE = _m(
     "pass_rate", "pass rate", "", True, 2, "passed / (passed + failed) over a test's repeats",
@@ -213,6 +226,7 @@ REGISTRY: tuple[Metric, ...] = (
     CACHED_PROMPT_TOKENS,
     SERVER_PROMPT_MS,
     SERVER_DECODE_MS,
+    SERVER_LOAD_S,
     VRAM_MB,
     PASS_RATE,
 )

@@ -321,7 +321,11 @@ def test_ollama_fault_error_midstream_garbage_zero() -> None:
 
 
 def test_ollama_context_overflow_truncates_silently_unless_truncate_false() -> None:
-    with ollama(m=ModelScript(["a"], fault="context_overflow")) as (_, c):
+    script = ModelScript(["a"], fault="context_overflow")
+    with (  # truncate:false is read from v0.12.6 on
+        FakeOllama({"m": script}, version="0.12.6") as fake,
+        httpx.Client(base_url=fake.url, timeout=5) as c,
+    ):
         body = {"model": "m", "messages": CHAT, "stream": False, "options": {"num_ctx": 2048}}
         done = c.post("/api/chat", json=body).json()
         assert done["done"] is True and done["prompt_eval_count"] == 2048

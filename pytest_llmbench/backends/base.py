@@ -200,6 +200,7 @@ class Backend(ABC):
             prompt_tps=server.get("prompt_tps"),
             server_prompt_ms=server.get("server_prompt_ms"),
             server_decode_ms=server.get("server_decode_ms"),
+            server_load_s=server.get("server_load_s"),
             **self.memory(),
         )
         return Generation(

@@ -1,20 +1,51 @@
-"""Ollama's native API (``/api/chat``, NDJSON), with pull, preload and unload."""
+"""Ollama's native API (``/api/chat``, NDJSON), with pull, preload and unload.
+
+Read against ollama/ollama v0.12.x and fb30760 (v0.33, llama-server inside):
+
+- every request carries ``keep_alive`` (:data:`KEEP_ALIVE`), so the model stays loaded for the
+  run; each final chunk's ``load_duration`` is recorded, and a reload is named
+  (``backends/ollama_runner.py``);
+- ``truncate: false`` and ``shift: false``: an over-long prompt is refused (400) instead of
+  cut silently (v0.12.6+; server/routes.go, llm/llama_server.go:295-300); v0.12.0-v0.12.5
+  ignore both and cut the prompt to the context (runner.go:133-172), seen here as
+  ``prompt_eval_count`` reaching the context size; both are one item error naming it;
+- the context in use is read after the load: /api/ps ``context_length`` (the context in use
+  since v0.30, the requested one before: routes.go:1795) capped at /api/show's trained
+  context, as both lines cap ``num_ctx`` silently (sched.go:161-167);
+- unloading (``keep_alive: 0``) returns before the runner stops, so :meth:`release` waits
+  until /api/ps no longer lists the model (sched.go:458-460).
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Generator, Iterator
 from dataclasses import replace
 from typing import Any
 
 import httpx
 
-from pytest_llmbench.backends.base import Backend, Messages, Progress, get_json, http_client
+from pytest_llmbench.backends.base import (
+    Backend,
+    Messages,
+    Progress,
+    Timeouts,
+    get_json,
+    http_client,
+)
 from pytest_llmbench.backends.ollama_host import model_matches, ollama_base_url
-from pytest_llmbench.errors import ModelNotFound, ServerError, StreamError
-from pytest_llmbench.generation import Settings
+from pytest_llmbench.backends.ollama_runner import RunnerWatch
+from pytest_llmbench.errors import (
+    GenerationError,
+    ModelNotFound,
+    RequestRejected,
+    ServerError,
+    StreamError,
+)
+from pytest_llmbench.generation import Generation, Settings
 from pytest_llmbench.servers import ServerProcess
 from pytest_llmbench.serving import ServerOptions
 from pytest_llmbench.specs import ModelSpec
@@ -27,6 +58,14 @@ from pytest_llmbench.streaming import (
 )
 
 NS = 1e9
+KEEP_ALIVE = "60m"
+"""Sent with every request: the model stays loaded while the run goes on (Ollama's default is
+5 minutes), yet a run killed before its unload frees the memory within the hour."""
+UNLOAD_WAIT_S = 60.0
+"""How long :meth:`OllamaBackend.release` waits for /api/ps to stop listing the model."""
+FIT = {"truncate": False, "shift": False}
+"""Refuse an over-long prompt and stop at the context's end instead of dropping tokens."""
+_CONTEXT_WORDS = ("context length", "context size", "exceeds the available context")
 
 
 class OllamaBackend(Backend):
@@ -38,6 +77,10 @@ class OllamaBackend(Backend):
         self.process: ServerProcess | None = None
         self.loaded = False
         self.loaded_ctx: int | None = None
+        self.ctx_in_use: int | None = None
+        """The context Ollama runs the model with (``num_ctx`` capped at the trained one)."""
+        self.watch = RunnerWatch()
+        self.server_info["prompt_cache"] = "on: Ollama cannot turn it off"
 
     def _client(self, timeout: float = 30.0) -> httpx.Client:
         return http_client(httpx.Timeout(timeout, connect=5.0))
@@ -142,6 +185,8 @@ class OllamaBackend(Backend):
                     "messages": [],
                     "stream": False,
                     "options": {"num_ctx": settings.ctx},
+                    "keep_alive": KEEP_ALIVE,
+                    **FIT,
                 },
             )
         if response.status_code == 404:
@@ -153,7 +198,34 @@ class OllamaBackend(Backend):
                 f"{self.label}: preload failed: HTTP {response.status_code} {response.text[:200]}"
             )
         self.loaded, self.loaded_ctx = True, settings.ctx
-        return time.perf_counter() - started
+        load_s = time.perf_counter() - started
+        self.watch.loaded()
+        self._read_context(settings.ctx)
+        return load_s
+
+    def _read_context(self, asked: int) -> None:
+        """Record the context in use; warn when Ollama capped the one asked for."""
+        in_use: list[int] = []
+        with self._client(10.0) as client:
+            try:
+                ps = get_json(client, f"{self.base_url}/api/ps", self.label)
+                for model in ps.get("models", []):
+                    if model_matches(self.spec.model, model.get("name", "")):
+                        in_use.append(int(model.get("context_length") or 0))
+                show = client.post(f"{self.base_url}/api/show", json={"model": self.spec.model})
+                info = show.json().get("model_info") or {} if show.status_code == 200 else {}
+            except (ServerError, httpx.HTTPError, ValueError):
+                info = {}
+        in_use += [int(v) for k, v in info.items() if k.endswith(".context_length")]
+        in_use = [n for n in in_use if n > 0]
+        self.ctx_in_use = min(in_use, default=None)
+        self.server_info["n_ctx"] = self.ctx_in_use
+        if self.ctx_in_use is not None and self.ctx_in_use < asked:
+            self.server_info["warnings"] = [
+                f"{self.label}: Ollama runs this model with a context of {self.ctx_in_use} "
+                f"tokens, not the {asked} asked for (--llm-ctx / num_ctx): it caps num_ctx at "
+                f"the model's trained context without an error"
+            ]
 
     def release(self) -> None:
         if self.loaded:
@@ -163,12 +235,67 @@ class OllamaBackend(Backend):
                         f"{self.base_url}/api/chat",
                         json={"model": self.spec.model, "messages": [], "keep_alive": 0},
                     )
+                    self._wait_unloaded(client)
             except httpx.HTTPError:
                 pass  # the server is gone: nothing left to unload
             self.loaded = False
         if self.process is not None:
             self.process.stop()
             self.process = None
+
+    def _wait_unloaded(self, client: httpx.Client, interval_s: float = 0.05) -> None:
+        """Until /api/ps stops listing the model (unloading is asynchronous), so the next
+        model's load does not include this one's teardown; bounded by UNLOAD_WAIT_S."""
+        deadline = time.monotonic() + UNLOAD_WAIT_S
+        while time.monotonic() < deadline:
+            response = client.get(f"{self.base_url}/api/ps")
+            if response.status_code != 200:
+                return  # not an Ollama that lists its runners: nothing to wait for
+            names = [str(m.get("name", "")) for m in response.json().get("models") or []]
+            if not any(model_matches(self.spec.model, n) for n in names):
+                return
+            time.sleep(interval_s)
+        warnings.warn(
+            f"{self.label}: still listed in /api/ps {UNLOAD_WAIT_S:g} s after unloading; "
+            f"the next model's load time may include its teardown",
+            stacklevel=1,
+        )
+
+    def generate(self, messages: Messages, settings: Settings, timeouts: Timeouts) -> Generation:
+        """A generation with its load wait recorded and its caveats (reload, prompt cache);
+        a prompt that filled the whole context (v0.12.0-0.12.5 cut it) is an error."""
+        from dataclasses import replace
+
+        generation = super().generate(messages, settings, timeouts)
+        load_s = generation.metrics.server_load_s
+        generation = replace(
+            generation, caveats=generation.caveats + self.watch.caveats(messages, load_s)
+        )
+        prompt = generation.metrics.prompt_tokens
+        if self.ctx_in_use and prompt is not None and prompt >= self.ctx_in_use:
+            raise GenerationError(
+                f"{self.label}: the prompt filled the whole context of {self.ctx_in_use} tokens "
+                f"(prompt_eval_count {prompt}): Ollama {self.server_info.get('version')} cut "
+                f"it to fit without an error, so the model answered a truncated prompt. "
+                f"Shorten the prompt or raise --llm-ctx.",
+                partial=generation,
+            )
+        return generation
+
+    def rejected(self, response: httpx.Response) -> RequestRejected:
+        """A 400 about the context (current Ollama, or llama-server's error passed on) names
+        the context size."""
+        error = super().rejected(response)
+        if response.status_code == 400 and any(w in error.body.lower() for w in _CONTEXT_WORDS):
+            ctx = self.ctx_in_use or self.loaded_ctx
+            return RequestRejected(
+                f"{self.label}: the prompt does not fit the context of {ctx} tokens "
+                f"(num_ctx): Ollama answered HTTP 400: {error.body.strip()}. Shorten the "
+                f"prompt or raise --llm-ctx.",
+                status=400,
+                body=error.body,
+            )
+        return error
 
     def generate_url(self) -> str:
         return f"{self.base_url}/api/chat"
@@ -191,6 +318,8 @@ class OllamaBackend(Backend):
             "messages": messages,
             "stream": True,
             "options": options,
+            "keep_alive": KEEP_ALIVE,
+            **FIT,
         }
         if settings.think is not None:
             body["think"] = settings.think

@@ -5,8 +5,28 @@ Sources (ollama/ollama): docs/api.md for shapes and examples; server/routes.go
 handleScheduleError) and api/types.go (``omitempty`` tags, ``Duration`` and ``ThinkValue``
 parsing) for what the docs leave out; runner/ollamarunner/runner.go at v0.12.x for the
 metric counters and the prompt-truncation rule; server/images.go + server/download.go
-for pull progress. Behaviour that differs between versions follows v0.12.x (the default
-``version``), newer details noted where they matter.
+for pull progress.
+
+Two lines of Ollama differ in what a benchmark sees; ``version`` picks one (``V0_12``, the
+default, or ``CURRENT``, v0.30+ where Ollama drives llama-server: llm/llama_server.go):
+
+- the context in use: both cap ``num_ctx`` at the model's trained context without an error
+  (v0.12.0 llm/server.go:170-175; fb30760 server/sched.go:161-167 ``effectiveContext``), but
+  v0.12's /api/ps reports the *requested* ``num_ctx`` (routes.go:1795 reads the scheduler's
+  copy of the options, the cap was applied to another copy) while the current one reports
+  the context in use (routes.go:2293 ``r.llama.ContextLength()``);
+- an over-long prompt: v0.12 drops tokens from its middle silently (runner/ollamarunner/
+  runner.go:133-172), refusing only with ``truncate:false`` from v0.12.6 on (400 "the input
+  length exceeds the context length", runner.go:136-137, 857-859); the current line refuses
+  with 400 when context shift is off (``shift:false``; llm/llama_server.go:295-300) and passes
+  llama-server's own 400 through with ``truncate:false`` (llama_server.go:1648-1654), and
+  otherwise truncates to ``contextShiftPromptLimit`` (llama_server.go:322-332);
+- the prompt cache, which neither can turn off: ``prompt_eval_count`` counts the cached
+  tokens, ``prompt_eval_duration`` only the evaluated ones (v0.12 runner.go:921-922 with
+  cache.go:96-123; current llama_server.go:1512, 1562 ``cache_prompt: true``, 1723-1724).
+
+Both unload asynchronously: ``keep_alive: 0`` answers at once and the scheduler removes the
+runner from /api/ps after it stopped (sched.go:458-460 at fb30760; ``unload_delay_s``).
 """
 
 from __future__ import annotations
@@ -45,6 +65,20 @@ RUNNER_DIED = (
 INPUT_TOO_LONG = "the input length exceeds the context length"
 PULL_NOT_FOUND = "pull model manifest: file does not exist"
 _FOREVER_NS = 2**63 - 1  # keep_alive < 0 -> time.Duration(math.MaxInt64)
+# llm/llama_server.go:298 (fb30760): context shift off, prompt over the context.
+PROMPT_TOO_LONG = (
+    "the prompt is longer than the context length currently available to the model; shorten "
+    "the prompt, adjust the context length in settings, or use a model with a longer context "
+    "length"
+)
+V0_12 = "0.12.0"
+CURRENT = "0.33.0"
+VERSIONS = (V0_12, CURRENT)
+"""The two lines of Ollama the plugin's tests run against."""
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("-", 1)[0].split(".")[:3])
 _INT_OPTIONS = frozenset(
     {
         "num_predict",
@@ -81,6 +115,9 @@ class _HTTPError(Exception):
 @dataclass
 class _Loaded:
     num_ctx: int
+    """As requested (what v0.12's /api/ps reports, and what needsReload compares)."""
+    ctx: int
+    """In use: ``num_ctx`` capped at the model's trained context."""
     expires_ns: int
     refs: int = 0
     last_prompt: str | None = None
@@ -96,6 +133,19 @@ def canonical(name: str) -> str:
     if ":" not in n.rsplit("/", 1)[-1]:
         n += ":latest"
     return n
+
+
+def _cached(previous: str | None, prompt: str, tokens: int) -> int:
+    """Prompt tokens reused from the runner's cache: the share of ``prompt`` it has in
+    common with the previous prompt, at least one token always evaluated (cache.go:96-123:
+    the longest common prefix, ``numPast--`` on a full match; llama-server the same)."""
+    if previous is None or not prompt:
+        return 0
+    common = next(
+        (i for i, (a, b) in enumerate(zip(previous, prompt, strict=False)) if a != b),
+        min(len(previous), len(prompt)),
+    )
+    return min(tokens * common // len(prompt), max(tokens - 1, 0))
 
 
 def _digest(text: str) -> str:
@@ -145,14 +195,25 @@ class FakeOllama(FakeHTTPServer):
         self,
         models: Mapping[str, ModelScript] | None = None,
         *,
-        version: str = "0.12.0",
+        version: str = V0_12,
         pull_catalog: Mapping[str, ModelScript] | None = None,
         default_keep_alive_s: float = 300.0,
+        unload_delay_s: float = 0.0,
+        max_loaded: int | None = None,
         port: int = 0,
     ) -> None:
         super().__init__(port)
         self.version = version
+        self.current = _version_tuple(version) >= (0, 30)
+        """The llama-server-driven line (v0.30+)."""
+        self.reads_truncate = _version_tuple(version) >= (0, 12, 6)
+        """``truncate`` / ``shift`` on chat requests (api/types.go from v0.12.6)."""
         self.default_keep_alive_s = default_keep_alive_s
+        self.unload_delay_s = unload_delay_s
+        """How long an expired runner stays listed in /api/ps while it stops."""
+        self.max_loaded = max_loaded
+        """OLLAMA_MAX_LOADED_MODELS: idle runners are evicted to load another
+        (sched.go:265 ``loadedCount >= maxRunners`` -> findRunnerToUnload)."""
         now = rfc3339nano()
         for s in [*(models or {}).values(), *(pull_catalog or {}).values()]:
             if s.fault == "html_404":
@@ -162,6 +223,8 @@ class FakeOllama(FakeHTTPServer):
         self.pull_catalog = {canonical(k): v for k, v in (pull_catalog or {}).items()}
         self._loaded: dict[str, _Loaded] = {}
         self.events: list[tuple[str, str]] = []
+        self.event_times: list[float] = []
+        """``time.perf_counter()`` of each entry of ``events``."""
         self._load_lock = threading.Lock()
 
     # -- test helpers ----------------------------------------------------------------
@@ -285,12 +348,22 @@ class FakeOllama(FakeHTTPServer):
         return opts
 
     # -- scheduler bookkeeping -------------------------------------------------------
+    def _event(self, event: str, key: str) -> None:
+        self.events.append((event, key))
+        self.event_times.append(time.perf_counter())
+
     def _expire_locked(self) -> None:
+        """Drop runners that expired ``unload_delay_s`` ago (stopping takes that long)."""
         now = time.time_ns()
         for k, ld in list(self._loaded.items()):
-            if ld.refs == 0 and ld.expires_ns <= now:
+            if ld.refs == 0 and ld.expires_ns + ns(self.unload_delay_s) <= now:
                 del self._loaded[k]
-                self.events.append(("unload", k))
+                self._event("unload", k)
+
+    @staticmethod
+    def _stopping(ld: _Loaded) -> bool:
+        """Expired, still listed in /api/ps while its runner stops."""
+        return ld.refs == 0 and ld.expires_ns <= time.time_ns()
 
     def _expires(self, keep_alive: float | None) -> int:
         secs = self.default_keep_alive_s if keep_alive is None else keep_alive
@@ -305,15 +378,25 @@ class FakeOllama(FakeHTTPServer):
             with self._lock:
                 self._expire_locked()
                 cur = self._loaded.get(key)
-                if cur is not None and cur.num_ctx != num_ctx and cur.refs == 0:
+                if cur is not None and (
+                    (cur.num_ctx != num_ctx and cur.refs == 0) or self._stopping(cur)
+                ):
                     del self._loaded[key]
-                    self.events.append(("unload", key))
+                    self._event("unload", key)
                     cur = None
+                if cur is None and self.max_loaded is not None:
+                    idle = [k for k, ld in self._loaded.items() if ld.refs == 0]
+                    while idle and len(self._loaded) >= self.max_loaded:
+                        evicted = idle.pop()  # to make room for the new model
+                        del self._loaded[evicted]
+                        self._event("unload", evicted)
             if cur is None:
                 resp.wait(script.load_delay_s)
                 with self._lock:
-                    cur = self._loaded[key] = _Loaded(num_ctx, self._expires(keep_alive))
-                    self.events.append(("load", key))
+                    ctx = min(num_ctx, script.context_length)
+                    cur = _Loaded(num_ctx, ctx, self._expires(keep_alive))
+                    self._loaded[key] = cur
+                    self._event("load", key)
             with self._lock:
                 cur.refs += 1
                 cur.expires_ns = self._expires(keep_alive)
@@ -324,17 +407,15 @@ class FakeOllama(FakeHTTPServer):
             ld.refs -= 1
             ld.expires_ns = self._expires(keep_alive)
             if keep_alive == 0 and ld.refs == 0 and self._loaded.get(key) is ld:
-                del self._loaded[key]
-                self.events.append(("unload", key))
+                self._expire_locked()
 
     def _unload(self, key: str) -> None:
+        """expireRunner: the runner goes once idle and stopped (asynchronously)."""
         with self._lock:
             ld = self._loaded.get(key)
-            if ld is not None and ld.refs == 0:
-                del self._loaded[key]
-                self.events.append(("unload", key))
-            elif ld is not None:
-                ld.expires_ns = time.time_ns()  # expireRunner: goes when the request ends
+            if ld is not None:
+                ld.expires_ns = time.time_ns()
+                self._expire_locked()
 
     # -- listing endpoints -----------------------------------------------------------
     def _tags(self) -> dict[str, Any]:
@@ -370,7 +451,7 @@ class FakeOllama(FakeHTTPServer):
                         "details": _details(s),
                         "expires_at": rfc3339nano(ld.expires_ns),
                         "size_vram": s.size if s.size_vram is None else s.size_vram,
-                        "context_length": ld.num_ctx,
+                        "context_length": ld.ctx if self.current else ld.num_ctx,
                     }
                 )
             return {"models": out}
@@ -552,21 +633,15 @@ class FakeOllama(FakeHTTPServer):
         release: Callable[[], None],
     ) -> None:
         stream = body.get("stream") is not False
-        full_prompt = (
-            2 * ld.num_ctx if script.fault == "context_overflow" else script.prompt_eval_count
-        )
-        prompt_n = full_prompt
-        if full_prompt > ld.num_ctx:
-            # Runner NewSequence: truncate (default) keeps num_ctx tokens silently;
-            # truncate:false (>= v0.12.6) fails before any output -> plain 400.
-            if body.get("truncate") is False:
-                raise _HTTPError(400, INPUT_TOO_LONG)
-            prompt_n = ld.num_ctx
+        ctx = ld.ctx
+        full_prompt = 2 * ctx if script.fault == "context_overflow" else script.prompt_eval_count
+        prompt_n = self._fit_prompt(body, full_prompt, ctx, opts)
         num_predict = opts.get("num_predict")
         limit = (
             int(num_predict) if isinstance(num_predict, (int, float)) and num_predict > 0 else None
         )
-        room = None if body.get("shift") is not False else max(0, ld.num_ctx - prompt_n)
+        shift = body.get("shift") is not False or not self.reads_truncate
+        room = None if shift else max(0, ctx - prompt_n)
         plan = plan_tokens(
             script,
             thinking=script.thinking if think_on else (),
@@ -575,7 +650,7 @@ class FakeOllama(FakeHTTPServer):
             room=room,
         )
         with self._lock:
-            evaluated = 1 if ld.last_prompt == prompt_key else prompt_n
+            evaluated = prompt_n - _cached(ld.last_prompt, prompt_key, prompt_n)
             ld.last_prompt = prompt_key
         if stream:
             resp.begin_stream(200, NDJSON_CT)
@@ -616,6 +691,32 @@ class FakeOllama(FakeHTTPServer):
             resp.end()
         else:
             self._json(resp, 200, final)
+
+    def _fit_prompt(
+        self, body: Mapping[str, Any], tokens: int, ctx: int, opts: Mapping[str, Any]
+    ) -> int:
+        """The prompt tokens that reach the model, or the version's 400 (module docstring)."""
+        truncate = body.get("truncate") is not False or not self.reads_truncate
+        shift = body.get("shift") is not False or not self.reads_truncate
+        if not self.current:
+            if tokens <= ctx:
+                return tokens
+            if not truncate:  # runner.go:136-137 -> 400 (runner.go:857-859)
+                raise _HTTPError(400, INPUT_TOO_LONG)
+            return ctx  # runner.go:133-172: num_keep + the tail, num_ctx tokens in all
+        if tokens <= ctx - 1:  # llama_server.go:290-293 fullPromptLimit
+            return tokens
+        if not truncate:  # sent as is: llama-server's exceed_context_size_error, passed on
+            raise _HTTPError(
+                400,
+                f"request ({tokens} tokens) exceeds the available context size ({ctx} tokens), "
+                f"try increasing it",
+            )
+        if not shift:
+            raise _HTTPError(400, PROMPT_TOO_LONG)
+        keep = int(opts.get("num_keep", 4))  # api.DefaultOptions NumKeep: 4
+        keep = max(0, min(keep, ctx - 1))
+        return ctx - max((ctx - keep) // 2, 1)  # contextShiftPromptLimit
 
     @staticmethod
     def _chunk(name: str, chat: bool, kind: str, piece: str) -> dict[str, Any]:

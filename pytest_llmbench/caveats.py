@@ -1,0 +1,77 @@
+"""Why a figure of one generation cannot be compared with the others, said next to it.
+
+A :class:`Caveat` travels with its generation (``Generation.caveats``, and in the JSON), names
+the metrics it leaves out of the speed medians, and becomes one note line under the
+leaderboard per model and kind, so a distorted figure is never compared with a clean one
+without the reader being told.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+RELOADED = "reloaded"
+PROMPT_CACHE = "prompt_cache"
+SIDE_BY_SIDE = "side_by_side"
+
+_WHAT = {
+    RELOADED: "the model was loaded again during the run (keep-alive expiry, or evicted "
+    "by another model such as the judge)",
+    PROMPT_CACHE: "part of the prompt came from the server's prompt cache, which Ollama "
+    "cannot turn off, so prompt tok/s reads high and TTFT low",
+    SIDE_BY_SIDE: "another local server was busy generating at the same time",
+}
+
+
+@dataclass(frozen=True)
+class Caveat:
+    """One reason a generation's figures are not like the others'."""
+
+    kind: str
+    """``reloaded``, ``prompt_cache`` or ``side_by_side``."""
+    detail: str
+    """This generation's facts, e.g. "TTFT includes 4.1 s of load"."""
+    excludes: tuple[str, ...] = ()
+    """Metric names left out of the medians and percentiles for this generation."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "detail": self.detail, "excludes": list(self.excludes)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Caveat:
+        return cls(str(data["kind"]), str(data["detail"]), tuple(data.get("excludes") or ()))
+
+
+def excluded(generation: Mapping[str, Any], metric: str) -> bool:
+    """Whether a generation's (dict) ``metric`` is left out of the medians."""
+    return any(metric in (c.get("excludes") or ()) for c in generation.get("caveats") or ())
+
+
+def comparable(generations: Iterable[Mapping[str, Any]], metric: str) -> list[Mapping[str, Any]]:
+    """The generations whose ``metric`` may go into a median."""
+    return [g for g in generations if not excluded(g, metric)]
+
+
+def notes(generations: Iterable[tuple[str, Mapping[str, Any]]]) -> list[str]:
+    """One line per model and kind of caveat, from ``(model, generation dict)`` pairs:
+    how many generations, what happened, which figures leave them out, and the details."""
+    grouped: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for model, generation in generations:
+        for caveat in generation.get("caveats") or ():
+            grouped.setdefault((model, str(caveat.get("kind"))), []).append(caveat)
+    lines = []
+    for (model, kind), caveats in grouped.items():
+        excludes = sorted({m for c in caveats for m in c.get("excludes") or ()})
+        details = _distinct(str(c.get("detail", "")) for c in caveats)
+        left_out = f"; left out of the {', '.join(excludes)} medians" if excludes else ""
+        lines.append(
+            f"{model}: {len(caveats)} generation(s): {_WHAT.get(kind, kind)} "
+            f"({'; '.join(details[:3])}{'; …' if len(details) > 3 else ''}){left_out}"
+        )
+    return lines
+
+
+def _distinct(values: Iterable[str]) -> Sequence[str]:
+    return list(dict.fromkeys(v for v in values if v))

@@ -1,19 +1,33 @@
-"""Server processes the plugin spawns: free port, log file, health polling, peak memory, stop."""
+"""Server processes the plugin spawns: free port, log file, health polling, peak memory, stop,
+and their turns at generating on this machine.
+
+Two spawned llama-servers generating at once on one machine each spin a thread per core and
+slow each other down by up to 160× (measured on 2 cores: 0.6 instead of 98.7 tok/s each,
+``benchmarks/``), so a spawned server generates only in its :class:`Turn`: an exclusive lock
+on a file shared by every pytest process of this user (xdist workers, parallel runs), taken
+before the request is sent (the wait is not in TTFT). A turn also watches the CPU time every
+other spawned server uses meanwhile, so a figure taken while another one was busy (loading,
+or started by a run that does not take turns) is marked.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
 
+from pytest_llmbench.caveats import SIDE_BY_SIDE, Caveat
 from pytest_llmbench.errors import ServerError
+from pytest_llmbench.generation import Generation
 
 Progress = Callable[[str], None]
 
@@ -105,6 +119,92 @@ def wait_for_health(
             time.sleep(interval_s)
 
 
+BUSY_CORES = 0.25
+"""Other spawned servers using this much CPU (in cores) during a generation distort it."""
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def turns_dir() -> Path:
+    """Where the turn lock and the registry of spawned servers live (the plugin's cache)."""
+    from pytest_llmbench.tools.cache import cache_dir
+
+    return cache_dir() / "turns"
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of ``pid`` so far (Linux ``/proc``), ``None`` if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime (fields 14, 15)
+
+
+@dataclass
+class Turn:
+    """One generation's exclusive turn; ``busy_cores`` is what the other spawned servers
+    used meanwhile (CPU seconds per second)."""
+
+    waited_s: float = 0.0
+    busy_cores: float = 0.0
+    others: dict[int, float] = field(default_factory=dict)
+
+    def mark(self, generation: Generation, threshold: float = BUSY_CORES) -> Generation:
+        """``generation`` with a side-by-side caveat when another server was busy."""
+        if self.busy_cores < threshold:
+            return generation
+        caveat = Caveat(
+            SIDE_BY_SIDE,
+            f"other spawned servers used {self.busy_cores:.1f} cores meanwhile",
+            ("ttft_s", "ttfa_s", "decode_tps", "server_decode_tps", "prompt_tps"),
+        )
+        return replace(generation, caveats=(*generation.caveats, caveat))
+
+
+class Turns:
+    """The machine-wide turn lock and the registry of spawned servers under ``root``."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or turns_dir()
+
+    def register(self, pid: int) -> None:
+        (self.root / "servers").mkdir(parents=True, exist_ok=True)
+        (self.root / "servers" / str(pid)).touch()
+
+    def unregister(self, pid: int) -> None:
+        with contextlib.suppress(OSError):
+            (self.root / "servers" / str(pid)).unlink()
+
+    def _others(self, own: int) -> dict[int, float]:
+        """CPU seconds of every other registered server still running."""
+        found: dict[int, float] = {}
+        with contextlib.suppress(OSError):
+            for entry in (self.root / "servers").iterdir():
+                pid = int(entry.name) if entry.name.isdigit() else -1
+                cpu = cpu_seconds(pid) if pid > 0 and pid != own else None
+                if cpu is not None:
+                    found[pid] = cpu
+        return found
+
+    @contextlib.contextmanager
+    def turn(self, own_pid: int) -> Iterator[Turn]:
+        """Hold the machine's generation lock while the block runs; measure the others."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        asked = time.monotonic()
+        with open(self.root / "generate.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                started = time.monotonic()
+                turn = Turn(waited_s=started - asked, others=self._others(own_pid))
+                yield turn
+                after = self._others(own_pid)
+                used = sum(after[p] - cpu for p, cpu in turn.others.items() if p in after)
+                turn.busy_cores = used / max(time.monotonic() - started, 1e-6)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 class ServerProcess:
     """A child server process with its own session, log file and memory probe."""
 
@@ -114,8 +214,11 @@ class ServerProcess:
         log_path: Path,
         label: str,
         env: dict[str, str] | None = None,
+        turns: Turns | None = None,
     ) -> None:
         self.argv = list(argv)
+        self.turns = turns
+        """Take turns at generating with the other spawned servers (None: not one of them)."""
         self.log_path = log_path
         self.label = label
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -134,6 +237,8 @@ class ServerProcess:
             self._log.close()
             raise ServerError(f"{label}: could not start {self.argv[0]}: {exc}") from exc
         self.started = time.monotonic()
+        if self.turns is not None:
+            self.turns.register(self.proc.pid)
         self.health_seen: list[str] = []
         """Distinct health answers in order (e.g. ConnectError, HTTP 503, HTTP 200)."""
 
@@ -188,8 +293,19 @@ class ServerProcess:
             raise
         return time.monotonic() - self.started
 
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[Turn]:
+        """This server's turn at generating (see :class:`Turns`); a no-op without turns."""
+        if self.turns is None:
+            yield Turn()
+            return
+        with self.turns.turn(self.proc.pid) as turn:
+            yield turn
+
     def stop(self, grace_s: float = 5.0) -> None:
         """SIGTERM the process group, SIGKILL after ``grace_s``; idempotent."""
+        if self.turns is not None:
+            self.turns.unregister(self.proc.pid)
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGTERM)

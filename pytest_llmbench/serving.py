@@ -73,6 +73,10 @@ class ServerInfo:
     """What the health endpoint answered while the server loaded."""
     warnings: tuple[str, ...] = ()
     """Configuration pitfalls, printed once under the leaderboard."""
+    prompt_cache: str | None = None
+    """Whether the server's prompt cache is in play (Ollama's cannot be turned off)."""
+    turns: str | None = None
+    """How a spawned server shares the machine with other spawned servers."""
 
     def to_dict(self) -> dict[str, Any]:
         """The facts that are known (no ``None``, no empty lists)."""

@@ -7,11 +7,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pytest_llmbench.backends.base import Messages, Progress, get_json, http_client
+from pytest_llmbench.backends.base import Messages, Progress, Timeouts, get_json, http_client
 from pytest_llmbench.backends.openai_compat import OpenAIBackend
 from pytest_llmbench.errors import ServerError
-from pytest_llmbench.generation import Settings
-from pytest_llmbench.servers import ServerProcess, free_port, log_tail, wait_for_health
+from pytest_llmbench.generation import Generation, Settings
+from pytest_llmbench.servers import ServerProcess, Turns, free_port, log_tail, wait_for_health
 from pytest_llmbench.serving import ServerOptions
 from pytest_llmbench.specs import EMBEDDED_MODEL, ModelSpec
 
@@ -30,6 +30,14 @@ class LlamaServerBackend(OpenAIBackend):
 
             return embedded_model_path()
         return Path(self.spec.model).expanduser()
+
+    def generate(self, messages: Messages, settings: Settings, timeouts: Timeouts) -> Generation:
+        """A spawned server generates in its turn (``servers.Turns``): never side by side."""
+        if self.process is None:
+            return super().generate(messages, settings, timeouts)
+        with self.process.turn() as turn:
+            generation = super().generate(messages, settings, timeouts)
+        return turn.mark(generation)
 
     def prepare(self, settings: Settings, progress: Progress) -> float | None:
         if self.spec.url is not None:
@@ -78,7 +86,7 @@ class LlamaServerBackend(OpenAIBackend):
                 argv += ["-ngl", str(self.options.gpu_layers)]
             argv += list(self.options.server_args)
             safe = self.label.replace("/", "_").replace(":", "_")
-            process = ServerProcess(argv, log_dir / f"{safe}-{port}.log", self.label)
+            process = ServerProcess(argv, log_dir / f"{safe}-{port}.log", self.label, turns=Turns())
             progress(
                 f"{self.label}: starting llama-server on port {port} (log: {process.log_path})"
             )
@@ -105,6 +113,7 @@ class LlamaServerBackend(OpenAIBackend):
                 self.server_info,
                 log=str(process.log_path),
                 health_seen=tuple(process.health_seen),
+                turns="one spawned server generates at a time on this machine",
             )
             self._read_props()
             self._check_gguf(gguf, progress)

@@ -18,6 +18,7 @@ Read against ollama/ollama v0.12.x and fb30760 (v0.33, llama-server inside):
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -66,6 +67,17 @@ UNLOAD_WAIT_S = 60.0
 FIT = {"truncate": False, "shift": False}
 """Refuse an over-long prompt and stop at the context's end instead of dropping tokens."""
 _CONTEXT_WORDS = ("context length", "context size", "exceeds the available context")
+
+
+def _error_message(body: str) -> str:
+    """The message of Ollama's ``{"error": "..."}`` body (or the body as it came)."""
+    try:
+        error = json.loads(body).get("error")
+    except (ValueError, AttributeError):
+        return body.strip()
+    if isinstance(error, dict):
+        error = error.get("message")
+    return str(error).strip() if error else body.strip()
 
 
 class OllamaBackend(Backend):
@@ -290,8 +302,8 @@ class OllamaBackend(Backend):
             ctx = self.ctx_in_use or self.loaded_ctx
             return RequestRejected(
                 f"{self.label}: the prompt does not fit the context of {ctx} tokens "
-                f"(num_ctx): Ollama answered HTTP 400: {error.body.strip()}. Shorten the "
-                f"prompt or raise --llm-ctx.",
+                f"(num_ctx): Ollama answered HTTP 400: {_error_message(error.body)}. Shorten "
+                f"the prompt or raise --llm-ctx.",
                 status=400,
                 body=error.body,
             )

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.fakes import FakeOllama, ModelScript
+from tests.fakes.ollama import VERSIONS
 
 TEST = '''
 import pytest
@@ -20,6 +21,12 @@ import pytest
 def test_answer(llm, prompt):
     assert llm.generate(prompt).answer
 '''
+
+
+@pytest.fixture(params=VERSIONS, ids=[f"ollama-{v}" for v in VERSIONS])
+def version(request: pytest.FixtureRequest) -> str:
+    """Each test runs against the fake's v0.12 and current (v0.30+) behaviour."""
+    return str(request.param)
 
 
 def run(pytester: pytest.Pytester, url: str, models: str, *args: str) -> pytest.RunResult:
@@ -32,11 +39,11 @@ def items(pytester: pytest.Pytester) -> list[dict[str, Any]]:
     return json.loads((pytester.path / "r.json").read_text())["items"]
 
 
-def test_one_load_per_model_previous_unloaded_and_metrics(pytester: pytest.Pytester) -> None:
+def test_one_load_per_model_previous_unloaded_and_metrics(pytester: pytest.Pytester, version: str) -> None:
     gemma = ModelScript(["Hi", " there"], thinking=["let", " me", " think"], token_delay_s=0.01,
                         load_delay_s=0.2, size=2 << 30, size_vram=1 << 30, quantization_level="Q4_K_M")
     qwen = ModelScript(["Yo", "!"], token_delay_s=0.01)
-    with FakeOllama({"gemma3:270m": gemma, "qwen3": qwen}) as fake:
+    with FakeOllama({"gemma3:270m": gemma, "qwen3": qwen}, version=version) as fake:
         result = run(pytester, fake.url, "gemma3:270m,qwen3")
         events = list(fake.events)
         chats = fake.calls("POST", "/api/chat")
@@ -56,26 +63,26 @@ def test_one_load_per_model_previous_unloaded_and_metrics(pytester: pytest.Pytes
     assert m["load_s"] >= 0.2  # the preload paid the load; the chat's TTFT did not
     assert m["ttft_s"] < 0.2
     assert m["vram_mb"] == 1024.0
-    assert gen["server"]["version"] == "0.12.0" and gen["server"]["quantization"] == "Q4_K_M"
+    assert gen["server"]["version"] == version and gen["server"]["quantization"] == "Q4_K_M"
     assert items(pytester)[1]["record"]["generations"][0]["metrics"]["load_s"] is None  # warm
 
 
-def test_missing_model_says_how_to_pull(pytester: pytest.Pytester) -> None:
-    with FakeOllama({"other": ModelScript(["x"])}) as fake:
+def test_missing_model_says_how_to_pull(pytester: pytest.Pytester, version: str) -> None:
+    with FakeOllama({"other": ModelScript(["x"])}, version=version) as fake:
         result = run(pytester, fake.url, "gemma3:270m")
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(["*ModelNotFound: ollama:gemma3:270m@*: model 'gemma3:270m' is not pulled on * (it has: other:latest). Run `ollama pull gemma3:270m` or pass --llm-pull.*"])
 
 
-def test_pull_with_progress_then_run(pytester: pytest.Pytester) -> None:
-    with FakeOllama({}, pull_catalog={"gemma3:270m": ModelScript(["ok"])}) as fake:
+def test_pull_with_progress_then_run(pytester: pytest.Pytester, version: str) -> None:
+    with FakeOllama({}, pull_catalog={"gemma3:270m": ModelScript(["ok"])}, version=version) as fake:
         result = run(pytester, fake.url, "gemma3:270m", "--llm-pull")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*pull: pulling manifest*", "*pull: success*"])
 
 
-def test_pull_of_unknown_model_is_named(pytester: pytest.Pytester) -> None:
-    with FakeOllama({}) as fake:
+def test_pull_of_unknown_model_is_named(pytester: pytest.Pytester, version: str) -> None:
+    with FakeOllama({}, version=version) as fake:
         result = run(pytester, fake.url, "nope", "--llm-pull")
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(["*`ollama pull nope` failed: pull model manifest: file does not exist*"])
@@ -89,15 +96,15 @@ def test_pull_of_unknown_model_is_named(pytester: pytest.Pytester) -> None:
         ("garbage", "*StreamError: *malformed NDJSON line*"),
     ],
 )
-def test_stream_faults_error_the_item(pytester: pytest.Pytester, fault: str, message: str) -> None:
-    with FakeOllama({"m": ModelScript(["a", "b", "c"], fault=fault, fault_after=1)}) as fake:
+def test_stream_faults_error_the_item(pytester: pytest.Pytester, version: str, fault: str, message: str) -> None:
+    with FakeOllama({"m": ModelScript(["a", "b", "c"], fault=fault, fault_after=1)}, version=version) as fake:
         result = run(pytester, fake.url, "m")
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines([message])
 
 
-def test_num_predict_cap_is_truncation(pytester: pytest.Pytester) -> None:
-    with FakeOllama({"m": ModelScript(["a", "b", "c"])}) as fake:
+def test_num_predict_cap_is_truncation(pytester: pytest.Pytester, version: str) -> None:
+    with FakeOllama({"m": ModelScript(["a", "b", "c"])}, version=version) as fake:
         run(pytester, fake.url, "m", "--llm-max-tokens=2")
     gen = items(pytester)[0]["record"]["generations"][0]
     assert gen["finish_reason"] == "length" and gen["truncated"]

@@ -92,7 +92,7 @@ class OllamaBackend(Backend):
         self.ctx_in_use: int | None = None
         """The context Ollama runs the model with (``num_ctx`` capped at the trained one)."""
         self.watch = RunnerWatch()
-        self.server_info["prompt_cache"] = "on: Ollama cannot turn it off"
+        self.server_info = replace(self.server_info, prompt_cache="on: Ollama cannot turn it off")
 
     def _client(self, timeout: float = 30.0) -> httpx.Client:
         return http_client(httpx.Timeout(timeout, connect=5.0))
@@ -112,7 +112,8 @@ class OllamaBackend(Backend):
             )
         progress(f"{self.label}: starting `ollama serve` at {self.base_url}")
         env_host = self.base_url.split("://", 1)[1]
-        log = self.options.log_directory() / f"ollama-serve-{env_host.replace(':', '-')}.log"
+        safe = env_host.replace(":", "-").replace("/", "_")
+        log = self.options.log_directory() / f"ollama-serve-{safe}.log"
         self.process = ServerProcess(
             [binary, "serve"], log, self.label, env={"OLLAMA_HOST": env_host}
         )
@@ -231,13 +232,14 @@ class OllamaBackend(Backend):
         in_use += [int(v) for k, v in info.items() if k.endswith(".context_length")]
         in_use = [n for n in in_use if n > 0]
         self.ctx_in_use = min(in_use, default=None)
-        self.server_info["n_ctx"] = self.ctx_in_use
+        warnings: tuple[str, ...] = ()
         if self.ctx_in_use is not None and self.ctx_in_use < asked:
-            self.server_info["warnings"] = [
+            warnings = (
                 f"{self.label}: Ollama runs this model with a context of {self.ctx_in_use} "
                 f"tokens, not the {asked} asked for (--llm-ctx / num_ctx): it caps num_ctx at "
-                f"the model's trained context without an error"
-            ]
+                f"the model's trained context without an error",
+            )
+        self.server_info = replace(self.server_info, n_ctx=self.ctx_in_use, warnings=warnings)
 
     def release(self) -> None:
         if self.loaded:
@@ -276,8 +278,6 @@ class OllamaBackend(Backend):
     def generate(self, messages: Messages, settings: Settings, timeouts: Timeouts) -> Generation:
         """A generation with its load wait recorded and its caveats (reload, prompt cache);
         a prompt that filled the whole context (v0.12.0-0.12.5 cut it) is an error."""
-        from dataclasses import replace
-
         generation = super().generate(messages, settings, timeouts)
         load_s = generation.metrics.server_load_s
         generation = replace(
@@ -287,7 +287,7 @@ class OllamaBackend(Backend):
         if self.ctx_in_use and prompt is not None and prompt >= self.ctx_in_use:
             raise GenerationError(
                 f"{self.label}: the prompt filled the whole context of {self.ctx_in_use} tokens "
-                f"(prompt_eval_count {prompt}): Ollama {self.server_info.get('version')} cut "
+                f"(prompt_eval_count {prompt}): Ollama {self.server_info.version} cut "
                 f"it to fit without an error, so the model answered a truncated prompt. "
                 f"Shorten the prompt or raise --llm-ctx.",
                 partial=generation,

@@ -2,7 +2,8 @@
 ``$OLLAMA_HOST`` (one installed model, ``m``) until it is terminated.
 
 Used to test that the plugin starts ``ollama serve`` when nothing answers and the binary is
-on PATH. Each start appends a line to ``$LLMBENCH_FAKE_OLLAMA_LOG``.
+on PATH. Each start appends a line to ``$LLMBENCH_FAKE_OLLAMA_LOG``;
+``$LLMBENCH_FAKE_OLLAMA_VERSION`` picks the fake's version (``tests.fakes.ollama.VERSIONS``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 import time
 
 from tests.fakes import FakeOllama, ModelScript
+from tests.fakes.ollama import V0_12
 
 
 def main(argv: list[str]) -> int:
@@ -27,7 +29,9 @@ def main(argv: list[str]) -> int:
             f.write(f"serve {host} pid {os.getpid()}\n")
     time.sleep(0.3)  # a real server takes a moment before it answers
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    with FakeOllama({"m": ModelScript(["Hello", " there"], token_delay_s=0.001)}, port=port):
+    version = os.environ.get("LLMBENCH_FAKE_OLLAMA_VERSION", V0_12)
+    script = ModelScript(["Hello", " there"], token_delay_s=0.001)
+    with FakeOllama({"m": script}, port=port, version=version):
         print(f"Listening on 127.0.0.1:{port} (fake)", flush=True)
         while True:
             time.sleep(3600)

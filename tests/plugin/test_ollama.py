@@ -118,7 +118,7 @@ def test_nothing_listening(pytester: pytest.Pytester) -> None:
 
 
 def test_starts_ollama_serve_when_nothing_answers_and_stops_it_after(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, version: str
 ) -> None:
     """No server at $OLLAMA_HOST, an `ollama` binary on PATH: the plugin starts `ollama
     serve` there, waits until it answers, benchmarks, and stops it at the end."""
@@ -137,6 +137,7 @@ def test_starts_ollama_serve_when_nothing_answers_and_stops_it_after(
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{port}")
     monkeypatch.setenv("LLMBENCH_FAKE_OLLAMA_LOG", str(starts))
+    monkeypatch.setenv("LLMBENCH_FAKE_OLLAMA_VERSION", version)
     pytester.makepyfile(test_o=TEST)
     result = pytester.runpytest("--llm-models=ollama:m", f"--llm-log-dir={tmp_path}", "-s")
     result.assert_outcomes(passed=2)

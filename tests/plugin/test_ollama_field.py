@@ -116,7 +116,7 @@ def test_prompt_cache_reuse_is_marked_and_kept_out_of_prompt_rate_and_ttft(
     first, again, other = generations(pytester)
     # What Ollama does: the repeat counts all 200 prompt tokens but evaluates one of them.
     assert again["metrics"]["prompt_tokens"] == first["metrics"]["prompt_tokens"] == 200
-    assert again["metrics"]["prompt_tps"] > 20 * first["metrics"]["prompt_tps"]
+    assert again["metrics"]["prompt_tps"] > 5 * first["metrics"]["prompt_tps"]
     assert [c["kind"] for c in again["caveats"]] == ["prompt_cache"]
     assert not first["caveats"] and not other["caveats"]
     clean = sorted(g["metrics"]["prompt_tps"] for g in (first, other))

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,13 +15,11 @@ from pytest_llmbench.metrics import (
     SCORE,
     SERVER_DECODE_TPS,
     TTFT_S,
-    Metric,
     column_metrics,
-    pass_rate,
-    registry,
 )
 from pytest_llmbench.outcome import Outcome, fold
 from pytest_llmbench.records import record_from_report
+from pytest_llmbench.summaries import ModelSummary
 
 
 @dataclass
@@ -80,77 +77,32 @@ class Results:
         return list(dict.fromkeys(seen))
 
 
-def _check_scores(items: Iterable[ItemResult]) -> dict[str, list[float]]:
-    """Per check name, the check scores (0..100) of every scored item."""
-    out: dict[str, list[float]] = {}
-    for item in items:
-        score = item.record.get("score") or {}
-        for check in score.get("checks") or []:
-            out.setdefault(check["name"], []).append(100 * float(check["score"]))
-    return out
-
-
-def summarize(results: Results) -> list[dict[str, Any]]:
-    """One numeric summary per model (the leaderboard's rows, the JSON report's ``models``):
-    outcome counts, then each registry metric's summary statistics."""
-    by_model: dict[str, list[ItemResult]] = {}
+def summarize(results: Results) -> list[ModelSummary]:
+    """One summary per model, in ``--llm-models`` order (the leaderboard's rows, the JSON
+    report's ``models``)."""
+    by_model: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for item in results.ordered():
-        by_model.setdefault(item.model, []).append(item)
-    summaries = []
-    for model, items in by_model.items():
-        outcomes = [i.outcome for i in items]
-        records = [i.record for i in items]
-        summary: dict[str, Any] = {
-            "model": model,
-            "items": len(items),
-            "passed": outcomes.count("passed"),
-            "failed": outcomes.count("failed"),
-            "errors": outcomes.count("error"),
-            "skipped": outcomes.count("skipped"),
-            "pass_rate": pass_rate(outcomes),
-            "generations": sum(len(i.generations) for i in items),
-        }
-        for metric in registry():
-            for stat, value in metric.summarize(records).items():
-                summary[metric.key(stat)] = value
-        summary["checks"] = {
-            name: statistics.fmean(v) if v else None for name, v in _check_scores(items).items()
-        }
-        summaries.append(summary)
-    return summaries
-
-
-def _model_cell(summary: dict[str, Any], metric: Metric) -> str:
-    """A metric's first summary statistic, ``-`` where the model has no generation."""
-    stat = metric.summary[0]
-    value = summary[metric.key(stat)]
-    if metric.source != "score" and not summary["generations"]:
-        return "-"
-    text = metric.format(value)
-    if value is not None and "stdev" in metric.summary:
-        spread = summary[metric.key("stdev")]
-        if spread is not None:
-            text += f" ± {metric.format(spread)}"
-    return text
+        by_model.setdefault(item.model, []).append((item.outcome, item.record))
+    return [ModelSummary.of(model, items) for model, items in by_model.items()]
 
 
 def model_rows(results: Results) -> tuple[list[str], list[list[str]]]:
     """One row per model: counts, the registry's leaderboard metrics, per-check scores."""
     summaries = summarize(results)
-    check_names = list(dict.fromkeys(n for s in summaries for n in s["checks"]))
+    check_names = list(dict.fromkeys(n for s in summaries for n in s.checks))
     columns = column_metrics()
     headers = ["model", "items", "pass", "fail", "error", *(m.label for m in columns), *check_names]
     rows = []
     for s in summaries:
         rows.append(
             [
-                s["model"],
-                str(s["items"]),
-                str(s["passed"]),
-                str(s["failed"]),
-                str(s["errors"]),
-                *(_model_cell(s, m) for m in columns),
-                *(SCORE.format(s["checks"].get(name)) for name in check_names),
+                s.model,
+                str(s.items),
+                str(s.passed),
+                str(s.failed),
+                str(s.errors),
+                *(s.cell(m) for m in columns),
+                *(SCORE.format(s.checks.get(name)) for name in check_names),
             ]
         )
     return headers, rows

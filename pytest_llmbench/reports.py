@@ -14,6 +14,7 @@ from typing import Any
 from tabulate import tabulate
 
 from pytest_llmbench.leaderboard import Results, item_rows, model_rows, summarize
+from pytest_llmbench.metrics import DECODE_TPS, SCORE
 from pytest_llmbench.serving import ServerInfo
 
 SCHEMA_ID = "pytest-llmbench/results"
@@ -67,7 +68,7 @@ def results_document(results: Results, run_settings: dict[str, Any]) -> dict[str
         "plugin_version": plugin_version(),
         "settings": run_settings,
         "environment": {"hardware": hardware(), "models": model_fingerprints(results)},
-        "models": summarize(results),
+        "models": [summary.to_dict() for summary in summarize(results)],
         "items": [
             {
                 "nodeid": i.nodeid,
@@ -160,9 +161,9 @@ def html_page(results: Results) -> str:
     table = tabulate(rows, headers=headers, tablefmt="html", disable_numparse=True)
     scatter = _svg_scatter(
         [
-            (s["model"], s["decode_tps_median"], s["score_mean"])
+            (s.model, decode, score)
             for s in summaries
-            if s["decode_tps_median"] is not None and s["score_mean"] is not None
+            if (decode := s.value(DECODE_TPS)) is not None and (score := s.value(SCORE)) is not None
         ],
         "decode tok/s (median)",
         "score (mean)",
@@ -174,9 +175,9 @@ def html_page(results: Results) -> str:
         if g.get("metrics", {}).get("ttft_s") is not None
     ]
     checks = [
-        (f"{s['model']} {name}", value)
+        (f"{s.model} {name}", value)
         for s in summaries
-        for name, value in s["checks"].items()
+        for name, value in s.checks.items()
         if value is not None
     ]
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")

@@ -5,6 +5,14 @@ import pytest
 
 from pytest_llmbench.backends.ollama import model_matches, ollama_base_url
 from pytest_llmbench.leaderboard import Results, render, summarize
+from pytest_llmbench.metrics import (
+    DECODE_TPS,
+    OUTPUT_TOKENS,
+    PEAK_RSS_MB,
+    SCORE,
+    TRUNCATED,
+    TTFT_S,
+)
 
 
 def report(nodeid: str, when: str, outcome: str, record: dict[str, Any]) -> Any:
@@ -69,11 +77,13 @@ def test_outcomes_medians_and_scores_fold_per_model() -> None:
     )
     feed(results, "t::x[b]", "b", ("failed", "", "passed"), {})
     (b, a) = summarize(results)  # in --llm-models order
-    assert (b["model"], b["errors"], b["generations"]) == ("b", 1, 0)
-    assert (a["items"], a["passed"], a["failed"], a["errors"]) == (3, 1, 1, 1)
-    assert a["ttft_s_median"] == pytest.approx(0.2)
-    assert a["decode_tps_median"] == 60
-    assert (a["output_tokens"], a["truncated"], a["score_mean"]) == (35, 1, 60.0)
+    assert (b.model, b.errors, b.generations) == ("b", 1, 0)
+    assert (a.items, a.passed, a.failed, a.errors) == (3, 1, 1, 1)
+    assert a.value(TTFT_S) == pytest.approx(0.2)
+    assert a.value(DECODE_TPS) == 60
+    assert (a.value(OUTPUT_TOKENS), a.value(TRUNCATED), a.value(SCORE)) == (35, 1, 60.0)
+    assert (b.cell(TRUNCATED), a.cell(TRUNCATED), a.cell(SCORE)) == ("-", "1", "60.0 ± 28.3")
+    assert (b.has(TTFT_S), a.has(TTFT_S), a.has(PEAK_RSS_MB)) == (False, True, False)
     text = render(results, "both", verbose=0)
     assert "| a       | 3       | 1      | 1      | 1 " in text
     assert "StreamError: cut" in text  # the item row names the infrastructure error

@@ -140,3 +140,15 @@ def test_summary_statistics_skip_warmups_for_speed_only() -> None:
         metrics.PASS_RATE.values({})
     with pytest.raises(KeyError, match="known: load_s, ttft_s"):
         metrics.metric("speed")
+
+
+def test_every_metric_is_documented_in_the_readme() -> None:
+    readme = (Path(pytest_llmbench.__file__).parent.parent / "README.md").read_text()
+    missing = [
+        m.name
+        for m in metrics.registry()
+        if f"`{m.name}`" not in readme
+        and f"`metrics.{m.name}`" not in readme
+        and not (m.column and f"\n| {m.label} |" in readme)  # a row of "What is measured"
+    ]
+    assert missing == []

@@ -13,7 +13,7 @@ two, and the results JSON schema, agree.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -97,30 +97,9 @@ class Metric:
 
     def summarize(self, records: Sequence[Mapping[str, Any]]) -> dict[Stat, float | None]:
         """This metric's :attr:`summary` statistics over the item records of one model."""
-        out: dict[Stat, float | None] = {}
-        for stat in self.summary:
-            if stat in ("median", "p90"):
-                values = [v for r in records for v in self.values(r, timed_only=True)]
-                out[stat] = (
-                    (statistics.median(values) if stat == "median" else p90(values))
-                    if (values)
-                    else None
-                )
-            elif stat in ("mean", "stdev"):
-                values = [v for r in records for v in self.values(r)]
-                if stat == "mean":
-                    out[stat] = statistics.fmean(values) if values else None
-                else:
-                    out[stat] = statistics.stdev(values) if len(values) > 1 else None
-            else:
-                values = [v for r in records for v in self.values(r)]
-                if stat == "count":
-                    out[stat] = int(sum(values))
-                elif stat == "sum":
-                    out[stat] = sum(values) if values else None
-                else:
-                    out[stat] = max(values) if values else None
-        return out
+        timed = [v for r in records for v in self.values(r, timed_only=True)]
+        every = [v for r in records for v in self.values(r)]
+        return {stat: STATS[stat](timed if stat in TIMED_STATS else every) for stat in self.summary}
 
 
 def p90(values: Iterable[float]) -> float | None:
@@ -129,6 +108,20 @@ def p90(values: Iterable[float]) -> float | None:
     if not clean:
         return None
     return clean[min(len(clean) - 1, max(0, round(0.9 * len(clean) + 0.5) - 1))]
+
+
+TIMED_STATS: tuple[Stat, ...] = ("median", "p90")
+"""Statistics of speed: warm-ups and caveated figures left out."""
+
+STATS: Mapping[Stat, Callable[[list[float]], float | None]] = {
+    "median": lambda v: statistics.median(v) if v else None,
+    "p90": p90,
+    "sum": lambda v: sum(v) if v else None,
+    "max": lambda v: max(v) if v else None,
+    "count": lambda v: int(sum(v)),
+    "mean": lambda v: statistics.fmean(v) if v else None,
+    "stdev": lambda v: statistics.stdev(v) if len(v) > 1 else None,
+}
 
 
 def _m(

@@ -2,8 +2,9 @@
 
 The names below are the public API; every other module is internal and may change.
 
-- ``LLM``: the type of the ``llm`` fixture; ``Generation`` (with its ``Metrics``) is what
-  ``llm.generate`` returns; ``Settings`` are the generation settings.
+- ``LLM``: the type of the ``llm`` fixture; ``Generation`` (with its ``Metrics`` and the
+  ``ServerInfo`` of the server that answered) is what ``llm.generate`` returns; ``Settings``
+  are the generation settings.
 - ``checks``: the validators (``checks.features``, ``checks.run_program`` ...), returning a
   ``CheckResult``; ``Step`` is one step of a functional check.
 - ``prompt_params`` / ``load_prompt``: prompt files as test parameters.
@@ -30,6 +31,7 @@ from pytest_llmbench.generation import Generation, Metrics, Settings
 from pytest_llmbench.llm import LLM
 from pytest_llmbench.prompts import PromptFileError, load_prompt, prompt_params
 from pytest_llmbench.replay import RecordingMissing
+from pytest_llmbench.serving import ServerInfo
 
 if _typing.TYPE_CHECKING:
     from pytest_llmbench import checks
@@ -73,6 +75,7 @@ __all__ = [
     "RecordingMissing",
     "RequestRejected",
     "ServerError",
+    "ServerInfo",
     "Settings",
     "Step",
     "StreamError",

@@ -23,7 +23,7 @@ CACHE_SHARE = 0.10
 """A prompt sharing at least this fraction of its text with one the runner saw since it was
 loaded reuses that much of Ollama's prompt cache: prompt tok/s then reads high by about
 1 / (1 - share), and TTFT low."""
-_REMEMBERED = 256
+_REMEMBERED = 64
 
 
 def prompt_text(messages: Iterable[Mapping[str, Any]]) -> str:
@@ -33,10 +33,16 @@ def prompt_text(messages: Iterable[Mapping[str, Any]]) -> str:
 
 
 def _common_prefix(a: str, b: str) -> int:
-    for i, (x, y) in enumerate(zip(a, b, strict=False)):
-        if x != y:
-            return i
-    return min(len(a), len(b))
+    """Length of the common prefix, by bisection on C-level slice comparisons (a character
+    loop in Python costs ~0.1 s per generation against 64 long prompts)."""
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 class RunnerWatch:

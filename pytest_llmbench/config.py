@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shlex
 from collections.abc import Callable
@@ -16,8 +17,10 @@ from pytest_llmbench.generation import Settings
 from pytest_llmbench.gguf import GGUFError, open_gguf
 from pytest_llmbench.limits import Margin, Threshold, parse_margins, parse_thresholds
 from pytest_llmbench.options import OPTIONS, flag
+from pytest_llmbench.outputs import problem_with_dir, problem_with_file
 from pytest_llmbench.serving import ServerOptions
 from pytest_llmbench.specs import EMBEDDED_MODEL, ModelSpec, SpecError, parse_spec, parse_specs
+from pytest_llmbench.store import Store, StoreError, check_name
 
 RUN_KEY = pytest.StashKey["RunConfig"]()
 T = TypeVar("T")
@@ -49,6 +52,8 @@ class RunConfig:
     save: str | None = None
     compare: str | None = None
     compare_fail: tuple[Margin, ...] = ()
+    compare_path: str | None = None
+    """The saved run ``compare`` named, resolved (and checked) at configure time."""
 
     def spec_for(self, spec_id: str) -> ModelSpec:
         for spec in self.specs:
@@ -76,6 +81,11 @@ def _number(config: pytest.Config, name: str, kind: type, minimum: float | None 
             f"{flag(name)}={raw!r} is not a{'n integer' if kind is int else ' number'}; "
             f"fix it on the command line or in the llm_{name} ini setting"
         ) from None
+    if kind is float and not math.isfinite(value):
+        raise pytest.UsageError(
+            f"{flag(name)}={raw!r} is not a finite number; give a number of seconds or a "
+            f"fraction (to set no limit, leave the option out)"
+        )
     if minimum is not None and value < minimum:
         raise pytest.UsageError(f"{flag(name)}={raw!r} must be at least {minimum}")
     return value
@@ -84,8 +94,29 @@ def _number(config: pytest.Config, name: str, kind: type, minimum: float | None 
 def _model_values(config: pytest.Config) -> list[str]:
     cli = config.getoption("llm_models")
     if cli:
+        if not any(part.strip() for value in cli for part in value.split(",")):
+            raise pytest.UsageError(
+                f"--llm-models={','.join(cli)!r} names no model (an unset CI variable?): give "
+                f"at least one spec, e.g. --llm-models=llama-server:gemma3-270m, or leave the "
+                f"option out to skip the LLM tests"
+            )
         return list(cli)
     return list(config.getini("llm_models") or [])
+
+
+#: Options that make the run fail on a verdict about the models: given without models, the
+#: run would skip every LLM test and pass green, so a CI gate could never fail.
+GATE_OPTIONS = ("strict", "min_pass_rate", "thresholds", "compare_fail")
+
+
+def _check_gates_have_models(config: pytest.Config, specs: tuple[ModelSpec, ...]) -> None:
+    """Only command-line gates: an ini file may set gates for runs that name models."""
+    given = [flag(name) for name in GATE_OPTIONS if config.getoption(f"llm_{name}") is not None]
+    if given and not specs:
+        raise pytest.UsageError(
+            f"{', '.join(given)} given but no models to gate: pass --llm-models=SPEC (or set "
+            f"llm_models in the ini file)"
+        )
 
 
 def build_run_config(config: pytest.Config) -> RunConfig:
@@ -96,11 +127,12 @@ def build_run_config(config: pytest.Config) -> RunConfig:
         judge = parse_spec(judge_value) if judge_value else None
     except SpecError as exc:
         raise pytest.UsageError(str(exc)) from None
+    _check_gates_have_models(config, specs)
     settings = Settings(
         max_tokens=_number(config, "max_tokens", int, 1),
         ctx=_number(config, "ctx", int, 16),
         temperature=_number(config, "temperature", float, 0),
-        seed=_number(config, "seed", int),
+        seed=_number(config, "seed", int, 0),
         cache_prompt=bool(_value(config, "cache_prompt")),
     )
     timeouts = Timeouts(
@@ -153,6 +185,32 @@ def build_run_config(config: pytest.Config) -> RunConfig:
         log_dir=_value(config, "log_dir"),
         api_key=os.environ.get("LLMBENCH_API_KEY") or os.environ.get("OPENAI_API_KEY"),
     )
+    outputs = {name: _value(config, name) for name in ("json", "markdown", "html")}
+    storage = str(_value(config, "storage"))
+    save = _value(config, "save")
+    compare = _value(config, "compare")
+    compare_fail = _parsed(config, "compare_fail", parse_margins)
+    if compare_fail and not compare:
+        raise pytest.UsageError(
+            "--llm-compare-fail needs a saved run to compare with: add --llm-compare=NAME "
+            "(or latest)"
+        )
+    compare_path = None
+    if not hasattr(config, "workerinput"):  # only the controller writes and compares
+        _check_outputs(outputs, record_dir, replay_dir if replay_missing == "record" else None)
+        store = Store(Path(config.rootpath, storage))
+        try:
+            if save:
+                check_name(save)
+        except StoreError as exc:
+            raise pytest.UsageError(f"--llm-save: {exc}") from None
+        try:
+            if compare:
+                compare_path = str(store.load(compare)[0])
+        except StoreError as exc:
+            raise pytest.UsageError(f"--llm-compare: {exc}") from None
+        if save:
+            _check_path(flag("storage"), storage, problem_with_dir(store.root))
     return RunConfig(
         specs,
         settings,
@@ -169,12 +227,31 @@ def build_run_config(config: pytest.Config) -> RunConfig:
         record_dir=record_dir,
         replay_dir=replay_dir,
         replay_missing=replay_missing,
-        outputs={name: _value(config, name) for name in ("json", "markdown", "html")},
-        storage=str(_value(config, "storage")),
-        save=_value(config, "save"),
-        compare=_value(config, "compare"),
-        compare_fail=_parsed(config, "compare_fail", parse_margins),
+        outputs=outputs,
+        storage=storage,
+        save=save,
+        compare=compare,
+        compare_fail=compare_fail,
+        compare_path=compare_path,
     )
+
+
+def _check_path(option: str, raw: str, problem: str | None) -> None:
+    if problem is not None:
+        raise pytest.UsageError(f"{option}={raw!r}: {problem}; give a path that can be written")
+
+
+def _check_outputs(
+    outputs: dict[str, str | None], record_dir: str | None, fill_dir: str | None
+) -> None:
+    """Every file and directory the run will write, checked before the first test."""
+    for name, raw in outputs.items():
+        if raw:
+            _check_path(flag(name), raw, problem_with_file(Path(raw)))
+    if record_dir:
+        _check_path(flag("record"), record_dir, problem_with_dir(Path(record_dir)))
+    if fill_dir:
+        _check_path(flag("replay"), fill_dir, problem_with_dir(Path(fill_dir)))
 
 
 def _fraction(config: pytest.Config, name: str) -> float | None:

@@ -6,6 +6,8 @@ Registered only on the controller (never on xdist workers), like pytest's junitx
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,9 @@ from pytest_llmbench.config import RunConfig
 from pytest_llmbench.groups import RepeatGroup, repeat_groups
 from pytest_llmbench.leaderboard import Results, render
 from pytest_llmbench.outcome import NO_MODELS, counts_as_failure, exit_status
-from pytest_llmbench.reports import html_page, markdown, results_document, write_json
+from pytest_llmbench.outputs import write_atomic
+from pytest_llmbench.replay import RecordingInfo, recording_info
+from pytest_llmbench.reports import html_page, markdown, results_document
 from pytest_llmbench.serving import ServerInfo
 from pytest_llmbench.store import (
     Store,
@@ -25,8 +29,10 @@ from pytest_llmbench.store import (
     compare,
     fingerprint_mismatches,
     format_deltas,
+    missing_items,
     regressions,
 )
+from pytest_llmbench.text_safety import for_cell, for_terminal
 
 
 class Controller:
@@ -44,6 +50,19 @@ class Controller:
         self.regressions = 0
         self.usage_errors = 0
         self.skipped_without_models: set[str] = set()
+        self.collected: set[str] = set()
+        """Node ids collected in this run (to tell a baseline item left out from one that
+        ran and produced nothing)."""
+        self.replay: RecordingInfo | None = (
+            recording_info(Path(run.replay_dir)) if run.replay_dir else None
+        )
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.collected.update(item.nodeid for item in session.items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.collected.update(ids)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.results.add(report)
@@ -71,18 +90,9 @@ class Controller:
 
     def _write_outputs(self) -> None:
         run = self.run
-        document = results_document(self.results, run.settings.to_dict())
+        document = results_document(self.results, run.settings.to_dict(), self.replay)
         document["repeat_groups"] = [group.to_dict() for group in self.groups]
-        outputs = run.outputs
-        if outputs.get("json"):
-            write_json(str(outputs["json"]), document)
-            self.lines.append(f"results JSON: {outputs['json']}")
-        if outputs.get("markdown"):
-            _write(str(outputs["markdown"]), markdown(self.results, with_items=True))
-            self.lines.append(f"Markdown leaderboard: {outputs['markdown']}")
-        if outputs.get("html"):
-            _write(str(outputs["html"]), html_page(self.results))
-            self.lines.append(f"HTML report: {outputs['html']}")
+        self._write_files(document)
         store = Store(Path(self.config.rootpath, run.storage))
         if run.compare:
             self._compare(store, document)
@@ -90,23 +100,69 @@ class Controller:
             try:
                 path = store.save(run.save, document)
                 self.lines.append(f"saved run: {path}")
-            except StoreError as exc:
-                self.lines.append(f"ERROR: {exc}")
-                self.usage_errors += 1
+            except (StoreError, OSError) as exc:
+                self._output_failed(f"--llm-save {run.save}: run not saved: {exc}")
+        self._count_recordings()
+
+    def _write_files(self, document: dict[str, Any]) -> None:
+        """Each requested file on its own: one that cannot be made or written is named and
+        fails the run, and never stops the others."""
+        outputs: list[tuple[str, str, Callable[[], str]]] = [
+            ("json", "results JSON", lambda: json.dumps(document, indent=1, default=str)),
+            ("markdown", "Markdown leaderboard", self._markdown),
+            ("html", "HTML report", lambda: html_page(self.results)),
+        ]
+        for name, what, render_text in outputs:
+            target = self.run.outputs.get(name)
+            if not target:
+                continue
+            try:
+                write_atomic(Path(target), render_text())
+            except Exception as exc:  # rendering or writing: reported, the rest still written
+                reason = str(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
+                self._output_failed(f"{what} {target} not written: {reason}")
+            else:
+                self.lines.append(f"{what}: {target}")
+
+    def _markdown(self) -> str:
+        text = markdown(self.results, with_items=True)
+        if self.replay is not None:
+            title, rest = text.split("\n", 1)
+            text = f"{title} — {for_cell(self.replay.label())}\n{rest}"
+        return text
+
+    def _output_failed(self, message: str) -> None:
+        """One ``ERROR:`` line; the exit status says the run did not do all it was asked."""
+        self.lines.append(f"ERROR: {message}")
+        self.usage_errors += 1
+
+    def _count_recordings(self) -> None:
+        target = self.run.record_dir or (
+            self.run.replay_dir if self.run.replay_missing == "record" else None
+        )
+        if target is None:
+            return
+        # Written by whichever process ran the item (xdist workers too); each generation
+        # names its recording on the report.
+        count = sum(
+            "recording" in generation
+            for item in self.results.ordered()
+            for generation in (*item.record.get("generations", ()), *item.record.get("judge", ()))
+        )
+        self.lines.append(f"recorded {count} repl{'y' if count == 1 else 'ies'} to {target}")
 
     def _compare(self, store: Store, document: dict[str, Any]) -> None:
-        try:
-            path, base = store.load(str(self.run.compare))
+        try:  # found and checked at configure time; read again now, it may have changed
+            path, base = store.load(self.run.compare_path or str(self.run.compare))
         except StoreError as exc:
-            self.lines.append(f"ERROR: {exc}")
-            self.usage_errors += 1
+            self._output_failed(f"--llm-compare: {exc}")
             return
         deltas = compare(base, document)
         self.tables.append(
             (
                 f"compared with {path.name}",
                 tabulate(
-                    format_deltas(deltas),
+                    [[for_cell(cell) for cell in row] for row in format_deltas(deltas)],
                     headers=["item", "metric", "before", "after", "change"],
                     tablefmt="github",
                     disable_numparse=True,
@@ -126,11 +182,36 @@ class Controller:
                 + f", beyond margin {margin}"
             )
         self.regressions += len(failed)
+        unfinished = self._missing(path.name, missing_items(base, document))
+        if self.run.compare_fail:
+            self.regressions += len(unfinished)
+
+    def _missing(self, baseline: str, missing: dict[str, list[str]]) -> list[str]:
+        """List the baseline's items without a result in this run; returns those that were
+        collected (so ran, or should have) but produced nothing: a gate must not pass them."""
+        unfinished = []
+        for key, nodeids in missing.items():
+            if any(self._was_collected(n) for n in nodeids):
+                unfinished.append(key)
+                self.lines.append(
+                    f"NO RESULT {key}: in {baseline}, collected in this run but produced no "
+                    f"result (skipped, errored or not run)"
+                )
+            else:
+                self.lines.append(f"not in this run: {key} (in {baseline})")
+        return unfinished
+
+    def _was_collected(self, nodeid: str) -> bool:
+        # xdist's --dist loadgroup appends "@group" to the ids it reports.
+        return nodeid in self.collected or any(c.startswith(nodeid + "@") for c in self.collected)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         text = render(self.results, self.run.leaderboard, self.config.get_verbosity())
         if text:
-            terminalreporter.write_sep("=", "llmbench leaderboard")
+            title = "llmbench leaderboard"
+            if self.replay is not None:
+                title += f" — {for_cell(self.replay.label())}"
+            terminalreporter.write_sep("=", title)
             terminalreporter.write_line(text)
         if self.groups:
             rows = [
@@ -158,12 +239,12 @@ class Controller:
             terminalreporter.write_sep("-", f"llmbench {title}")
             terminalreporter.write_line(table)
         for line in self.lines:
-            terminalreporter.write_line(f"[llmbench] {line}")
+            terminalreporter.write_line(for_terminal(f"[llmbench] {line}"))
         for warning in self.server_warnings():
-            terminalreporter.write_line(f"[llmbench] WARNING: {warning}")
+            terminalreporter.write_line(for_terminal(f"[llmbench] WARNING: {warning}"))
         ordered = self.results.ordered()
         for note in caveat_notes((i.model, g) for i in ordered for g in i.generations):
-            terminalreporter.write_line(f"[llmbench] NOTE: {note}")
+            terminalreporter.write_line(for_terminal(f"[llmbench] NOTE: {note}"))
         skipped = len(self.skipped_without_models)
         if skipped:
             tests = "LLM test" if skipped == 1 else "LLM tests"
@@ -185,9 +266,3 @@ class Controller:
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
-
-
-def _write(path: str, text: str) -> None:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text)

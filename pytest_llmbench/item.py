@@ -24,6 +24,7 @@ from pytest_llmbench.plan import ItemPlan
 from pytest_llmbench.records import PROPERTY, ItemRecord, junit_properties
 from pytest_llmbench.session import BenchSession
 from pytest_llmbench.specs import ModelSpec
+from pytest_llmbench.text_safety import for_terminal
 
 
 class BenchItem:
@@ -158,7 +159,7 @@ class BenchItem:
             self.node.user_properties.extend(junit_properties(data))
         if bench_error is not None:
             # Infrastructure trouble: one clear line, not a traceback through httpx.
-            report.longrepr = f"{type(bench_error).__name__}: {bench_error}"
+            report.longrepr = for_terminal(f"{type(bench_error).__name__}: {bench_error}")
 
     def _missed(self) -> str | None:
         """Why a passing call fails after all: a threshold (unpooled) or the strict audit."""

@@ -20,6 +20,7 @@ from pytest_llmbench.metrics import (
 from pytest_llmbench.outcome import Outcome, fold
 from pytest_llmbench.records import record_from_report
 from pytest_llmbench.summaries import ModelSummary
+from pytest_llmbench.text_safety import for_cell
 
 
 @dataclass
@@ -151,5 +152,7 @@ def render(results: Results, mode: str, verbose: int) -> str:
         tables.append(item_rows)
     for table in tables:
         headers, rows = table(results)
+        headers = [for_cell(h) for h in headers]
+        rows = [[for_cell(cell) for cell in row] for row in rows]
         parts.append(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))
     return "\n\n".join(parts)

@@ -111,9 +111,11 @@ class LLM:
             raise
         kept = self._keep(generation)
         if self.recorder is not None:
-            self.recorder.save(
+            path = self.recorder.save(
                 self.model, generation.request, kept.to_dict(), self.backend.last_events, name
             )
+            record = self._item.record
+            (record.judge if self.is_judge else record.generations)[-1]["recording"] = path.name
         return kept
 
     def _keep(self, generation: Generation) -> Generation:

@@ -119,8 +119,9 @@ def flag(name: str) -> str:
 
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("llmbench", "benchmark language models (pytest-llmbench)")
-    for name, ini_type, default, help_text in OPTIONS:
+    for name, ini_type, default, ini_help in OPTIONS:
         dest = f"llm_{name}"
+        help_text = ini_help.replace("%", "%%")  # argparse %-formats option help, not ini help
         if name == "models":
             group.addoption(
                 flag(name),
@@ -136,4 +137,4 @@ def add_options(parser: pytest.Parser) -> None:
             )
         else:
             group.addoption(flag(name), dest=dest, default=None, help=help_text)
-        parser.addini(dest, help=help_text, type=ini_type, default=default)  # type: ignore[arg-type]
+        parser.addini(dest, help=ini_help, type=ini_type, default=default)  # type: ignore[arg-type]

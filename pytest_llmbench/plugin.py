@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable, Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +18,10 @@ from pytest_llmbench.llm import LLM
 from pytest_llmbench.options import add_options
 from pytest_llmbench.outcome import NO_MODELS, phase_outcome
 from pytest_llmbench.plan import MARKER_KEYS, ItemPlan, build_plan, overrides_lines
+from pytest_llmbench.replay import recording_info
 from pytest_llmbench.session import BenchSession
 from pytest_llmbench.specs import spec_line
+from pytest_llmbench.text_safety import for_cell, for_terminal
 
 SESSION_KEY = pytest.StashKey[BenchSession]()
 PLAN_KEY = pytest.StashKey[ItemPlan]()
@@ -72,11 +75,14 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if not run.specs:
         return []
     s = run.settings
-    return [
+    lines = [
         f"llmbench: models: {', '.join(spec_line(spec) for spec in run.specs)}",
         f"llmbench: run settings: max_tokens={s.max_tokens} ctx={s.ctx} "
         f"temperature={s.temperature} seed={s.seed} cache_prompt={s.cache_prompt}",
     ]
+    if run.replay_dir:
+        lines.append(f"llmbench: {for_cell(recording_info(Path(run.replay_dir)).label())}")
+    return lines
 
 
 def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
@@ -165,6 +171,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def _progress(config: pytest.Config) -> Callable[[str], None]:
     def write(message: str) -> None:
+        message = for_terminal(message)
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         capman = config.pluginmanager.get_plugin("capturemanager")
         if reporter is None:

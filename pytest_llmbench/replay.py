@@ -4,20 +4,34 @@ A recording is keyed by the model id and the exact request body, so a changed pr
 setting has no recording and is reported as missing — never silently regenerated (unless the
 run asked for it with ``--llm-replay-missing=record``). The n-th identical request in a run
 replays the n-th recording (repeats stay distinct).
+
+Each recording is checked where it is read: a file that is empty, truncated, from another
+format version or of the wrong shape ends its item with a :class:`RecordingInvalid` naming the
+file and the field, never as the model's failure. ``recorded.json`` beside the recordings says
+when and where they were made, so a replayed run is labelled as such.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import json
+import socket
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.generation import Generation
+from pytest_llmbench.outputs import OutputError, write_atomic
+from pytest_llmbench.validate import Invalid, expect, read_json
+from pytest_llmbench.validate import field as json_field
 
 FORMAT_VERSION = 1
+MANIFEST = "recorded.json"
+"""When, where and with which plugin the recordings in a directory were made."""
+RECORDING_GLOB = "*-[0-9]*.json"
 
 
 class RecordingMissing(LLMBenchError):
@@ -27,6 +41,14 @@ class RecordingMissing(LLMBenchError):
         super().__init__(message)
         self.name = name
         """The file name the recording would have (key and occurrence)."""
+
+
+class RecordingInvalid(LLMBenchError):
+    """A recording exists but cannot be replayed (empty, truncated, wrong version or shape)."""
+
+
+class RecordingError(LLMBenchError):
+    """A recording could not be written (disk full, a symbolic link in the way, ...)."""
 
 
 def request_key(model: str, body: dict[str, Any]) -> str:
@@ -44,7 +66,8 @@ class _Occurrences:
 
 
 class Recorder(_Occurrences):
-    """Writes one JSON file per generation into ``root``."""
+    """Writes one JSON file per generation into ``root``, each atomically; a symbolic link
+    where a recording goes is refused, never followed."""
 
     def __init__(self, root: Path) -> None:
         super().__init__()
@@ -62,19 +85,56 @@ class Recorder(_Occurrences):
         """Write one recording; ``name``: the file name a replay looked for (when filling in
         a missing recording), else the next occurrence of this request's key."""
         path = self.root / (name or self.next_name(request_key(model, body)))
-        path.write_text(
-            json.dumps(
-                {
-                    "version": FORMAT_VERSION,
-                    "model": model,
-                    "request": body,
-                    "generation": generation,
-                    "events": events or [],
-                },
-                default=str,
-            )
-        )
+        document = {
+            "version": FORMAT_VERSION,
+            "model": model,
+            "request": body,
+            "generation": generation,
+            "events": events or [],
+        }
+        try:
+            if not (self.root / MANIFEST).exists():
+                write_atomic(self.root / MANIFEST, json.dumps(_manifest(), indent=1))
+            write_atomic(path, json.dumps(document, default=str))
+        except OutputError as exc:
+            raise RecordingError(f"{model}: recording not written: {exc}") from None
         return path
+
+
+def _manifest() -> dict[str, Any]:
+    from pytest_llmbench.reports import hardware, plugin_version
+
+    return {
+        "version": FORMAT_VERSION,
+        "recorded": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "host": socket.gethostname(),
+        "hardware": hardware(),
+        "plugin_version": plugin_version(),
+    }
+
+
+def check_recording(data: Any) -> dict[str, Any]:
+    """The generation of a recording (with its request), checked field by field."""
+    expect(data, "recording", dict)
+    version = json_field(data, "version", "recording", int)
+    if version != FORMAT_VERSION:
+        raise Invalid(
+            f"recording.version: expected {FORMAT_VERSION} (this plugin's format), got "
+            f"{version}; re-record with --llm-record"
+        )
+    json_field(data, "model", "recording", str)
+    request = json_field(data, "request", "recording", dict)
+    gen = json_field(data, "generation", "recording", dict)
+    for key in ("model", "text", "answer", "thinking"):
+        json_field(gen, key, "generation", str)
+    json_field(gen, "finish_reason", "generation", str, type(None), required=False)
+    metrics = json_field(gen, "metrics", "generation", dict, required=False) or {}
+    for key, value in metrics.items():
+        expect(value, f"generation.metrics.{key}", float, type(None))
+    json_field(gen, "settings", "generation", dict, required=False)
+    json_field(gen, "server", "generation", dict, required=False)
+    json_field(data, "events", "recording", list, required=False)
+    return {**gen, "request": request}
 
 
 class Replayer(_Occurrences):
@@ -95,5 +155,72 @@ class Replayer(_Occurrences):
                 f"with --llm-replay-missing=record.",
                 name,
             )
-        data = json.loads(path.read_text())
-        return Generation.from_dict({**data["generation"], "request": data["request"]})
+        try:
+            data = check_recording(read_json(path))
+            return Generation.from_dict(data)
+        except (Invalid, KeyError, TypeError, ValueError) as exc:
+            raise RecordingInvalid(
+                f"{model}: recording {path} cannot be replayed: {exc}. Re-record it with "
+                f"--llm-record {self.root}."
+            ) from None
+
+
+@dataclass(frozen=True)
+class RecordingInfo:
+    """Where and when the recordings in ``root`` were made (for labelling a replay)."""
+
+    root: str
+    recorded: str | None = None
+    host: str | None = None
+    hardware: dict[str, Any] | None = None
+    servers: tuple[str, ...] = field(default_factory=tuple)
+    """Server builds (llama-server ``build``, Ollama ``version``) seen in the recordings."""
+
+    def label(self) -> str:
+        """``replayed from DIR (recorded DATE on HOST, server BUILD)``."""
+        facts = [
+            f"recorded {self.recorded or 'at an unknown date'} on {self.host or 'an unknown host'}",
+            f"server {', '.join(self.servers) or 'unknown'}",
+        ]
+        return f"replayed from {self.root} ({', '.join(facts)})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dir": self.root,
+            "recorded": self.recorded,
+            "host": self.host,
+            "servers": list(self.servers),
+        }
+
+
+def recording_info(root: Path) -> RecordingInfo:
+    """Read ``recorded.json`` and the server builds of the recordings; what cannot be read is
+    left unknown here (a bad recording is reported by the item that replays it)."""
+    manifest: dict[str, Any] = {}
+    try:
+        found = read_json(root / MANIFEST)
+        if isinstance(found, dict):
+            manifest = found
+    except Invalid:
+        pass
+    servers: dict[str, None] = {}
+    for path in sorted(root.glob(RECORDING_GLOB)):
+        try:
+            server = read_json(path)["generation"]["server"]
+            build = server.get("build") or server.get("version")
+        except (Invalid, KeyError, TypeError, AttributeError):
+            continue
+        if build:
+            servers.setdefault(f"{server.get('backend') or 'server'} {build}")
+    hardware = manifest.get("hardware")
+    return RecordingInfo(
+        root=str(root),
+        recorded=_text(manifest.get("recorded")),
+        host=_text(manifest.get("host")),
+        hardware=hardware if isinstance(hardware, dict) else None,
+        servers=tuple(servers),
+    )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

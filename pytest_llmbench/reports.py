@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
-import json
 import os
 import platform
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 from tabulate import tabulate
 
 from pytest_llmbench.leaderboard import Results, item_rows, model_rows, summarize
 from pytest_llmbench.metrics import DECODE_TPS, SCORE
+from pytest_llmbench.replay import RecordingInfo
 from pytest_llmbench.serving import ServerInfo
+from pytest_llmbench.text_safety import for_markdown
 
 SCHEMA_ID = "pytest-llmbench/results"
 SCHEMA_VERSION = 1
@@ -59,15 +59,22 @@ def model_fingerprints(results: Results) -> dict[str, dict[str, Any]]:
     return prints
 
 
-def results_document(results: Results, run_settings: dict[str, Any]) -> dict[str, Any]:
-    """The full results as JSON-able data (documented in docs/results-schema.json)."""
+def results_document(
+    results: Results, run_settings: dict[str, Any], replay: RecordingInfo | None = None
+) -> dict[str, Any]:
+    """The full results as JSON-able data (schema/results-v1.json). A replayed run says so
+    and carries the recording machine, not the one that replayed it (the server facts of
+    each model come from the recordings themselves)."""
+    machine = hardware() if replay is None else (replay.hardware or {})
     return {
         "schema": SCHEMA_ID,
         "version": SCHEMA_VERSION,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "plugin_version": plugin_version(),
+        "replayed": replay is not None,
+        **({"replay": replay.to_dict()} if replay is not None else {}),
         "settings": run_settings,
-        "environment": {"hardware": hardware(), "models": model_fingerprints(results)},
+        "environment": {"hardware": machine, "models": model_fingerprints(results)},
         "models": [summary.to_dict() for summary in summarize(results)],
         "items": [
             {
@@ -82,28 +89,30 @@ def results_document(results: Results, run_settings: dict[str, Any]) -> dict[str
     }
 
 
-def write_json(path: str, document: dict[str, Any]) -> None:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(document, indent=1, default=str))
-
-
 def markdown(results: Results, with_items: bool = False) -> str:
     """The leaderboard as GitHub Markdown (for a pull-request comment or a step summary)."""
     parts = ["## LLM benchmark", ""]
-    headers, rows = model_rows(results)
-    parts.append(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))
+    parts.append(_markdown_table(*model_rows(results)))
     if with_items:
-        headers, rows = item_rows(results)
         parts += [
             "",
             "<details><summary>Items</summary>",
             "",
-            tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True),
+            _markdown_table(*item_rows(results)),
             "",
             "</details>",
         ]
     return "\n".join(parts) + "\n"
+
+
+def _markdown_table(headers: list[str], rows: list[list[str]]) -> str:
+    """A GitHub table whose cells cannot break it (``|``) or inject HTML or escapes."""
+    return tabulate(
+        [[for_markdown(cell) for cell in row] for row in rows],
+        headers=[for_markdown(h) for h in headers],
+        tablefmt="github",
+        disable_numparse=True,
+    )
 
 
 def _svg_scatter(points: list[tuple[str, float, float]], xlabel: str, ylabel: str) -> str:

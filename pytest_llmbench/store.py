@@ -12,7 +12,9 @@ from typing import Any
 
 from pytest_llmbench.limits import Margin
 from pytest_llmbench.metrics import PASS_RATE, gated_metrics, pass_rate
+from pytest_llmbench.outputs import locked, write_atomic
 from pytest_llmbench.serving import like_for_like_keys
+from pytest_llmbench.validate import Invalid, expect, field, read_json
 
 
 class StoreError(ValueError):
@@ -29,13 +31,14 @@ class Store:
         return sorted(self.root.glob("[0-9][0-9][0-9][0-9]_*.json"))
 
     def save(self, name: str, document: dict[str, Any]) -> Path:
-        if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
-            raise StoreError(f"baseline name {name!r}: use letters, digits, '.', '_' or '-'")
-        self.root.mkdir(parents=True, exist_ok=True)
-        runs = self.runs()
-        number = int(runs[-1].name[:4]) + 1 if runs else 1
-        path = self.root / f"{number:04d}_{name}.json"
-        path.write_text(json.dumps(document, indent=1, default=str))
+        """Write ``document`` as the next numbered run, atomically; two runs saving at once
+        get distinct numbers (the choice is made under a lock on the directory)."""
+        check_name(name)
+        with locked(self.root):
+            runs = self.runs()
+            number = int(runs[-1].name[:4]) + 1 if runs else 1
+            path = self.root / f"{number:04d}_{name}.json"
+            write_atomic(path, json.dumps(document, indent=1, default=str))
         return path
 
     def find(self, ref: str) -> Path:
@@ -58,14 +61,63 @@ class Store:
         return hits[-1]
 
     def load(self, ref: str) -> tuple[Path, dict[str, Any]]:
+        """The saved run ``ref``, checked to have the shape :func:`compare` reads."""
         path = self.find(ref)
         try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise StoreError(f"cannot read saved run {path}: {exc}") from None
-        if not isinstance(data, dict) or data.get("schema") != "pytest-llmbench/results":
-            raise StoreError(f"{path} is not a pytest-llmbench results file")
+            data = read_json(path)
+            check_baseline(data)
+        except Invalid as exc:
+            raise StoreError(
+                f"saved run {path} is not a usable baseline: {exc}; pick another with "
+                f"--llm-compare or save a new one with --llm-save NAME"
+            ) from None
         return path, data
+
+
+def check_name(name: str) -> None:
+    """A baseline name becomes part of a file name: letters, digits, ``.``, ``_``, ``-``."""
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", name) or name.strip(".") == "":
+        raise StoreError(f"baseline name {name!r}: use letters, digits, '.', '_' or '-'")
+
+
+def check_baseline(data: Any) -> None:
+    """Raise :class:`~pytest_llmbench.validate.Invalid` naming the first field of ``data``
+    that is not what a results document (schema pytest-llmbench/results v1) holds there."""
+    from pytest_llmbench.reports import SCHEMA_ID, SCHEMA_VERSION
+
+    expect(data, "document", dict)
+    if data.get("schema") != SCHEMA_ID:
+        raise Invalid(f"schema: expected {SCHEMA_ID!r}, got {json.dumps(data.get('schema'))}")
+    if data.get("version") != SCHEMA_VERSION or isinstance(data.get("version"), bool):
+        raise Invalid(
+            f"version: expected {SCHEMA_VERSION} (this plugin's results version), "
+            f"got {json.dumps(data.get('version'))}"
+        )
+    environment = field(data, "environment", "document", dict, required=False) or {}
+    field(environment, "hardware", "environment", dict, type(None), required=False)
+    models = field(environment, "models", "environment", dict, required=False) or {}
+    for model, facts in models.items():
+        expect(facts, f"environment.models[{model!r}]", dict)
+    for n, item in enumerate(field(data, "items", "document", list)):
+        where = f"items[{n}]"
+        expect(item, where, dict)
+        field(item, "model", where, str)
+        field(item, "test", where, str)
+        field(item, "outcome", where, str, required=False)
+        field(item, "nodeid", where, str, required=False)
+        record = field(item, "record", where, dict, type(None), required=False) or {}
+        scores = field(record, "scores", f"{where}.record", dict, required=False) or {}
+        for name, value in scores.items():
+            expect(value, f"{where}.record.scores.{name}", float, type(None))
+        gens = field(record, "generations", f"{where}.record", list, required=False) or []
+        for g, gen in enumerate(gens):
+            gwhere = f"{where}.record.generations[{g}]"
+            expect(gen, gwhere, dict)
+            metrics = field(gen, "metrics", gwhere, dict, required=False) or {}
+            for metric in gated_metrics(per_item=True):  # the figures compare() reads
+                if metric.source == "generation":
+                    name = metric.name
+                    field(metrics, name, f"{gwhere}.metrics", float, type(None), required=False)
 
 
 def _item_key(item: dict[str, Any]) -> str:
@@ -129,6 +181,18 @@ def compare(base: dict[str, Any], current: dict[str, Any]) -> list[Delta]:
             if metric in before[key]:
                 deltas.append(Delta(key, metric, before[key][metric], value))
     return deltas
+
+
+def missing_items(base: dict[str, Any], current: dict[str, Any]) -> dict[str, list[str]]:
+    """Baseline items (``model :: test``) with no result in ``current`` (absent, or present
+    without any figure: skipped, errored), with the baseline's node ids of each."""
+    after = grouped(current)
+    missing: dict[str, list[str]] = {}
+    for item in base.get("items", []):
+        key = _item_key(item)
+        if not after.get(key):
+            missing.setdefault(key, []).append(str(item.get("nodeid") or ""))
+    return missing
 
 
 def regressions(deltas: list[Delta], margins: tuple[Margin, ...]) -> list[tuple[Delta, Margin]]:

@@ -1,5 +1,7 @@
 """The names of the pitfalls the checks recognise (shown in the leaderboard)."""
 
+from pytest_llmbench.text_safety import for_cell
+
 TRUNCATED = "truncated at the output cap"
 INTERACTIVE = "waited for interactive input"
 TIMED_OUT = "timed out"
@@ -9,5 +11,5 @@ OUTPUT_LIMIT = "printed more than the output limit"
 
 def crashed(exit_code: int, last_stderr_line: str) -> str:
     """``crashed (exit N: last stderr line)``."""
-    line = last_stderr_line.strip()[:120]
+    line = for_cell(last_stderr_line.strip()[:120])  # the program's own output
     return f"crashed (exit {exit_code}: {line})" if line else f"crashed (exit {exit_code})"

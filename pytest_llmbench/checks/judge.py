@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from pytest_llmbench.checks.result import CheckResult
 from pytest_llmbench.errors import LLMBenchError
+from pytest_llmbench.text_safety import for_cell
 
 if TYPE_CHECKING:
     from pytest_llmbench.llm import LLM
@@ -55,7 +56,7 @@ def parse_verdict(text: str, ids: list[str]) -> dict[str, tuple[bool, str]]:
         entry = criteria.get(cid)
         if not isinstance(entry, dict) or not isinstance(entry.get("pass"), bool):
             raise ValueError(f'criterion {cid!r} is missing or has no boolean "pass"')
-        verdict[cid] = (entry["pass"], str(entry.get("reason", "")))
+        verdict[cid] = (entry["pass"], for_cell(str(entry.get("reason", ""))))
     return verdict
 
 

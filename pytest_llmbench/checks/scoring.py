@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_llmbench.checks.result import CheckResult
+from pytest_llmbench.text_safety import for_terminal
 
 #: The weights implied by the published todo-app scores (BRIEF.md): 20 / 40 / 40.
 DEFAULT_CODE_WEIGHTS = {"syntax": 20.0, "features": 40.0, "functional": 40.0}
@@ -31,7 +32,7 @@ class Score:
                 f"  {check.name}: {100 * check.score:.0f}% × weight "
                 f"{self.weights.get(check.name, 0):g}{note} — {check.details}"
             )
-        return "\n".join(lines)
+        return for_terminal("\n".join(lines))  # details and diagnoses quote model output
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -32,7 +32,7 @@ from pytest_llmbench.store import (
     missing_items,
     regressions,
 )
-from pytest_llmbench.text_safety import for_cell, for_terminal
+from pytest_llmbench.text_safety import for_cell, for_markdown, for_terminal
 
 
 class Controller:
@@ -128,7 +128,7 @@ class Controller:
         text = markdown(self.results, with_items=True)
         if self.replay is not None:
             title, rest = text.split("\n", 1)
-            text = f"{title} — {for_cell(self.replay.label())}\n{rest}"
+            text = f"{title} — {for_markdown(self.replay.label())}\n{rest}"
         return text
 
     def _output_failed(self, message: str) -> None:

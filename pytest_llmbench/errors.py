@@ -11,7 +11,7 @@
     └── CheckError           a check itself broke (a predicate raised), not the answer
 
     Defined beside their users: replay.RecordingMissing, checks.judge.JudgeError,
-    prompts.PromptFileError.
+    prompts.PromptFileError, sandbox.SandboxUnavailable (a CheckError).
 
 They are infrastructure failures: the leaderboard counts them as errors, never as a bad
 score for the model.

@@ -7,6 +7,8 @@ INTERACTIVE = "waited for interactive input"
 TIMED_OUT = "timed out"
 NO_CODE = "no code found"
 OUTPUT_LIMIT = "printed more than the output limit"
+MEMORY_LIMIT = "used more than the memory limit"
+DISK_LIMIT = "wrote more than the disk limit"
 
 
 def crashed(exit_code: int, last_stderr_line: str) -> str:

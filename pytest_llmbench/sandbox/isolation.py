@@ -1,18 +1,19 @@
-"""Process isolation for one sandboxed step, applied in the child before ``exec``.
+"""The pieces of a step's isolation that do not depend on bubblewrap.
 
-On Linux as root: a new network namespace (no network but its own loopback); a new mount
-namespace in which every world-writable directory (``/tmp``, ``/var/tmp``, ``/dev/shm``,
-``/run/lock``) is a fresh, size-capped tmpfs that vanishes with the step, the sandbox's own
-directory being bound back in place; resource limits; and a switch to the unprivileged
-``nobody`` user (so RLIMIT_NPROC bounds fork bombs and the user's files are out of reach).
-Elsewhere only the limits apply.
+- :class:`Limits` and :func:`launcher_argv`: the resource limits, set by a tiny launcher
+  *inside* the sandbox just before it ``exec``s the program (inside the step's own user
+  namespace, so ``RLIMIT_NPROC`` counts only that step's processes);
+- :func:`run_as`: as root, every run gets its own unprivileged uid (never root, and never a
+  uid shared with another run, so no run's processes or files are another's);
+- :func:`fallback_preexec`: what is left when bubblewrap cannot be used — as root, new network
+  and mount namespaces with private, size-capped ``/tmp``-like directories.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
-import resource
+import random
 import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,18 +22,79 @@ from functools import lru_cache
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
 MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
-NOBODY = 65534
+#: Unprivileged uids for runs started by root: far above any distribution's user ranges.
+RUN_UID_BASE, RUN_UID_SPAN = 0x60000000, 1 << 24
 #: Where any user may write on a usual Linux system; /var/lock is normally a link to /run/lock.
 SHARED_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock")
 
 
 @dataclass(frozen=True)
 class Limits:
+    """Per process: CPU seconds, address space, file size, open files. Per step as a whole:
+    ``memory_mb`` of resident memory (all its processes together), ``processes``, and for the
+    run's directory ``disk_mb`` and ``files``."""
+
     cpu_s: float = 10
     memory_mb: int = 1024
     file_mb: int = 64
     processes: int = 64
     open_files: int = 256
+    disk_mb: int = 256
+    files: int = 5_000
+
+
+#: Runs in the sandbox before the program: set the limits, then become the program.
+_LAUNCHER = """\
+import os, resource as r, sys
+cpu, mem, size, files, procs = map(int, sys.argv[1:6])
+for which, value in ((r.RLIMIT_CPU, (cpu, cpu + 1)), (r.RLIMIT_AS, (mem, mem)),
+                     (r.RLIMIT_FSIZE, (size, size)), (r.RLIMIT_NOFILE, (files, files)),
+                     (r.RLIMIT_CORE, (0, 0)), (r.RLIMIT_NPROC, (procs, procs))):
+    r.setrlimit(which, value)
+os.execv(sys.argv[6], sys.argv[6:])
+"""
+
+
+def launcher_argv(python: str, limits: Limits, processes: int | None = None) -> list[str]:
+    """``python -I -S -c LAUNCHER limits...``: append the program's own argv.
+    ``processes`` overrides ``limits.processes`` for RLIMIT_NPROC."""
+    cpu = max(1, int(limits.cpu_s + 0.999))
+    nproc = limits.processes if processes is None else processes
+    values = (cpu, limits.memory_mb * 2**20, limits.file_mb * 2**20, limits.open_files, nproc)
+    return [python, "-I", "-S", "-c", _LAUNCHER, *map(str, values)]
+
+
+def own_process_count() -> int:
+    """How many processes this user has now (RLIMIT_NPROC counts them all without a user
+    namespace, so the fallback adds the step's allowance to this)."""
+    uid, count = os.getuid(), 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                count += os.stat(f"/proc/{entry}").st_uid == uid
+            except OSError:
+                continue
+    return count
+
+
+def is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def new_run_uid() -> int:
+    """A fresh unprivileged uid for one run started by root (no passwd entry needed)."""
+    return RUN_UID_BASE + random.randrange(RUN_UID_SPAN)
+
+
+def run_as(uid: int) -> Callable[[], None]:
+    """``preexec_fn`` that drops every privilege to ``uid`` (and the same gid) for good."""
+
+    def preexec() -> None:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+
+    return preexec
 
 
 @lru_cache(maxsize=1)
@@ -98,42 +160,24 @@ def private_shared_dirs(dirs: Sequence[str], keep: str | None, size_mb: int) -> 
         os.close(held)
 
 
-def drop_user() -> bool:
-    """Whether steps run as ``nobody`` (only possible when we are root)."""
-    return hasattr(os, "geteuid") and os.geteuid() == 0
-
-
-def make_preexec(
-    limits: Limits,
+def fallback_preexec(
+    uid: int | None,
     network: bool,
-    as_nobody: bool,
     private_dirs: Sequence[str] = (),
     keep: str | None = None,
+    size_mb: int = 64,
 ) -> Callable[[], None]:
-    """The ``preexec_fn`` for a step: async-signal-safe enough (no locks, no imports).
-
-    ``private_dirs``: shared writable directories to replace with a private tmpfs (see
-    :func:`private_shared_dirs`), ``keep`` being the sandbox directory to leave reachable.
-    """
+    """The ``preexec_fn`` of a step without bubblewrap (async-signal-safe enough: no locks,
+    no imports): new network and mount namespaces where allowed (root), then ``uid``."""
     _libc()  # load libc before fork, not in the child
+    drop = run_as(uid) if uid is not None else None
 
     def preexec() -> None:
         if network:
             _unshare(CLONE_NEWNET)
         if private_dirs:
-            private_shared_dirs(private_dirs, keep, limits.file_mb)
-        cpu = max(1, int(limits.cpu_s + 0.999))
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        mem = limits.memory_mb * 2**20
-        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-        size = limits.file_mb * 2**20
-        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if as_nobody:
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)  # after this the hard limits above cannot be raised again
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+            private_shared_dirs(private_dirs, keep, size_mb)
+        if drop is not None:
+            drop()
 
     return preexec

@@ -1,19 +1,18 @@
 """Run a generated program as a sequence of command-line steps and judge each one.
 
-Guarantees (Linux): each ``run_program`` call gets a fresh temporary directory with its own
-HOME and TMPDIR inside it, removed afterwards; stdin is ``/dev/null``; the environment holds
-only PATH, HOME, TMPDIR, LANG and what the caller passes; Python runs isolated (``-I``); each
-step has a wall-clock and a CPU limit, an address-space, file-size, open-files and process
-limit; output beyond the cap stops the step; every process the step started — including
-daemons that left its process group — is killed when the step ends (found by a per-run token
-in their environment). As root, steps run as ``nobody`` in new network and mount
-namespaces: no network, no access to root's files, RLIMIT_NPROC bounds fork bombs, and
-/tmp, /var/tmp, /dev/shm and /run/lock are private, empty, size-capped tmpfs mounts that
-vanish with the step (the sandbox directory is bound back in place), so a program can write
-nowhere outside its own directory tree. Not guaranteed: this is not a container — a program
-can read world-readable files and spend the resources the limits allow; without root there
-is no user switch, no network isolation and no private /tmp. For untrusted models, run the
-whole benchmark in a container or VM.
+Each ``run_program`` call gets a fresh directory (``work``, ``home``, ``tmp``), removed
+afterwards; every step runs ``python -I program.py ARGS`` there with stdin ``/dev/null``, an
+environment scrubbed to PATH, HOME, TMPDIR, LANG and what the caller passes, a wall-clock
+timeout, an output cap, per-process limits (CPU, address space, file size, open files, no
+core dumps; :mod:`~pytest_llmbench.sandbox.isolation`), and bounds for the step as a whole
+(resident memory of all its processes, its process count, the directory's size and file
+count; :mod:`~pytest_llmbench.sandbox.watch`). Where it is built is decided once per process
+(:mod:`~pytest_llmbench.sandbox.containment`): with bubblewrap, its own user, PID, network,
+IPC and mount namespaces, a read-only host file system and hidden home directories
+(:mod:`~pytest_llmbench.sandbox.bwrap`); without it, a fallback whose missing guarantees
+the check's details name. Generated code never runs as root. Not guaranteed even so: the
+program can read the world-readable files of the host, and use the CPU and memory the
+limits allow; for models you do not trust at all, run the whole benchmark in a VM.
 """
 
 from __future__ import annotations
@@ -23,15 +22,13 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
-import sys
-import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from re import Pattern
 
@@ -39,13 +36,24 @@ from pytest_llmbench.checks import diagnoses
 from pytest_llmbench.checks.result import CheckResult
 from pytest_llmbench.checks.syntax import parse_error
 from pytest_llmbench.errors import check_failed
-from pytest_llmbench.sandbox.isolation import (
-    NOBODY,
-    Limits,
-    drop_user,
-    make_preexec,
-    shared_writable_dirs,
+from pytest_llmbench.sandbox.bwrap import INSIDE, bwrap_argv, bwrap_path
+from pytest_llmbench.sandbox.containment import (
+    BWRAP,
+    Containment,
+    containment,
+    make_run_dir,
+    private_dirs,
 )
+from pytest_llmbench.sandbox.isolation import (
+    Limits,
+    fallback_preexec,
+    is_root,
+    launcher_argv,
+    new_run_uid,
+    own_process_count,
+    run_as,
+)
+from pytest_llmbench.sandbox.watch import DISK, MEMORY, Watcher, descendants, over_disk
 
 Expect = str | Pattern[str] | Callable[[str], bool] | None
 TOKEN_VAR = "LLMBENCH_SANDBOX_RUN"
@@ -112,7 +120,9 @@ class _CappedReader(threading.Thread):
 
 
 def _kill_token(token: str) -> int:
-    """SIGKILL every process whose environment carries ``token``; returns how many."""
+    """SIGKILL every process whose environment carries ``token``; returns how many. (The
+    fallback's sweep for daemons that left the step's process group: a program that
+    ``execve``s with an empty environment escapes it, which the PID namespace does not.)"""
     needle = f"{TOKEN_VAR}={token}".encode()
     killed = 0
     for _round in range(20):  # a fork bomb keeps spawning: repeat until none are left
@@ -135,160 +145,154 @@ def _kill_token(token: str) -> int:
     return killed
 
 
-@lru_cache(maxsize=1)
-def _network_isolation() -> bool:
-    """Probe once: can a sandboxed child reach a port listening on this host's loopback?"""
-    import socket
-
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(1)
-        port = server.getsockname()[1]
-        code = f"import socket; socket.create_connection(('127.0.0.1', {port}), 2)"
-        try:
-            proc = subprocess.run(
-                [sys.executable, "-I", "-c", code],
-                preexec_fn=make_preexec(Limits(), network=True, as_nobody=False),
-                capture_output=True,
-                timeout=10,
-                check=False,
-            )
-        except (OSError, subprocess.SubprocessError):
-            return False
-    return proc.returncode != 0
+def _wait_gone(pids: list[int], timeout_s: float = 5) -> None:
+    """Wait until ``pids`` have exited (a zombie counts as gone)."""
+    deadline = time.monotonic() + timeout_s
+    for pid in pids:
+        while time.monotonic() < deadline:
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    if f.read().rpartition(")")[2].split()[0] in ("Z", "X"):
+                        break
+            except OSError:
+                break
+            time.sleep(0.01)
 
 
-@lru_cache(maxsize=1)
-def _private_dirs() -> tuple[str, ...]:
-    """Probe once: the shared writable directories a step can get private copies of (root
-    only: it takes a mount namespace), or () when this platform does not allow it."""
-    dirs = shared_writable_dirs()
-    if sys.platform != "linux" or not drop_user() or not dirs:
-        return ()
-    keep = Path(tempfile.mkdtemp(prefix="llmbench-probe-"))
-    # Both markers go where the step must not see or write: the first directory covered
-    # (not TMPDIR, which may lie outside every covered directory).
-    outside = Path(dirs[0]) / f"llmbench-probe-{uuid.uuid4().hex}"
-    leak = Path(dirs[0]) / f"llmbench-leak-{uuid.uuid4().hex}"
-    try:
-        (keep / "inside").write_text("x")
-        outside.write_text("x")
-        script = f"test -f {keep}/inside && test ! -e {outside} && echo x > {leak}"
-        proc = subprocess.run(
-            ["/bin/sh", "-c", script],
-            preexec_fn=make_preexec(Limits(), False, False, dirs, str(keep)),
-            capture_output=True,
-            timeout=10,
-            check=False,
-        )
-        works = proc.returncode == 0 and not leak.exists()
-    except (OSError, subprocess.SubprocessError):
-        works = False
-    finally:
-        shutil.rmtree(keep, ignore_errors=True)
-        for path in (outside, leak):
-            path.unlink(missing_ok=True)
-    return dirs if works else ()
-
-
-@lru_cache(maxsize=1)
-def _interpreter() -> tuple[str, bool]:
-    """(python to run programs with, whether it runs as ``nobody``).
-
-    As root we drop to ``nobody``; that user must be able to execute the interpreter (a
-    Python under /root is not, nor one under /tmp once it is private), so fall back to the
-    system python3, and only if neither works, keep running as root (reported in the
-    details).
-    """
-    if not drop_user():
-        return sys.executable, False
-    for candidate in (sys.executable, "/usr/bin/python3", shutil.which("python3") or ""):
-        if not candidate:
-            continue
-        try:
-            probe = subprocess.run(
-                [candidate, "-I", "-c", "import sqlite3"],
-                capture_output=True,
-                timeout=20,
-                preexec_fn=make_preexec(Limits(), False, True, _private_dirs()),
-                check=False,
-                cwd="/",
-            )
-        except (OSError, subprocess.SubprocessError):
-            continue
-        if probe.returncode == 0:
-            return candidate, True
-    return sys.executable, False
+def remove_run_dir(root: Path) -> None:
+    """Delete the run's directory, parts the program made unreadable (``chmod 0``) included.
+    Called once every process of the run is gone, so nothing can swap a directory for a link
+    between the check and the ``chmod``."""
+    with contextlib.suppress(OSError):
+        os.chmod(root, 0o700)
+    for path, dirs, _files in os.walk(root):
+        for name in dirs:
+            sub = os.path.join(path, name)
+            with contextlib.suppress(OSError):
+                if stat.S_ISDIR(os.lstat(sub).st_mode):
+                    os.chmod(sub, 0o700)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def isolation_report() -> dict[str, object]:
-    """What this platform gives the sandbox: network namespace, unprivileged user, python."""
-    python, as_nobody = _interpreter()
+    """What this machine gives the sandbox: the backend, the interpreter, each guarantee."""
+    found = containment()
     return {
-        "network_isolated": sys.platform == "linux" and _network_isolation(),
-        "runs_as_nobody": as_nobody,
-        "private_tmp": bool(_private_dirs()),
-        "python": python,
+        "backend": found.backend,
+        "python": found.python,
+        "pid_namespace": found.pid_namespace,
+        "network_isolated": found.network,
+        "private_tmp": found.private_tmp,
+        "read_only": found.read_only,
+        "step_processes": found.step_processes,
+        "missing": found.missing(),
     }
 
 
-def _run_step(
-    step: Step,
-    argv: list[str],
-    cwd: Path,
-    env: dict[str, str],
-    token: str,
-    limits: Limits,
-    timeout_s: float,
-    max_output: int,
-    network: bool,
-    as_nobody: bool,
-    keep: Path,
-) -> StepResult:
+@dataclass(frozen=True)
+class _Run:
+    """One ``run_program`` call: where it lives, as whom, with what."""
+
+    root: Path
+    uid: int | None
+    found: Containment
+    env: dict[str, str]
+    token: str
+    limits: Limits
+    timeout_s: float
+    max_output: int
+
+
+def _argv(run: _Run, program: list[str]) -> tuple[list[str], Callable[[], None] | None]:
+    """The command line and ``preexec_fn`` of one step of ``run``."""
+    python = str(run.found.python)
+    if run.found.backend == BWRAP:
+        sandbox = bwrap_argv(str(bwrap_path()), run.root, run.found.keep_visible)
+        preexec = run_as(run.uid) if run.uid is not None else None
+        return sandbox + launcher_argv(python, run.limits) + program, preexec
+    # Without a user namespace RLIMIT_NPROC counts all of this uid's processes.
+    processes = run.limits.processes + (0 if run.uid is not None else own_process_count())
+    preexec = fallback_preexec(
+        run.uid, run.found.network, private_dirs(), str(run.root), run.limits.file_mb
+    )
+    return launcher_argv(python, run.limits, processes) + program, preexec
+
+
+def _run_step(run: _Run, step: Step, program: list[str]) -> StepResult:
     started = time.monotonic()
+    argv, preexec = _argv(run, program)
     proc = subprocess.Popen(
         argv,
-        cwd=cwd,
-        env=env,
+        cwd=run.root / "work",
+        env=run.env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
-        preexec_fn=make_preexec(limits, network, as_nobody, _private_dirs(), str(keep)),
+        preexec_fn=preexec,
     )
 
     def kill() -> None:
+        below = descendants(proc.pid)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
+        for pid in below:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
 
-    out = _CappedReader(proc.stdout, max_output, kill)
-    err = _CappedReader(proc.stderr, max_output, kill)
-    out.start()
-    err.start()
+    out = _CappedReader(proc.stdout, run.max_output, kill)
+    err = _CappedReader(proc.stderr, run.max_output, kill)
+    watcher = Watcher(proc.pid, run.root, run.limits, kill)
+    for thread in (out, err, watcher):
+        thread.start()
     timed_out = False
     try:
-        proc.wait(timeout_s)
+        proc.wait(run.timeout_s)
     except subprocess.TimeoutExpired:
         timed_out = True
+    watcher.stop()
+    below = descendants(proc.pid)
     kill()
     proc.wait()
-    _kill_token(token)  # daemons that left the process group
+    _wait_gone(below)  # the namespace's init: once it is gone, so is every process in it
+    if run.found.backend != BWRAP:
+        _kill_token(run.token)  # daemons that left the process group
     out.join(5)
     err.join(5)
+    code = proc.returncode
+    if run.found.backend == BWRAP and 128 < code < 160:
+        code = 128 - code  # bwrap's init reports a signal N as exit 128 + N
+    exceeded = watcher.exceeded
+    limits = run.limits
+    if exceeded is None and over_disk(run.root, limits.disk_mb * 2**20, limits.files):
+        exceeded = DISK
+    over = {
+        MEMORY: (diagnoses.MEMORY_LIMIT, f"its processes together held over {limits.memory_mb} MB"),
+        DISK: (
+            diagnoses.DISK_LIMIT,
+            f"its files went over {limits.disk_mb} MB or {limits.files:,}",
+        ),
+    }.get(exceeded or "")
     result = StepResult(
         step,
-        None if timed_out else proc.returncode,
+        None if timed_out else code,
         out.data.decode(errors="replace"),
         err.data.decode(errors="replace"),
         time.monotonic() - started,
     )
-    _judge(result, timed_out, out.overflow or err.overflow)
+    _judge(result, timed_out, out.overflow or err.overflow, over)
     return result
 
 
-def _judge(r: StepResult, timed_out: bool, overflow: bool) -> None:
+def _judge(
+    r: StepResult, timed_out: bool, overflow: bool, over: tuple[str, str] | None = None
+) -> None:
+    """Set ``r``'s verdict; ``over``: (diagnosis, why) when a bound of the whole step was hit."""
     code = r.exit_code
     stderr_lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
+    if over is not None:
+        r.diagnosis, r.why = over
+        return
     if timed_out:
         r.why, r.diagnosis = f"no exit within {r.seconds:.1f} s", diagnoses.TIMED_OUT
         return
@@ -348,62 +352,49 @@ def run_program(
                 diagnoses.TRUNCATED,
             )
         return CheckResult(name, 0.0, False, "not run: the program does not parse")
-    root = Path(tempfile.mkdtemp(prefix="llmbench-sandbox-"))
-    python, as_nobody = _interpreter()
-    network = sys.platform == "linux" and _network_isolation()
+    found = containment()
+    if found.python is None:
+        raise found.unavailable()
+    uid = new_run_uid() if is_root() else None
+    root = make_run_dir(uid)
+    token = uuid.uuid4().hex
     try:
-        work, home, tmp = root / "work", root / "home", root / "tmp"
-        for d in (work, home, tmp):
-            d.mkdir()
-        (work / filename).write_text(code)
-        if as_nobody:
-            for path in (root, work, home, tmp, work / filename):
-                os.chown(path, NOBODY, NOBODY)
-        token = uuid.uuid4().hex
-        python_dir = str(Path(python).parent)
-        child_env = {
-            "PATH": f"{python_dir}:/usr/local/bin:/usr/bin:/bin",
-            "HOME": str(home),
-            "TMPDIR": str(tmp),
-            "LANG": "C.UTF-8",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONUNBUFFERED": "1",
-            **(env or {}),
-            TOKEN_VAR: token,
-        }
-        limits = Limits(cpu_s=cpu_s, memory_mb=memory_mb)
+        (root / "work" / filename).write_text(code)
+        if uid is not None:
+            os.chown(root / "work" / filename, uid, uid)
+        base = INSIDE if found.backend == BWRAP else str(root)
+        run = _Run(
+            root,
+            uid,
+            found,
+            {
+                "PATH": f"{Path(found.python).parent}:/usr/local/bin:/usr/bin:/bin",
+                "HOME": f"{base}/home",
+                "TMPDIR": f"{base}/tmp",
+                "LANG": "C.UTF-8",
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTHONUNBUFFERED": "1",
+                **(env or {}),
+                TOKEN_VAR: token,
+            },
+            token,
+            Limits(cpu_s=cpu_s, memory_mb=memory_mb),
+            timeout_s,
+            max_output_bytes,
+        )
         results: list[StepResult] = []
         for step in steps:
             if results and results[-1].diagnosis == diagnoses.TIMED_OUT:
                 skipped = StepResult(step, None, "", "", 0.0, why="skipped: an earlier step hung")
                 results.append(skipped)
                 continue
-            argv = [python, "-I", filename, *step.args]
-            results.append(
-                _run_step(
-                    step,
-                    argv,
-                    work,
-                    child_env,
-                    token,
-                    limits,
-                    timeout_s,
-                    max_output_bytes,
-                    network,
-                    as_nobody,
-                    root,
-                )
-            )
+            program = [found.python, "-I", filename, *step.args]
+            results.append(_run_step(run, step, program))
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        remove_run_dir(root)
     passed = sum(r.passed for r in results)
-    found = [r.diagnosis for r in results if r.diagnosis]
-    lines = [
-        f"{passed}/{len(results)} steps passed"
-        + ("" if network else " (network isolation: unavailable on this platform)")
-        + ("" if _private_dirs() else " (private /tmp: unavailable on this platform)")
-        + ("" if as_nobody or not drop_user() else " (ran as root: no usable python)")
-    ]
+    seen = [r.diagnosis for r in results if r.diagnosis]
+    lines = [f"{passed}/{len(results)} steps passed{found.note()}"]
     for i, r in enumerate(results, 1):
         lines.append(
             f"  {i}. {r.step.label}: {'PASS' if r.passed else 'FAIL'} (exit {r.exit_code}) {r.why}"
@@ -413,5 +404,5 @@ def run_program(
         passed / len(results),
         passed == len(results),
         "\n".join(lines),
-        found[0] if found else None,
+        seen[0] if seen else None,
     )

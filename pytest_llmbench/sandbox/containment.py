@@ -1,0 +1,262 @@
+"""What this machine lets the sandbox guarantee, found once per process by running a probe
+program through the sandbox itself, and the interpreter that generated code runs with.
+
+Two ways to build a step's sandbox, the first that works wins:
+
+- ``bubblewrap``: every guarantee (see :mod:`pytest_llmbench.sandbox.bwrap`), as root and as
+  an ordinary user, wherever the kernel allows user namespaces (Debian, Ubuntu, Fedora...).
+- ``fallback`` (no bwrap, or user namespaces refused, e.g. in a locked-down container):
+  per-process limits and the token sweep; as root also a private network, private ``/tmp``
+  directories and a uid of its own per run. Each guarantee that is then missing is named in
+  the check's details (``not guaranteed here: ...``) and once under the leaderboard.
+
+Generated code never runs as root: as root, each run gets a fresh unprivileged uid, and when
+no interpreter works for it, :class:`SandboxUnavailable` makes the item an error with the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pytest_llmbench.errors import CheckError
+from pytest_llmbench.sandbox.bwrap import bwrap_argv, bwrap_path, visible_again
+from pytest_llmbench.sandbox.isolation import (
+    fallback_preexec,
+    is_root,
+    new_run_uid,
+    run_as,
+    shared_writable_dirs,
+)
+
+BWRAP, FALLBACK = "bubblewrap", "fallback"
+#: The guarantees, by the name the details and the leaderboard warning use (no "," or ")").
+PID_NAMESPACE = "own PID namespace: no process outlives its step or sees others"
+NETWORK = "no network"
+PRIVATE_TMP = "private /tmp"
+READ_ONLY = "read-only file system outside the run's directory"
+STEP_PROCESSES = "process limit per step"
+MISSING = "not guaranteed here: "
+_MISSING_RE = re.compile(re.escape(MISSING) + r"([^)]*)\)")
+
+
+class SandboxUnavailable(CheckError):
+    """The sandbox cannot run generated code safely here (e.g. pytest runs as root and no
+    interpreter is usable by an unprivileged user): the item errors with the fix."""
+
+
+@dataclass(frozen=True)
+class Containment:
+    """How steps are run here and which guarantees hold (see the module docstring)."""
+
+    backend: str
+    python: str | None
+    pid_namespace: bool = False
+    network: bool = False
+    private_tmp: bool = False
+    read_only: bool = False
+    step_processes: bool = False
+    keep_visible: tuple[str, ...] = ()
+    tried: tuple[str, ...] = field(default=(), compare=False)
+
+    def missing(self) -> list[str]:
+        """The guarantees that do not hold here, by name."""
+        held = (
+            (PID_NAMESPACE, self.pid_namespace),
+            (NETWORK, self.network),
+            (PRIVATE_TMP, self.private_tmp),
+            (READ_ONLY, self.read_only),
+            (STEP_PROCESSES, self.step_processes),
+        )
+        return [name for name, ok in held if not ok]
+
+    def note(self) -> str:
+        """`` (not guaranteed here: a, b)`` for a check's details, or ``""``."""
+        missing = self.missing()
+        return f" ({MISSING}{', '.join(missing)})" if missing else ""
+
+    def unavailable(self) -> SandboxUnavailable:
+        tried = "; ".join(self.tried) or "none found"
+        return SandboxUnavailable(
+            "run_program: pytest runs as root and generated code never does, but no Python "
+            f"interpreter can be run by an unprivileged user here (tried: {tried}). Fix: "
+            "install one that every user can run (e.g. `apt-get install python3`, or make "
+            "the interpreter the venv was made from and the directories above it "
+            "world-readable: `chmod o+rx`), or run pytest as an ordinary user."
+        )
+
+
+def missing_guarantees(details: Iterable[str]) -> list[str]:
+    """The guarantee names reported missing in checks' ``details`` (for the leaderboard
+    warning), once each, in order."""
+    seen: dict[str, None] = {}
+    for text in details:
+        for match in _MISSING_RE.finditer(text):
+            for name in match.group(1).split(", "):
+                seen.setdefault(name)
+    return list(seen)
+
+
+def sandbox_warnings(records: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The line under the leaderboard when items' sandboxed checks ran without some
+    guarantee (``records``: the items' records, with their score's checks)."""
+    details = (
+        str(check.get("details", ""))
+        for record in records
+        for check in ((record.get("score") or {}).get("checks") or ())
+    )
+    missing = missing_guarantees(details)
+    return [f"sandbox: {MISSING}{', '.join(missing)} (README: Safety)"] if missing else []
+
+
+def candidates() -> list[str]:
+    """Interpreters to try, best first: this one, the one its venv was made from, then the
+    usual system places."""
+    found: dict[str, None] = {}
+    for path in (
+        sys.executable,
+        getattr(sys, "_base_executable", ""),
+        os.path.realpath(sys.executable),
+        "/usr/local/bin/python3",
+        "/usr/bin/python3",
+        shutil.which("python3") or "",
+    ):
+        if path and os.path.isfile(path):
+            found.setdefault(path)
+    return list(found)
+
+
+def _prefixes(python: str) -> list[str]:
+    """The directories an interpreter needs (its venv and its installation)."""
+    paths = [python, os.path.realpath(python)]
+    if python == sys.executable:
+        paths += [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
+    return [str(Path(p).parent.parent) if os.path.isfile(p) else p for p in paths]
+
+
+_PROBE = """\
+import socket, sqlite3, sys, os
+held = []
+try:
+    socket.create_connection(("127.0.0.1", int(sys.argv[1])), 2).close()
+except OSError:
+    held.append("network")
+if not os.path.exists(sys.argv[2]):
+    held.append("tmp")
+print(" ".join(held))
+"""
+
+
+def _reachable_by_others(path: str) -> bool:
+    here = Path(path).resolve()
+    return all(os.stat(p).st_mode & 0o001 for p in (here, *here.parents))
+
+
+def make_run_dir(uid: int | None) -> Path:
+    """A fresh run directory (``work``, ``home``, ``tmp``, ``shm``) owned by ``uid``: in the
+    temporary directory, or in ``/tmp`` when ``uid`` could not reach that one."""
+    base = tempfile.gettempdir()
+    if uid is not None and not _reachable_by_others(base):
+        base = "/tmp"
+    root = Path(tempfile.mkdtemp(prefix="llmbench-sandbox-", dir=base))
+    for name in ("work", "home", "tmp", "shm"):
+        (root / name).mkdir()
+    if uid is not None:
+        for path in (root, *root.iterdir()):
+            os.chown(path, uid, uid)
+    return root
+
+
+def _probe(backend: str, python: str, uid: int | None) -> tuple[bool, set[str], str]:
+    """Run the probe with ``python`` in ``backend``: (ran, guarantees seen, why not)."""
+    root = make_run_dir(uid)
+    dirs = shared_writable_dirs()
+    outside = (
+        Path(dirs[0] if dirs else tempfile.gettempdir()) / f"llmbench-probe-{uuid.uuid4().hex}"
+    )
+    keep = tuple(visible_again(_prefixes(python)))
+    try:
+        outside.write_text("x")
+        with socket.socket() as server:
+            server.bind(("127.0.0.1", 0))
+            server.listen(1)
+            program = [python, "-I", "-c", _PROBE, str(server.getsockname()[1]), str(outside)]
+            if backend == BWRAP:
+                argv = bwrap_argv(str(bwrap_path()), root, keep) + program
+                preexec = run_as(uid) if uid is not None else None
+            else:
+                argv = program
+                preexec = fallback_preexec(uid, is_root(), private_dirs(), str(root))
+            proc = subprocess.run(
+                argv,
+                cwd=root / "work",
+                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=30,
+                preexec_fn=preexec,
+                check=False,
+            )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return False, set(), f"{type(exc).__name__}: {exc}"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+        outside.unlink(missing_ok=True)
+    if proc.returncode != 0:
+        lines = proc.stderr.decode(errors="replace").strip().splitlines()
+        return False, set(), lines[-1] if lines else f"exit {proc.returncode}"
+    return True, set(proc.stdout.decode().split()), ""
+
+
+@lru_cache(maxsize=1)
+def private_dirs() -> tuple[str, ...]:
+    """For the fallback: the shared writable directories a step gets private copies of
+    (root only: it takes a mount namespace without a user namespace)."""
+    return shared_writable_dirs() if sys.platform == "linux" and is_root() else ()
+
+
+@lru_cache(maxsize=1)
+def containment() -> Containment:
+    """Probe once: the best backend that runs an interpreter here, and what it guarantees."""
+    uid = new_run_uid() if is_root() else None
+    tried: list[str] = []
+    if sys.platform == "linux" and bwrap_path():
+        for python in candidates():
+            ran, seen, why = _probe(BWRAP, python, uid)
+            if ran:
+                return Containment(
+                    BWRAP,
+                    python,
+                    pid_namespace=True,
+                    network="network" in seen,
+                    private_tmp="tmp" in seen,
+                    read_only=True,
+                    step_processes=True,
+                    keep_visible=tuple(visible_again(_prefixes(python))),
+                )
+            tried.append(f"{python} in bwrap: {why}")
+    for python in candidates():
+        ran, seen, why = _probe(FALLBACK, python, uid)
+        if ran:
+            return Containment(
+                FALLBACK,
+                python,
+                network="network" in seen,
+                private_tmp="tmp" in seen and bool(private_dirs()),
+                step_processes=uid is not None,  # a uid of its own per run
+            )
+        tried.append(f"{python}: {why}")
+    if uid is None:  # not root: the user's own interpreter, without the sandbox's extras
+        return Containment(FALLBACK, sys.executable, tried=tuple(tried))
+    return Containment(FALLBACK, None, tried=tuple(tried))

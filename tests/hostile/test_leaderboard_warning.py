@@ -1,0 +1,58 @@
+"""A missing sandbox guarantee is named once under the leaderboard, and only when missing."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_llmbench.sandbox import runner
+from pytest_llmbench.sandbox.containment import (
+    MISSING,
+    NETWORK,
+    PID_NAMESPACE,
+    Containment,
+    containment,
+    sandbox_warnings,
+)
+from tests.fakes import FakeLlamaServer, ModelScript
+
+SCORED = """
+from pytest_llmbench import checks
+
+def test_code(llm):
+    program = llm.generate("write it").code("python")
+    llm.score(functional=checks.run_program(program, [checks.Step(["bob"], stdout="hi bob")]))
+"""
+PROGRAM = "```python\nimport sys\nprint('hi', sys.argv[1])\n```"
+
+
+def run(pytester: pytest.Pytester) -> pytest.RunResult:
+    pytester.makepyfile(test_s=SCORED)
+    with FakeLlamaServer(ModelScript([PROGRAM[i : i + 4] for i in range(0, len(PROGRAM), 4)])) as s:
+        return pytester.runpytest(f"--llm-models=llama-server@{s.url}", "-p", "no:cacheprovider")
+
+
+def test_missing_guarantees_get_one_line_under_the_leaderboard(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    weak = Containment("fallback", containment().python or "python3", network=False)
+    monkeypatch.setattr(runner, "containment", lambda: weak)
+    result = run(pytester)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"[[]llmbench[]] WARNING: sandbox: {MISSING}{PID_NAMESPACE}, *"])
+    lines = [line for line in result.stdout.lines if "WARNING: sandbox" in line]
+    assert len(lines) == 1 and NETWORK in lines[0]
+
+
+def test_no_line_when_every_guarantee_holds(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    full = Containment("bubblewrap", "python3", True, True, True, True, True)
+    assert (
+        sandbox_warnings([{"score": {"checks": [{"details": f"1/1 steps passed{full.note()}"}]}}])
+        == []
+    )
+    if containment().missing():
+        pytest.skip("this machine lacks a guarantee: the line is expected here")
+    result = run(pytester)
+    result.assert_outcomes(passed=1)
+    assert "WARNING: sandbox" not in result.stdout.str()

@@ -149,8 +149,7 @@ def test_killing_its_parent_and_every_pytest_process_harms_nothing() -> None:
     ]
     result = run(code, steps=steps)
     assert result.passed, result.details
-    os.kill(os.getpid(), 0)
-    os.kill(os.getppid(), 0)
+    assert Path(f"/proc/{os.getppid()}").exists()  # pytest's parent lives (maybe not ours)
 
 
 def test_memory_fork_swarm_is_bounded_for_the_step_as_a_whole() -> None:

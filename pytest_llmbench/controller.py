@@ -91,8 +91,16 @@ class Controller:
 
     def _write_outputs(self) -> None:
         run = self.run
-        document = results_document(self.results, run.settings.to_dict(), self.replay)
-        document["repeat_groups"] = [group.to_dict() for group in self.groups]
+        try:
+            document = results_document(self.results, run.settings.to_dict(), self.replay)
+            document["repeat_groups"] = [group.to_dict() for group in self.groups]
+        except Exception as exc:  # still write what does not need it: Markdown, HTML
+            self._output_failed(
+                f"results not assembled ({type(exc).__name__}: {exc}): no JSON, baseline or "
+                f"comparison this run"
+            )
+            self._write_files(None)
+            return
         self._write_files(document)
         store = Store(Path(self.config.rootpath, run.storage))
         if run.compare:
@@ -105,9 +113,9 @@ class Controller:
                 self._output_failed(f"--llm-save {run.save}: run not saved: {exc}")
         self._count_recordings()
 
-    def _write_files(self, document: dict[str, Any]) -> None:
+    def _write_files(self, document: dict[str, Any] | None) -> None:
         """Each requested file on its own: one that cannot be made or written is named and
-        fails the run, and never stops the others."""
+        fails the run, and never stops the others (``document`` None: no JSON, said once)."""
         outputs: list[tuple[str, str, Callable[[], str]]] = [
             ("json", "results JSON", lambda: json.dumps(document, indent=1, default=str)),
             ("markdown", "Markdown leaderboard", self._markdown),
@@ -115,7 +123,7 @@ class Controller:
         ]
         for name, what, render_text in outputs:
             target = self.run.outputs.get(name)
-            if not target:
+            if not target or (name == "json" and document is None):
                 continue
             try:
                 write_atomic(Path(target), render_text())

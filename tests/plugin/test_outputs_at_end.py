@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from pytest_llmbench import outputs
+from pytest_llmbench import controller, outputs
 from tests.fakes import FakeLlamaServer, ModelScript
 from tests.fakes.llama_server import MIDSTREAM_ERROR
 
@@ -38,6 +38,31 @@ def test_one_output_failing_never_stops_the_others(pytester: pytest.Pytester) ->
     assert json.loads((pytester.path / "r.json").read_text())["items"]
     assert "<svg" in (pytester.path / "r.html").read_text()
     assert (pytester.path / ".llmbench" / "0001_base.json").is_file()
+
+
+def test_results_that_cannot_be_assembled_still_leave_the_other_reports(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> None:
+        raise ValueError("could not convert string to float: 'fast'")
+
+    monkeypatch.setattr(controller, "results_document", broken)
+    pytester.makepyfile(test_f="def test_answer(llm):\n    assert llm.generate('Say hi').answer\n")
+    with FakeLlamaServer(ModelScript(["Hi"])) as srv:
+        result = pytester.runpytest(
+            f"--llm-models=llama-server@{srv.url}", "--llm-json=r.json", "--llm-markdown=lb.md",
+            "--llm-html=r.html", "--llm-save=base",
+        )  # fmt: skip
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stdout.fnmatch_lines([
+        "*llmbench leaderboard*",
+        "*ERROR: results not assembled (ValueError: could not convert string to float: 'fast'): "
+        "no JSON, baseline or comparison this run*",
+        "*Markdown leaderboard: lb.md*",
+        "*HTML report: r.html*",
+    ])  # fmt: skip
+    assert (pytester.path / "lb.md").is_file() and (pytester.path / "r.html").is_file()
+    assert not (pytester.path / "r.json").exists()
 
 
 def test_a_full_disk_at_the_end_leaves_no_empty_files(

@@ -140,3 +140,12 @@ def test_a_planted_link_in_the_recording_folder_is_refused(pytester: pytest.Pyte
         ["*RecordingError: llama-server@http*: recording not written: planted/*-1.json is a "
          "symbolic link; refusing to write through it*"]
     )
+
+
+def test_recording_under_xdist_counts_every_worker(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_rec=TESTS)
+    with FakeLlamaServer(ModelScript(["Ban", "ana"])) as srv:
+        result = pytester.runpytest(f"--llm-models=llama-server@{srv.url}", "--llm-record=rec", "-n", "2")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*recorded 2 replies to rec*"])
+    assert len(list((pytester.path / "rec").glob("*-1.json"))) == 2

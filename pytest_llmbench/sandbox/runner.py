@@ -53,7 +53,8 @@ from pytest_llmbench.sandbox.isolation import (
     own_process_count,
     run_as,
 )
-from pytest_llmbench.sandbox.watch import DISK, MEMORY, Watcher, descendants, over_disk
+from pytest_llmbench.sandbox.process import Top
+from pytest_llmbench.sandbox.watch import DISK, MEMORY, Watcher, over_disk
 
 Expect = str | Pattern[str] | Callable[[str], bool] | None
 TOKEN_VAR = "LLMBENCH_SANDBOX_RUN"
@@ -231,35 +232,21 @@ def _run_step(run: _Run, step: Step, program: list[str]) -> StepResult:
         start_new_session=True,
         preexec_fn=preexec,
     )
-
-    def kill() -> None:
-        below = descendants(proc.pid)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        for pid in below:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-
-    out = _CappedReader(proc.stdout, run.max_output, kill)
-    err = _CappedReader(proc.stderr, run.max_output, kill)
-    watcher = Watcher(proc.pid, run.root, run.limits, kill)
+    top = Top(proc)
+    out = _CappedReader(proc.stdout, run.max_output, top.kill)
+    err = _CappedReader(proc.stderr, run.max_output, top.kill)
+    watcher = Watcher(proc.pid, run.root, run.limits, top.kill)
     for thread in (out, err, watcher):
         thread.start()
-    timed_out = False
-    try:
-        proc.wait(run.timeout_s)
-    except subprocess.TimeoutExpired:
-        timed_out = True
+    timed_out = not top.wait_exit(run.timeout_s)
     watcher.stop()
-    below = descendants(proc.pid)
-    kill()
-    proc.wait()
+    below = top.below()
+    code = top.reap()
     _wait_gone(below)  # the namespace's init: once it is gone, so is every process in it
     if run.found.backend != BWRAP:
         _kill_token(run.token)  # daemons that left the process group
     out.join(5)
     err.join(5)
-    code = proc.returncode
     if run.found.backend == BWRAP and 128 < code < 160:
         code = 128 - code  # bwrap's init reports a signal N as exit 128 + N
     exceeded = watcher.exceeded

@@ -46,7 +46,11 @@ def run_figure(bench: Bench, name: str) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a few minutes)")
     parser.add_argument("--only", default="", help=f"comma-separated, of: {','.join(FIGURES)}")
     parser.add_argument("--out", type=Path, default=None, help="JSON output path")

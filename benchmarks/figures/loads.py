@@ -58,7 +58,12 @@ def llama_server(bench: Bench, root: Path) -> None:
             f"--llm-log-dir={root / 'logs'}",
         ]
         args += ["-n", str(workers), "--dist", "loadgroup"] if workers else []
-        env = PROMPTS | {"LLMBENCH_FAKE_SPAWN_LOG": str(spawn_log)}
+        env = PROMPTS | {
+            "LLMBENCH_FAKE_SPAWN_LOG": str(spawn_log),
+            # A cache of its own: fake servers (no CPU) must not wait for turns at generating
+            # behind the real servers other runs on this machine have spawned.
+            "PYTEST_LLMBENCH_CACHE": str(root / "cache"),
+        }
         _wall, out, code = run_pytest(args, root, env)
         lines = spawn_log.read_text().split()
         spawns = {m: sum(1 for w in lines if w.endswith(f"{m}.gguf")) for m in NAMES}

@@ -38,6 +38,7 @@ def build_plan(marker_kwargs: Iterable[Mapping[str, Any]], run: RunConfig) -> It
     """
     settings = run.settings
     repeat, min_rate, thresholds = run.repeat, run.min_pass_rate, run.thresholds
+    marked_rate = False
     for kwargs in marker_kwargs:
         unknown = sorted(set(kwargs) - set(MARKER_KEYS))
         if unknown:
@@ -47,15 +48,23 @@ def build_plan(marker_kwargs: Iterable[Mapping[str, Any]], run: RunConfig) -> It
         rest = {k: v for k, v in kwargs.items() if k not in PLAN_KEYS}
         settings = settings.replace(**rest)
         if "repeat" in kwargs:
-            repeat = int(kwargs["repeat"])
-            if repeat < 1:
-                raise ValueError(f"repeat={kwargs['repeat']!r} must be at least 1")
+            value = kwargs["repeat"]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"repeat={value!r} must be a whole number, at least 1")
+            repeat = value
         if "min_pass_rate" in kwargs:
+            marked_rate = True
             min_rate = float(kwargs["min_pass_rate"])
             if not 0 <= min_rate <= 1:
                 raise ValueError(f"min_pass_rate={min_rate} must be between 0 and 1")
         if "thresholds" in kwargs:
             thresholds = parse_thresholds(kwargs["thresholds"])
+    if marked_rate and repeat == 1:
+        # A pass rate over one run is no gate: it would be silently ignored.
+        raise ValueError(
+            f"min_pass_rate={min_rate} gates repeated runs: add repeat=N (N > 1) to the marker "
+            f"or pass --llm-repeat=N"
+        )
     return ItemPlan(settings, repeat, min_rate, thresholds)
 
 

@@ -182,3 +182,30 @@ def test_no_models_says_so_in_one_line(pytester: pytest.Pytester, args: tuple[st
     result = pytester.runpytest("-p", "no:cacheprovider", *args)
     result.assert_outcomes(passed=1, skipped=3)
     result.stdout.fnmatch_lines(["*3 LLM tests skipped: no models; pass --llm-models*"])
+
+
+@pytest.mark.parametrize(
+    ("marker", "args", "message"),
+    [
+        ("min_pass_rate=0.8", (), "*min_pass_rate=0.8 gates repeated runs: add repeat=N*"),
+        ("repeat=1, min_pass_rate=0.8", ("--llm-repeat=3",), "*min_pass_rate=0.8 gates*"),
+        ("repeat=2.5", (), "*repeat=2.5 must be a whole number, at least 1*"),
+        ("repeat=True", (), "*repeat=True must be a whole number*"),
+    ],
+)
+def test_a_marker_gate_that_could_never_apply_is_a_usage_error(
+    pytester: pytest.Pytester, marker: str, args: tuple[str, ...], message: str
+) -> None:
+    pytester.makepyfile(f"import pytest\n@pytest.mark.llm({marker})\ndef test_x(llm):\n    pass\n")
+    result = pytester.runpytest("--llm-models=llama-server@http://127.0.0.1:9", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: test_*.py::test_x*: @pytest.mark.llm: {message}"])
+
+
+def test_a_run_wide_pass_rate_leaves_unrepeated_tests_alone(
+    pytester: pytest.Pytester, url: str
+) -> None:
+    pytester.makepyfile("def test_x(llm):\n    assert llm.generate('hi').answer\n")
+    result = run(pytester, url, "--llm-min-pass-rate=0.8")
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.OK

@@ -147,6 +147,8 @@ class Turn:
     used meanwhile (CPU seconds per second)."""
 
     waited_s: float = 0.0
+    locked: bool = True
+    """False when the wait for the lock ran out and the generation went ahead anyway."""
     busy_cores: float = 0.0
     others: dict[int, float] = field(default_factory=dict)
 
@@ -188,21 +190,35 @@ class Turns:
         return found
 
     @contextlib.contextmanager
-    def turn(self, own_pid: int) -> Iterator[Turn]:
-        """Hold the machine's generation lock while the block runs; measure the others."""
+    def turn(self, own_pid: int, max_wait_s: float = 300.0) -> Iterator[Turn]:
+        """Hold the machine's generation lock while the block runs; measure the others.
+
+        The wait is bounded (``max_wait_s``: a server stuck mid-generation elsewhere must not
+        hold this one forever); past it the block runs without the lock, ``locked`` False,
+        and the other servers' CPU use still decides whether its figures are marked."""
         self.root.mkdir(parents=True, exist_ok=True)
         asked = time.monotonic()
         with open(self.root / "generate.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+            locked = False
+            while not locked:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    locked = True
+                except BlockingIOError:
+                    if time.monotonic() - asked > max_wait_s:
+                        break
+                    time.sleep(0.02)
             try:
                 started = time.monotonic()
-                turn = Turn(waited_s=started - asked, others=self._others(own_pid))
+                turn = Turn(waited_s=started - asked, locked=locked)
+                turn.others = self._others(own_pid)
                 yield turn
                 after = self._others(own_pid)
                 used = sum(after[p] - cpu for p, cpu in turn.others.items() if p in after)
                 turn.busy_cores = used / max(time.monotonic() - started, 1e-6)
             finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+                if locked:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 class ServerProcess:
@@ -294,12 +310,12 @@ class ServerProcess:
         return time.monotonic() - self.started
 
     @contextlib.contextmanager
-    def turn(self) -> Iterator[Turn]:
+    def turn(self, max_wait_s: float = 300.0) -> Iterator[Turn]:
         """This server's turn at generating (see :class:`Turns`); a no-op without turns."""
         if self.turns is None:
             yield Turn()
             return
-        with self.turns.turn(self.proc.pid) as turn:
+        with self.turns.turn(self.proc.pid, max_wait_s) as turn:
             yield turn
 
     def stop(self, grace_s: float = 5.0) -> None:

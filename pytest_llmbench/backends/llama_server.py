@@ -35,7 +35,7 @@ class LlamaServerBackend(OpenAIBackend):
         """A spawned server generates in its turn (``servers.Turns``): never side by side."""
         if self.process is None:
             return super().generate(messages, settings, timeouts)
-        with self.process.turn() as turn:
+        with self.process.turn(max_wait_s=timeouts.read_s) as turn:
             generation = super().generate(messages, settings, timeouts)
         return turn.mark(generation)
 

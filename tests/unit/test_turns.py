@@ -35,6 +35,13 @@ def test_one_turn_at_a_time_across_lock_holders(tmp_path: Path) -> None:
     assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(spans))
 
 
+def test_the_wait_for_a_turn_is_bounded(tmp_path: Path) -> None:
+    turns = Turns(tmp_path)
+    with turns.turn(own_pid=1) as held, turns.turn(own_pid=2, max_wait_s=0.2) as waited:
+        pass
+    assert held.locked and not waited.locked and waited.waited_s >= 0.2
+
+
 @pytest.fixture
 def other_server(request: pytest.FixtureRequest) -> Iterator[subprocess.Popen[bytes]]:
     """A stand-in for another spawned server: busy (a spinning loop) or idle (sleeping)."""

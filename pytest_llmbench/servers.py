@@ -234,10 +234,14 @@ class ServerProcess:
     ) -> None:
         self.argv = list(argv)
         self.turns = turns
-        """Take turns at generating with the other spawned servers (None: not one of them)."""
+        """Take turns at generating with the other spawned servers (None: not one of them);
+        loading (spawn -> healthy, which ends with a warm-up decode) is such a turn too."""
         self.log_path = log_path
         self.label = label
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._loading = contextlib.ExitStack()
+        if turns is not None:
+            self._loading.enter_context(turns.turn(own_pid=0))
         self._log = log_path.open("ab")
         try:
             self.proc = subprocess.Popen(
@@ -251,6 +255,7 @@ class ServerProcess:
             )
         except OSError as exc:
             self._log.close()
+            self._loading.close()
             raise ServerError(f"{label}: could not start {self.argv[0]}: {exc}") from exc
         self.started = time.monotonic()
         if self.turns is not None:
@@ -307,6 +312,8 @@ class ServerProcess:
         except ServerError:
             self.stop()
             raise
+        finally:
+            self._loading.close()  # loaded (or gone): the loading turn ends
         return time.monotonic() - self.started
 
     @contextlib.contextmanager
@@ -320,6 +327,7 @@ class ServerProcess:
 
     def stop(self, grace_s: float = 5.0) -> None:
         """SIGTERM the process group, SIGKILL after ``grace_s``; idempotent."""
+        self._loading.close()
         if self.turns is not None:
             self.turns.unregister(self.proc.pid)
         if self.proc.poll() is None:

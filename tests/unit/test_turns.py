@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pytest_llmbench.generation import Generation, Metrics, Settings
-from pytest_llmbench.servers import Turns
+from pytest_llmbench.servers import ServerProcess, Turns
 
 
 def test_one_turn_at_a_time_across_lock_holders(tmp_path: Path) -> None:
@@ -79,3 +79,20 @@ def test_figure_taken_while_another_server_was_busy_is_marked(
     with turns.turn(own_pid=1) as turn:
         time.sleep(0.2)
     assert turn.busy_cores == 0.0  # unregistered: no longer watched
+
+
+def test_loading_a_spawned_server_is_a_turn_too(tmp_path: Path) -> None:
+    """Spawn -> healthy ends with a warm-up decode: no other spawned server generates then."""
+    turns = Turns(tmp_path)
+    server = ServerProcess(
+        [sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "s.log", "s", turns=turns
+    )
+    try:
+        with turns.turn(own_pid=1, max_wait_s=0.2) as during_load:
+            pass
+        assert not during_load.locked
+    finally:
+        server.stop()  # a load that ends (here: stopped) ends its turn
+    with turns.turn(own_pid=1, max_wait_s=0.2) as after:
+        pass
+    assert after.locked

@@ -32,7 +32,7 @@ def one_run(root: Path, workers: int, tokens: int) -> dict[str, Any]:
         "--llm-json=r.json",
         *("-n", str(workers), "--dist", "loadgroup"),
     ]
-    env = {"BENCH_PROMPTS": "4"}
+    env = {"BENCH_PROMPTS": "3"}
     if os.environ.get("BENCH_PLUGIN_PATH"):
         env["PYTHONPATH"] = os.environ["BENCH_PLUGIN_PATH"]
     if os.environ.get("BENCH_SERVER_ARGS"):
@@ -64,6 +64,7 @@ def run(bench: Bench) -> None:
         bench.skipped(name, str(exc))
         return
     rounds, tokens = (1, 32) if bench.quick else (3, 64)
+    rounds = int(os.environ.get("BENCH_ROUNDS", rounds))
     print(f"two real llama-servers, one at a time and side by side ({rounds} rounds)")
     runs: dict[str, list[dict[str, Any]]] = {label: [] for label in RUNS}
     with tempfile.TemporaryDirectory(prefix="llmbench-side-by-side-") as tmp:
@@ -72,7 +73,10 @@ def run(bench: Bench) -> None:
         (root / "copy.gguf").symlink_to(gguf)
         for _ in range(rounds):  # alternating, so drift in the machine's load hits both
             for label, workers in RUNS.items():
-                runs[label].append(one_run(root, workers, tokens))
+                result = one_run(root, workers, tokens)
+                runs[label].append(result)
+                got = {m: round(median(v), 1) for m, v in result["decode_tps"].items()}
+                print(f"    {label}: {got} tok/s, marked {result['marked_side_by_side']}")
     models = sorted({m for results in runs.values() for r in results for m in r["decode_tps"]})
     rates = {
         m: {
@@ -91,7 +95,7 @@ def run(bench: Bench) -> None:
             "ratio",
             f"≥ {TARGET} for each model (within 15 %)",
             worst >= TARGET,
-            f"the lower of the two models; {rounds} alternating rounds of 2 models × 4 prompts × "
+            f"the lower of the two models; {rounds} alternating rounds of 2 models × 3 prompts × "
             f"{tokens} tokens, {os.cpu_count()} cores; medians "
             + "; ".join(
                 f"{m}: {r['one at a time']:.1f} → {r['side by side']:.1f} tok/s (×{ratios[m]:.2f})"

@@ -226,12 +226,12 @@ class OllamaBackend(Backend):
                     if model_matches(self.spec.model, model.get("name", "")):
                         in_use.append(int(model.get("context_length") or 0))
                 show = client.post(f"{self.base_url}/api/show", json={"model": self.spec.model})
-                info = show.json().get("model_info") or {} if show.status_code == 200 else {}
+                info = (show.json().get("model_info") or {}) if show.status_code == 200 else {}
             except (ServerError, httpx.HTTPError, ValueError):
                 info = {}
         in_use += [int(v) for k, v in info.items() if k.endswith(".context_length")]
-        in_use = [n for n in in_use if n > 0]
-        self.ctx_in_use = min(in_use, default=None)
+        # num_ctx as sent, capped at what /api/ps and the trained context say.
+        self.ctx_in_use = min([asked, *(n for n in in_use if n > 0)])
         warnings: tuple[str, ...] = ()
         if self.ctx_in_use is not None and self.ctx_in_use < asked:
             warnings = (

@@ -58,6 +58,8 @@ def test_keep_alive_keeps_the_model_loaded_and_load_duration_is_recorded(
     gens = generations(pytester)
     assert all(0 <= g["metrics"]["server_load_s"] < 0.25 for g in gens)
     assert not any(g["caveats"] for g in gens)
+    assert gens[0]["server"]["n_ctx"] == 16384  # as asked: below the trained 131072
+    assert "WARNING" not in result.stdout.str()
 
 
 JUDGED = '''

@@ -131,14 +131,27 @@ def turns_dir() -> Path:
     return cache_dir() / "turns"
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of ``pid`` so far (Linux ``/proc``), ``None`` if unknown."""
+def _stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after the command name (Linux), ``None`` if gone."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
+            return stat.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of ``pid`` so far (Linux ``/proc``), ``None`` if unknown."""
+    fields = _stat(pid)
+    if fields is None:
+        return None
     return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime (fields 14, 15)
+
+
+def start_time(pid: int) -> str:
+    """When ``pid`` started (clock ticks since boot): tells a reused pid from the server."""
+    fields = _stat(pid)
+    return fields[19] if fields is not None else ""  # starttime (field 22)
 
 
 @dataclass
@@ -172,7 +185,7 @@ class Turns:
 
     def register(self, pid: int) -> None:
         (self.root / "servers").mkdir(parents=True, exist_ok=True)
-        (self.root / "servers" / str(pid)).touch()
+        (self.root / "servers" / str(pid)).write_text(start_time(pid))
 
     def unregister(self, pid: int) -> None:
         with contextlib.suppress(OSError):
@@ -184,7 +197,15 @@ class Turns:
         with contextlib.suppress(OSError):
             for entry in (self.root / "servers").iterdir():
                 pid = int(entry.name) if entry.name.isdigit() else -1
-                cpu = cpu_seconds(pid) if pid > 0 and pid != own else None
+                if pid <= 0 or pid == own:
+                    continue
+                try:
+                    if entry.read_text() != start_time(pid):
+                        entry.unlink()  # gone (killed before it could unregister) or reused
+                        continue
+                except OSError:
+                    continue
+                cpu = cpu_seconds(pid)
                 if cpu is not None:
                     found[pid] = cpu
         return found

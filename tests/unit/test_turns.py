@@ -79,6 +79,11 @@ def test_figure_taken_while_another_server_was_busy_is_marked(
     with turns.turn(own_pid=1) as turn:
         time.sleep(0.2)
     assert turn.busy_cores == 0.0  # unregistered: no longer watched
+    entry = tmp_path / "servers" / str(other_server.pid)
+    entry.write_text("1")  # a server that died unregistered, its pid now another process's
+    with turns.turn(own_pid=1) as turn:
+        time.sleep(0.2)
+    assert turn.busy_cores == 0.0 and not entry.exists()
 
 
 def test_loading_a_spawned_server_is_a_turn_too(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from pytest_llmbench.replay import RecordingInfo, recording_info
 from pytest_llmbench.reports import html_page, markdown, results_document
 from pytest_llmbench.sandbox.containment import sandbox_warnings
 from pytest_llmbench.serving import ServerInfo
+from pytest_llmbench.specs import labels
 from pytest_llmbench.store import (
     Store,
     StoreError,
@@ -40,7 +41,7 @@ class Controller:
     def __init__(self, config: pytest.Config, run: RunConfig) -> None:
         self.config = config
         self.run = run
-        self.results = Results([s.id for s in run.specs])
+        self.results = Results([s.id for s in run.specs], labels(run.specs))
         self.lines: list[str] = []
         """Notes for the terminal summary (written files, compare, gates)."""
         self.tables: list[tuple[str, str]] = []
@@ -215,7 +216,8 @@ class Controller:
         return nodeid in self.collected or any(c.startswith(nodeid + "@") for c in self.collected)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        text = render(self.results, self.run.leaderboard, self.config.get_verbosity())
+        width = terminalreporter._tw.fullwidth  # pytest's own width (COLUMNS, the tty)
+        text = render(self.results, self.run.leaderboard, self.config.get_verbosity(), width)
         if text:
             title = "llmbench leaderboard"
             if self.replay is not None:

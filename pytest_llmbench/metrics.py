@@ -148,8 +148,9 @@ TTFT_S = _m(
     summary=("median", "p90"), column=True,
 )  # fmt: skip
 TTFA_S = _m(
-    "ttfa_s", "TTFA s", "s", False, 3, "request sent -> first answer token (after any thinking)"
-)
+    "ttfa_s", "TTFA s", "s", False, 3, "request sent -> first answer token (after any thinking)",
+    summary=("median",),
+)  # fmt: skip
 TOTAL_S = _m("total_s", "total s", "s", False, 2, "request sent -> end of stream")
 DECODE_TPS = _m(
     "decode_tps", "tok/s", "tok/s", True, 1,
@@ -181,7 +182,10 @@ SCORE = _m(
     source="score", summary=("mean", "stdev"), column=True,
 )  # fmt: skip
 PROMPT_TOKENS = _m("prompt_tokens", "prompt tok", "tokens", None, 0, "prompt tokens")
-THINKING_TOKENS = _m("thinking_tokens", "think tok", "tokens", None, 0, "streamed thinking chunks")
+THINKING_TOKENS = _m(
+    "thinking_tokens", "think tok", "tokens", None, 0, "streamed thinking chunks",
+    summary=("count",),
+)  # fmt: skip
 CACHED_PROMPT_TOKENS = _m(
     "cached_prompt_tokens", "cached tok", "tokens", None, 0, "prompt tokens served from cache"
 )

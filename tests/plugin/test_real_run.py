@@ -30,7 +30,13 @@ def test_fails_on_purpose(llm):
 
 
 @pytest.fixture
-def two_models(pytester: pytest.Pytester, llama_server_bin: Path, gemma_gguf: Path) -> list[str]:
+def two_models(
+    pytester: pytest.Pytester,
+    llama_server_bin: Path,
+    gemma_gguf: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> list[str]:
+    monkeypatch.setenv("COLUMNS", "300")  # every column of the leaderboard, unwrapped
     pytester.makepyfile(test_bench=TESTS)
     copy = pytester.path / "tiny.gguf"
     copy.symlink_to(gemma_gguf)
@@ -42,22 +48,25 @@ def two_models(pytester: pytest.Pytester, llama_server_bin: Path, gemma_gguf: Pa
     ]
 
 
-def leaderboard_rows(stdout: str) -> dict[str, list[str]]:
-    """The per-model table (the first one after the leaderboard heading)."""
-    rows: dict[str, list[str]] = {}
+def leaderboard_rows(stdout: str) -> dict[str, dict[str, str]]:
+    """The per-model table (the first one after the leaderboard heading), by header."""
+    rows: dict[str, dict[str, str]] = {}
+    headers: list[str] = []
     lines = stdout.split("llmbench leaderboard", 1)[1].splitlines()
-    for line in lines[2:]:
+    for line in lines[1:]:
         if not line.startswith("|"):
             if rows:
                 break
             continue
         cells = [c.strip() for c in line.strip("|").split("|")]
-        if cells[0].startswith("llama-server:"):
-            rows[cells[0]] = cells
+        if cells[0] == "model":
+            headers = cells
+        elif cells[0].startswith("llama-server:"):
+            rows[cells[0]] = dict(zip(headers, cells, strict=True))
     return rows
 
 
-STABLE = [0, 1, 2, 3, 4, 10, 11]  # model, items, pass, fail, error, out tok, trunc
+STABLE = ["model", "n", "pass", "fail", "err", "out tok", "trunc", "fails_on_purpose"]
 
 
 def test_matrix_ids_order_one_load_per_model_and_leaderboard(
@@ -89,11 +98,13 @@ def test_matrix_ids_order_one_load_per_model_and_leaderboard(
     rows = leaderboard_rows(result.stdout.str())
     assert set(rows) == {"llama-server:gemma3-270m", "llama-server:tiny"}
     for cells in rows.values():
-        assert cells[1:5] == ["3", "2", "1", "0"]
-        assert float(cells[5]) > 0  # load seconds
-        assert float(cells[6]) > 0  # TTFT
-        assert float(cells[8]) > 0  # server tok/s
-        assert cells[11] == "3"  # all three hit their small caps
+        assert [cells[h] for h in ("n", "pass", "fail", "err")] == ["3", "2", "1", "0"]
+        assert float(cells["load s"]) > 0
+        assert float(cells["TTFT s"]) > 0
+        assert float(cells["srv tok/s"]) > 0
+        assert cells["trunc"] == "3"  # all three hit their small caps
+        assert cells["prompt"] == "2/2" and cells["fails_on_purpose"] == "0/1"  # per benchmark
+        assert float(cells["tokens"]) > 0  # llm.record_score("tokens", ...) is a column
     # -v adds per-item rows.
     result.stdout.fnmatch_lines(
         [

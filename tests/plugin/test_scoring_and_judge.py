@@ -51,8 +51,12 @@ def test_scores_per_check_and_diagnoses(pytester: pytest.Pytester) -> None:
     with FakeLlamaServer(ModelScript(tokens(PROGRAM))) as good:
         ok = pytester.runpytest(f"--llm-models=llama-server@{good.url}", "--llm-json=r.json", "-v")
     ok.assert_outcomes(passed=1)
-    ok.stdout.fnmatch_lines(["*| score *| syntax *| features *| functional *|*",
-                             "*| 80.0 *| 100.0 *| 50.0 *| 100.0 *|*"])
+    ok.stdout.fnmatch_lines(["| model *| n *| pass *| fail *| err *| code *|*",
+                             "| llama-server@:* | 1 *| 1 *| 0 *| 0 *| 80.0 1/1 *|*",
+                             "checks:",
+                             "*| code *| syntax *| 100.0 *| 1/1 *|",
+                             "*| code *| features *| 50.0 *| 0/1 *|",
+                             "*| code *| functional *| 100.0 *| 1/1 *|"])
     assert items(pytester)[0]["record"]["score"]["weights"] == {"syntax": 20, "features": 40, "functional": 40}
     with FakeLlamaServer(ModelScript(tokens(PROGRAM[:30]))) as cut:
         truncated = pytester.runpytest(f"--llm-models=llama-server@{cut.url}", "--llm-max-tokens=10", "-v")

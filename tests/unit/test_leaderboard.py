@@ -85,7 +85,7 @@ def test_outcomes_medians_and_scores_fold_per_model() -> None:
     assert (b.cell(TRUNCATED), a.cell(TRUNCATED), a.cell(SCORE)) == ("-", "1", "60.0 ± 28.3")
     assert (b.has(TTFT_S), a.has(TTFT_S), a.has(PEAK_RSS_MB)) == (False, True, False)
     text = render(results, "both", verbose=0)
-    assert "| a       | 3       | 1      | 1      | 1 " in text
+    assert "| a     | 3 | 1    | 1    | 1   | " in text
     assert "StreamError: cut" in text  # the item row names the infrastructure error
     assert render(results, "none", verbose=2) == ""
     assert "| test " not in render(results, "auto", verbose=0)

@@ -122,7 +122,7 @@ def test_markdown_and_html_reports(
                                 "--llm-json=r.json")
     assert result.ret == 0
     md = (pytester.path / "lb.md").read_text()
-    assert md.startswith("## LLM benchmark") and "| llama-server@http" in md
+    assert md.startswith("## LLM benchmark") and "| llama-server@:" in md
     assert "| 75.0 " in md
     page = (pytester.path / "report.html").read_text()
     assert "<svg" in page and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "").replace(

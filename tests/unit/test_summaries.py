@@ -7,7 +7,7 @@ import jsonschema
 import pytest
 
 import pytest_llmbench
-from pytest_llmbench.metrics import DECODE_TPS, LOAD_S, SCORE, TTFA_S, TTFT_S
+from pytest_llmbench.metrics import DECODE_TPS, LOAD_S, SCORE, TOTAL_S, TTFT_S
 from pytest_llmbench.summaries import ModelSummary
 
 
@@ -36,8 +36,8 @@ def test_summary_json_follows_schema_v1_and_reads_back() -> None:
     assert summary.value(TTFT_S) == 1.0 and summary.value(TTFT_S, "p90") == 1.5
     assert summary.value(LOAD_S) == 3.0 and summary.checks == {"syntax": 50.0}
     assert summary.cell(SCORE) == "50.0 ± 56.6" and summary.cell(DECODE_TPS) == "13.3"
-    with pytest.raises(ValueError, match="ttfa_s has no per-model summary"):
-        summary.value(TTFA_S)
+    with pytest.raises(ValueError, match="total_s has no per-model summary"):
+        summary.value(TOTAL_S)
 
     data = summary.to_dict()
     schema = json.loads(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_llmbench.backends import Backend, Timeouts
 from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.generation import Generation, Settings
+from pytest_llmbench.records import prompt_messages
 from pytest_llmbench.replay import Recorder, RecordingMissing, Replayer
 from pytest_llmbench.serving import ServerInfo
 from pytest_llmbench.specs import ModelSpec
@@ -135,6 +136,7 @@ class LLM:
         data["request_settings"] = {
             k: v for k, v in generation.request.items() if k not in ("messages", "prompt")
         }
+        data["messages"] = prompt_messages(generation.request)  # bounded, for the HTML report
         self._item.kept(data, judge=self.is_judge)
         return generation
 

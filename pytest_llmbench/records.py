@@ -79,3 +79,26 @@ def junit_properties(record: dict[str, Any]) -> list[tuple[str, object]]:
     if record.get("error"):
         props.append(("llm.error", str(record["error"]).splitlines()[0]))
     return props
+
+
+#: Characters of each prompt message kept in the record (the HTML report shows them).
+PROMPT_CHARS = 20_000
+
+
+def prompt_messages(request: dict[str, Any]) -> list[dict[str, str]]:
+    """The prompt of a request body as ``[{role, content}]``, each content cut to
+    :data:`PROMPT_CHARS` (the record travels on every report; the request itself is dropped)."""
+    messages = request.get("messages")
+    if not isinstance(messages, list):
+        prompt = request.get("prompt")
+        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else []
+    out = []
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
+        text = content if isinstance(content, str) else str(content or "")
+        if len(text) > PROMPT_CHARS:
+            text = f"{text[:PROMPT_CHARS]}… [{len(text) - PROMPT_CHARS} more characters]"
+        out.append({"role": str(message.get("role") or "user"), "content": text})
+    return out

@@ -1,0 +1,80 @@
+"""The HTML page's structure: every model, benchmark and check named, whole labels (nothing
+cut), a cell per item that opens to the prompt and answer, units on every chart, offline."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+from pytest_llmbench.html_report import Bar, bar_chart, html_page
+from tests.unit._examples import SPECS, example_results
+
+
+class Page(HTMLParser):
+    """Collects texts by enclosing tag, and counts tags."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.texts: dict[str, list[str]] = {}
+        self.tags: dict[str, int] = {}
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.stack.append(tag)
+        self.tags[tag] = self.tags.get(tag, 0) + 1
+        self.urls += [v for k, v in attrs if k in ("href", "src") and v]
+
+    def handle_endtag(self, tag: str) -> None:
+        while self.stack and self.stack.pop() != tag:
+            pass
+
+    def handle_data(self, data: str) -> None:
+        if self.stack and data.strip():
+            self.texts.setdefault(self.stack[-1], []).append(data.strip())
+
+
+def parse(text: str) -> Page:
+    page = Page()
+    page.feed(text)
+    return page
+
+
+def test_the_page_names_every_model_benchmark_and_check_whole() -> None:
+    results = example_results()
+    text = html_page(results, created="2026-11-30T10:00:00+00:00", version="0.1.0")
+    page = parse(text)
+    headers = set(page.texts["th"])
+    for spec in SPECS:
+        assert results.labels[spec.id] in headers  # a matrix column per model
+        assert any(spec.id in t for t in page.texts["span"] + page.texts["b"])  # the legend
+    assert {"humaneval", "saas_spec", "speed", "todo_app"} <= headers  # benchmark rows
+    checks = set(page.texts["td"])
+    assert {"syntax", "features", "functional", "sections"} <= checks
+    svg_texts = page.texts["text"]
+    assert not any("…" in t for t in svg_texts + page.texts["th"])  # no label cut
+    for spec in SPECS:  # bar labels are whole: "N. label"
+        assert any(t.endswith(f". {results.labels[spec.id]}") for t in svg_texts)
+    # Units on every chart's axis.
+    for unit in ("(tok/s)", "(s)", "(/100)"):
+        assert any(t.endswith(unit) for t in svg_texts), unit
+    assert any("(tok/s, median)" in t for t in svg_texts)
+    # One cell per item, each opening to its prompt and answer, escaped.
+    assert page.tags["details"] >= len(results.items)
+    assert "Prompt for model 0: write &lt;b&gt;code&lt;/b&gt;" in text
+    assert "return 0  # &lt;not html&gt;" in text
+    assert "<summary>Thinking" in text  # thinking apart, for the model that thought
+    assert "waited for interactive input" in text and "truncated at the output cap" in text
+    # Offline and self-contained.
+    assert "<script" not in text and page.urls == []
+    found = re.findall(r"https?://[\w.:/-]*\w", text.replace('xmlns="http://www.w3.org/2000/svg"', ""))
+    assert set(found) <= {spec.url for spec in SPECS}  # the models' own URLs, nothing fetched
+
+
+def test_bars_grow_to_fit_long_labels_and_name_their_unit() -> None:
+    long = "openai:qwen3-coder-30b-a3b-instruct@http://gpu-node-17.example.org:18301/v1"
+    svg = bar_chart([Bar(long, 12.5, "#000"), Bar("b", 25.0, "#111")], "tok/s", "decode")
+    texts = parse(svg).texts["text"]
+    assert long in texts and "12.5 tok/s" in texts and "decode (tok/s)" in texts
+    width = int(re.search(r'width="(\d+)"', svg).group(1))  # type: ignore[union-attr]
+    assert width > len(long) * 7  # the label fits left of the bars

@@ -14,6 +14,7 @@ from pytest_llmbench.config import RUN_KEY, RunConfig, build_run_config
 from pytest_llmbench.controller import Controller
 from pytest_llmbench.generation import Settings
 from pytest_llmbench.item import ITEM_KEY, BenchItem
+from pytest_llmbench.live import live_line
 from pytest_llmbench.llm import LLM
 from pytest_llmbench.options import add_options
 from pytest_llmbench.outcome import NO_MODELS, phase_outcome
@@ -189,6 +190,7 @@ def _progress(config: pytest.Config) -> Callable[[str], None]:
 def llm_session(pytestconfig: pytest.Config) -> Generator[BenchSession, None, None]:
     """The run's server registry (starts, attaches, preloads, unloads, stops)."""
     session = BenchSession(pytestconfig.stash[RUN_KEY], _progress(pytestconfig))
+    session.live = live_line(pytestconfig)
     pytestconfig.stash[SESSION_KEY] = session
     yield session
     session.close()

@@ -9,6 +9,7 @@ from pytest_llmbench.backends import Backend, make_backend
 from pytest_llmbench.config import RunConfig
 from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.generation import Settings
+from pytest_llmbench.live import LiveHook
 from pytest_llmbench.replay import Recorder, Replayer
 from pytest_llmbench.specs import ModelSpec
 
@@ -30,6 +31,8 @@ class BenchSession:
         self.failures: dict[str, LLMBenchError] = {}
         self.generated: dict[str, int] = {}
         """Generations so far per model id (for --llm-warmup)."""
+        self.live: LiveHook | None = None
+        """The live progress line given to every model backend (``pytest_llmbench.live``)."""
         self.replayer = Replayer(Path(run.replay_dir)) if run.replay_dir else None
         self.recorder: Recorder | None = None
         if run.record_dir:
@@ -52,6 +55,7 @@ class BenchSession:
         backend = self.backends.get(spec.raw)
         if backend is None:
             backend = self.backends[spec.raw] = make_backend(spec, self.run.server_options)
+            backend.live = self.live
             backend.record_events = self.recorder is not None
         if self.replayer is not None and not live:
             return backend, None  # offline: the recordings hold every figure, load time included

@@ -14,6 +14,7 @@ import httpx
 
 from pytest_llmbench.errors import RequestRejected, ServerError, StreamError
 from pytest_llmbench.generation import Generation, Metrics, Settings
+from pytest_llmbench.live import LiveHook
 from pytest_llmbench.serving import ServerInfo, ServerOptions
 from pytest_llmbench.specs import ModelSpec
 from pytest_llmbench.streaming import Accumulator, Delta
@@ -73,6 +74,8 @@ class Backend(ABC):
         self.server_info = ServerInfo(backend=spec.kind, url=spec.url)
         self.record_events = False
         self.last_events: list[tuple[float, str, str]] | None = None
+        self.live: LiveHook | None = None
+        """The live progress line (``pytest_llmbench.live``), told of every delta."""
 
     @abstractmethod
     def prepare(self, settings: Settings, progress: Progress) -> float | None:
@@ -122,6 +125,11 @@ class Backend(ABC):
                     for delta in self.iter_deltas(response):
                         now = time.perf_counter()
                         acc.add(delta, now)
+                        if self.live is not None:
+                            c = acc.clock
+                            self.live.tick(
+                                self.spec.label, c.token_events, c.sent, c.first_token, now
+                            )
                         if deadline is not None and now > deadline:
                             raise StreamError(
                                 f"{self.label}: generation exceeded the total timeout of "
@@ -156,6 +164,8 @@ class Backend(ABC):
         except StreamError as exc:
             raise self._partial(exc, acc, settings, body) from None
         acc.finish(time.perf_counter())
+        if self.live is not None:
+            self.live.clear()
         self.last_events = acc.events
         return self.build(acc, settings, body)
 

@@ -108,7 +108,8 @@ OPTIONS: tuple[tuple[str, str, object, str], ...] = (
         "leaderboard",
         "string",
         "auto",
-        "leaderboard rows: models, items, both, none; auto = models, plus items with -v",
+        "leaderboard tables: models, items, both, none; auto = models, plus checks and "
+        "items with -v",
     ),
 )
 

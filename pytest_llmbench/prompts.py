@@ -54,11 +54,14 @@ def load_prompt(path: str | os.PathLike[str]) -> str:
 
 
 def prompt_params(directory: str | os.PathLike[str], pattern: str = "*.md") -> list[Any]:
-    """One ``pytest.param(text, id=stem)`` per file matching ``pattern`` in ``directory``,
-    sorted by name. A relative ``directory`` is taken from the calling test file's folder.
+    """One ``pytest.param(text, id=stem)`` per file matching ``pattern`` (a glob, default
+    ``*.md``; ``"*"`` takes every file) directly in ``directory``, sorted by name. A relative
+    ``directory`` is taken from the calling test file's folder.
 
     Every file is read when the test module is collected, so a bad one is a collection error
-    naming the file, before any model is started.
+    naming the file, before any model is started. A file the pattern leaves out (a ``.txt``
+    prompt beside ``.md`` ones) is refused the same way rather than silently skipped; hidden
+    files (``.gitkeep``) and sub-folders are ignored.
     """
     import pytest
 
@@ -68,7 +71,17 @@ def prompt_params(directory: str | os.PathLike[str], pattern: str = "*.md") -> l
         folder = Path(caller).resolve().parent / folder
     if not folder.is_dir():
         raise PromptFileError(f"prompt folder {str(folder)!r} not found; check the path")
-    files = sorted(p for p in folder.glob(pattern) if p.is_file())
+    files = sorted(p for p in folder.glob(pattern) if p.is_file() and not p.name.startswith("."))
     if not files:
         raise PromptFileError(f"no prompt files match {pattern!r} in {str(folder)!r}")
+    skipped = sorted(
+        p.name
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p not in files
+    )
+    if skipped:
+        raise PromptFileError(
+            f"prompt folder {str(folder)!r} has files that pattern {pattern!r} leaves out: "
+            f"{', '.join(skipped)}; pass pattern='*' to take them too, or move them out"
+        )
     return [pytest.param(load_prompt(p), id=p.stem) for p in files]

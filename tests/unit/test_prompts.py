@@ -49,7 +49,6 @@ def test_a_directory_is_not_a_prompt(tmp_path: Path) -> None:
 def test_prompt_params_sorted_with_stem_ids(tmp_path: Path) -> None:
     (tmp_path / "b_todo.md").write_text("todo")
     (tmp_path / "a_saas.md").write_text("saas")
-    (tmp_path / "notes.txt").write_text("ignored")
     params = prompt_params(tmp_path)
     assert [(p.id, p.values) for p in params] == [("a_saas", ("saas",)), ("b_todo", ("todo",))]
     with pytest.raises(PromptFileError, match="no prompt files match"):
@@ -67,3 +66,14 @@ def test_relative_folder_is_taken_from_the_calling_file() -> None:
     finally:
         (folder / "one.md").unlink()
         folder.rmdir()
+
+
+def test_a_file_the_pattern_leaves_out_is_refused_not_skipped(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("one")
+    (tmp_path / "b.txt").write_text("two")
+    (tmp_path / ".gitkeep").write_text("")
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(PromptFileError, match=r"leaves out: b\.txt; pass pattern='\*'"):
+        prompt_params(tmp_path)
+    params = prompt_params(tmp_path, pattern="*")
+    assert [p.id for p in params] == ["a", "b"] and [p.values[0] for p in params] == ["one", "two"]

@@ -20,7 +20,7 @@ def test_answer(llm, request):
 def test_live_line_on_unless_quiet_or_uncaptured(
     pytester: pytest.Pytester, args: tuple[str, ...]
 ) -> None:
-    pytester.makepyfile(test_live=TEST)
+    pytester.makepyfile(test_live_wiring=TEST)  # not test_live: tests/unit has one
     with FakeLlamaServer(ModelScript(["Hi", "!"])) as srv:
         result = pytester.runpytest(f"--llm-models=llama-server@{srv.url}", *args)
     result.assert_outcomes(passed=1)

@@ -140,6 +140,10 @@ class Responder:
         self.started = False
         self._pending: tuple[int, str, Sequence[tuple[str, str]]] | None = None
         self.close_after = False
+        self.last_write = time.perf_counter()
+        self.ping: tuple[bytes, float | None] = (b"", None)
+        """Keep-alive bytes to write into a started stream after that many seconds of
+        silence, during every :meth:`wait` (llama-server's SSE ping)."""
 
     # -- plain answers -------------------------------------------------------------
     def send(
@@ -182,6 +186,7 @@ class Responder:
             self.started = True
         if data:
             self._raw_write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.last_write = time.perf_counter()
 
     def end(self) -> None:
         """Terminate the chunked body cleanly."""
@@ -211,7 +216,21 @@ class Responder:
 
     # -- time ----------------------------------------------------------------------
     def wait(self, seconds: float) -> None:
-        """Sleep, but wake (raising ClientGone) if the client hangs up or the fake closes."""
+        """Sleep, but wake (raising ClientGone) if the client hangs up or the fake closes;
+        in a started stream, write the :attr:`ping` whenever it is due."""
+        data, interval = self.ping
+        if interval is None or not self.started:
+            self._sleep(seconds)
+            return
+        end = time.perf_counter() + seconds
+        while (left := end - time.perf_counter()) > 0:
+            due = self.last_write + interval - time.perf_counter()
+            if due <= 0:
+                self.write(data)
+            else:
+                self._sleep(min(left, due))
+
+    def _sleep(self, seconds: float) -> None:
         if seconds <= 0:
             if self.closing.is_set():
                 raise ClientGone

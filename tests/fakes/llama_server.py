@@ -4,21 +4,36 @@ Sources (ggml-org/llama.cpp): tools/server/README.md for /health, /props, /v1/mo
 ``timings`` and the ``usage`` object; tools/server/server-task.cpp
 (``to_json_oaicompat_chat_stream``: role delta with the first token, finish chunk with
 ``delta: {}``, the ``choices: []`` usage chunk, ``timings`` on the last chunk) and
-server-context.cpp (``get_timings``: ``predicted_per_second = 1e3 / t_token_generation *
-n_decoded`` where ``t_start_generation`` is taken when the first token is sampled; the
-``exceed_context_size_error`` shape) for the stream. The rest is from /work/shared/
-PROTOCOLS.md's notes on a real server (Connection closed after every stream).
+server-context.cpp (the ``exceed_context_size_error`` shape) for the stream. At the pinned
+commit 0c1e570 (the one the plugin builds):
+
+- tools/server/server-common.h:384-449 / server-common.cpp:84-97 (``server_slot_stats``):
+  ``predicted_ms`` runs from the end of prompt processing (the first token comes from the
+  last prompt batch) to the last sampled token, clamped to 1 us; ``predicted_per_second =
+  1e3 / predicted_ms * (n - 1)`` and 0.0 when n <= 1; every rate or per-token figure whose
+  divisor is unknown is 0.0.
+- tools/server/server-context.cpp:3397-3405 and 4383-4385: a stream's 200 headers go out
+  as soon as its prompt starts processing, before any token.
+- tools/server/server-context.cpp:4444-4457: while no result comes for
+  ``sse_ping_interval`` seconds, the SSE comment ``":\n\n"`` is written ("some clients
+  may time out"); the interval is the request's ``sse_ping_interval``
+  (server-schema.cpp:40-42, -1 disables) or the server's ``--sse-ping-interval``, default
+  30 (common/common.h:626).
+- tools/server/server-http.cpp:307-326 (``middleware_server_state``): until the model is
+  loaded every route but the web UI's answers 503 "Loading model", ``/v1/models`` included.
+
+The rest is from /work/shared/PROTOCOLS.md's notes on a real server (Connection closed
+after every stream).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import secrets
 import string
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tests.fakes._common import (
@@ -49,15 +64,15 @@ LOADING = {"code": 503, "message": "Loading model", "type": "unavailable_error"}
 HTML_404 = b"<html><head><title>404 Not Found</title></head><body><h1>Not Found</h1></body></html>"
 
 
-def _finite(x: float) -> float | None:
-    """nlohmann::json writes NaN/inf as null (0/0 timings of an empty generation)."""
-    return x if math.isfinite(x) else None
+#: The web UI's paths, served while loading (server-http.cpp frontend_paths).
+FRONTEND = frozenset({"/", "/index.html"})
+#: llama-server's SSE keep-alive comment (server-context.cpp:4456).
+PING = b":\n\n"
 
 
-def _div(a: float, b: float) -> float:
-    if b == 0:
-        return math.nan if a == 0 else math.inf
-    return a / b
+def _rate(n: float, ms: float) -> float:
+    """``n`` per second over ``ms``; 0.0 when the divisor is not known (server-common.h)."""
+    return 1e3 / ms * n if ms > 0 else 0.0
 
 
 def _sse(obj: Any) -> bytes:
@@ -68,10 +83,14 @@ class FakeLlamaServer(FakeHTTPServer):
     """llama-server on loopback serving ``script``.
 
     ``model_id`` is the GGUF path (``/props`` model_path; ``/v1/models`` id unless
-    ``alias``); ``n_ctx`` the per-slot context; ``/health`` answers 503 "Loading model"
-    for ``loading_s`` after start (``inf`` = forever); ``total_slots`` requests run at
-    once, others wait (the real server defers them); ``sse_pings`` adds ``: ping`` SSE
-    comment lines before the first event and after each token event.
+    ``alias``); ``n_ctx`` the per-slot context; every route answers 503 "Loading model"
+    for ``loading_s`` from the first request it receives (``inf`` = forever; counted from
+    the first request so that a busy machine cannot eat the wait before the client comes);
+    ``total_slots`` requests run at once, others wait (the real server defers them);
+    ``sse_ping_interval``: seconds of silence before an SSE ping (``--sse-ping-interval``,
+    default 30; a request's ``sse_ping_interval`` field overrides it; <= 0 disables).
+    Misbehaviour for tests (no real server does it): ``ignore_max_tokens`` streams every
+    token whatever the request's cap; ``tamper`` rewrites each streamed event object.
     """
 
     def __init__(
@@ -85,7 +104,9 @@ class FakeLlamaServer(FakeHTTPServer):
         chat_template: str | None = None,
         alias: str | None = None,
         total_slots: int = 1,
-        sse_pings: bool = False,
+        sse_ping_interval: float = 30.0,
+        ignore_max_tokens: bool = False,
+        tamper: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         port: int = 0,
     ) -> None:
         super().__init__(port)
@@ -97,7 +118,10 @@ class FakeLlamaServer(FakeHTTPServer):
         self.chat_template = CHATML if chat_template is None else chat_template
         self.alias = alias
         self.total_slots = total_slots
-        self.sse_pings = sse_pings
+        self.sse_ping_interval = sse_ping_interval
+        self.ignore_max_tokens = ignore_max_tokens
+        self.tamper = tamper
+        self._first_request: float | None = None
         self._slots = threading.BoundedSemaphore(total_slots)
         self._busy = 0
         self._last_prompt: str | None = None
@@ -106,7 +130,8 @@ class FakeLlamaServer(FakeHTTPServer):
     # -- state -----------------------------------------------------------------------
     @property
     def loading(self) -> bool:
-        return time.monotonic() - self.started_at < self.loading_s
+        first = self._first_request
+        return first is None or time.monotonic() - first < self.loading_s
 
     # -- dispatch --------------------------------------------------------------------
     def handle(self, req: Request, resp: Responder) -> None:
@@ -115,12 +140,15 @@ class FakeLlamaServer(FakeHTTPServer):
             return
         path = req.path
         get = req.method in ("GET", "HEAD")
-        if get and path in ("/v1/models", "/models"):
+        with self._lock:
+            if self._first_request is None:
+                self._first_request = time.monotonic()
+        if self.loading and not (get and path in FRONTEND):
+            self._json(resp, 503, {"error": LOADING})  # every route (middleware_server_state)
+        elif get and path in FRONTEND:
+            resp.send(200, b"<html>llama.cpp</html>", "text/html", head=req.method == "HEAD")
+        elif get and path in ("/v1/models", "/models"):
             self._json(resp, 200, self._models())
-        elif self.loading:
-            # README GET /health; the server's middleware answers every API route alike
-            # while the model loads.
-            self._json(resp, 503, {"error": LOADING})
         elif get and path in ("/health", "/v1/health"):
             self._json(resp, 200, {"status": "ok"})
         elif get and path == "/props":
@@ -152,18 +180,14 @@ class FakeLlamaServer(FakeHTTPServer):
 
     # -- info endpoints --------------------------------------------------------------
     def _models(self) -> dict[str, Any]:
-        meta = (
-            None
-            if self.loading
-            else {
-                "vocab_type": 2,
-                "n_vocab": 262144,
-                "n_ctx_train": self.script.context_length,
-                "n_embd": 640,
-                "n_params": 268_098_176,
-                "size": self.script.size,
-            }
-        )
+        meta = {
+            "vocab_type": 2,
+            "n_vocab": 262144,
+            "n_ctx_train": self.script.context_length,
+            "n_embd": 640,
+            "n_params": 268_098_176,
+            "size": self.script.size,
+        }
         return {
             "object": "list",
             "data": [
@@ -254,6 +278,8 @@ class FakeLlamaServer(FakeHTTPServer):
         s = self.script
         raw_limit = body.get("n_predict", body.get("max_tokens"))
         limit = raw_limit if isinstance(raw_limit, int) and raw_limit >= 0 else None
+        if self.ignore_max_tokens:
+            limit = None
         kwargs = body.get("chat_template_kwargs") or {}
         think = bool(s.thinking) and kwargs.get("enable_thinking", True) is not False
         think = think and body.get("reasoning_effort") != "none"
@@ -300,11 +326,12 @@ class FakeLlamaServer(FakeHTTPServer):
                 "object": "chat.completion.chunk",
             }
 
+        ping = body.get("sse_ping_interval", self.sse_ping_interval)
         if stream:
             resp.close_after = True  # the real server closes after every stream
             resp.begin_stream(200, SSE_CT, (KEEP_ALIVE,))
-            if self.sse_pings:
-                resp.write(b": ping\n\n")
+            resp.write(b"")  # the headers, before the prompt is processed
+            resp.ping = (PING, ping if isinstance(ping, int | float) and ping > 0 else None)
         t_prompt = time.perf_counter()
         resp.wait(s.prompt_delay_s * prompt_n / max(n_prompt, 1))
         t_first = t_last = time.perf_counter()
@@ -324,10 +351,8 @@ class FakeLlamaServer(FakeHTTPServer):
                 field = "reasoning_content" if kind == "thinking" else "content"
                 out = b""
                 if i == 0:
-                    out += _sse(chunk({"role": "assistant", "content": None}))
-                out += _sse(chunk({field: piece}))
-                if self.sse_pings:
-                    out += b": ping\n\n"
+                    out += self._sse(chunk({"role": "assistant", "content": None}))
+                out += self._sse(chunk({field: piece}))
                 resp.write(out)
         if plan.finish == "stop" and plan.pieces:
             resp.wait(s.token_delay_s)  # EOS is sampled (and counted in n_decoded)
@@ -363,27 +388,31 @@ class FakeLlamaServer(FakeHTTPServer):
                 {"choices": [], **head, "object": "chat.completion.chunk", "usage": usage}
             )
         events[-1]["timings"] = timings
-        resp.write(b"".join(_sse(e) for e in events) + b"data: [DONE]\n\n")
+        resp.write(b"".join(self._sse(e) for e in events) + b"data: [DONE]\n\n")
         resp.end()
+
+    def _sse(self, event: dict[str, Any]) -> bytes:
+        return _sse(event if self.tamper is None else self.tamper(event))
 
     @staticmethod
     def _timings(
         cache_n: int, prompt_n: int, prompt_s: float, n: int, gen_s: float
     ) -> dict[str, Any]:
-        """server_slot::get_timings; predicted_ms runs from the first sampled token to the
-        last, so predicted_per_second = n / predicted_ms spans n-1 (or n, with EOS) steps."""
+        """server_slot_stats::to_json (server-common.cpp:84-97): predicted_ms runs from the
+        end of the prompt (first token) to the last sampled token, n - 1 decode steps."""
         prompt_ms = prompt_s * 1e3
-        predicted_ms = gen_s * 1e3 if n else 0.0
+        predicted_ms = max(gen_s * 1e3, 1e-3) if n else 0.0  # t_gen_us: clamped to 1 us
+        steps = max(n - 1, 0)  # n_gen_steps: the first token is free
         return {
             "cache_n": cache_n,
             "prompt_n": prompt_n,
             "prompt_ms": prompt_ms,
-            "prompt_per_token_ms": _finite(_div(prompt_ms, prompt_n)),
-            "prompt_per_second": _finite(_div(1e3 * prompt_n, prompt_ms)),
+            "prompt_per_token_ms": prompt_ms / prompt_n if prompt_n > 0 else 0.0,
+            "prompt_per_second": _rate(prompt_n, prompt_ms),
             "predicted_n": n,
             "predicted_ms": predicted_ms,
-            "predicted_per_token_ms": _finite(_div(predicted_ms, n)),
-            "predicted_per_second": _finite(_div(1e3 * n, predicted_ms)),
+            "predicted_per_token_ms": predicted_ms / steps if steps > 0 else 0.0,
+            "predicted_per_second": _rate(steps, predicted_ms),
         }
 
     def _fault(self, resp: Responder, stream: bool) -> bool:

@@ -91,6 +91,12 @@ class Metrics:
     peak_rss_mb: float | None = None
     """Peak resident memory of a server process the plugin spawned."""
     vram_mb: float | None = None
+    itl_p50_s: float | None = None
+    """Inter-token latency: median gap between consecutive streamed tokens (client clock)."""
+    itl_p90_s: float | None = None
+    itl_p99_s: float | None = None
+    itl_max_s: float | None = None
+    """The longest gap between two streamed tokens (a model paging weights shows it)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

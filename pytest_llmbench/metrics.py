@@ -201,6 +201,24 @@ SERVER_LOAD_S = _m(
     "during the run shows here)",
 )  # fmt: skip
 VRAM_MB = _m("vram_mb", "VRAM MB", "MB", False, 0, "GPU memory the model occupies")
+ITL_P50_S = _m(
+    "itl_p50_s", "ITL p50 s", "s", False, 4,
+    "inter-token latency: median gap between consecutive streamed tokens (client clock)",
+    summary=("median",),
+)  # fmt: skip
+ITL_P90_S = _m(
+    "itl_p90_s", "ITL p90 s", "s", False, 4, "inter-token latency, 90th percentile",
+    summary=("median",),
+)  # fmt: skip
+ITL_P99_S = _m(
+    "itl_p99_s", "ITL p99 s", "s", False, 4, "inter-token latency, 99th percentile",
+    summary=("median",),
+)  # fmt: skip
+ITL_MAX_S = _m(
+    "itl_max_s", "ITL max s", "s", False, 3,
+    "the longest gap between two streamed tokens (a model paging weights shows it)",
+    summary=("max",),
+)  # fmt: skip
 PASS_RATE = _m(
     "pass_rate", "pass rate", "", True, 2, "passed / (passed + failed) over a test's repeats",
     source="outcomes",
@@ -225,6 +243,10 @@ REGISTRY: tuple[Metric, ...] = (
     SERVER_DECODE_MS,
     SERVER_LOAD_S,
     VRAM_MB,
+    ITL_P50_S,
+    ITL_P90_S,
+    ITL_P99_S,
+    ITL_MAX_S,
     PASS_RATE,
 )
 

@@ -47,9 +47,15 @@ OPTIONS: tuple[tuple[str, str, object, str], ...] = (
         "read_timeout",
         "string",
         "300",
-        "seconds without any streamed data before a generation counts as stalled (default 300)",
+        "seconds without a new token (pings and other bytes do not count) before a generation "
+        "counts as stalled (default 300)",
     ),
-    ("timeout", "string", None, "seconds one generation may take in all (default: no limit)"),
+    (
+        "timeout",
+        "string",
+        None,
+        "seconds one generation may take in all, headers included (default: no limit)",
+    ),
     ("pull", "bool", False, "pull Ollama models that are missing (with progress)"),
     ("log_dir", "string", None, "directory for spawned servers' logs (default: a temp dir)"),
     (

@@ -12,12 +12,14 @@ from typing import Any
 
 import httpx
 
-from pytest_llmbench.errors import RequestRejected, ServerError, StreamError
+from pytest_llmbench.errors import LLMBenchError, RequestRejected, ServerError, StreamError
 from pytest_llmbench.generation import Generation, Metrics, Settings
 from pytest_llmbench.live import LiveHook
 from pytest_llmbench.serving import ServerInfo, ServerOptions
 from pytest_llmbench.specs import ModelSpec
-from pytest_llmbench.streaming import Accumulator, Delta
+from pytest_llmbench.stream_limits import OutputCap, StreamLimits, stall_error
+from pytest_llmbench.streaming import Accumulator, Delta, InterTokenLatency, decode_rate
+from pytest_llmbench.wire import Reader
 
 Messages = list[dict[str, Any]]
 Progress = Callable[[str], None]
@@ -25,7 +27,9 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Timeouts:
-    """``read_s`` bounds each gap between chunks (a stall); ``total_s`` the whole generation."""
+    """``read_s``: the stall limit, no new token for this long (from the request to the first
+    token, then between tokens), whatever else arrives; ``total_s`` bounds the whole request,
+    headers included. Both are kept by :class:`~pytest_llmbench.stream_limits.StreamLimits`."""
 
     connect_s: float = 10.0
     read_s: float = 300.0
@@ -109,19 +113,42 @@ class Backend(ABC):
         """``peak_rss_mb`` / ``vram_mb`` where known."""
         return {}
 
+    def stream_text(self, response: httpx.Response) -> Iterator[str]:
+        """The response's text as it arrives, stopped at the output cap's byte bound (for
+        ``iter_deltas``: a server that ignores the cap is never read whole)."""
+        cap = self._cap
+        for text in response.iter_text():
+            if response.num_bytes_downloaded > cap.bytes:
+                raise cap.bytes_error(self.label, response.num_bytes_downloaded)
+            yield text
+
+    _cap = OutputCap.of(Settings().max_tokens, Settings().ctx)
+
     def generate(self, messages: Messages, settings: Settings, timeouts: Timeouts) -> Generation:
         body = self.request_body(messages, settings)
         acc = Accumulator(record_events=self.record_events)
-        deadline = None if timeouts.total_s is None else time.perf_counter() + timeouts.total_s
+        url = self.generate_url()
+        self._cap = cap = OutputCap.of(settings.max_tokens, settings.ctx)
+        limits = StreamLimits(
+            acc.clock, self.label, stall_s=timeouts.read_s, total_s=timeouts.total_s
+        )
+        response: httpx.Response | None = None
+
+        def received() -> int:
+            return 0 if response is None else response.num_bytes_downloaded
+
         try:
             # A new connection per generation: llama-server closes it after each stream
             # while advertising keep-alive, and a reused dead socket loses the request.
             with http_client(timeouts.httpx(), {"Connection": "close", **self.headers()}) as client:
                 acc.clock.sent = time.perf_counter()
-                with client.stream("POST", self.generate_url(), json=body) as response:
-                    if response.status_code >= 400:
-                        response.read()
-                        raise self.rejected(response)
+                with (
+                    limits,
+                    client.stream(
+                        "POST", url, json=body, extensions={"trace": limits.trace}
+                    ) as response,
+                ):
+                    self._check_status(response, url)
                     for delta in self.iter_deltas(response):
                         now = time.perf_counter()
                         acc.add(delta, now)
@@ -130,47 +157,82 @@ class Backend(ABC):
                             self.live.tick(
                                 self.spec.label, c.token_events, c.sent, c.first_token, now
                             )
-                        if deadline is not None and now > deadline:
-                            raise StreamError(
-                                f"{self.label}: generation exceeded the total timeout of "
-                                f"{timeouts.total_s} s (--llm-timeout); partial answer kept"
-                            )
-        except httpx.ReadTimeout as exc:
-            raise self._partial(
-                StreamError(
-                    f"{self.label}: no data for {timeouts.read_s} s (stalled stream"
-                    f"{' after the first token' if acc.clock.first_token else ''}). "
-                    f"Raise --llm-read-timeout for slow models, or check the server."
-                ),
-                acc,
-                settings,
-                body,
-            ) from exc
-        except httpx.ConnectError as exc:
-            raise ServerError(
-                f"{self.label}: cannot connect to {self.generate_url()} ({exc}). "
-                f"Is the server running?"
-            ) from exc
-        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-            raise self._partial(
-                StreamError(
-                    f"{self.label}: the server cut the stream after "
-                    f"{acc.clock.token_events} token(s) ({exc}); check its log"
-                ),
-                acc,
-                settings,
-                body,
-            ) from exc
+                        if limits.fired:
+                            break
+                        if acc.clock.token_events > cap.tokens:
+                            raise cap.tokens_error(self.label, acc.clock.token_events)
+            if limits.fired:
+                raise limits.error(received())
+            acc.finish(time.perf_counter())
+            figures = self.figures(acc)
         except StreamError as exc:
             raise self._partial(exc, acc, settings, body) from None
-        acc.finish(time.perf_counter())
-        if self.live is not None:
-            self.live.clear()
+        except httpx.HTTPError as exc:
+            if limits.fired:
+                raise self._partial(limits.error(received()), acc, settings, body) from None
+            raise self._transport_error(exc, url, acc, settings, body, timeouts) from exc
+        finally:
+            if self.live is not None:
+                self.live.clear()
         self.last_events = acc.events
-        return self.build(acc, settings, body)
+        return self.build(acc, settings, body, figures)
+
+    def _check_status(self, response: httpx.Response, url: str) -> None:
+        """Raise for an answer that is not a stream: an HTTP error, or a redirect (the
+        plugin follows none: the body would be read as a broken stream)."""
+        if response.is_redirect:
+            where = response.headers.get("location", "?")
+            raise ServerError(
+                f"{self.label}: {url} redirected (HTTP {response.status_code}) to {where}; "
+                f"the plugin does not follow redirects: put the final URL in --llm-models"
+            )
+        if response.status_code >= 300:
+            raise self.rejected(response)
+
+    def _transport_error(
+        self,
+        exc: httpx.HTTPError,
+        url: str,
+        acc: Accumulator,
+        settings: Settings,
+        body: dict[str, Any],
+        timeouts: Timeouts,
+    ) -> LLMBenchError:
+        """An httpx error as the item error that names the server and what happened."""
+        what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if isinstance(exc, httpx.ReadTimeout):  # nothing at all for read_s: the stall limit
+            return self._partial(
+                stall_error(self.label, timeouts.read_s, acc.clock.token_events),
+                acc,
+                settings,
+                body,
+            )
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            return ServerError(
+                f"{self.label}: cannot connect to {url} ({what}). Is the server running?"
+            )
+        if isinstance(exc, httpx.WriteError | httpx.WriteTimeout):
+            return ServerError(
+                f"{self.label}: could not send the request to {url} ({what}); check the server"
+            )
+        if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+            return self._partial(
+                StreamError(
+                    f"{self.label}: the server at {url} cut the stream after "
+                    f"{acc.clock.token_events} token(s) ({what}); check its log"
+                ),
+                acc,
+                settings,
+                body,
+            )
+        if isinstance(exc, httpx.TransportError):
+            return ServerError(f"{self.label}: the request to {url} failed ({what})")
+        return self._partial(
+            StreamError(f"{self.label}: bad response from {url} ({what})"), acc, settings, body
+        )
 
     def rejected(self, response: httpx.Response) -> RequestRejected:
-        text = response.text[:500]
+        text = read_capped(response, 4096)[:500]
         return RequestRejected(
             f"{self.label}: the server rejected the request with HTTP {response.status_code}: "
             f"{text}",
@@ -178,23 +240,53 @@ class Backend(ABC):
             body=text,
         )
 
+    def figures(self, acc: Accumulator) -> dict[str, Any]:
+        """:meth:`metrics`, checked: token counts are whole numbers ≥ 0 and rates finite
+        numbers, or a :class:`StreamError` naming the figure and its value."""
+        try:
+            server = self.metrics(acc)
+        except (TypeError, ValueError, ArithmeticError, AttributeError) as exc:
+            # A backend computing with a wrong-typed server value ("5" / 1e9): still named.
+            raise StreamError(
+                f"{self.label}: the server's final figures are not usable "
+                f"({type(exc).__name__}: {exc}); its reply is not trusted: {acc.final!r:.300}"
+            ) from None
+        reader = Reader(self.label)
+        for key in server:
+            if key in _COUNT_FIGURES:
+                reader.count(server, key, "(figure)")
+            else:
+                reader.number(server, key, "(figure)")
+        return server
+
     def _partial(
         self, exc: StreamError, acc: Accumulator, settings: Settings, body: dict[str, Any]
     ) -> StreamError:
         acc.finish(time.perf_counter())
-        exc.partial = self.build(acc, settings, body)
+        try:
+            figures = self.figures(acc)
+        except StreamError:
+            figures = {}
+        self.last_events = acc.events
+        exc.partial = self.build(acc, settings, body, figures)
         return exc
 
-    def build(self, acc: Accumulator, settings: Settings, body: dict[str, Any]) -> Generation:
-        from pytest_llmbench.streaming import decode_rate
-
+    def build(
+        self,
+        acc: Accumulator,
+        settings: Settings,
+        body: dict[str, Any],
+        server: dict[str, Any] | None = None,
+    ) -> Generation:
         clock = acc.clock
-        server = self.metrics(acc)
+        if server is None:
+            server = self.figures(acc)
         out = server.get("output_tokens")
 
         def since_sent(t: float | None) -> float | None:
             return None if t is None else t - clock.sent
 
+        itl = InterTokenLatency.of(clock.token_times)
         metrics = Metrics(
             ttft_s=since_sent(clock.first_token),
             ttfa_s=since_sent(clock.first_answer),
@@ -211,6 +303,10 @@ class Backend(ABC):
             server_prompt_ms=server.get("server_prompt_ms"),
             server_decode_ms=server.get("server_decode_ms"),
             server_load_s=server.get("server_load_s"),
+            itl_p50_s=None if itl is None else itl.p50_s,
+            itl_p90_s=None if itl is None else itl.p90_s,
+            itl_p99_s=None if itl is None else itl.p99_s,
+            itl_max_s=None if itl is None else itl.max_s,
             **self.memory(),
         )
         return Generation(
@@ -226,12 +322,60 @@ class Backend(ABC):
         )
 
 
-def get_json(client: httpx.Client, url: str, label: str) -> Any:
-    """GET a JSON document, with a :class:`ServerError` that says what answered instead."""
-    try:
-        response = client.get(url)
-    except httpx.HTTPError as exc:
-        raise ServerError(f"{label}: cannot reach {url} ({type(exc).__name__}: {exc})") from exc
+#: Server figures that are token counts (the others are times and rates).
+_COUNT_FIGURES = frozenset({"prompt_tokens", "output_tokens", "cached_prompt_tokens"})
+
+
+def read_capped(response: httpx.Response, limit: int) -> str:
+    """At most ``limit`` bytes of a (streamed) response body, as text: an error page is
+    quoted, never read whole."""
+    data = b""
+    for chunk in response.iter_bytes():
+        data += chunk
+        if len(data) >= limit:
+            break
+    return data[:limit].decode(response.encoding or "utf-8", errors="replace")
+
+
+def get_json(
+    client: httpx.Client,
+    url: str,
+    label: str,
+    *,
+    wait_s: float = 0.0,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """GET a JSON object, with a :class:`ServerError` that says what answered instead.
+
+    ``wait_s``: how long an answer of 503 (llama-server answers it on every route while the
+    model loads, ``server-http.cpp`` ``middleware_server_state``) is waited out, polling.
+    """
+    started = time.monotonic()
+    last_note = started
+    while True:
+        try:
+            response = client.get(url)
+        except httpx.HTTPError as exc:
+            raise ServerError(f"{label}: cannot reach {url} ({type(exc).__name__}: {exc})") from exc
+        waited = time.monotonic() - started
+        if response.status_code != 503 or waited >= wait_s:
+            break
+        if progress is not None and time.monotonic() - last_note >= 10:
+            progress(f"{label}: loading… {waited:.0f} s (HTTP 503 from {url})")
+            last_note = time.monotonic()
+        time.sleep(min(0.1, max(0.0, wait_s - waited)))
+    if response.status_code == 503 and wait_s > 0:
+        raise ServerError(
+            f"{label}: {url} still answered HTTP 503 after {wait_s:g} s "
+            f"({response.text[:200]!r}): the model is loading. Raise --llm-health-timeout if "
+            f"the model is big"
+        )
+    if response.is_redirect:
+        raise ServerError(
+            f"{label}: {url} redirected (HTTP {response.status_code}) to "
+            f"{response.headers.get('location', '?')}; the plugin does not follow redirects: "
+            f"put the final URL in --llm-models"
+        )
     if response.status_code != 200:
         raise ServerError(
             f"{label}: {url} answered HTTP {response.status_code} "
@@ -239,9 +383,15 @@ def get_json(client: httpx.Client, url: str, label: str) -> Any:
             f"Is this the right server and port?"
         )
     try:
-        return response.json()
+        value = response.json()
     except ValueError:
         raise ServerError(
             f"{label}: {url} did not answer JSON ({response.text[:200]!r}). "
             f"Is this the right server and port?"
         ) from None
+    if not isinstance(value, dict):
+        raise ServerError(
+            f"{label}: {url} answered {response.text[:200]!r}, not a JSON object. "
+            f"Is this the right server and port?"
+        )
+    return value

@@ -14,6 +14,7 @@ from pytest_llmbench.generation import Generation, Settings
 from pytest_llmbench.servers import ServerProcess, Turns, free_port, log_tail, wait_for_health
 from pytest_llmbench.serving import ServerOptions
 from pytest_llmbench.specs import EMBEDDED_MODEL, ModelSpec
+from pytest_llmbench.wire import Reader
 
 
 class LlamaServerBackend(OpenAIBackend):
@@ -126,16 +127,18 @@ class LlamaServerBackend(OpenAIBackend):
         with http_client(10.0) as client:
             props = get_json(client, f"{self.base_url}/props", self.label)
             models = get_json(client, f"{self.base_url}/v1/models", self.label)
-        settings = props.get("default_generation_settings") or {}
-        data = models.get("data") or [{}]
+        read = Reader(self.label, ServerError)
+        settings = read.object(props, "default_generation_settings", "/props")
+        data = read.array(models, "data", "/v1/models") or [{}]
+        first = data[0] if isinstance(data[0], dict) else {}
         self.server_info = replace(
             self.server_info,
-            build=props.get("build_info") or self.server_info.build,
-            chat_template=props.get("chat_template"),
-            n_ctx=settings.get("n_ctx"),
-            total_slots=props.get("total_slots"),
-            model_path=props.get("model_path"),
-            model_id=data[0].get("id"),
+            build=read.text(props, "build_info", "/props") or self.server_info.build,
+            chat_template=read.text(props, "chat_template", "/props"),
+            n_ctx=read.count(settings, "n_ctx", "/props default_generation_settings"),
+            total_slots=read.count(props, "total_slots", "/props"),
+            model_path=read.text(props, "model_path", "/props"),
+            model_id=read.text(first, "id", "/v1/models data[0]"),
         )
 
     def _check_gguf(self, path: Path, progress: Progress) -> None:

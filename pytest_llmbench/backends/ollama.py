@@ -23,7 +23,7 @@ import os
 import shutil
 import time
 import warnings
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -50,13 +50,7 @@ from pytest_llmbench.generation import Generation, Settings
 from pytest_llmbench.servers import ServerProcess
 from pytest_llmbench.serving import ServerOptions
 from pytest_llmbench.specs import ModelSpec
-from pytest_llmbench.streaming import (
-    Accumulator,
-    Delta,
-    NDJSONTokenRuns,
-    Regions,
-    parse_json_line,
-)
+from pytest_llmbench.streaming import Accumulator, Delta, iter_lines, parse_json_line
 
 NS = 1e9
 KEEP_ALIVE = "60m"
@@ -338,46 +332,8 @@ class OllamaBackend(Backend):
         return body
 
     def iter_deltas(self, response: httpx.Response) -> Iterator[Delta]:
-        # Read in the pieces the socket delivers; a run of token lines read together is
-        # decoded in bulk (see pytest_llmbench.streaming), everything else line by line.
-        regions = Regions("\n")
-        runs = NDJSONTokenRuns()
-        for text in response.iter_text():
-            region = regions.feed(text)
-            if region and (yield from self._ndjson_region(region, runs)):
-                return
-        rest = regions.flush()
-        if rest and (yield from self._ndjson_lines([rest], runs)):
-            return
-        raise StreamError(
-            f"{self.label}: the stream ended without a final done:true chunk (connection closed "
-            f"early); the answer is incomplete. Check `ollama serve`'s log."
-        )
-
-    def _ndjson_region(self, region: str, runs: NDJSONTokenRuns) -> Generator[Delta, None, bool]:
-        """The deltas of a region of complete lines; True once the done chunk was read."""
-        texts = runs.split(region)
-        if texts is None:
-            # Often all token lines but the last one (the final chunk): try those in bulk.
-            cut = region.rfind("\n", 0, len(region) - 1) + 1
-            texts = runs.split(region[:cut]) if cut else None
-            if texts is not None:
-                region = region[cut:]
-        else:
-            region = ""
-        if texts:
-            if "" in texts:
-                texts = [t for t in texts if t]
-            if texts:
-                yield Delta(batch=texts)
-        return bool(region) and (yield from self._ndjson_lines(region.split("\n"), runs))
-
-    def _ndjson_lines(
-        self, lines: list[str], runs: NDJSONTokenRuns
-    ) -> Generator[Delta, None, bool]:
-        """Line by line (``json.loads``); shows ``runs`` the model name."""
         label = self.label
-        for line in lines:
+        for line in iter_lines(self.stream_text(response)):
             if not line:
                 continue
             chunk = parse_json_line(line, label, "NDJSON")
@@ -391,12 +347,14 @@ class OllamaBackend(Backend):
                     finish_reason=chunk.get("done_reason"),
                     final={k: v for k, v in chunk.items() if k not in ("message", "model")},
                 )
-                return True
-            runs.learn(line)
+                return
             yield Delta(
                 content=message.get("content") or "", thinking=message.get("thinking") or ""
             )
-        return False
+        raise StreamError(
+            f"{label}: the stream ended without a final done:true chunk (connection closed "
+            f"early); the answer is incomplete. Check `ollama serve`'s log."
+        )
 
     def metrics(self, acc: Accumulator) -> dict[str, Any]:
         final = acc.final

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -13,14 +13,13 @@ from pytest_llmbench.errors import ModelNotFound, StreamError
 from pytest_llmbench.generation import Settings
 from pytest_llmbench.serving import ServerOptions
 from pytest_llmbench.streaming import (
-    SSE_TOKEN_PREFIX,
     Accumulator,
     Delta,
-    Regions,
-    SSETokenRuns,
+    iter_lines,
     iter_sse_data,
     parse_json_line,
 )
+from pytest_llmbench.wire import Reader, bad_value
 
 
 class OpenAIBackend(Backend):
@@ -38,7 +37,14 @@ class OpenAIBackend(Backend):
 
     def prepare(self, settings: Settings, progress: Progress) -> float | None:
         with http_client(10.0, self.headers()) as client:
-            listing = get_json(client, f"{self.base_url}/v1/models", self.label)
+            # A llama-server that is still loading answers 503 here: wait for it.
+            listing = get_json(
+                client,
+                f"{self.base_url}/v1/models",
+                self.label,
+                wait_s=self.options.health_timeout_s,
+                progress=progress,
+            )
         ids = [m.get("id") for m in listing.get("data", []) if isinstance(m, dict)]
         if ids and self.spec.model not in ids:
             raise ModelNotFound(
@@ -71,104 +77,88 @@ class OpenAIBackend(Backend):
         return body
 
     def iter_deltas(self, response: httpx.Response) -> Iterator[Delta]:
-        # Read in the pieces the socket delivers; a run of token events read together is
-        # decoded in bulk (see pytest_llmbench.streaming), everything else event by event.
-        regions = Regions("\n\n")
-        runs = SSETokenRuns()
-        for text in response.iter_text():
-            region = regions.feed(text)
-            if region and (yield from self._sse_region(region, runs)):
+        label = self.label
+        read = Reader(label)
+        for payload in iter_sse_data(iter_lines(self.stream_text(response))):
+            if payload == "[DONE]":
                 return
-        rest = regions.flush()
-        if rest and (yield from self._sse_events(rest, runs)):
-            return
+            event = parse_json_line(payload, label, "SSE")
+            error = event.get("error")
+            if error is not None:
+                message = error.get("message", error) if isinstance(error, dict) else error
+                raise StreamError(f"{label}: the server reported an error mid-stream: {message}")
+            final = _final(event, read) if ("usage" in event or "timings" in event) else None
+            if self.server_info.build is None:
+                fingerprint = read.text(event, "system_fingerprint", "event")
+                if fingerprint:
+                    self.server_info = replace(self.server_info, build=fingerprint)
+            choices = event.get("choices")
+            if not choices:
+                if final:
+                    yield Delta(final=final)
+                continue
+            if type(choices) is not list or type(choice := choices[0]) is not dict:
+                raise bad_value(label, "event.choices", choices, "an array of objects")
+            delta = read.object(choice, "delta", "choices[0]")
+            content = delta.get("content")
+            # llama-server: reasoning_content; Ollama's and vLLM's OpenAI layer: reasoning
+            thinking = delta.get("reasoning_content") or delta.get("reasoning")
+            finish = choice.get("finish_reason")
+            for key, value in (("content", content), ("reasoning", thinking)):
+                if value is not None and type(value) is not str:
+                    raise bad_value(label, f"choices[0].delta.{key}", value, "a string")
+            if finish is not None and type(finish) is not str:
+                raise bad_value(label, "choices[0].finish_reason", finish, "a string")
+            yield Delta(
+                content=content or "", thinking=thinking or "", finish_reason=finish, final=final
+            )
         raise StreamError(
-            f"{self.label}: the stream ended without [DONE] (connection closed early); "
+            f"{label}: the stream ended without [DONE] (connection closed early); "
             f"the answer is incomplete. Check the server log."
         )
-
-    def _sse_region(self, region: str, runs: SSETokenRuns) -> Generator[Delta, None, bool]:
-        """The deltas of a region of complete SSE events; True once ``[DONE]`` was read."""
-        split = runs.split(region)
-        if split is not None:
-            before, texts, region = split
-            if before and (yield from self._sse_events(before, runs)):
-                return True
-            if "" in texts:
-                texts = [t for t in texts if t]
-            if texts:
-                yield Delta(batch=texts)
-        return bool(region) and (yield from self._sse_events(region, runs))
-
-    def _sse_events(self, text: str, runs: SSETokenRuns) -> Generator[Delta, None, bool]:
-        """Event by event (``json.loads``); learns the token events' suffix for ``runs``."""
-        label = self.label
-        token_payload = SSE_TOKEN_PREFIX[len("data: ") :]
-        for raw in text.split("\n\n"):
-            for payload in iter_sse_data(raw.split("\n")):
-                if payload == "[DONE]":
-                    return True
-                learned = None
-                if payload.startswith(token_payload) and not (
-                    runs.suffix is not None and payload.endswith(runs.suffix)
-                ):
-                    learned = runs.learn(payload)
-                event = parse_json_line(payload, label, "SSE")
-                error = event.get("error")
-                if error is not None:
-                    message = error.get("message", error) if isinstance(error, dict) else error
-                    raise StreamError(
-                        f"{label}: the server reported an error mid-stream: {message}"
-                    )
-                final: dict[str, Any] | None = None
-                if event.get("usage") or event.get("timings"):
-                    final = {k: event[k] for k in ("usage", "timings") if event.get(k)}
-                fingerprint = event.get("system_fingerprint")
-                if fingerprint and self.server_info.build is None:
-                    self.server_info = replace(self.server_info, build=fingerprint)
-                if learned is not None:
-                    suffix, rest = learned
-                    # Bulk-decoded events must leave everything as this path would: no error,
-                    # no usage/timings, and the build already recorded.
-                    if (
-                        rest.get("error") is None
-                        and not (rest.get("usage") or rest.get("timings"))
-                        and (
-                            not rest.get("system_fingerprint") or self.server_info.build is not None
-                        )
-                    ):
-                        runs.accept(suffix)
-                choices = event.get("choices") or ()
-                if not choices:
-                    if final:
-                        yield Delta(final=final)
-                    continue
-                choice = choices[0]
-                delta = choice.get("delta") or {}
-                yield Delta(
-                    content=delta.get("content") or "",
-                    # llama-server: reasoning_content; Ollama's and vLLM's OpenAI layer: reasoning
-                    thinking=delta.get("reasoning_content") or delta.get("reasoning") or "",
-                    finish_reason=choice.get("finish_reason"),
-                    final=final,
-                )
-        return False
 
     def metrics(self, acc: Accumulator) -> dict[str, Any]:
         usage = acc.final.get("usage") or {}
         timings = acc.final.get("timings") or {}
         out: dict[str, Any] = {
-            "prompt_tokens": usage.get("prompt_tokens", timings.get("prompt_n")),
-            "output_tokens": usage.get("completion_tokens", timings.get("predicted_n")),
+            "prompt_tokens": _first(usage.get("prompt_tokens"), timings.get("prompt_n")),
+            "output_tokens": _first(usage.get("completion_tokens"), timings.get("predicted_n")),
         }
         if timings:
+            # llama-server writes 0.0 for a rate whose divisor is not known, and
+            # predicted_per_second is (n - 1) / t, 0.0 for n <= 1 (tools/server/
+            # server-common.h, n_gen_tps / n_prompt_tps): not reported, never 0 tok/s.
             out.update(
                 cached_prompt_tokens=timings.get("cache_n"),
-                server_decode_tps=timings.get("predicted_per_second"),
-                prompt_tps=timings.get("prompt_per_second"),
+                server_decode_tps=timings.get("predicted_per_second") or None,
+                prompt_tps=timings.get("prompt_per_second") or None,
                 server_prompt_ms=timings.get("prompt_ms"),
                 server_decode_ms=timings.get("predicted_ms"),
             )
-            if usage.get("prompt_tokens") is None and "cache_n" in timings:
-                out["prompt_tokens"] = timings.get("prompt_n", 0) + timings["cache_n"]
+            if usage.get("prompt_tokens") is None and timings.get("cache_n") is not None:
+                out["prompt_tokens"] = (timings.get("prompt_n") or 0) + timings["cache_n"]
         return out
+
+
+_USAGE_COUNTS = ("prompt_tokens", "completion_tokens")
+_TIMING_COUNTS = ("cache_n", "prompt_n", "predicted_n")
+_TIMING_NUMBERS = ("prompt_ms", "predicted_ms", "prompt_per_second", "predicted_per_second")
+
+
+def _final(event: dict[str, Any], read: Reader) -> dict[str, Any] | None:
+    """The ``usage`` and ``timings`` of an event, typed (only the fields the plugin reads)."""
+    final: dict[str, Any] = {}
+    usage = read.object(event, "usage", "event")
+    if usage:
+        final["usage"] = {k: read.count(usage, k, "usage") for k in _USAGE_COUNTS}
+    timings = read.object(event, "timings", "event")
+    if timings:
+        final["timings"] = {
+            **{k: read.count(timings, k, "timings") for k in _TIMING_COUNTS},
+            **{k: read.number(timings, k, "timings") for k in _TIMING_NUMBERS},
+        }
+    return final or None
+
+
+def _first(*values: int | None) -> int | None:
+    return next((v for v in values if v is not None), None)

@@ -69,3 +69,69 @@ def test_think_splitting_conserves_text(chunks: list[str]) -> None:
 @pytest.mark.parametrize("payload", ['{"a": 1}', json.dumps({"error": "x"})])
 def test_json_line_parser_accepts_objects(payload: str) -> None:
     assert isinstance(parse_json_line(payload, "m", "SSE"), dict)
+
+
+# -- the SSE decoder against a per-line reference, on streams cut at random points ----------
+
+token_text = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=6
+)
+
+
+def _wire(tokens: list[str], crlf: bool, pings: list[bool]) -> bytes:
+    """llama-server's SSE for ``tokens`` (raw UTF-8 JSON, pings between events)."""
+    nl = "\r\n" if crlf else "\n"
+    out = []
+    for token, ping in zip(tokens, pings, strict=False):
+        if ping:
+            out.append(f":{nl}{nl}")
+        event = {"choices": [{"finish_reason": None, "index": 0, "delta": {"content": token}}]}
+        out.append(f"data: {json.dumps(event, ensure_ascii=False)}{nl}{nl}")
+    final = {"choices": [], "usage": {"completion_tokens": len(tokens), "prompt_tokens": 3}}
+    out.append(f"data: {json.dumps(final)}{nl}{nl}data: [DONE]{nl}{nl}")
+    return "".join(out).encode()
+
+
+def _reference(data: bytes) -> list[str]:
+    """An independent per-line reading: decode all at once, split lines, json.loads."""
+    import re
+
+    contents = []
+    for line in re.split(r"\r\n|\n", data.decode()):
+        if line.startswith("data: ") and line != "data: [DONE]":
+            for choice in json.loads(line[6:])["choices"]:
+                contents.append(choice["delta"]["content"])
+    return contents
+
+
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(
+    st.lists(token_text, min_size=1, max_size=30),
+    st.booleans(),
+    st.lists(st.booleans(), max_size=30),
+    st.lists(st.integers(min_value=1, max_value=400), min_size=1, max_size=60),
+)
+def test_sse_decoding_matches_a_per_line_reference_whatever_the_reads(
+    tokens: list[str], crlf: bool, pings: list[bool], cuts: list[int]
+) -> None:
+    """Many events per read, events, lines and UTF-8 sequences split anywhere."""
+    import httpx
+
+    from pytest_llmbench.backends.llama_server import LlamaServerBackend
+    from pytest_llmbench.specs import parse_spec
+
+    data = _wire(tokens, crlf, pings + [False] * len(tokens))
+    pieces, at = [], 0
+    for size in cuts * (len(data) // sum(cuts) + 1):
+        if at >= len(data):
+            break
+        pieces.append(data[at : at + size])
+        at += size
+    response = httpx.Response(200, content=iter(pieces), headers={"content-type": "text/event-stream"})
+    backend = LlamaServerBackend(parse_spec("llama-server@http://x"))
+    acc = Accumulator()
+    for i, delta in enumerate(backend.iter_deltas(response)):
+        acc.add(delta, float(i))
+    expected = _reference(data)
+    assert acc.raw_parts == [t for t in expected if t]
+    assert acc.final["usage"]["completion_tokens"] == len(tokens)

@@ -18,6 +18,7 @@ from pytest_llmbench.backends.openai_compat import OpenAIBackend
 from pytest_llmbench.errors import StreamError
 from pytest_llmbench.generation import Settings
 from pytest_llmbench.servers import ServerProcess, free_port
+from pytest_llmbench.serving import ServerOptions
 from pytest_llmbench.specs import parse_spec
 
 pytestmark = pytest.mark.real_server
@@ -51,11 +52,11 @@ class PingingBackend(LlamaServerBackend):
 
 @pytest.fixture(scope="module")
 def backend(llama_server_bin: Path, gemma_gguf: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    options = {
-        "llama_server_bin": str(llama_server_bin),
-        "health_timeout_s": 120,
-        "log_dir": str(tmp_path_factory.mktemp("logs")),
-    }
+    options = ServerOptions(
+        llama_server_bin=str(llama_server_bin),
+        health_timeout_s=120,
+        log_dir=str(tmp_path_factory.mktemp("logs")),
+    )
     backend = PingingBackend(parse_spec("llama-server:gemma3-270m"), options)
     backend.prepare(SETTINGS, lambda _m: None)
     yield backend
@@ -123,7 +124,7 @@ def test_openai_attach_to_a_loading_real_server_waits(
     )  # fmt: skip
     try:
         backend = OpenAIBackend(
-            parse_spec(f"openai:gemma@http://127.0.0.1:{port}"), {"health_timeout_s": 120}
+            parse_spec(f"openai:gemma@http://127.0.0.1:{port}"), ServerOptions(health_timeout_s=120)
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:  # attach while it answers 503 "Loading model"

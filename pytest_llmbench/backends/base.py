@@ -218,8 +218,8 @@ class Backend(ABC):
         if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
             return self._partial(
                 StreamError(
-                    f"{self.label}: the server at {url} cut the stream after "
-                    f"{acc.clock.token_events} token(s) ({what}); check its log"
+                    f"{self.label}: the server cut the stream after "
+                    f"{acc.clock.token_events} token(s) ({what}; {url}); check its log"
                 ),
                 acc,
                 settings,

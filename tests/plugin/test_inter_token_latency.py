@@ -22,9 +22,9 @@ def test_a_stall_shows_as_the_longest_gap_and_fails_an_itl_gate(pytester: pytest
             "--llm-thresholds=itl_max_s<=0.25,itl_p50_s<=0.25",
         )
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*itl_max_s = 0.6*, threshold itl_max_s<=0.25*"])
+    result.stdout.fnmatch_lines(["*itl_max_s = *threshold itl_max_s<=0.25*"])
     (item,) = json.loads((pytester.path / "r.json").read_text())["items"]
     m = item["record"]["generations"][0]["metrics"]
     assert m["itl_max_s"] >= 0.55
-    assert m["itl_p50_s"] < m["itl_p90_s"] <= m["itl_p99_s"] <= m["itl_max_s"]
+    assert m["itl_p50_s"] <= m["itl_p90_s"] <= m["itl_p99_s"] <= m["itl_max_s"]
     assert m["itl_p50_s"] < 0.3  # the one stall moves the maximum, not the median

@@ -83,21 +83,26 @@ def test_real_server_sends_headers_then_pings_while_it_reads_the_prompt(
     assert lines[:2] == [":", ":"], lines  # pings before any token: the prompt is being read
 
 
+def _request_s(exc: StreamError) -> float:
+    """Request sent -> given up, from the partial generation (a spawned server first waits
+    for its machine-wide turn at generating, which the limits do not count)."""
+    assert exc.partial is not None and exc.partial.metrics.total_s is not None
+    return float(exc.partial.metrics.total_s)
+
+
 def test_real_stall_limit_fires_while_the_server_pings(backend: PingingBackend) -> None:
-    started = time.monotonic()
     with pytest.raises(StreamError) as info:
         backend.generate(LONG, SETTINGS, Timeouts(read_s=3))
-    assert time.monotonic() - started < 30
+    assert 3 <= _request_s(info.value) < 15
     message = str(info.value)
     assert "stall limit: no new token for 3 s (before the first token)" in message
     assert "the connection stayed open" in message
 
 
 def test_real_total_limit_fires_while_the_server_pings(backend: PingingBackend) -> None:
-    started = time.monotonic()
     with pytest.raises(StreamError) as info:
         backend.generate(LONG, SETTINGS, Timeouts(read_s=300, total_s=3))
-    assert time.monotonic() - started < 30
+    assert 3 <= _request_s(info.value) < 15
     assert "total time limit of 3 s reached (--llm-timeout) after 0 token(s)" in str(info.value)
 
 

@@ -99,19 +99,20 @@ class OpenAIBackend(Backend):
                 continue
             if type(choices) is not list or type(choice := choices[0]) is not dict:
                 raise bad_value(label, "event.choices", choices, "an array of objects")
-            delta = read.object(choice, "delta", "choices[0]")
+            delta = choice.get("delta")
+            if type(delta) is not dict:
+                delta = read.object(choice, "delta", "choices[0]")
             content = delta.get("content")
+            if content is not None and type(content) is not str:
+                raise bad_value(label, "choices[0].delta.content", content, "a string")
             # llama-server: reasoning_content; Ollama's and vLLM's OpenAI layer: reasoning
             thinking = delta.get("reasoning_content") or delta.get("reasoning")
+            if thinking is not None and type(thinking) is not str:
+                raise bad_value(label, "choices[0].delta.reasoning", thinking, "a string")
             finish = choice.get("finish_reason")
-            for key, value in (("content", content), ("reasoning", thinking)):
-                if value is not None and type(value) is not str:
-                    raise bad_value(label, f"choices[0].delta.{key}", value, "a string")
             if finish is not None and type(finish) is not str:
                 raise bad_value(label, "choices[0].finish_reason", finish, "a string")
-            yield Delta(
-                content=content or "", thinking=thinking or "", finish_reason=finish, final=final
-            )
+            yield Delta(content or "", thinking or "", finish, final)
         raise StreamError(
             f"{label}: the stream ended without [DONE] (connection closed early); "
             f"the answer is incomplete. Check the server log."

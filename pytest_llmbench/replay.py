@@ -69,9 +69,12 @@ class Recorder(_Occurrences):
     """Writes one JSON file per generation into ``root``, each atomically; a symbolic link
     where a recording goes is refused, never followed."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, manifest: bool = True) -> None:
         super().__init__()
         self.root = root
+        self.manifest = manifest
+        """Write ``recorded.json`` if missing; not when adding to recordings made elsewhere
+        (``--llm-replay-missing=record``), whose date and host this run does not know."""
         root.mkdir(parents=True, exist_ok=True)
 
     def save(
@@ -93,7 +96,7 @@ class Recorder(_Occurrences):
             "events": events or [],
         }
         try:
-            if not (self.root / MANIFEST).exists():
+            if self.manifest and not (self.root / MANIFEST).exists():
                 write_atomic(self.root / MANIFEST, json.dumps(_manifest(), indent=1))
             write_atomic(path, json.dumps(document, default=str))
         except OutputError as exc:

@@ -38,7 +38,7 @@ class BenchSession:
         if run.record_dir:
             self.recorder = Recorder(Path(run.record_dir))
         elif run.replay_dir and run.replay_missing == "record":
-            self.recorder = Recorder(Path(run.replay_dir))  # fills in what replay lacks
+            self.recorder = Recorder(Path(run.replay_dir), manifest=False)  # fills in gaps
 
     def acquire(
         self, spec: ModelSpec, settings: Settings, *, live: bool = False

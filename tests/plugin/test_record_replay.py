@@ -89,6 +89,7 @@ def test_a_changed_prompt_has_no_recording_or_is_filled_in_when_asked(
     changed = pytester.runpytest(recorded, "--llm-replay=rec")
     changed.assert_outcomes(passed=1, errors=1)
     changed.stdout.fnmatch_lines(["*RecordingMissing: llama-server@http*: no recording*"])
+    (pytester.path / "rec" / "recorded.json").unlink()  # recordings of unknown origin
     with FakeLlamaServer(ModelScript(["Car", "rot"])) as srv:
         filled = pytester.runpytest(
             f"--llm-models=llama-server@{srv.url}", "--llm-replay=rec", "--llm-replay-missing=record"
@@ -96,6 +97,7 @@ def test_a_changed_prompt_has_no_recording_or_is_filled_in_when_asked(
     # The fake's URL differs from the recording's, so both items are new recordings here.
     filled.assert_outcomes(passed=2)
     filled.stdout.fnmatch_lines(["*generating it live*", "*recorded 2 replies to rec*"])
+    assert not (pytester.path / "rec" / "recorded.json").exists()  # not claimed as this run's
 
 
 @pytest.mark.parametrize(

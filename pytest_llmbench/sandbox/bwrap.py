@@ -11,8 +11,8 @@ namespace, so an ordinary user gets the same containment as root:
   included; ``--die-with-parent`` does the same if pytest itself dies;
 - the host's file system is mounted read-only; the run's directory is the only writable
   place, seen as ``/tmp`` (also ``/var/tmp``, and ``/dev/shm`` is a directory inside it);
-  ``/dev`` is a minimal, read-only device tree; ``/home`` and ``/root`` are empty (the
-  interpreter is bound back when it lives there).
+  ``/dev`` is a minimal, read-only device tree; ``/home``, ``/root`` and ``/run`` are empty
+  (the interpreter is bound back when it lives there).
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ from pathlib import Path
 
 #: Where the run's directory appears inside the sandbox.
 INSIDE = "/tmp"
-#: Home directories hidden behind an empty tmpfs (user secrets: ssh keys, API tokens).
-HIDDEN = ("/home", "/root")
+#: Hidden behind an empty, read-only tmpfs: home directories (user secrets: ssh keys, API
+#: tokens) and /run, whose sockets lead out of any sandbox (the D-Bus session bus and
+#: systemd --user start processes outside it, docker.sock is root).
+HIDDEN = ("/home", "/root", "/run")
 
 
 @lru_cache(maxsize=1)

@@ -377,3 +377,23 @@ def test_root_runs_live_where_their_uid_can_reach(monkeypatch: pytest.MonkeyPatc
     finally:
         private.rmdir()
     assert result.passed, result.details
+
+
+def test_host_sockets_under_run_are_out_of_reach() -> None:
+    """The D-Bus session bus (/run/user/UID/bus) would let a program start processes
+    outside the sandbox through systemd --user; docker.sock would make it root."""
+    import socket as sockets
+
+    needs("read_only")
+    if not os.access("/run", os.W_OK):
+        pytest.skip("cannot create a socket under /run as this user")
+    path = f"/run/llmbench-{uuid.uuid4().hex[:12]}.sock"
+    with sockets.socket(sockets.AF_UNIX) as server:
+        server.bind(path)
+        server.listen(1)
+        try:
+            code = f"import socket\nsocket.socket(socket.AF_UNIX).connect({path!r})\n"
+            result = run(code)
+        finally:
+            os.unlink(path)
+    assert result.diagnosis is not None and "FileNotFoundError" in result.diagnosis

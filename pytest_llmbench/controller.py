@@ -22,7 +22,6 @@ from pytest_llmbench.outcome import NO_MODELS, counts_as_failure, exit_status
 from pytest_llmbench.outputs import write_atomic
 from pytest_llmbench.replay import RecordingInfo, recording_info
 from pytest_llmbench.reports import html_page, markdown, results_document
-from pytest_llmbench.sandbox.containment import sandbox_warnings
 from pytest_llmbench.serving import ServerInfo
 from pytest_llmbench.specs import labels
 from pytest_llmbench.store import (
@@ -254,6 +253,8 @@ class Controller:
         for warning in self.server_warnings():
             terminalreporter.write_line(for_terminal(f"[llmbench] WARNING: {warning}"))
         ordered = self.results.ordered()
+        from pytest_llmbench.sandbox.containment import sandbox_warnings  # loaded only now
+
         for warning in sandbox_warnings(item.record for item in ordered):
             terminalreporter.write_line(for_terminal(f"[llmbench] WARNING: {warning}"))
         for note in caveat_notes((i.model, g) for i in ordered for g in i.generations):

@@ -56,3 +56,13 @@ def test_no_line_when_every_guarantee_holds(
     result = run(pytester)
     result.assert_outcomes(passed=1)
     assert "WARNING: sandbox" not in result.stdout.str()
+
+
+def test_the_plugin_loads_without_the_sandbox() -> None:
+    """pytest imports the plugin on every start: the sandbox is loaded only when used."""
+    import subprocess
+    import sys
+
+    code = "import sys, pytest_llmbench.plugin; print('pytest_llmbench.sandbox' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -11,7 +11,7 @@ from typing import Any
 from tabulate import tabulate
 
 from pytest_llmbench import html_report
-from pytest_llmbench.leaderboard import Results, item_rows, model_rows, summarize
+from pytest_llmbench.leaderboard import Results, item_rows, model_rows, problems, summarize
 from pytest_llmbench.replay import RecordingInfo
 from pytest_llmbench.serving import ServerInfo
 from pytest_llmbench.text_safety import for_markdown
@@ -91,7 +91,14 @@ def results_document(
 def markdown(results: Results, with_items: bool = False) -> str:
     """The leaderboard as GitHub Markdown (for a pull-request comment or a step summary)."""
     parts = ["## LLM benchmark", ""]
+    named = [m for m in results.models() if results.labels.get(m, m) != m]
+    if named:
+        legend = ", ".join(f"{for_markdown(results.labels[m])} = {for_markdown(m)}" for m in named)
+        parts += [f"Models: {legend}", ""]
     parts.append(_markdown_table(*model_rows(results)))
+    trouble = problems(results, None)
+    if trouble:
+        parts += ["", "**What went wrong**", ""] + [f"- {for_markdown(t)}" for t in trouble]
     if with_items:
         parts += [
             "",

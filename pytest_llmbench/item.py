@@ -54,6 +54,7 @@ class BenchItem:
             repeats=plan.repeat,
             min_pass_rate=plan.min_pass_rate if repeated else None,
             thresholds=[str(t) for t in plan.thresholds],
+            benchmark=plan.benchmark,
         )
         return cls(node, run, record, plan)
 

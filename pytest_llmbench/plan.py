@@ -11,7 +11,7 @@ from pytest_llmbench.generation import Settings
 from pytest_llmbench.limits import Threshold, parse_thresholds
 
 #: Marker keywords that are not generation settings.
-PLAN_KEYS = ("repeat", "min_pass_rate", "thresholds")
+PLAN_KEYS = ("repeat", "min_pass_rate", "thresholds", "benchmark")
 #: Every keyword ``@pytest.mark.llm(...)`` takes: the generation settings, then the plan's.
 MARKER_KEYS = (*(f.name for f in fields(Settings)), *PLAN_KEYS)
 
@@ -22,6 +22,8 @@ class ItemPlan:
     repeat: int
     min_pass_rate: float | None
     thresholds: tuple[Threshold, ...]
+    benchmark: str | None = None
+    """The benchmark the test belongs to (``benchmark="todo"``); default: its function name."""
 
     def settings_for(self, rep: int) -> Settings:
         """Repeats get distinct (recorded) seeds when sampling is random."""
@@ -39,6 +41,7 @@ def build_plan(marker_kwargs: Iterable[Mapping[str, Any]], run: RunConfig) -> It
     settings = run.settings
     repeat, min_rate, thresholds = run.repeat, run.min_pass_rate, run.thresholds
     marked_rate = False
+    benchmark: str | None = None
     for kwargs in marker_kwargs:
         unknown = sorted(set(kwargs) - set(MARKER_KEYS))
         if unknown:
@@ -59,13 +62,17 @@ def build_plan(marker_kwargs: Iterable[Mapping[str, Any]], run: RunConfig) -> It
                 raise ValueError(f"min_pass_rate={min_rate} must be between 0 and 1")
         if "thresholds" in kwargs:
             thresholds = parse_thresholds(kwargs["thresholds"])
+        if "benchmark" in kwargs:
+            benchmark = str(kwargs["benchmark"]).strip()
+            if not benchmark:
+                raise ValueError("benchmark='' must name the benchmark, e.g. benchmark='todo'")
     if marked_rate and repeat == 1:
         # A pass rate over one run is no gate: it would be silently ignored.
         raise ValueError(
             f"min_pass_rate={min_rate} gates repeated runs: add repeat=N (N > 1) to the marker "
             f"or pass --llm-repeat=N"
         )
-    return ItemPlan(settings, repeat, min_rate, thresholds)
+    return ItemPlan(settings, repeat, min_rate, thresholds, benchmark)
 
 
 def overrides_lines(run: Settings, plans: Iterable[tuple[str, Settings]]) -> list[str]:

@@ -38,6 +38,8 @@ class ItemRecord:
     """How many repetitions the item's plan asks for: above 1, its gates are pooled."""
     min_pass_rate: float | None = None
     thresholds: list[str] = field(default_factory=list)
+    benchmark: str | None = None
+    """The benchmark named by the test's marker; ``None``: its function name is used."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +56,7 @@ class ItemRecord:
             "repeats": self.repeats,
             "min_pass_rate": self.min_pass_rate,
             "thresholds": self.thresholds,
+            "benchmark": self.benchmark,
         }
 
 

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmbench.errors import LLMBenchError
-from pytest_llmbench.generation import Generation
+from pytest_llmbench.generation import Generation, Settings
 from pytest_llmbench.outputs import OutputError, write_atomic
-from pytest_llmbench.validate import Invalid, expect, read_json
+from pytest_llmbench.serving import ServerInfo
+from pytest_llmbench.validate import Invalid, dataclass_fields, expect, read_json
 from pytest_llmbench.validate import field as json_field
 
 FORMAT_VERSION = 1
@@ -134,8 +135,10 @@ def check_recording(data: Any) -> dict[str, Any]:
     metrics = json_field(gen, "metrics", "generation", dict, required=False) or {}
     for key, value in metrics.items():
         expect(value, f"generation.metrics.{key}", float, type(None))
-    json_field(gen, "settings", "generation", dict, required=False)
-    json_field(gen, "server", "generation", dict, required=False)
+    settings = json_field(gen, "settings", "generation", dict, required=False) or {}
+    dataclass_fields(settings, Settings, "generation.settings")
+    server = json_field(gen, "server", "generation", dict, required=False) or {}
+    dataclass_fields(server, ServerInfo, "generation.server")
     json_field(data, "events", "recording", list, required=False)
     return {**gen, "request": request}
 

@@ -4,6 +4,9 @@ named with its field and value where it enters, never a ``KeyError`` deep inside
 from __future__ import annotations
 
 import json
+import types
+import typing
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +55,34 @@ def field(data: dict[str, Any], key: str, where: str, *types: type, required: bo
     return expect(data[key], f"{where}.{key}", *types)
 
 
+def _check_typed(value: Any, hint: Any, where: str) -> None:
+    """``value`` as JSON holds a field annotated ``hint`` (scalars, ``X | None``,
+    ``tuple[X, ...]`` as a list)."""
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        expect(value, where, list)
+        for i, item in enumerate(value):
+            _check_typed(item, typing.get_args(hint)[0], f"{where}[{i}]")
+        return
+    options = typing.get_args(hint) if origin in (typing.Union, types.UnionType) else (hint,)
+    if value is None and type(None) in options:
+        return
+    scalars = [t for t in options if t in _NAMES and t is not type(None)]
+    if scalars and len(scalars) == len([t for t in options if t is not type(None)]):
+        expect(value, where, *scalars, *((type(None),) if type(None) in options else ()))
+
+
+def dataclass_fields(data: dict[str, Any], cls: type, where: str) -> dict[str, Any]:
+    """``data`` when each key that names a field of the dataclass ``cls`` holds a value of
+    that field's type (unknown keys are left to the reader, which ignores them)."""
+    assert is_dataclass(cls)
+    hints = typing.get_type_hints(cls)
+    for f in fields(cls):
+        if f.name in data:
+            _check_typed(data[f.name], hints[f.name], f"{where}.{f.name}")
+    return data
+
+
 def read_json(path: Path) -> Any:
     """Parse ``path``; an unreadable, empty or truncated file raises :class:`Invalid` naming
     the file and where the JSON broke off."""
@@ -68,4 +99,4 @@ def read_json(path: Path) -> Any:
         raise Invalid(f"not valid JSON ({exc.msg} at {where})") from None
 
 
-__all__ = ["Invalid", "expect", "field", "read_json", "shown"]
+__all__ = ["Invalid", "dataclass_fields", "expect", "field", "read_json", "shown"]

@@ -67,6 +67,13 @@ def _die_with_parent() -> None:
         pass
 
 
+ATTACH_REFUSED_S = 20.0
+"""How long an attached server may refuse connections before its items error: llama-server
+listens before it loads the model (llama.cpp #4881 started the HTTP server first) and answers
+503 on every route meanwhile (``tools/server/server-http.cpp`` ``middleware_server_state``), so
+a refusal lasting this long means nothing is there (a wrong port), not a big model loading."""
+
+
 def wait_for_health(
     health_url: str,
     label: str,
@@ -78,12 +85,15 @@ def wait_for_health(
     seen: list[str] | None = None,
     check: Callable[[], None] | None = None,
     log_path: Path | None = None,
+    refused_s: float | None = None,
 ) -> None:
     """Poll ``health_url`` until it answers 200, for spawned and attached servers alike.
 
     A 503 ("Loading model") or a refused connection is normal and may last many minutes
     for big models; a progress line is printed every 10 s. ``check`` may raise to stop early
-    (a spawned server that exited).
+    (a spawned server that exited). ``refused_s``: how long nothing but refused connections
+    is waited out (attached servers: llama-server listens before it loads the model, so
+    refusals mean nothing runs there; see :data:`ATTACH_REFUSED_S`).
     """
     started = time.monotonic() if started is None else started
     seen = [] if seen is None else seen
@@ -107,6 +117,15 @@ def wait_for_health(
             if response is not None and response.status_code == 200:
                 return
             now = time.monotonic()
+            if (
+                refused_s is not None
+                and now - started > refused_s
+                and set(seen) == {"ConnectError"}
+            ):
+                raise ServerError(
+                    f"{label}: nothing answers at {health_url} (connection refused for "
+                    f"{refused_s:g} s). Is the server running, and is this the right port?"
+                )
             if now - started > timeout_s:
                 where = f" or check the log {log_path}:\n{log_tail(log_path)}" if log_path else ""
                 raise ServerError(

@@ -11,7 +11,14 @@ from pytest_llmbench.backends.base import Messages, Progress, Timeouts, get_json
 from pytest_llmbench.backends.openai_compat import OpenAIBackend
 from pytest_llmbench.errors import ServerError
 from pytest_llmbench.generation import Generation, Settings
-from pytest_llmbench.servers import ServerProcess, Turns, free_port, log_tail, wait_for_health
+from pytest_llmbench.servers import (
+    ATTACH_REFUSED_S,
+    ServerProcess,
+    Turns,
+    free_port,
+    log_tail,
+    wait_for_health,
+)
 from pytest_llmbench.serving import ServerOptions
 from pytest_llmbench.specs import EMBEDDED_MODEL, ModelSpec
 from pytest_llmbench.wire import Reader
@@ -51,6 +58,7 @@ class LlamaServerBackend(OpenAIBackend):
                     self.options.health_timeout_s,
                     progress,
                     seen=seen,
+                    refused_s=ATTACH_REFUSED_S,
                 )
                 self._read_props()
                 local = Path(self.server_info.model_path or "")

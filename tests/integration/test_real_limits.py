@@ -83,6 +83,17 @@ def test_real_server_sends_headers_then_pings_while_it_reads_the_prompt(
     assert lines[:2] == [":", ":"], lines  # pings before any token: the prompt is being read
 
 
+def _wait_idle(backend: PingingBackend) -> None:
+    """Until no slot is processing: a request given up on is cancelled only between prompt
+    batches, and a request queued behind it gets no headers and no pings meanwhile."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        slots = httpx.get(f"{backend.base_url}/slots", timeout=10)
+        if slots.status_code != 200 or not any(s.get("is_processing") for s in slots.json()):
+            return
+        time.sleep(0.2)
+
+
 def _request_s(exc: StreamError) -> float:
     """Request sent -> given up, from the partial generation (a spawned server first waits
     for its machine-wide turn at generating, which the limits do not count)."""
@@ -91,6 +102,7 @@ def _request_s(exc: StreamError) -> float:
 
 
 def test_real_stall_limit_fires_while_the_server_pings(backend: PingingBackend) -> None:
+    _wait_idle(backend)
     with pytest.raises(StreamError) as info:
         backend.generate(LONG, SETTINGS, Timeouts(read_s=3))
     assert 3 <= _request_s(info.value) < 15
@@ -100,6 +112,7 @@ def test_real_stall_limit_fires_while_the_server_pings(backend: PingingBackend) 
 
 
 def test_real_total_limit_fires_while_the_server_pings(backend: PingingBackend) -> None:
+    _wait_idle(backend)
     with pytest.raises(StreamError) as info:
         backend.generate(LONG, SETTINGS, Timeouts(read_s=300, total_s=3))
     assert 3 <= _request_s(info.value) < 15

@@ -238,7 +238,9 @@ def build_run_config(config: pytest.Config) -> RunConfig:
 
 def _check_path(option: str, raw: str, problem: str | None) -> None:
     if problem is not None:
-        raise pytest.UsageError(f"{option}={raw!r}: {problem}; give a path that can be written")
+        # A problem that names its own fix ("give a file name inside it") gets no second one.
+        fix = "" if "; give " in problem else "; give a path that can be written"
+        raise pytest.UsageError(f"{option}={raw!r}: {problem}{fix}")
 
 
 def _check_outputs(

@@ -116,7 +116,12 @@ def test_other_processes_environments_are_out_of_reach() -> None:
     # The reader works (it prints its own environment, mark included) and sees no secret.
     check = Step([], stdout=lambda out: "LLMBENCH_HOSTILE_MARK" in out and secret not in out)
     try:
-        assert Path(f"/proc/{victim.pid}/environ").read_bytes().count(secret.encode()) == 1
+        # The victim shows its secret once it has exec'd (a vfork child shows nothing before).
+        environ = Path(f"/proc/{victim.pid}/environ")
+        deadline = time.monotonic() + 30
+        while secret.encode() not in environ.read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert environ.read_bytes().count(secret.encode()) == 1
         result = run(code, steps=[check])
     finally:
         victim.kill()

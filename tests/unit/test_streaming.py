@@ -126,7 +126,8 @@ def test_iter_lines_ends_lines_as_sse_says(chunks: list[str], lines: list[str]) 
 
 def test_a_long_line_is_buffered_in_linear_time() -> None:
     # A 50 MB SSE line took 71 s of CPU when every read re-joined (and re-searched) the
-    # whole line so far. Now each piece is kept once: 4x the line costs about 4x, not 16x.
+    # whole line so far. Now each piece is kept once: 16x the line costs about 16x, not 256x
+    # (the wide gap keeps the check true on a loaded machine: a 4x step once measured 22x).
     import time
 
     from pytest_llmbench.streaming import iter_lines
@@ -134,11 +135,11 @@ def test_a_long_line_is_buffered_in_linear_time() -> None:
     def cost(megabytes: int) -> float:
         pieces = ["x" * 65536] * (megabytes * 16) + ["\n"]
         best = float("inf")
-        for _ in range(3):
+        for _ in range(5):
             started = time.process_time()
             (line,) = iter_lines(pieces)
             best = min(best, time.process_time() - started)
         assert len(line) == megabytes * 2**20
         return max(best, 1e-4)
 
-    assert cost(64) / cost(16) < 10
+    assert cost(128) / cost(8) < 64

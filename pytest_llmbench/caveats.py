@@ -21,7 +21,7 @@ _WHAT = {
     "by another model such as the judge)",
     PROMPT_CACHE: "part of the prompt came from the server's prompt cache, which Ollama "
     "cannot turn off, so prompt tok/s reads high and TTFT low",
-    SIDE_BY_SIDE: "another local server was busy generating at the same time",
+    SIDE_BY_SIDE: "another spawned server was busy generating at the same time",
 }
 
 

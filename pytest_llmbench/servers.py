@@ -190,7 +190,7 @@ class Turn:
             return generation
         caveat = Caveat(
             SIDE_BY_SIDE,
-            f"other spawned servers used {self.busy_cores:.1f} cores meanwhile",
+            f"it used {self.busy_cores:.1f} cores",
             ("ttft_s", "ttfa_s", "decode_tps", "server_decode_tps", "prompt_tps"),
         )
         return replace(generation, caveats=(*generation.caveats, caveat))

@@ -122,7 +122,7 @@ class LlamaServerBackend(OpenAIBackend):
                 self.server_info,
                 log=str(process.log_path),
                 health_seen=tuple(process.health_seen),
-                turns="one spawned server generates at a time on this machine",
+                turns="one spawned server of this user generates at a time on this machine",
             )
             self._read_props()
             self._check_gguf(gguf, progress)

@@ -33,7 +33,7 @@ from pytest_llmbench.store import (
     missing_items,
     regressions,
 )
-from pytest_llmbench.text_safety import for_cell, for_markdown, for_terminal
+from pytest_llmbench.text_safety import fold, for_cell, for_markdown, for_terminal
 
 
 class Controller:
@@ -248,17 +248,23 @@ class Controller:
         for title, table in self.tables:
             terminalreporter.write_sep("-", f"llmbench {title}")
             terminalreporter.write_line(table)
+        # Folded to the width in a terminal; one line each in a log, where grep finds them.
+        fold_to = width if terminalreporter.isatty() else 0
+
+        def note(text: str) -> None:
+            terminalreporter.write_line(fold(for_terminal(f"[llmbench] {text}"), fold_to))
+
         for line in self.lines:
-            terminalreporter.write_line(for_terminal(f"[llmbench] {line}"))
+            note(line)
         for warning in self.server_warnings():
-            terminalreporter.write_line(for_terminal(f"[llmbench] WARNING: {warning}"))
+            note(f"WARNING: {warning}")
         ordered = self.results.ordered()
         from pytest_llmbench.sandbox.containment import sandbox_warnings  # loaded only now
 
         for warning in sandbox_warnings(item.record for item in ordered):
-            terminalreporter.write_line(for_terminal(f"[llmbench] WARNING: {warning}"))
-        for note in caveat_notes((i.model, g) for i in ordered for g in i.generations):
-            terminalreporter.write_line(for_terminal(f"[llmbench] NOTE: {note}"))
+            note(f"WARNING: {warning}")
+        for caveat in caveat_notes((i.model, g) for i in ordered for g in i.generations):
+            note(f"NOTE: {caveat}")
         skipped = len(self.skipped_without_models)
         if skipped:
             tests = "LLM test" if skipped == 1 else "LLM tests"

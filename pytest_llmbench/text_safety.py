@@ -50,3 +50,21 @@ def for_markdown(text: str) -> str:
 
 
 __all__ = ["for_cell", "for_markdown", "for_terminal"]
+
+
+def fold(line: str, width: int, indent: str = "    ") -> str:
+    """``line`` folded at spaces to ``width`` columns, continuation lines indented (a long
+    word such as a path is never split, so it stays copyable)."""
+    import textwrap
+
+    if width < 40 or len(line) <= width:
+        return line
+    return "\n".join(
+        textwrap.wrap(
+            line,
+            width,
+            subsequent_indent=indent,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+    )

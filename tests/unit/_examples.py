@@ -18,7 +18,7 @@ SPECS = parse_specs(
 )
 
 
-def _report(nodeid: str, when: str, outcome: str, record: dict[str, Any]) -> Any:
+def fake_report(nodeid: str, when: str, outcome: str, record: dict[str, Any]) -> Any:
     return SimpleNamespace(
         nodeid=nodeid,
         when=when,
@@ -87,7 +87,7 @@ def example_results() -> Results:
                 extra.pop("error", None)
             record = {"model": spec.id, "test": test, "generations": gens, **extra}
             base = {"model": spec.id, "test": test}
-            results.add(_report(nodeid, "setup", "passed", base))
-            results.add(_report(nodeid, "call", outcome, record))
-            results.add(_report(nodeid, "teardown", "passed", base))
+            results.add(fake_report(nodeid, "setup", "passed", base))
+            results.add(fake_report(nodeid, "call", outcome, record))
+            results.add(fake_report(nodeid, "teardown", "passed", base))
     return results

@@ -1,4 +1,3 @@
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -13,18 +12,7 @@ from pytest_llmbench.metrics import (
     TRUNCATED,
     TTFT_S,
 )
-
-
-def report(nodeid: str, when: str, outcome: str, record: dict[str, Any]) -> Any:
-    return SimpleNamespace(
-        nodeid=nodeid,
-        when=when,
-        outcome=outcome,
-        passed=outcome == "passed",
-        failed=outcome == "failed",
-        skipped=outcome == "skipped",
-        llmbench=record,
-    )
+from tests.unit._examples import fake_report as report
 
 
 def gen(ttft: float, tps: float, out: int, truncated: bool = False) -> dict[str, Any]:

@@ -4,7 +4,6 @@ thresholds and margins, and a new metric needs one entry (plus its computation).
 import dataclasses
 import json
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from pytest_llmbench.leaderboard import Results, render, summarize
 from pytest_llmbench.limits import parse_margins, parse_thresholds
 from pytest_llmbench.records import junit_properties
 from pytest_llmbench.store import compare, regressions
+from tests.unit._examples import fake_report
 
 
 def test_registry_matches_the_generation_metrics_and_the_json_schema() -> None:
@@ -63,18 +63,6 @@ def test_margins_follow_the_registry_direction() -> None:
     assert not parse_margins("score:10%")[0].exceeded(0, -5)  # no percentage of zero
 
 
-def _report(nodeid: str, when: str, outcome: str, record: dict[str, Any]) -> Any:
-    return SimpleNamespace(
-        nodeid=nodeid,
-        when=when,
-        outcome=outcome,
-        passed=outcome == "passed",
-        failed=outcome == "failed",
-        skipped=outcome == "skipped",
-        llmbench=record,
-    )
-
-
 def test_a_new_metric_is_one_registry_entry(monkeypatch: pytest.MonkeyPatch) -> None:
     """Once registered, a figure measured per generation is gated, compared, summarized,
     shown on the leaderboard and exported to JUnit with no other change."""
@@ -114,7 +102,7 @@ def test_a_new_metric_is_one_registry_entry(monkeypatch: pytest.MonkeyPatch) -> 
     assert ("llm.stall_s", 0.9) in junit_properties(record([0.9]))
 
     results = Results(["m"])
-    results.add(_report("t::t[m]", "call", "passed", record([0.25, 0.75])))
+    results.add(fake_report("t::t[m]", "call", "passed", record([0.25, 0.75])))
     (summary,) = summarize(results)
     assert summary.value(stall) == 0.5 and summary.to_dict()["stall_s_median"] == 0.5
     header, row = render(results, "models", verbose=0).splitlines()[0::2]

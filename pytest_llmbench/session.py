@@ -61,6 +61,7 @@ class BenchSession:
             return backend, None  # offline: the recordings hold every figure, load time included
         if self.active is not None and self.active is not backend:
             self.active.release()
+            self._judges_ready.discard(self.active.spec.raw)  # a judge sharing it is stopped
             self.active = None
         try:
             load_s = backend.prepare(settings, self.progress)
@@ -74,7 +75,13 @@ class BenchSession:
     def acquire_judge(self, spec: ModelSpec, settings: Settings, *, live: bool = False) -> Backend:
         """The judge's backend: kept apart from the model under test and never released
         between items, so judging never unloads the model being benchmarked. When replaying
-        it is not prepared (no server) unless ``live``, as for :meth:`acquire`."""
+        it is not prepared (no server) unless ``live``, as for :meth:`acquire`.
+
+        A judge served like a model under test (the same model on the same server) shares
+        that model's backend: no second server, no second copy of the model loaded."""
+        shared = self._under_test(spec)
+        if shared is not None:
+            return self._shared_judge(shared, settings, live)
         failure = self.failures.get(f"judge:{spec.raw}")
         if failure is not None:
             raise type(failure)(f"{failure} (failed earlier in this run)")
@@ -93,6 +100,39 @@ class BenchSession:
             backend.release()
             raise
         self._judges_ready.add(spec.raw)
+        return backend
+
+    def _under_test(self, spec: ModelSpec) -> ModelSpec | None:
+        """The model under test (a pool's endpoint) served as ``spec`` is, if any."""
+        for model in self.run.specs:
+            for index in range(len(model.pool) or 1):
+                member = model.member(index)
+                if member.served == spec.served:
+                    return member
+        return None
+
+    def _shared_judge(self, member: ModelSpec, settings: Settings, live: bool) -> Backend:
+        """The backend of the model under test ``member``, made ready for judging: as it
+        is when it is the active one (its item's settings kept: a ``ctx`` set by the item's
+        marker does not restart it), else prepared and kept ready until it is released."""
+        failure = self.failures.get(member.raw)
+        if failure is not None:
+            raise type(failure)(f"{failure} (failed earlier in this run)")
+        backend = self.backends.get(member.raw)
+        if backend is None:
+            backend = self.backends[member.raw] = make_backend(member, self.run.server_options)
+            backend.live = self.live
+            backend.record_events = self.recorder is not None
+        offline = self.replayer is not None and not live
+        if offline or backend is self.active or member.raw in self._judges_ready:
+            return backend
+        try:
+            backend.prepare(settings, self.progress)
+        except LLMBenchError as exc:
+            self.failures[member.raw] = exc
+            backend.release()
+            raise
+        self._judges_ready.add(member.raw)
         return backend
 
     def fill_in(self, spec: ModelSpec, settings: Settings, *, judge: bool = False) -> float | None:

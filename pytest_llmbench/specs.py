@@ -65,6 +65,12 @@ class ModelSpec:
         return replace(self, raw=f"{head}@{url}", url=url, pool=())
 
     @property
+    def served(self) -> tuple[str, str, str | None, tuple[str, ...]]:
+        """What names the model and its server, whatever the spec is called: two specs
+        served alike are one model on one server (a judge that is a model under test)."""
+        return (self.kind, self.model, self.url, self.pool)
+
+    @property
     def spawns(self) -> bool:
         return self.kind == "llama-server" and self.url is None
 

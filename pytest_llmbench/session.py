@@ -48,15 +48,7 @@ class BenchSession:
         When replaying, the backend is not prepared (no server is contacted) unless ``live``:
         a recording was missing and the run asked to generate it.
         """
-        failure = self.failures.get(spec.raw)
-        if failure is not None:
-            # Fail fast: do not wait another health timeout for a server that already failed.
-            raise type(failure)(f"{failure} (failed earlier in this run)")
-        backend = self.backends.get(spec.raw)
-        if backend is None:
-            backend = self.backends[spec.raw] = make_backend(spec, self.run.server_options)
-            backend.live = self.live
-            backend.record_events = self.recorder is not None
+        backend = self._model_backend(spec)
         if self.replayer is not None and not live:
             return backend, None  # offline: the recordings hold every figure, load time included
         if self.active is not None and self.active is not backend:
@@ -71,6 +63,19 @@ class BenchSession:
             raise
         self.active = backend
         return backend, load_s
+
+    def _model_backend(self, spec: ModelSpec) -> Backend:
+        """The backend of a model under test (made on first use), unless it failed before."""
+        failure = self.failures.get(spec.raw)
+        if failure is not None:
+            # Fail fast: do not wait another health timeout for a server that already failed.
+            raise type(failure)(f"{failure} (failed earlier in this run)")
+        backend = self.backends.get(spec.raw)
+        if backend is None:
+            backend = self.backends[spec.raw] = make_backend(spec, self.run.server_options)
+            backend.live = self.live
+            backend.record_events = self.recorder is not None
+        return backend
 
     def acquire_judge(self, spec: ModelSpec, settings: Settings, *, live: bool = False) -> Backend:
         """The judge's backend: kept apart from the model under test and never released
@@ -115,14 +120,7 @@ class BenchSession:
         """The backend of the model under test ``member``, made ready for judging: as it
         is when it is the active one (its item's settings kept: a ``ctx`` set by the item's
         marker does not restart it), else prepared and kept ready until it is released."""
-        failure = self.failures.get(member.raw)
-        if failure is not None:
-            raise type(failure)(f"{failure} (failed earlier in this run)")
-        backend = self.backends.get(member.raw)
-        if backend is None:
-            backend = self.backends[member.raw] = make_backend(member, self.run.server_options)
-            backend.live = self.live
-            backend.record_events = self.recorder is not None
+        backend = self._model_backend(member)
         offline = self.replayer is not None and not live
         if offline or backend is self.active or member.raw in self._judges_ready:
             return backend

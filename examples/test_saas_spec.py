@@ -3,6 +3,7 @@ scorecard (Compose without a postgres service, tenant-switch routing, per-tenant
 every section with code, code that parses), plus an optional judge (--llm-judge=SPEC)."""
 
 from pytest_llmbench import checks
+from pytest_llmbench.checks.saas import saas_scorecard
 
 PROMPT = """Write a complete technical specification for a multi-tenant SaaS application:
 React front end, FastAPI back end, PostgreSQL with ONE DATABASE PER TENANT on dedicated VMs
@@ -10,15 +11,6 @@ React front end, FastAPI back end, PostgreSQL with ONE DATABASE PER TENANT on de
 Include these sections, each with complete code examples, not summaries:
 ## Database Schema, ## Authentication (JWT with refresh tokens), ## API Endpoints,
 ## Docker Compose, ## Celery Jobs, ## Security Review."""
-
-SECTIONS = [
-    "Database Schema",
-    "Authentication",
-    "API Endpoints",
-    "Docker Compose",
-    "Celery Jobs",
-    "Security Review",
-]
 
 RUBRIC = {
     "postgres_outside_docker": "PostgreSQL is not run in Docker; Compose has no postgres service",
@@ -35,20 +27,7 @@ RUBRIC = {
 def test_saas_spec(llm, llm_judge):
     answer = llm.generate(PROMPT)
     text = answer.answer
-    scorecard = {
-        "no_postgres_service": checks.compose_lacks_service(text, "postgres"),
-        "tenant_routing": checks.phrases(
-            text,
-            required=[
-                r"tenant\w*\s*(\.|\[)?\s*\w*(connection|dsn|database_url|db_url|db_host)",
-                r"(pool|engine|session)\w*\s*(per|for|by|\[)\s*\w*tenant",
-            ],
-            name="tenant_routing",
-        ),
-        "tenant_table": checks.sql_create_table(text, table="tenants"),
-        "sections": checks.sections_with_code(text, SECTIONS),
-        "snippets_parse": checks.python_snippets_parse(text),
-    }
+    scorecard = saas_scorecard(text)
     if llm_judge is not None:
         scorecard["judge"] = checks.judge(llm_judge, PROMPT, text, RUBRIC)
     score = llm.score(scorecard)

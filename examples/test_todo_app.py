@@ -3,8 +3,7 @@ functional 40, with truncation and interactive-input diagnoses for free."""
 
 import pytest
 
-from pytest_llmbench import checks
-from pytest_llmbench.checks.todo import TODO_FEATURES, TODO_STEPS
+from pytest_llmbench.checks.todo import todo_scorecard
 
 TASK = (
     "Build a Python CLI todo app with SQLite persistence. Commands: add, list, complete, delete"
@@ -21,9 +20,5 @@ PROMPTS = {
 def test_todo_app(llm, prompt):
     answer = llm.generate(prompt)
     program = answer.code("python")
-    score = llm.score(
-        syntax=checks.python_syntax(program, truncated=answer.truncated),
-        features=checks.features(program, TODO_FEATURES),
-        functional=checks.run_program(program, TODO_STEPS, truncated=answer.truncated),
-    )
+    score = llm.score(todo_scorecard(program, truncated=answer.truncated))
     assert score.total >= 90, score.explain()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
-from pytest_llmbench.checks.features import any_of, calls, imports, main_block, regex
-from pytest_llmbench.sandbox import Step
+from pytest_llmbench.checks.features import any_of, calls, features, imports, main_block, regex
+from pytest_llmbench.checks.result import CheckResult
+from pytest_llmbench.checks.syntax import python_syntax
+from pytest_llmbench.sandbox import Step, run_program
 
 TODO_FEATURES = {
     "sqlite": imports("sqlite3"),
@@ -56,3 +58,12 @@ TODO_STEPS = (
     Step(["delete", "2"], name="delete 2"),
     _listed("Buy groceries", absent=("Walk the dog",)),
 )
+
+
+def todo_scorecard(program: str | None, *, truncated: bool = False) -> dict[str, CheckResult]:
+    """syntax, features and functional for ``program`` (weights 20 / 40 / 40 by default)."""
+    return {
+        "syntax": python_syntax(program, truncated=truncated),
+        "features": features(program, TODO_FEATURES),
+        "functional": run_program(program, TODO_STEPS, truncated=truncated),
+    }

@@ -5,20 +5,14 @@ from pathlib import Path
 import pytest
 
 from pytest_llmbench import checks
-from pytest_llmbench.checks.todo import TODO_FEATURES, TODO_STEPS
+from pytest_llmbench.checks.todo import todo_scorecard
 
 PROGRAMS = Path(__file__).parent / "programs"
 
 
 def score(name: str, truncated: bool = False) -> checks.Score:
     code = (PROGRAMS / name).read_text()
-    return checks.combine(
-        {
-            "syntax": checks.python_syntax(code, truncated=truncated),
-            "features": checks.features(code, TODO_FEATURES),
-            "functional": checks.run_program(code, TODO_STEPS, truncated=truncated),
-        }
-    )
+    return checks.combine(todo_scorecard(code, truncated=truncated))
 
 
 def test_complete_correct_program_scores_100() -> None:

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""All features, but an interactive menu: dies on EOF without a terminal."""
+
+import sqlite3
+import sys
+from datetime import datetime
+from pathlib import Path
+
+DB = Path("todo.db")
+
+
+def connect() -> sqlite3.Connection:
+    conn = sqlite3.connect(DB)
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS todos (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "title TEXT NOT NULL, completed INTEGER DEFAULT 0, created_at TEXT NOT NULL)"
+    )
+    return conn
+
+
+def add_task(title: str) -> None:
+    with connect() as conn:
+        conn.execute(
+            "INSERT INTO todos (title, created_at) VALUES (?, ?)",
+            (title, datetime.now().isoformat(timespec="seconds")),
+        )
+    print(f"Added: {title}")
+
+
+def list_tasks() -> None:
+    with connect() as conn:
+        rows = conn.execute("SELECT id, title, completed, created_at FROM todos").fetchall()
+    if not rows:
+        print("No tasks.")
+        return
+    print(f"{'ID':<4}{'Done':<6}{'Title':<30}{'Created':<20}")
+    print("-" * 60)
+    for task_id, title, completed, created in rows:
+        mark = "[x]" if completed else "[ ]"
+        print(f"{task_id:<4}{mark:<6}{title:<30}{created:<20}")
+
+
+def complete_task(task_id: int) -> None:
+    with connect() as conn:
+        cur = conn.execute("UPDATE todos SET completed = 1 WHERE id = ?", (task_id,))
+    if cur.rowcount == 0:
+        print(f"Error: no task {task_id}", file=sys.stderr)
+        sys.exit(1)
+    print(f"Completed task {task_id}")
+
+
+def delete_task(task_id: int) -> None:
+    with connect() as conn:
+        cur = conn.execute("DELETE FROM todos WHERE id = ?", (task_id,))
+    if cur.rowcount == 0:
+        print(f"Error: no task {task_id}", file=sys.stderr)
+        sys.exit(1)
+    print(f"Deleted task {task_id}")
+
+
+def main() -> None:
+    while True:
+        print("1) add  2) list  3) complete  4) delete  5) quit")
+        choice = input("> ").strip()
+        try:
+            if choice == "1":
+                add_task(input("Title: "))
+            elif choice == "2":
+                list_tasks()
+            elif choice == "3":
+                complete_task(int(input("ID: ")))
+            elif choice == "4":
+                delete_task(int(input("ID: ")))
+            elif choice == "5":
+                break
+        except (ValueError, sqlite3.Error) as exc:
+            print(f"Error: {exc}")
+
+
+if __name__ == "__main__":
+    main()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import shutil
 import signal
 import stat
@@ -55,20 +56,44 @@ from pytest_llmbench.sandbox.isolation import (
 )
 from pytest_llmbench.sandbox.process import Top
 from pytest_llmbench.sandbox.watch import DISK, MEMORY, Watcher, over_disk
+from pytest_llmbench.text_safety import for_cell
 
 Expect = str | Pattern[str] | Callable[[str], bool] | None
+#: (this step's stdout, the stdouts of the steps before it, in order) -> ``None`` when the
+#: output is right, else why it is not (shown in the details).
+Compare = Callable[[str, Sequence[str]], str | None]
 TOKEN_VAR = "LLMBENCH_SANDBOX_RUN"
+
+#: Runs the program for a ``finish`` step: only once its module code has returned does it copy
+#: the run's nonce from one inherited pipe to another. The nonce is read after the program, so
+#: the program never holds it; ``sys.exit``, ``os._exit``, a signal or an exception skip it.
+_FINISH = """\
+import os, runpy, sys
+nonce_in, marker_out = int(sys.argv[1]), int(sys.argv[2])
+read, write = os.read, os.write
+sys.argv = sys.argv[3:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+write(marker_out, read(nonce_in, 64))
+"""
 
 
 @dataclass(frozen=True)
 class Step:
     """One command: the program run with ``args``; ``stdout`` is a regex (searched,
-    case-insensitive), a compiled pattern or a predicate; ``expect_exit=None`` takes any."""
+    case-insensitive), a compiled pattern or a predicate; ``expect_exit=None`` takes any.
+
+    ``compare`` judges the output against the earlier steps' (e.g. what ``complete`` changed
+    in a listing). ``finish=True`` (for a program that runs its own tests) passes only when
+    the program's module code provably ran to its end: a harness writes a per-run nonce the
+    program never sees once it has returned, so ``sys.exit(0)``, ``os._exit(0)``, ``raise
+    SystemExit``, an exit from a hook or a signal before the last line all fail the step."""
 
     args: Sequence[str]
     expect_exit: int | None = 0
     stdout: Expect = None
     name: str | None = None
+    compare: Compare | None = None
+    finish: bool = False
 
     @property
     def label(self) -> str:
@@ -82,6 +107,8 @@ class StepResult:
     stdout: str
     stderr: str
     seconds: float
+    finished: bool = False
+    """The harness saw the program's module code return (``finish`` steps only)."""
     passed: bool = False
     why: str = ""
     diagnosis: str | None = None
@@ -219,19 +246,70 @@ def _argv(run: _Run, program: list[str]) -> tuple[list[str], Callable[[], None] 
     return launcher_argv(python, run.limits, processes) + program, preexec
 
 
-def _run_step(run: _Run, step: Step, program: list[str]) -> StepResult:
+class _FinishMarker:
+    """The two pipes of a ``finish`` step: the nonce goes in (written and closed before the
+    program starts, read by the harness only after the program returned), the marker comes
+    out. What comes out must be the nonce, exactly."""
+
+    def __init__(self) -> None:
+        self.nonce = secrets.token_hex(16).encode()
+        self.nonce_in, nonce_w = os.pipe()
+        os.write(nonce_w, self.nonce)
+        os.close(nonce_w)
+        self.marker_r, self.marker_out = os.pipe()
+        os.set_blocking(self.marker_r, False)
+
+    def argv(self, python: str, filename: str, args: Sequence[str]) -> list[str]:
+        fds = (str(self.nonce_in), str(self.marker_out))
+        return [python, "-I", "-c", _FINISH, *fds, filename, *args]
+
+    def child_fds(self) -> tuple[int, int]:
+        return self.nonce_in, self.marker_out
+
+    def started(self) -> None:
+        """The child has its copies: the parent keeps only the marker's read end."""
+        os.close(self.nonce_in)
+        os.close(self.marker_out)
+
+    def seen(self) -> bool:
+        """Called once the step's processes are gone."""
+        data = b""
+        try:
+            while len(data) <= len(self.nonce):
+                chunk = os.read(self.marker_r, 4096)
+                if not chunk:
+                    break
+                data += chunk
+        except BlockingIOError:
+            pass
+        finally:
+            os.close(self.marker_r)
+        return data == self.nonce
+
+
+def _run_step(run: _Run, step: Step, filename: str, earlier: Sequence[str]) -> StepResult:
     started = time.monotonic()
-    argv, preexec = _argv(run, program)
-    proc = subprocess.Popen(
-        argv,
-        cwd=run.root / "work",
-        env=run.env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        preexec_fn=preexec,
+    python = str(run.found.python)
+    marker = _FinishMarker() if step.finish else None
+    program = (
+        marker.argv(python, filename, step.args) if marker else [python, "-I", filename, *step.args]
     )
+    argv, preexec = _argv(run, program)
+    try:
+        proc = subprocess.Popen(
+            argv,
+            cwd=run.root / "work",
+            env=run.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=preexec,
+            pass_fds=marker.child_fds() if marker else (),
+        )
+    finally:
+        if marker:
+            marker.started()
     top = Top(proc)
     out = _CappedReader(proc.stdout, run.max_output, top.kill)
     err = _CappedReader(proc.stderr, run.max_output, top.kill)
@@ -266,15 +344,21 @@ def _run_step(run: _Run, step: Step, program: list[str]) -> StepResult:
         out.data.decode(errors="replace"),
         err.data.decode(errors="replace"),
         time.monotonic() - started,
+        finished=marker.seen() if marker else False,
     )
-    _judge(result, timed_out, out.overflow or err.overflow, over)
+    _judge(result, timed_out, out.overflow or err.overflow, over, earlier)
     return result
 
 
 def _judge(
-    r: StepResult, timed_out: bool, overflow: bool, over: tuple[str, str] | None = None
+    r: StepResult,
+    timed_out: bool,
+    overflow: bool,
+    over: tuple[str, str] | None = None,
+    earlier: Sequence[str] = (),
 ) -> None:
-    """Set ``r``'s verdict; ``over``: (diagnosis, why) when a bound of the whole step was hit."""
+    """Set ``r``'s verdict; ``over``: (diagnosis, why) when a bound of the whole step was hit;
+    ``earlier``: the stdouts of the steps before it."""
     code = r.exit_code
     stderr_lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
     if over is not None:
@@ -306,6 +390,22 @@ def _judge(
     if not matched:
         shown = r.stdout.strip().replace("\n", " | ")[:160]
         r.why = f"stdout did not match (got: {shown!r})"
+        return
+    if r.step.compare is not None:
+        try:
+            wrong = r.step.compare(r.stdout, earlier)
+        except Exception as exc:
+            raise check_failed(
+                "run_program", f"the compare check of step {r.step.label!r}", exc
+            ) from exc
+        if wrong:
+            r.why = for_cell(wrong[:300])
+            return
+    if r.step.finish and not r.finished:
+        r.why = (
+            "the program did not run to its end (exit 0 before its last line returned: "
+            "sys.exit, os._exit, SystemExit, or an exit from a hook)"
+        )
         return
     r.passed, r.why = True, "ok"
 
@@ -375,8 +475,7 @@ def run_program(
                 skipped = StepResult(step, None, "", "", 0.0, why="skipped: an earlier step hung")
                 results.append(skipped)
                 continue
-            program = [found.python, "-I", filename, *step.args]
-            results.append(_run_step(run, step, program))
+            results.append(_run_step(run, step, filename, [r.stdout for r in results]))
     finally:
         remove_run_dir(root)
     passed = sum(r.passed for r in results)

@@ -1,13 +1,18 @@
 """A checklist of named predicates over the code: score = fraction found, missing listed.
 
 Predicates read the AST when the code parses and fall back to a regex approximation when it
-does not, so a truncated program still gets credit for what is visibly there.
+does not, so a truncated program still gets credit for what is visibly there. Regexes search
+the code with its comments and docstrings blanked: a feature only mentioned in prose is not
+found.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
+import io
 import re
+import tokenize
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 
@@ -23,10 +28,44 @@ def _tree(code: str) -> ast.Module | None:
     return None if parse_error(code) else ast.parse(code)
 
 
+_STATEMENT_START = (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING)
+
+
+@lru_cache(maxsize=64)
+def without_comments(code: str) -> str:
+    """``code`` with its ``#`` comments and docstrings (a string that is a statement of its
+    own) blanked out, other strings kept: a feature only named in prose is not in the program.
+    Code that stops tokenizing (cut off) keeps what was found up to that point blanked."""
+    starts = [0]
+    for line in code.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    tokens: list[tokenize.TokenInfo] = []
+    with contextlib.suppress(tokenize.TokenError, SyntaxError):  # keep the tokens before it
+        for token in tokenize.generate_tokens(io.StringIO(code).readline):
+            tokens.append(token)
+    solid = [t for t in tokens if t.type not in (tokenize.NL, tokenize.COMMENT)]
+    prose = [t for t in tokens if t.type == tokenize.COMMENT]
+    for i, t in enumerate(solid):
+        if t.type != tokenize.STRING:
+            continue
+        before = solid[i - 1].type if i else tokenize.NEWLINE
+        after = solid[i + 1].type if i + 1 < len(solid) else tokenize.ENDMARKER
+        if before in _STATEMENT_START and after in (tokenize.NEWLINE, tokenize.ENDMARKER):
+            prose.append(t)
+    chars = list(code)
+    for t in prose:
+        first = starts[t.start[0] - 1] + t.start[1]
+        last = starts[t.end[0] - 1] + t.end[1]
+        for k in range(first, min(last, len(chars))):
+            if chars[k] != "\n":
+                chars[k] = " "
+    return "".join(chars)
+
+
 def regex(pattern: str, flags: int = re.IGNORECASE | re.MULTILINE) -> Predicate:
-    """True when ``pattern`` occurs in the code."""
+    """True when ``pattern`` occurs in the code outside comments."""
     compiled = re.compile(pattern, flags)
-    return lambda code: compiled.search(code) is not None
+    return lambda code: compiled.search(without_comments(code)) is not None
 
 
 def imports(module: str) -> Predicate:

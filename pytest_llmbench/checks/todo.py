@@ -1,8 +1,14 @@
-"""The todo-app benchmark of the brief as reusable pieces: 10 features, 7 functional steps."""
+"""The todo-app benchmark of the brief as reusable pieces: 10 features, 7 functional steps.
+
+Completion is judged by what changed: after ``complete 1`` the line of task 1 (and the
+section it is listed under) must differ from its line before, with ids, timestamps, spacing
+and the title itself taken out, and task 2's must not; a done/✓ keyword alone proves
+nothing. The features are searched in the code with its comments taken out."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from pytest_llmbench.checks.features import any_of, calls, features, imports, main_block, regex
 from pytest_llmbench.checks.result import CheckResult
@@ -44,9 +50,43 @@ def _listed(*present: str, absent: tuple[str, ...] = ()) -> Step:
     )
 
 
-def _completed_marked(out: str) -> bool:
-    line = next((ln for ln in out.splitlines() if "buy groceries" in ln.lower()), "")
-    return re.search(r"\[x\]|✓|✔|done|complete|yes|true|\b1\b", line, re.IGNORECASE) is not None
+DONE, KEPT = "Buy groceries", "Walk the dog"  # task 1 gets completed, task 2 does not
+
+
+def _shown(out: str, title: str, titles: Sequence[str]) -> str | None:
+    """How ``out`` shows the task ``title``, with what every task shows alike taken out: its
+    line without the title, digits (ids, timestamps) and spacing, and the nearest line above
+    it that shows no task (its section: "Pending:" / "Completed:"). ``None`` when no line
+    shows it."""
+    lines = out.splitlines()
+    low = [ln.lower() for ln in lines]
+    at = next((i for i, ln in enumerate(low) if title.lower() in ln), None)
+    if at is None:
+        return None
+
+    def bare(line: str) -> str:
+        return " ".join(re.sub(r"\d+", "#", line.replace(title.lower(), "")).split())
+
+    above = next((ln for ln in reversed(low[:at]) if not any(t.lower() in ln for t in titles)), "")
+    return f"{bare(above)} / {bare(low[at])}"
+
+
+def _completion_shown(out: str, earlier: Sequence[str]) -> str | None:
+    """``complete 1`` changed how task 1 is shown and left task 2 as it was: judged by what
+    changed against the first listing of both, never by a keyword on the line."""
+    titles = (DONE, KEPT)
+    before = next((o for o in earlier if all(t.lower() in o.lower() for t in titles)), None)
+    if before is None:
+        return "no earlier listing shows both tasks to compare with"
+    was, now = _shown(before, DONE, titles), _shown(out, DONE, titles)
+    if now is None:
+        return f"{DONE!r} is no longer listed after complete 1 (a completed task must show)"
+    if now == was:
+        line = next(ln for ln in out.splitlines() if DONE.lower() in ln.lower())
+        return f"complete 1 changed nothing on the {DONE!r} line: {line.strip()!r}"
+    if _shown(out, KEPT, titles) != _shown(before, KEPT, titles):
+        return f"complete 1 also changed how {KEPT!r} (task 2, not completed) is shown"
+    return None
 
 
 TODO_STEPS = (
@@ -54,7 +94,7 @@ TODO_STEPS = (
     Step(["add", "Walk the dog"], name='add "Walk the dog"'),
     _listed("Buy groceries", "Walk the dog"),
     Step(["complete", "1"], name="complete 1"),
-    Step(["list"], stdout=_completed_marked, name="list shows 1 completed"),
+    Step(["list"], compare=_completion_shown, name="list shows 1 completed"),
     Step(["delete", "2"], name="delete 2"),
     _listed("Buy groceries", absent=("Walk the dog",)),
 )

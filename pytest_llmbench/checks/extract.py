@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+#.-]*)[^\n]*\n", re.MULTILINE)
 _ALIASES = {
@@ -17,9 +18,21 @@ _CODE_START = re.compile(
 )
 
 
-def _blocks(text: str) -> list[tuple[str, str, bool]]:
-    """(tag, body, closed) for every fenced block; a fence left open runs to the end."""
-    out: list[tuple[str, str, bool]] = []
+@dataclass(frozen=True)
+class Block:
+    """A fenced block: its tag (lower case), body, whether it was closed, and where it lies in
+    the text (``start``: its opening fence, ``end``: after its closing fence)."""
+
+    tag: str
+    body: str
+    closed: bool
+    start: int
+    end: int
+
+
+def fenced_blocks(text: str) -> list[Block]:
+    """Every fenced block of ``text``; a fence left open runs to the end."""
+    out: list[Block] = []
     pos = 0
     while True:
         opening = _FENCE.search(text, pos)
@@ -29,10 +42,15 @@ def _blocks(text: str) -> list[tuple[str, str, bool]]:
         closing = re.compile(rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$", re.MULTILINE)
         end = closing.search(text, opening.end())
         if end is None:
-            out.append((tag, text[opening.end() :], False))
+            out.append(Block(tag, text[opening.end() :], False, opening.start(), len(text)))
             return out
-        out.append((tag, text[opening.end() : end.start()], True))
+        out.append(Block(tag, text[opening.end() : end.start()], True, opening.start(), end.end()))
         pos = end.end()
+
+
+def _blocks(text: str) -> list[tuple[str, str, bool]]:
+    """(tag, body, closed) for every fenced block."""
+    return [(b.tag, b.body, b.closed) for b in fenced_blocks(text)]
 
 
 def _matches(tag: str, language: str | None) -> bool:

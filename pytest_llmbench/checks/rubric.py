@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from pytest_llmbench.checks.extract import extract_blocks
+from pytest_llmbench.checks.extract import extract_blocks, fenced_blocks
 from pytest_llmbench.checks.result import CheckResult
 from pytest_llmbench.checks.syntax import parse_error
 
@@ -43,19 +43,30 @@ def yaml_parses(text: str, name: str = "yaml_parses") -> CheckResult:
 
 
 def _compose_services(text: str) -> tuple[dict[str, Any] | None, str]:
+    """The services of every Compose file in ``text`` together (a second file such as
+    ``docker-compose.override.yml`` runs its services too)."""
     docs, errors = _yaml_documents(text)
+    services: dict[str, Any] | None = None
     for doc in docs:
         if isinstance(doc, dict) and isinstance(doc.get("services"), dict):
-            return doc["services"], ""
+            services = {**(services or {}), **doc["services"]}
+    if services is not None:
+        return services, ""
     why = "no Compose file (YAML with services:) found"
     return None, why + (f"; YAML errors: {'; '.join(errors)}" if errors else "")
 
 
+#: Images that run the same server under another name.
+_SAME_SERVER = {"postgres": ("postgis", "timescale", "pgvector", "citus")}
+
+
 def _service_hits(services: dict[str, Any], word: str) -> list[str]:
+    """The services whose name or image names ``word`` (or an image of the same server)."""
+    names = (word.lower(), *_SAME_SERVER.get(word.lower(), ()))
     hits = []
     for name, body in services.items():
         image = str(body.get("image", "")) if isinstance(body, dict) else ""
-        if word.lower() in str(name).lower() or word.lower() in image.lower():
+        if word.lower() in str(name).lower() or any(n in image.lower() for n in names):
             hits.append(str(name))
     return hits
 
@@ -63,7 +74,8 @@ def _service_hits(services: dict[str, Any], word: str) -> list[str]:
 def compose_lacks_service(
     text: str, service: str = "postgres", name: str | None = None
 ) -> CheckResult:
-    """Passes when the Compose file has no service whose name or image contains ``service``."""
+    """Passes when no Compose file in the answer has a service whose name or image contains
+    ``service`` (for ``postgres`` also the PostGIS, TimescaleDB, pgvector and Citus images)."""
     label = name or f"no_{service}_service"
     services, why = _compose_services(text)
     if services is None:
@@ -84,36 +96,107 @@ def compose_has_service(text: str, service: str, name: str | None = None) -> Che
 
 
 _CREATE = re.compile(
-    r"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?[`\"\[]?(?:\w+\.)?(\w+)[`\"\]]?\s*\((.*?)\);",
-    re.IGNORECASE | re.DOTALL,
+    r"CREATE\s+(?:(?:GLOBAL|LOCAL|TEMP|TEMPORARY|UNLOGGED)\s+)*TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+    r"(?:[`\"\[]?\w+[`\"\]]?\.)?[`\"\[]?(\w+)[`\"\]]?\s*\(",
+    re.IGNORECASE,
 )
+_SQL_COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+_NOT_COLUMNS = {"constraint", "primary", "foreign", "unique", "check", "key", "index", "exclude"}
+
+
+def _table_body(text: str, open_paren: int) -> str:
+    """The text between the parenthesis at ``open_paren`` and the one that closes it."""
+    depth, quote = 0, ""
+    for i in range(open_paren, len(text)):
+        ch = text[i]
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"`":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return text[open_paren + 1 : i]
+    return text[open_paren + 1 :]
+
+
+def _column_names(body: str) -> list[str]:
+    """The columns a ``CREATE TABLE`` body defines: the first name of each top-level
+    definition, comments and constraints left out."""
+    body = _SQL_COMMENT.sub(" ", body)
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(body):
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            parts.append(body[start:i])
+            start = i + 1
+    parts.append(body[start:])
+    names = []
+    for part in parts:
+        first = re.match(r"\s*[`\"\[]?(\w+)", part)
+        if first and first.group(1).lower() not in _NOT_COLUMNS:
+            names.append(first.group(1).lower())
+    return names
+
+
+def _has_column(names: Sequence[str], column: str | Pattern[str]) -> bool:
+    if isinstance(column, Pattern):
+        return any(column.search(n) for n in names)
+    return column.lower() in names
 
 
 def sql_create_table(
-    text: str, table: str | None = None, columns: Sequence[str] = (), name: str | None = None
+    text: str,
+    table: str | None = None,
+    columns: Sequence[str | Pattern[str]] = (),
+    name: str | None = None,
 ) -> CheckResult:
-    """A ``CREATE TABLE`` (for ``table`` when given) naming ``columns``; score counts the
-    table and each column."""
+    """A ``CREATE TABLE`` (for ``table`` when given) defining ``columns`` (a name, or a
+    compiled pattern any defined column may match); score counts the table and each column.
+    A column counts only where it is defined: not in a comment, a constraint or another
+    table."""
     label = name or (f"table_{table}" if table else "create_table")
-    tables = {m.group(1).lower(): m.group(2) for m in _CREATE.finditer(text)}
+    tables: dict[str, list[str]] = {}
+    for m in _CREATE.finditer(_SQL_COMMENT.sub(" ", text)):
+        body = _table_body(m.string, m.end() - 1)
+        tables.setdefault(m.group(1).lower(), []).extend(_column_names(body))
     if not tables:
         return CheckResult(label, 0.0, False, "no CREATE TABLE statement found")
-    if table is None:
-        body = " ".join(tables.values())
-        found_table = True
-    else:
-        body = tables.get(table.lower(), "")
-        found_table = table.lower() in tables
-    have = [c for c in columns if re.search(rf"\b{re.escape(c)}\b", body, re.IGNORECASE)]
-    total = 1 + len(columns)
-    score = (int(found_table) + len(have)) / total if found_table else 0.0
-    missing = [c for c in columns if c not in have]
-    details = (
-        f"tables: {sorted(tables)}" + (f"; missing columns: {missing}" if missing else "")
-        if found_table
-        else f"no table {table!r}; tables: {sorted(tables)}"
+    if table is not None and table.lower() not in tables:
+        return CheckResult(label, 0.0, False, f"no table {table!r}; tables: {sorted(tables)}")
+    defined = (
+        [c for cols in tables.values() for c in cols] if table is None else tables[table.lower()]
     )
-    return CheckResult(label, score, score == 1.0, details)
+    missing = [
+        c.pattern if isinstance(c, Pattern) else c for c in columns if not _has_column(defined, c)
+    ]
+    score = (1 + len(columns) - len(missing)) / (1 + len(columns))
+    details = f"tables: {sorted(tables)}" + (f"; missing columns: {missing}" if missing else "")
+    return CheckResult(label, score, not missing, details)
+
+
+#: Words that negate what follows them in the same clause.
+_NEGATION = re.compile(
+    r"\b(not|no|never|without|neither|nor|none|cannot|instead\s+of|rather\s+than|avoid\w*)\b"
+    r"|\w+n['’]t\b",
+    re.IGNORECASE,
+)
+#: Where a clause ends: punctuation, a dash, a blank line, a list item or a heading.
+_CLAUSE_END = re.compile(r"[.!?;:,—]\s|[.!?]$|\n\s*\n|\n\s*([-*+]|\d+\.|#)\s", re.MULTILINE)
+
+
+def _negated(text: str, at: int, code: Sequence[tuple[int, int]]) -> bool:
+    """True when the match at ``at`` sits in a prose clause with a negation before it
+    ("we do not use a connection pool"). Inside fenced code nothing is negated."""
+    if any(start <= at < end for start, end in code):
+        return False
+    start = 0
+    for end in _CLAUSE_END.finditer(text, 0, at):
+        start = end.end()
+    return _NEGATION.search(text, start, at) is not None
 
 
 def phrases(
@@ -121,28 +204,56 @@ def phrases(
     required: Sequence[str | Pattern[str]] = (),
     forbidden: Sequence[str | Pattern[str]] = (),
     name: str = "phrases",
+    *,
+    negation: bool = True,
 ) -> CheckResult:
     """Required patterns present and forbidden ones absent (strings are case-insensitive
-    regexes); score = fraction satisfied."""
+    regexes); score = fraction satisfied, with two rules so that a wrong answer earns nothing
+    by default:
 
-    def hit(pattern: str | Pattern[str]) -> bool:
-        compiled = pattern if isinstance(pattern, Pattern) else re.compile(pattern, re.I | re.M)
-        return compiled.search(text) is not None
+    - a required pattern counts only where it is not negated: found only in prose clauses
+      with a negation before it ("we do not use a connection pool", "never ... without")
+      it is missing (``negation=False`` counts every occurrence; fenced code is never
+      negated);
+    - an absent forbidden pattern earns its point only in proportion to the required ones
+      found: an empty or off-topic answer scores 0, not the share of the forbidden ones. With
+      no required patterns, an empty answer scores 0.
+    """
+    total = len(required) + len(forbidden)
+    if total == 0:
+        raise ValueError("phrases() needs required or forbidden patterns")
+    if not text or not text.strip():
+        return CheckResult(name, 0.0, False, "empty answer")
+    code = [(b.start, b.end) for b in fenced_blocks(text)]
+
+    def compiled(pattern: str | Pattern[str]) -> Pattern[str]:
+        return pattern if isinstance(pattern, Pattern) else re.compile(pattern, re.I | re.M)
 
     def show(p: str | Pattern[str]) -> str:
         return p.pattern if isinstance(p, Pattern) else p
 
-    missing = [show(p) for p in required if not hit(p)]
-    present = [show(p) for p in forbidden if hit(p)]
-    total = len(required) + len(forbidden)
-    if total == 0:
-        raise ValueError("phrases() needs required or forbidden patterns")
-    score = (total - len(missing) - len(present)) / total
+    missing: list[str] = []
+    negated: list[str] = []
+    for pattern in required:
+        matches = list(compiled(pattern).finditer(text))
+        if not matches:
+            missing.append(show(pattern))
+        elif negation and all(_negated(text, m.start(), code) for m in matches):
+            clause = text[max(0, matches[0].start() - 40) : matches[0].end()].split("\n")[-1]
+            negated.append(f"{show(pattern)} (in {clause.strip()!r})")
+    present = [show(p) for p in forbidden if compiled(p).search(text)]
+    found = len(required) - len(missing) - len(negated)
+    share = found / len(required) if required else 1.0
+    score = (found + share * (len(forbidden) - len(present))) / total
     details = []
     if missing:
         details.append(f"missing: {missing}")
+    if negated:
+        details.append(f"only negated: {negated}")
     if present:
         details.append(f"forbidden but present: {present}")
+    if required and forbidden and share < 1:
+        details.append(f"forbidden patterns absent earn {share:.0%} (the required found)")
     return CheckResult(name, score, score == 1.0, "; ".join(details) or "all satisfied")
 
 
@@ -150,8 +261,14 @@ _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
 
 def sections_with_code(text: str, sections: Sequence[str], name: str = "sections") -> CheckResult:
-    """Each named Markdown section exists and contains a fenced code block (not bullets)."""
-    heads = list(_HEADING.finditer(text))
+    """Each named Markdown section exists (a heading outside code blocks) and contains a
+    fenced code block that is not empty (not bullets)."""
+    blocks = fenced_blocks(text)
+
+    def in_code(at: int) -> bool:
+        return any(b.start <= at < b.end for b in blocks)
+
+    heads = [h for h in _HEADING.finditer(text) if not in_code(h.start())]
     missing, no_code = [], []
     for section in sections:
         idx = next((i for i, h in enumerate(heads) if section.lower() in h.group(2).lower()), None)
@@ -159,8 +276,9 @@ def sections_with_code(text: str, sections: Sequence[str], name: str = "sections
             missing.append(section)
             continue
         level = len(heads[idx].group(1))
+        start = heads[idx].end()
         end = next((h.start() for h in heads[idx + 1 :] if len(h.group(1)) <= level), len(text))
-        if not re.search(r"^[ \t]*(```|~~~)", text[heads[idx].end() : end], re.MULTILINE):
+        if not any(start <= b.start < end and b.body.strip() for b in blocks):
             no_code.append(section)
     good = len(sections) - len(missing) - len(no_code)
     details = []

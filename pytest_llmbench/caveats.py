@@ -19,8 +19,8 @@ SIDE_BY_SIDE = "side_by_side"
 _WHAT = {
     RELOADED: "the model was loaded again during the run (keep-alive expiry, or evicted "
     "by another model such as the judge)",
-    PROMPT_CACHE: "part of the prompt came from the server's prompt cache, which Ollama "
-    "cannot turn off, so prompt tok/s reads high and TTFT low",
+    PROMPT_CACHE: "part of the prompt came from the server's prompt cache (Ollama cannot "
+    "turn it off), so prompt tok/s reads high and TTFT low",
     SIDE_BY_SIDE: "another spawned server was busy generating at the same time",
 }
 
@@ -42,6 +42,23 @@ class Caveat:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Caveat:
         return cls(str(data["kind"]), str(data["detail"]), tuple(data.get("excludes") or ()))
+
+
+CACHED_SHARE = 0.10
+"""A prompt whose server counted at least this share of it as served from its cache is marked
+(llama-server keeps a token or two of any earlier prompt: that changes nothing)."""
+
+
+def prompt_cache_caveat(prompt_tokens: int | None, cached_tokens: int | None) -> Caveat | None:
+    """The prompt-cache caveat of a generation whose server counted ``cached_tokens`` of its
+    ``prompt_tokens`` as reused (llama-server ``timings.cache_n``), or None."""
+    if not prompt_tokens or not cached_tokens or cached_tokens < CACHED_SHARE * prompt_tokens:
+        return None
+    return Caveat(
+        PROMPT_CACHE,
+        f"the server reused {cached_tokens} of {prompt_tokens} prompt tokens from its cache",
+        ("ttft_s", "ttfa_s", "prompt_tps"),
+    )
 
 
 def excluded(generation: Mapping[str, Any], metric: str) -> bool:

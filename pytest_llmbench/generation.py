@@ -74,7 +74,8 @@ class Metrics:
     prompt_tokens: int | None = None
     output_tokens: int | None = None
     thinking_tokens: int | None = None
-    """Streamed thinking chunks (both servers send one token per chunk)."""
+    """Thinking tokens: from the server's count where it gives one (Ollama: its output count
+    less the streamed answer), else the streamed thinking chunks."""
     cached_prompt_tokens: int | None = None
     decode_tps: float | None = None
     """Client: (output_tokens - 1) / (last token time - first token time), as llama-server does."""
@@ -91,6 +92,9 @@ class Metrics:
     peak_rss_mb: float | None = None
     """Peak resident memory of a server process the plugin spawned."""
     vram_mb: float | None = None
+    """GPU memory the model occupies (None where no GPU holds any of it, or not known)."""
+    model_mb: float | None = None
+    """Memory the server says the loaded model holds, CPU and GPU (Ollama /api/ps ``size``)."""
     itl_p50_s: float | None = None
     """Inter-token latency: median gap between consecutive streamed tokens (client clock)."""
     itl_p90_s: float | None = None

@@ -183,7 +183,8 @@ SCORE = _m(
 )  # fmt: skip
 PROMPT_TOKENS = _m("prompt_tokens", "prompt tok", "tokens", None, 0, "prompt tokens")
 THINKING_TOKENS = _m(
-    "thinking_tokens", "think tok", "tokens", None, 0, "streamed thinking chunks",
+    "thinking_tokens", "think tok", "tokens", None, 0,
+    "thinking tokens (the server's count where it gives one, else streamed thinking chunks)",
     summary=("count",),
 )  # fmt: skip
 CACHED_PROMPT_TOKENS = _m(
@@ -201,6 +202,11 @@ SERVER_LOAD_S = _m(
     "during the run shows here)",
 )  # fmt: skip
 VRAM_MB = _m("vram_mb", "VRAM MB", "MB", False, 0, "GPU memory the model occupies")
+MODEL_MB = _m(
+    "model_mb", "model MB", "MB", False, 0,
+    "memory the server says the loaded model holds, CPU and GPU (Ollama /api/ps size)",
+    summary=("max",), column=True,
+)  # fmt: skip
 ITL_P50_S = _m(
     "itl_p50_s", "ITL p50 s", "s", False, 4,
     "inter-token latency: median gap between consecutive streamed tokens (client clock)",
@@ -235,6 +241,7 @@ REGISTRY: tuple[Metric, ...] = (
     OUTPUT_TOKENS,
     TRUNCATED,
     PEAK_RSS_MB,
+    MODEL_MB,
     SCORE,
     PROMPT_TOKENS,
     THINKING_TOKENS,

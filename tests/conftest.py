@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpcore  # noqa: F401 - imported before pytester snapshots sys.modules: see below
@@ -10,6 +11,8 @@ import httpx  # noqa: F401
 import pytest
 
 from pytest_llmbench.tools.llama_server import find_llama_server
+from tests.fixtures import real_ollama as ollama_build
+from tests.fixtures.real_ollama import RealOllama
 
 # pytester's in-process runs restore sys.modules afterwards; a module first imported inside
 # one is imported again later as a new object, and httpx's lazily built httpcore->httpx
@@ -47,3 +50,23 @@ def gemma_gguf() -> Path:
     except Exception as exc:
         _require(f"the gemma3-270m model ({exc})")
         raise
+
+
+@pytest.fixture(scope="session")
+def real_ollama(gemma_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealOllama]:
+    """The real Ollama v0.33.0-rc2 (CPU) serving ``gemma3-270m`` and ``gemma3-think``, one
+    server per session (``tests/fixtures/real_ollama.py``); skipped naming what is missing,
+    failed instead where CI requires it."""
+    reason = ollama_build.missing()
+    if reason is not None:
+        if ollama_build.required():
+            pytest.fail(
+                f"real Ollama required ({ollama_build.REQUIRE_ENV} / CI) but {reason}",
+                pytrace=False,
+            )
+        pytest.skip(reason)
+    server = ollama_build.start(tmp_path_factory.mktemp("ollama"), gemma_gguf)
+    try:
+        yield server
+    finally:
+        server.stop()

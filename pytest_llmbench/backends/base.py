@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from pytest_llmbench.caveats import prompt_cache_caveat
 from pytest_llmbench.errors import LLMBenchError, RequestRejected, ServerError, StreamError
 from pytest_llmbench.generation import Generation, Metrics, Settings
 from pytest_llmbench.live import LiveHook
@@ -293,7 +294,10 @@ class Backend(ABC):
             total_s=since_sent(clock.done),
             prompt_tokens=server.get("prompt_tokens"),
             output_tokens=out,
-            thinking_tokens=clock.thinking_events if (clock.thinking_events or out) else None,
+            thinking_tokens=server.get(
+                "thinking_tokens",
+                clock.thinking_events if (clock.thinking_events or out) else None,
+            ),
             cached_prompt_tokens=server.get("cached_prompt_tokens"),
             decode_tps=decode_rate(
                 streamed_tokens(out, acc.finish_reason), clock.first_token, clock.last_token
@@ -319,11 +323,18 @@ class Backend(ABC):
             settings=settings,
             server=self.server_info,
             request=body,
+            caveats=tuple(
+                c
+                for c in [prompt_cache_caveat(metrics.prompt_tokens, metrics.cached_prompt_tokens)]
+                if c is not None
+            ),
         )
 
 
 #: Server figures that are token counts (the others are times and rates).
-_COUNT_FIGURES = frozenset({"prompt_tokens", "output_tokens", "cached_prompt_tokens"})
+_COUNT_FIGURES = frozenset(
+    {"prompt_tokens", "output_tokens", "cached_prompt_tokens", "thinking_tokens"}
+)
 
 
 def read_capped(response: httpx.Response, limit: int) -> str:

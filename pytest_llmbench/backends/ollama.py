@@ -23,7 +23,7 @@ import os
 import shutil
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -63,15 +63,72 @@ FIT = {"truncate": False, "shift": False}
 _CONTEXT_WORDS = ("context length", "context size", "exceeds the available context")
 
 
+_NETWORK_WORDS = (
+    "dial tcp",
+    "no such host",
+    "connection refused",
+    "network is unreachable",
+    "i/o timeout",
+    "tls handshake",
+    "connection reset",
+    "deadline exceeded",
+)
+"""Go's net/http errors: the server could not reach the registry (not a wrong name)."""
+
+
 def _error_message(body: str) -> str:
-    """The message of Ollama's ``{"error": "..."}`` body (or the body as it came)."""
+    """The message of Ollama's ``{"error": "..."}`` body (or the body as it came). Since
+    v0.30 Ollama passes llama-server's own error JSON on string-encoded inside its ``error``
+    (``{"error": "{\"error\":{\"code\":400,\"message\":...}}"}``): unwrapped to its message."""
     try:
         error = json.loads(body).get("error")
     except (ValueError, AttributeError):
         return body.strip()
     if isinstance(error, dict):
         error = error.get("message")
+    if isinstance(error, str) and error.lstrip().startswith("{"):
+        return _error_message(error)
     return str(error).strip() if error else body.strip()
+
+
+def _no_chat_template(show: Mapping[str, Any]) -> bool:
+    """Whether an /api/show answer describes a model without a chat template: its template
+    passes the prompt through (``{{ .Prompt }}``, what ``ollama create`` writes for a GGUF
+    whose template it does not know) and no renderer formats the messages instead."""
+    if not show or show.get("renderer"):
+        return False
+    template = show.get("template")
+    if not isinstance(template, str):
+        return False
+    return "".join(template.split()) in ("", "{{.Prompt}}")
+
+
+def _thinking_tokens(acc: Accumulator, eval_count: Any) -> int | None:
+    """Thinking tokens from the server's output count: ``eval_count`` less the streamed
+    answer pieces and the unstreamed end-of-sequence token. Ollama counts no thinking on its
+    own, and its thinking parser merges tokens into one chunk (38 chunks for 40 tokens,
+    v0.33.0-rc2 ``PARSER qwen3-thinking``), so the chunks undercount. None without
+    thinking or without a count."""
+    clock = acc.clock
+    if not clock.thinking_events or isinstance(eval_count, bool) or not isinstance(eval_count, int):
+        return None
+    answer = clock.token_events - clock.thinking_events
+    eos = 1 if acc.finish_reason == "stop" else 0
+    return max(clock.thinking_events, eval_count - answer - eos)
+
+
+def _pull_failure(label: str, model: str, error: str) -> ServerError:
+    """A failed pull: the registry out of reach (network) or a name it does not have."""
+    if any(word in error.lower() for word in _NETWORK_WORDS):
+        return ServerError(
+            f"{label}: `ollama pull {model}` failed: the Ollama server could not reach the "
+            f"registry ({error}). Check the server's network (DNS, proxy: HTTPS_PROXY in the "
+            f"environment of `ollama serve`), or pull the model where it can be reached."
+        )
+    return ModelNotFound(
+        f"{label}: `ollama pull {model}` failed: {error}. Check the model name on "
+        f"ollama.com/library."
+    )
 
 
 class OllamaBackend(Backend):
@@ -161,18 +218,17 @@ class OllamaBackend(Backend):
         ):
             if response.status_code >= 400:
                 response.read()
-                raise ModelNotFound(
-                    f"{self.label}: pull failed: HTTP {response.status_code} {response.text[:200]}"
+                raise _pull_failure(
+                    self.label,
+                    self.spec.model,
+                    f"HTTP {response.status_code}: {_error_message(response.text[:500])}",
                 )
             for line in response.iter_lines():
                 if not line.strip():
                     continue
                 event = parse_json_line(line, self.label, "NDJSON")
                 if "error" in event:
-                    raise ModelNotFound(
-                        f"{self.label}: `ollama pull {self.spec.model}` failed: {event['error']}. "
-                        f"Check the model name on ollama.com/library."
-                    )
+                    raise _pull_failure(self.label, self.spec.model, str(event["error"]))
                 now = time.monotonic()
                 status = event.get("status", "")
                 if now - last > 2 or status == "success":
@@ -211,29 +267,42 @@ class OllamaBackend(Backend):
         return load_s
 
     def _read_context(self, asked: int) -> None:
-        """Record the context in use; warn when Ollama capped the one asked for."""
+        """Record the context in use; warn when Ollama capped the one asked for, and when
+        the model has no chat template."""
         in_use: list[int] = []
+        show: dict[str, Any] = {}
         with self._client(10.0) as client:
             try:
                 ps = get_json(client, f"{self.base_url}/api/ps", self.label)
                 for model in ps.get("models", []):
                     if model_matches(self.spec.model, model.get("name", "")):
                         in_use.append(int(model.get("context_length") or 0))
-                show = client.post(f"{self.base_url}/api/show", json={"model": self.spec.model})
-                info = (show.json().get("model_info") or {}) if show.status_code == 200 else {}
+                answer = client.post(f"{self.base_url}/api/show", json={"model": self.spec.model})
+                show = answer.json() if answer.status_code == 200 else {}
             except (ServerError, httpx.HTTPError, ValueError):
-                info = {}
+                show = {}
+        show = show if isinstance(show, dict) else {}
+        info = show.get("model_info") or {}
         in_use += [int(v) for k, v in info.items() if k.endswith(".context_length")]
         # num_ctx as sent, capped at what /api/ps and the trained context say.
         self.ctx_in_use = min([asked, *(n for n in in_use if n > 0)])
-        warnings: tuple[str, ...] = ()
+        warnings: list[str] = []
         if self.ctx_in_use is not None and self.ctx_in_use < asked:
-            warnings = (
+            warnings.append(
                 f"{self.label}: Ollama runs this model with a context of {self.ctx_in_use} "
                 f"tokens, not the {asked} asked for (--llm-ctx / num_ctx): it caps num_ctx at "
-                f"the model's trained context without an error",
+                f"the model's trained context without an error"
             )
-        self.server_info = replace(self.server_info, n_ctx=self.ctx_in_use, warnings=warnings)
+        if _no_chat_template(show):
+            warnings.append(
+                f"{self.label}: the Ollama model has no chat template (/api/show template "
+                f"{show.get('template')!r}), so each prompt reaches the model as bare text, "
+                f"not in its chat format (a model created from a GGUF without TEMPLATE); add "
+                f"a TEMPLATE (or RENDERER) to its Modelfile and `ollama create` it again"
+            )
+        self.server_info = replace(
+            self.server_info, n_ctx=self.ctx_in_use, warnings=tuple(warnings)
+        )
 
     def release(self) -> None:
         if self.loaded:
@@ -275,7 +344,9 @@ class OllamaBackend(Backend):
         generation = super().generate(messages, settings, timeouts)
         load_s = generation.metrics.server_load_s
         generation = replace(
-            generation, caveats=generation.caveats + self.watch.caveats(messages, load_s)
+            generation,
+            caveats=generation.caveats
+            + self.watch.caveats(messages, load_s, generation.metrics.prompt_tps),
         )
         prompt = generation.metrics.prompt_tokens
         if self.ctx_in_use and prompt is not None and prompt >= self.ctx_in_use:
@@ -365,7 +436,7 @@ class OllamaBackend(Backend):
         eval_ns = final.get("eval_duration", 0)
         prompt_count = final.get("prompt_eval_count", 0)
         prompt_ns = final.get("prompt_eval_duration", 0)
-        return {
+        figures: dict[str, Any] = {
             "prompt_tokens": prompt_count,
             "output_tokens": eval_count,
             "server_decode_tps": eval_count / (eval_ns / NS) if eval_ns else None,
@@ -374,14 +445,29 @@ class OllamaBackend(Backend):
             "server_decode_ms": eval_ns / 1e6 if eval_ns else None,
             "server_load_s": final.get("load_duration", 0) / NS,
         }
+        thinking = _thinking_tokens(acc, eval_count)
+        if thinking is not None:
+            figures["thinking_tokens"] = thinking
+        return figures
 
     def memory(self) -> dict[str, float | None]:
+        """The loaded model's memory from /api/ps: ``size`` (CPU and GPU together) as
+        ``model_mb``; ``size_vram`` as ``vram_mb`` only where a GPU holds part of it (it is
+        0 on a CPU server: not a measurement of 0 MB)."""
         try:
             with self._client(5.0) as client:
                 ps = get_json(client, f"{self.base_url}/api/ps", self.label)
         except ServerError:
             return {}
-        for model in ps.get("models", []):
-            if model_matches(self.spec.model, model.get("name", "")):
-                return {"vram_mb": model.get("size_vram", 0) / 2**20}
+        for model in ps.get("models") or []:
+            if isinstance(model, dict) and model_matches(self.spec.model, model.get("name", "")):
+                size, vram = model.get("size"), model.get("size_vram")
+                return {"model_mb": _mib(size), "vram_mb": _mib(vram)}
         return {}
+
+
+def _mib(value: Any) -> float | None:
+    """Bytes as MiB; None for a missing, zero or non-numeric figure."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return None
+    return value / 2**20

@@ -74,6 +74,11 @@ class ModelScript:
     size_vram: int | None = None
     context_length: int = 131072
     num_ctx: int = 4096
+    template: str = (
+        "{{- range .Messages }}<|{{ .Role }}|>{{ .Content }}<|end|>{{ end }}<|assistant|>"
+    )
+    """Ollama's /api/show ``template``: a library model's chat template by default;
+    ``{{ .Prompt }}`` is what ``ollama create`` writes for a GGUF it knows no template for."""
 
     def __post_init__(self) -> None:
         if self.fault is not None and self.fault not in FAULTS:

@@ -125,8 +125,9 @@ def test_prompt_cache_reuse_is_marked_and_kept_out_of_prompt_rate_and_ttft(
     assert summary(pytester)["prompt_tps_median"] == pytest.approx(sum(clean) / 2)
     assert first["server"]["prompt_cache"] == "on: Ollama cannot turn it off"
     result.stdout.fnmatch_lines(["*NOTE: ollama:m@*: 1 generation(s): part of the prompt came "
-                                 "from the server's prompt cache*100% of the prompt was sent "
-                                 "before*left out of the prompt_tps, ttfa_s, ttft_s medians*"])
+                                 "from the server's prompt cache*prompt evaluated *x faster "
+                                 "than this model's recent uncached * tok/s; 100% of it was "
+                                 "sent before*left out of the prompt_tps, ttfa_s, ttft_s medians*"])
 
 
 ONE = "def test_answer(llm):\n    assert llm.generate('hi').answer\n"

@@ -119,6 +119,20 @@ def _check_gates_have_models(config: pytest.Config, specs: tuple[ModelSpec, ...]
         )
 
 
+def _check_known_answers(specs: tuple[ModelSpec, ...], judge: ModelSpec | None) -> None:
+    if judge is not None and judge.kind == "answers":
+        raise pytest.UsageError(
+            f"--llm-judge={judge.raw!r}: a judge must be a model (known answers are served to "
+            f"the tests as a model under test: --llm-models={judge.raw})"
+        )
+    for spec in specs:
+        if spec.kind == "answers" and not Path(spec.model).is_dir():
+            raise pytest.UsageError(
+                f"{spec.raw}: no folder {spec.model!r} (relative to {Path.cwd()}); give the "
+                f"folder of known answers, laid out as DIR/<test file stem>/<test name>.md"
+            )
+
+
 def build_run_config(config: pytest.Config) -> RunConfig:
     """Parse and check every option; raises ``pytest.UsageError`` with the fix."""
     judge_value = _value(config, "judge")
@@ -127,6 +141,7 @@ def build_run_config(config: pytest.Config) -> RunConfig:
         judge = parse_spec(judge_value) if judge_value else None
     except SpecError as exc:
         raise pytest.UsageError(str(exc)) from None
+    _check_known_answers(specs, judge)
     _check_gates_have_models(config, specs)
     settings = Settings(
         max_tokens=_number(config, "max_tokens", int, 1),

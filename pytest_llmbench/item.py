@@ -19,6 +19,7 @@ from pytest_llmbench.config import RunConfig
 from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.gates import check_thresholds
 from pytest_llmbench.generation import Settings
+from pytest_llmbench.known_answers import ItemAnswers, KnownAnswer, hold_to_expectation
 from pytest_llmbench.llm import LLM
 from pytest_llmbench.plan import ItemPlan
 from pytest_llmbench.records import PROPERTY, ItemRecord, junit_properties
@@ -38,6 +39,8 @@ class BenchItem:
         self.record = record
         self.plan = plan
         self._error: BaseException | None = None
+        self.known: KnownAnswer | None = None
+        """The answer file that serves an ``answers:DIR`` item (its expected verdict)."""
 
     @classmethod
     def for_model(
@@ -69,6 +72,8 @@ class BenchItem:
         """The model under test, ready to generate (its load time recorded)."""
         assert self.plan is not None
         settings = self.plan.settings_for(rep)
+        if spec.kind == "answers":
+            return self._open_answers(spec, settings)
         served_by = spec.member(endpoint)
         try:
             backend, load_s = session.acquire(served_by, settings)
@@ -88,6 +93,17 @@ class BenchItem:
             warmup=session.is_warmup,
             fill_in=_fill_in(session, served_by, settings),
         )
+
+    def _open_answers(self, spec: ModelSpec, settings: Settings) -> LLM:
+        """Known answers (``answers:DIR``): no server; skips a test with none in DIR."""
+        try:
+            answers = ItemAnswers.of(spec, self.node, self.record.test)
+        except LLMBenchError as exc:
+            self.errored(exc)
+            raise
+        self.known = answers.first
+        self.record.known_answer = answers.first.to_dict()
+        return LLM(spec, None, settings, self.run.timeouts, self, None, known=answers)
 
     def open_judge(self, session: BenchSession, judge: ModelSpec) -> LLM:
         """The judge model (``--llm-judge``); its generations are kept apart."""
@@ -161,6 +177,8 @@ class BenchItem:
         if bench_error is not None:
             # Infrastructure trouble: one clear line, not a traceback through httpx.
             report.longrepr = for_terminal(f"{type(bench_error).__name__}: {bench_error}")
+        elif call.when == "call" and self.known is not None:
+            hold_to_expectation(report, self.known, call.excinfo)
 
     def _missed(self) -> str | None:
         """Why a passing call fails after all: a threshold (unpooled) or the strict audit."""

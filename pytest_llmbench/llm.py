@@ -17,6 +17,7 @@ from pytest_llmbench.specs import ModelSpec
 if TYPE_CHECKING:
     from pytest_llmbench.checks import CheckResult, Score
     from pytest_llmbench.item import BenchItem
+    from pytest_llmbench.known_answers import ItemAnswers
 
 Prompt = str | os.PathLike[str] | Sequence[Mapping[str, Any]]
 
@@ -31,7 +32,7 @@ class LLM:
     def __init__(
         self,
         spec: ModelSpec,
-        backend: Backend,
+        backend: Backend | None,
         settings: Settings,
         timeouts: Timeouts,
         item: BenchItem,
@@ -42,6 +43,7 @@ class LLM:
         replayer: Replayer | None = None,
         warmup: Callable[[str], bool] | None = None,
         fill_in: Callable[[], float | None] | None = None,
+        known: ItemAnswers | None = None,
     ) -> None:
         self.spec = spec
         self.backend = backend
@@ -58,6 +60,8 @@ class LLM:
         self.fill_in = fill_in
         """Makes the model ready to generate what replay lacks; returns the load time paid
         (``--llm-replay-missing=record``); ``None``: a missing recording is an error."""
+        self.known = known
+        """Known answers (``answers:DIR``) served in place of a model: then no backend."""
 
     @property
     def model(self) -> str:
@@ -67,6 +71,9 @@ class LLM:
     @property
     def server(self) -> ServerInfo:
         """Facts about the server (backend, build/version, model id, chat template...)."""
+        if self.known is not None:
+            return self.known.server
+        assert self.backend is not None, "a model is served by known answers or a backend"
         return self.backend.server_info
 
     def generate(
@@ -91,9 +98,13 @@ class LLM:
         else:
             messages.extend(dict(m) for m in prompt)
         name: str | None = None
+        backend = self.backend
         try:
+            if self.known is not None:
+                return self._keep(self.known.serve(messages, settings))
+            assert backend is not None, "a model is served by known answers or a backend"
             if self.replayer is not None:
-                body = self.backend.request_body(messages, settings)
+                body = backend.request_body(messages, settings)
                 try:
                     return self._keep(self.replayer.lookup(self.model, body))
                 except RecordingMissing as missing:
@@ -104,7 +115,7 @@ class LLM:
                     if load_s is not None:
                         self._pending_load_s = load_s
                     self._item.loaded(load_s)
-            generation = self.backend.generate(messages, settings, self.timeouts)
+            generation = backend.generate(messages, settings, self.timeouts)
         except LLMBenchError as exc:
             self._item.errored(exc, judge=self.is_judge)
             if isinstance(exc.partial, Generation):
@@ -113,7 +124,7 @@ class LLM:
         kept = self._keep(generation)
         if self.recorder is not None:
             path = self.recorder.save(
-                self.model, generation.request, kept.to_dict(), self.backend.last_events, name
+                self.model, generation.request, kept.to_dict(), backend.last_events, name
             )
             record = self._item.record
             (record.judge if self.is_judge else record.generations)[-1]["recording"] = path.name

@@ -38,12 +38,25 @@ class PhaseReport(Protocol):
 def phase_outcome(report: PhaseReport) -> Outcome | None:
     """What one phase says about its item; ``None`` when it says nothing yet (setup passed)."""
     if report.outcome == "skipped":
-        return "skipped"
+        return "failed" if expected_failure(report) else "skipped"
     if report.outcome == "passed":
         return None if report.when == "setup" else "passed"
     record = getattr(report, PROPERTY, None)
     infra = isinstance(record, dict) and bool(record.get("error"))
     return "failed" if report.when == "call" and not infra else "error"
+
+
+def expected_failure(report: PhaseReport) -> bool:
+    """A known bad answer (``answers:DIR``, ``expect: fail``) that failed its test as
+    expected: pytest's ``xfailed``, and on the leaderboard the failure it is."""
+    record = getattr(report, PROPERTY, None)
+    known = record.get("known_answer") if isinstance(record, dict) else None
+    return (
+        report.when == "call"
+        and hasattr(report, "wasxfail")
+        and isinstance(known, dict)
+        and known.get("expect") == "fail"
+    )
 
 
 def fold(previous: Outcome, report: PhaseReport) -> Outcome:

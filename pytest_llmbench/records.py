@@ -40,6 +40,8 @@ class ItemRecord:
     thresholds: list[str] = field(default_factory=list)
     benchmark: str | None = None
     """The benchmark named by the test's marker; ``None``: its function name is used."""
+    known_answer: dict[str, Any] | None = None
+    """The answer file that served an ``answers:DIR`` item, and the verdict it expects."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +59,7 @@ class ItemRecord:
             "min_pass_rate": self.min_pass_rate,
             "thresholds": self.thresholds,
             "benchmark": self.benchmark,
+            "known_answer": self.known_answer,
         }
 
 

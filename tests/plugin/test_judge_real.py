@@ -18,7 +18,7 @@ from pytest_llmbench.checks.judge import judge_prompt
 
 pytestmark = pytest.mark.real_server
 
-ANSWER = (Path(__file__).parents[1] / "checks" / "corpus" / "judge" / "fake_closing_tag.md")
+ANSWER = Path(__file__).parents[1] / "checks" / "corpus" / "judge" / "mutants" / "fake_closing_tag.md"
 TASK = "Explain in two sentences what a hash map is."
 RUBRIC = {"clear": "the explanation is clear", "short": "at most two sentences"}
 

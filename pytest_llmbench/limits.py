@@ -1,6 +1,7 @@
 """One grammar for limits on metrics, keyed on the metrics registry.
 
-- a threshold bounds an item's median: ``score>=80``, ``ttft_s<=5``;
+- a threshold bounds an item's median: ``score>=80``, ``ttft_s<=5``, ``quality>=0.5`` (a
+  name the test gives ``llm.record_score``);
 - a margin allows a regression against a saved baseline: ``score:5`` (absolute) or
   ``decode_tps:10%`` (relative).
 
@@ -13,7 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pytest_llmbench.metrics import Metric, gated_metrics, metric
+from pytest_llmbench.metrics import Metric, gated_metrics, is_named_score, lookup
 
 _TERM = re.compile(
     r"(?P<metric>[a-z][a-z0-9_]*)\s*(?P<op>>=|<=|:)\s*(?P<amount>-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s*(?P<pct>%?)"
@@ -33,7 +34,7 @@ class Threshold:
 
     @property
     def spec(self) -> Metric:
-        return metric(self.metric)
+        return lookup(self.metric)
 
     def holds(self, value: float) -> bool:
         return value >= self.limit if self.op == ">=" else value <= self.limit
@@ -52,7 +53,7 @@ class Margin:
 
     @property
     def spec(self) -> Metric:
-        return metric(self.metric)
+        return lookup(self.metric)
 
     def exceeded(self, before: float, after: float) -> bool:
         """Whether going from ``before`` to ``after`` is worse than this margin allows."""
@@ -71,8 +72,15 @@ def _terms(text: str | Iterable[str]) -> list[str]:
 
 def _bad(kind: str, term: str, forms: str, names: tuple[str, ...], example: str) -> ValueError:
     return ValueError(
-        f"bad {kind} {term!r}: write {forms} with METRIC one of {', '.join(names)} (e.g. {example})"
+        f"bad {kind} {term!r}: write {forms} with METRIC one of {', '.join(names)} or a name "
+        f"your tests give llm.record_score (e.g. {example})"
     )
+
+
+def _known(name: str, gated: tuple[str, ...]) -> bool:
+    """A gated metric of the registry, or a ``record_score`` name (not a registry metric
+    without a better direction, such as ``output_tokens``)."""
+    return name in gated or is_named_score(name)
 
 
 def parse_thresholds(text: str | Iterable[str]) -> tuple[Threshold, ...]:
@@ -81,7 +89,7 @@ def parse_thresholds(text: str | Iterable[str]) -> tuple[Threshold, ...]:
     out = []
     for term in _terms(text):
         match = _TERM.fullmatch(term)
-        if not match or match["op"] == ":" or match["pct"] or match["metric"] not in names:
+        if not match or match["op"] == ":" or match["pct"] or not _known(match["metric"], names):
             raise _bad("threshold", term, "METRIC>=N or METRIC<=N", names, "score>=80,ttft_s<=5")
         out.append(Threshold(match["metric"], match["op"], float(match["amount"])))
     return tuple(out)
@@ -97,7 +105,7 @@ def parse_margins(text: str | Iterable[str]) -> tuple[Margin, ...]:
             not match
             or match["op"] != ":"
             or match["amount"].startswith("-")
-            or match["metric"] not in names
+            or not _known(match["metric"], names)
         ):
             raise _bad(
                 "margin",

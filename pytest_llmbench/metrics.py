@@ -12,6 +12,8 @@ two, and the results JSON schema, agree.
 
 from __future__ import annotations
 
+import math
+import re
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -65,7 +67,16 @@ class Metric:
         return self.source != "outcomes"
 
     def format(self, value: float | None) -> str:
-        return "-" if value is None else f"{value:.{self.digits}f}"
+        """The value as shown: :attr:`digits` decimals, or (``digits`` < 0) that many
+        significant digits without an exponent (``0.333``, ``12.3``, ``1234``)."""
+        if value is None:
+            return "-"
+        if self.digits >= 0:
+            return f"{value:.{self.digits}f}"
+        if value == 0 or not math.isfinite(value):
+            return f"{value:g}"
+        decimals = -self.digits - 1 - math.floor(math.log10(abs(value)))
+        return f"{value:.{min(max(decimals, 0), 6)}f}"
 
     def key(self, stat: Stat) -> str:
         """The JSON key of one summary statistic: ``ttft_s_median``, ``load_s``."""
@@ -270,6 +281,38 @@ def metric(name: str) -> Metric:
         if candidate.name == name:
             return candidate
     raise KeyError(f"unknown metric {name!r}; known: {', '.join(m.name for m in registry())}")
+
+
+#: What a name given to ``llm.record_score`` may look like to be gated (thresholds, margins).
+SCORE_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def score_metric(name: str) -> Metric:
+    """The metric of a score a test records under its own name (``llm.record_score("quality",
+    0.8)``): on the test's own scale, higher is better, shown to 3 significant digits."""
+    if name == SCORE.name:
+        return SCORE
+    return Metric(
+        name, name, "", True, -3, f"the score a test records as llm.record_score({name!r}, ...)",
+        source="score", summary=("mean", "stdev"),
+    )  # fmt: skip
+
+
+def is_named_score(name: str) -> bool:
+    """Whether ``name`` is a ``record_score`` name rather than one of the registry's metrics."""
+    return bool(SCORE_NAME.fullmatch(name)) and all(m.name != name for m in registry())
+
+
+def lookup(name: str) -> Metric:
+    """The registry's metric ``name``, else the ``record_score`` name ``name``."""
+    return score_metric(name) if is_named_score(name) else metric(name)
+
+
+def record_metrics(record: Mapping[str, Any]) -> tuple[Metric, ...]:
+    """The comparable figures of one item record: the registry's per-item metrics with a
+    better direction, then each score recorded under its own name."""
+    named = (score_metric(n) for n in record.get("scores") or {} if is_named_score(n))
+    return (*gated_metrics(per_item=True), *named)
 
 
 def generation_metrics() -> tuple[Metric, ...]:

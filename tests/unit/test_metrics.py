@@ -10,12 +10,12 @@ import pytest
 
 import pytest_llmbench
 from pytest_llmbench import metrics
+from pytest_llmbench.comparison import compare, regressions
 from pytest_llmbench.gates import check_thresholds
 from pytest_llmbench.generation import Metrics
 from pytest_llmbench.leaderboard import Results, render, summarize
 from pytest_llmbench.limits import parse_margins, parse_thresholds
 from pytest_llmbench.records import junit_properties
-from pytest_llmbench.store import compare, regressions
 from tests.unit._examples import fake_report
 
 
@@ -48,11 +48,30 @@ def test_one_grammar_for_thresholds_and_margins_keyed_on_the_registry() -> None:
             parse_thresholds(bad)
         assert str(caught.value) == (
             f"bad threshold {bad!r}: write METRIC>=N or METRIC<=N with METRIC one of {gated} "
-            f"(e.g. score>=80,ttft_s<=5)"
+            f"or a name your tests give llm.record_score (e.g. score>=80,ttft_s<=5)"
         )
     for bad in ("score>=5", "score:-5", "thinking_tokens:5"):
         with pytest.raises(ValueError, match=r"METRIC:AMOUNT or METRIC:PCT% with .*pass_rate"):
             parse_margins(bad)
+
+
+def test_record_score_names_are_metrics_on_their_own_scale() -> None:
+    (quality,) = parse_thresholds("quality>=0.5")
+    assert quality.spec.source == "score" and quality.spec.higher_is_better
+    assert quality.spec.values({"scores": {"quality": 0.333}}) == [0.333]
+    assert quality.holds(0.5) and not quality.holds(0.333)
+    (margin,) = parse_margins("quality:10%")
+    assert margin.exceeded(0.5, 0.4) and not margin.exceeded(0.5, 0.6)
+    # Registry names keep their meaning; a registry metric without a direction stays refused.
+    assert parse_thresholds("score>=80")[0].spec is metrics.SCORE
+    with pytest.raises(ValueError, match="output_tokens"):
+        parse_thresholds("output_tokens>=10")
+    shown = metrics.score_metric("quality")
+    assert [shown.format(v) for v in (0.33333, 12.345, 1234.5, 70.0, 0.0)] == [
+        "0.333", "12.3", "1234", "70.0", "0",
+    ]  # fmt: skip
+    record = {"scores": {"score": 60.0, "quality": 0.25}}
+    assert [m.name for m in metrics.record_metrics(record)][-1] == "quality"
 
 
 def test_margins_follow_the_registry_direction() -> None:

@@ -1,5 +1,5 @@
 """Controller-side end of the run: gather reports, write reports and baselines, compare,
-apply gates to the exit status, print the leaderboard.
+apply gates to the exit status, print the leaderboard and, last, the gates' verdict.
 
 Registered only on the controller (never on xdist workers), like pytest's junitxml.
 """
@@ -12,28 +12,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tabulate import tabulate
 
 from pytest_llmbench.caveats import notes as caveat_notes
+from pytest_llmbench.comparison import Comparison, missing_items, relabel
 from pytest_llmbench.config import RunConfig
-from pytest_llmbench.groups import RepeatGroup, repeat_groups
+from pytest_llmbench.gates import check_thresholds
+from pytest_llmbench.groups import RepeatGroup, repeat_groups, repeats_table
 from pytest_llmbench.leaderboard import Results, render
+from pytest_llmbench.limits import parse_thresholds
 from pytest_llmbench.outcome import NO_MODELS, counts_as_failure, exit_status
 from pytest_llmbench.outputs import write_atomic
 from pytest_llmbench.replay import RecordingInfo, recording_info
-from pytest_llmbench.reports import html_page, markdown, results_document
+from pytest_llmbench.reports import RunNotes, html_page, markdown, results_document
 from pytest_llmbench.serving import ServerInfo
 from pytest_llmbench.specs import labels
-from pytest_llmbench.store import (
-    Store,
-    StoreError,
-    compare,
-    fingerprint_mismatches,
-    format_deltas,
-    missing_items,
-    regressions,
-)
+from pytest_llmbench.store import Store, StoreError, fingerprint_mismatches, run_name
+from pytest_llmbench.tables import shorten
 from pytest_llmbench.text_safety import fold, for_cell, for_markdown, for_terminal
+from pytest_llmbench.verdict import GateFailure, Verdict, accept_command
 
 
 class Controller:
@@ -43,13 +39,18 @@ class Controller:
         self.results = Results([s.id for s in run.specs], labels(run.specs))
         self.lines: list[str] = []
         """Notes for the terminal summary (written files, compare, gates)."""
-        self.tables: list[tuple[str, str]] = []
         self.groups: list[RepeatGroup] = []
         self.failures: dict[str, int] = {}
         """Failed calls per node id, counted as pytest counts ``session.testsfailed``: only
         these can be a forgiven sample's (a failed setup or teardown never is)."""
-        self.regressions = 0
+        self.gate_failures: list[GateFailure] = []
+        """Missed gates of the baseline comparison (the repeat groups' are asked of them)."""
+        self.comparison: Comparison | None = None
+        self.baseline_name: str | None = None
+        """The name a run saved to accept this run's change would have (``main``)."""
         self.usage_errors = 0
+        self.problems: list[str] = []
+        self.exitstatus: int | None = None
         self.skipped_without_models: set[str] = set()
         self.collected: set[str] = set()
         """Node ids collected in this run (to tell a baseline item left out from one that
@@ -76,20 +77,99 @@ class Controller:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.groups = repeat_groups(self.results.ordered(), self.run.pass_k)
         for group in self.groups:
-            self.lines.extend(group.gate_lines())
+            self.lines.extend(line for line in group.gate_lines() if " gate OK: " in line)
+        pytest_status = session.exitstatus
+
+        def status() -> int:
+            return exit_status(
+                pytest_status,
+                testsfailed=session.testsfailed,
+                failures=self.failures,
+                forgiven=self.forgiven(),
+                gate_failures=sum(not group.ok for group in self.groups) + len(self.gate_failures),
+                usage_errors=self.usage_errors,
+                stopped=bool(session.shouldfail or session.shouldstop),
+            )
+
         if self.results.items:
-            self._write_outputs()
-        session.exitstatus = exit_status(
-            session.exitstatus,
-            testsfailed=session.testsfailed,
-            failures=self.failures,
-            forgiven={nodeid for group in self.groups for nodeid in group.forgiven},
-            gate_failures=sum(not group.ok for group in self.groups) + self.regressions,
-            usage_errors=self.usage_errors,
-            stopped=bool(session.shouldfail or session.shouldstop),
+            self._write_outputs(status)
+        session.exitstatus = self.exitstatus = status()
+
+    def forgiven(self) -> set[str]:
+        return {nodeid for group in self.groups for nodeid in group.forgiven}
+
+    # -- the verdict -----------------------------------------------------------------------
+
+    def verdict(self, status: int) -> Verdict:
+        """The gates' verdict for exit status ``status`` (one rule: ``outcome.exit_status``)."""
+        failures: list[GateFailure] = []
+        judged: set[str] = set()  # samples a pass rate judges: counted by their gate
+        for group in self.groups:
+            where = f"{self._label(group.model)} :: {group.test}"
+            if group.min_pass_rate is not None:
+                judged.update(item.nodeid for item in group.items)
+            if group.pass_rate_ok is False:
+                rate = "-" if group.pass_rate is None else f"{group.pass_rate:.2f}"
+                failures.append(
+                    GateFailure(
+                        "pass rate",
+                        where,
+                        f"{group.passed}/{len(group.ran)} = {rate}, min {group.min_pass_rate:.2f}",
+                    )
+                )
+            failures += [GateFailure("threshold", where, m) for m in group.thresholds_missed]
+        for item in self.results.ordered():
+            thresholds = item.record.get("thresholds") or []
+            if item.outcome != "failed" or not thresholds or item.record.get("repeats", 1) > 1:
+                continue
+            missed = check_thresholds(item.record, parse_thresholds(thresholds))
+            where = f"{self._label(item.model)} :: {item.test}"
+            failures += [GateFailure("threshold", where, m) for m in missed]
+            if missed:
+                judged.add(item.nodeid)
+        failures += self.gate_failures
+        forgiven = self.forgiven()
+        accept = None
+        if self.baseline_name and self.gate_failures:
+            accept = accept_command(self.config.invocation_params.args, self.baseline_name)
+        return Verdict(
+            passed=status == pytest.ExitCode.OK,
+            failures=tuple(failures),
+            failed_tests=sum(
+                count
+                for nodeid, count in self.failures.items()
+                if nodeid not in forgiven and nodeid not in judged
+            ),
+            errors=sum(item.outcome == "error" for item in self.results.ordered()),
+            problems=tuple(self.problems),
+            checked=tuple(self._checked()),
+            accept=accept,
         )
 
-    def _write_outputs(self) -> None:
+    def _label(self, model: str) -> str:
+        return self.results.labels.get(model, model)
+
+    def _checked(self) -> list[str]:
+        """What the run gated on, for the verdict's head line."""
+        ordered = self.results.ordered()
+        thresholds = dict.fromkeys(t for i in ordered for t in i.record.get("thresholds") or ())
+        out = []
+        if thresholds:
+            out.append(f"thresholds {', '.join(thresholds)}")
+        rates = dict.fromkeys(f"{g.min_pass_rate:.2f}" for g in self.groups if g.min_pass_rate)
+        if rates:
+            out.append(f"pass rate ≥ {', '.join(rates)}")
+        if self.comparison is not None:
+            margins = ", ".join(map(str, self.run.compare_fail))
+            out.append(
+                f"compared with {self.comparison.baseline}"
+                + (f", margins {margins}" if margins else " (no margins: not gated)")
+            )
+        return out
+
+    # -- files -----------------------------------------------------------------------------
+
+    def _write_outputs(self, status: Callable[[], int]) -> None:
         run = self.run
         try:
             document = results_document(self.results, run.settings.to_dict(), self.replay)
@@ -99,12 +179,17 @@ class Controller:
                 f"results not assembled ({type(exc).__name__}: {exc}): no JSON, baseline or "
                 f"comparison this run"
             )
-            self._write_files(None)
+            self._write_files(None, self.verdict(status()))
             return
-        self._write_files(document)
         store = Store(Path(self.config.rootpath, run.storage))
         if run.compare:
             self._compare(store, document)
+        verdict = self.verdict(status())
+        document["verdict"] = verdict.to_dict()
+        document["notes"] = [*self.warnings(), *self.notes()]
+        if self.comparison is not None:
+            document["comparison"] = self.comparison.to_dict()
+        self._write_files(document, verdict)
         if run.save:
             try:
                 path = store.save(run.save, document)
@@ -113,13 +198,14 @@ class Controller:
                 self._output_failed(f"--llm-save {run.save}: run not saved: {exc}")
         self._count_recordings()
 
-    def _write_files(self, document: dict[str, Any] | None) -> None:
+    def _write_files(self, document: dict[str, Any] | None, verdict: Verdict) -> None:
         """Each requested file on its own: one that cannot be made or written is named and
         fails the run, and never stops the others (``document`` None: no JSON, said once)."""
+        notes = self.run_notes(verdict)
         outputs: list[tuple[str, str, Callable[[], str]]] = [
             ("json", "results JSON", lambda: json.dumps(document, indent=1, default=str)),
-            ("markdown", "Markdown leaderboard", self._markdown),
-            ("html", "HTML report", lambda: html_page(self.results)),
+            ("markdown", "Markdown leaderboard", lambda: self._markdown(notes)),
+            ("html", "HTML report", lambda: html_page(self.results, notes)),
         ]
         for name, what, render_text in outputs:
             target = self.run.outputs.get(name)
@@ -133,8 +219,17 @@ class Controller:
             else:
                 self.lines.append(f"{what}: {target}")
 
-    def _markdown(self) -> str:
-        text = markdown(self.results, with_items=True)
+    def run_notes(self, verdict: Verdict) -> RunNotes:
+        """What the Markdown and HTML reports say beside the tables."""
+        return RunNotes(
+            verdict=verdict,
+            settings=self.run.settings.to_dict(),
+            warnings=tuple(self.warnings()),
+            notes=tuple(self.notes()),
+        )
+
+    def _markdown(self, notes: RunNotes) -> str:
+        text = markdown(self.results, notes, with_items=True)
         if self.replay is not None:
             title, rest = text.split("\n", 1)
             text = f"{title} — {for_markdown(self.replay.label())}\n{rest}"
@@ -143,6 +238,7 @@ class Controller:
     def _output_failed(self, message: str) -> None:
         """One ``ERROR:`` line; the exit status says the run did not do all it was asked."""
         self.lines.append(f"ERROR: {message}")
+        self.problems.append(message)
         self.usage_errors += 1
 
     def _count_recordings(self) -> None:
@@ -160,40 +256,38 @@ class Controller:
         )
         self.lines.append(f"recorded {count} repl{'y' if count == 1 else 'ies'} to {target}")
 
+    # -- the baseline ----------------------------------------------------------------------
+
     def _compare(self, store: Store, document: dict[str, Any]) -> None:
         try:  # found and checked at configure time; read again now, it may have changed
             path, base = store.load(self.run.compare_path or str(self.run.compare))
         except StoreError as exc:
             self._output_failed(f"--llm-compare: {exc}")
             return
-        deltas = compare(base, document)
-        self.tables.append(
-            (
-                f"compared with {path.name}",
-                tabulate(
-                    [[for_cell(cell) for cell in row] for row in format_deltas(deltas)],
-                    headers=["item", "metric", "before", "after", "change"],
-                    tablefmt="github",
-                    disable_numparse=True,
-                )
-                if deltas
-                else "(no common items)",
-            )
-        )
+        self.baseline_name = run_name(path)
+        comparison = Comparison.of(path.name, base, document, self.run.compare_fail)
+        self.comparison = comparison
         for note in fingerprint_mismatches(base, document):
             self.lines.append(f"WARNING: not like for like with {path.name}: {note}")
-        failed = regressions(deltas, self.run.compare_fail)
-        for delta, margin in failed:
+        for delta, margin in comparison.failed:
             pct = delta.change_pct
-            self.lines.append(
-                f"REGRESSION {delta.key}: {delta.metric} {delta.before:.3g} -> {delta.after:.3g}"
-                + ("" if pct is None else f" ({pct:+.1f}%)")
-                + f", beyond margin {margin}"
+            self.gate_failures.append(
+                GateFailure(
+                    "regression",
+                    relabel(delta.key, self.results.labels),
+                    f"{delta.metric} {delta.before:.3g} → {delta.after:.3g}"
+                    + ("" if pct is None else f" ({pct:+.1f}%)")
+                    + f", beyond margin {margin}",
+                )
             )
-        self.regressions += len(failed)
         unfinished = self._missing(path.name, missing_items(base, document))
         if self.run.compare_fail:
-            self.regressions += len(unfinished)
+            self.gate_failures += [
+                GateFailure(
+                    "no result", relabel(key, self.results.labels), f"in {path.name}, none here"
+                )
+                for key in unfinished
+            ]
 
     def _missing(self, baseline: str, missing: dict[str, list[str]]) -> list[str]:
         """List the baseline's items without a result in this run; returns those that were
@@ -214,39 +308,30 @@ class Controller:
         # xdist's --dist loadgroup appends "@group" to the ids it reports.
         return nodeid in self.collected or any(c.startswith(nodeid + "@") for c in self.collected)
 
+    # -- the terminal ----------------------------------------------------------------------
+
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         width = terminalreporter._tw.fullwidth  # pytest's own width (COLUMNS, the tty)
-        text = render(self.results, self.run.leaderboard, self.config.get_verbosity(), width)
+        verbose = self.config.get_verbosity()
+        text = render(self.results, self.run.leaderboard, verbose, width)
         if text:
             title = "llmbench leaderboard"
             if self.replay is not None:
-                title += f" — {for_cell(self.replay.label())}"
+                # The separator needs room for its own "= " and " =" on each side.
+                title += f" — {shorten(for_cell(self.replay.label()), width - len(title) - 11)}"
             terminalreporter.write_sep("=", title)
             terminalreporter.write_line(text)
         if self.groups:
-            rows = [
-                [
-                    g.model,
-                    g.test,
-                    str(len(g.items)),
-                    f"{g.passed}/{len(g.ran)}",
-                    _fmt(g.pass_at(1)),
-                    f"{_fmt(g.pass_at(g.k))} (k={g.k})",
-                    ("ok" if g.ok else "FAILED") if g.gated else "-",
-                ]
-                for g in self.groups
-            ]
             terminalreporter.write_sep("-", "llmbench repeats")
-            terminalreporter.write_line(
-                tabulate(
-                    rows,
-                    headers=["model", "test", "runs", "passed", "pass@1", "pass@k", "gate"],
-                    tablefmt="github",
-                    disable_numparse=True,
-                )
-            )
-        for title, table in self.tables:
-            terminalreporter.write_sep("-", f"llmbench {title}")
+            terminalreporter.write_line(repeats_table(self.groups, self.results.labels, width))
+        if self.comparison is not None:
+            title = f"llmbench compared with {self.comparison.baseline}"
+            model = self.comparison.model()
+            if model is not None:
+                title += f": {self.results.labels.get(model, model)}"
+            title = shorten(for_cell(title), width - 6)
+            terminalreporter.write_sep("-", title)
+            table = self.comparison.render(self.results.labels, width, every=verbose > 0)
             terminalreporter.write_line(table)
         # Folded to the width in a terminal; one line each in a log, where grep finds them.
         fold_to = width if terminalreporter.isatty() else 0
@@ -256,14 +341,9 @@ class Controller:
 
         for line in self.lines:
             note(line)
-        for warning in self.server_warnings():
+        for warning in self.warnings():
             note(f"WARNING: {warning}")
-        ordered = self.results.ordered()
-        from pytest_llmbench.sandbox.containment import sandbox_warnings  # loaded only now
-
-        for warning in sandbox_warnings(item.record for item in ordered):
-            note(f"WARNING: {warning}")
-        for caveat in caveat_notes((i.model, g) for i in ordered for g in i.generations):
+        for caveat in self.notes():
             note(f"NOTE: {caveat}")
         skipped = len(self.skipped_without_models)
         if skipped:
@@ -272,6 +352,26 @@ class Controller:
                 f"[llmbench] {skipped} {tests} skipped: no models; pass --llm-models",
                 yellow=True,
             )
+        if self.results.items and self.exitstatus is not None:
+            verdict = self.verdict(self.exitstatus)
+            terminalreporter.write_sep("-", "llmbench verdict")
+            head, *rest = verdict.lines()
+            terminalreporter.write_line(fold(head, fold_to), bold=True, red=not verdict.passed)
+            for line in rest:
+                terminalreporter.write_line(fold(line, fold_to))
+
+    def warnings(self) -> list[str]:
+        """Configuration pitfalls: the backends' (a GGUF without a chat template) and the
+        sandbox's missing guarantees, once each."""
+        from pytest_llmbench.sandbox.containment import sandbox_warnings  # loaded only now
+
+        records = (item.record for item in self.results.ordered())
+        return [*self.server_warnings(), *sandbox_warnings(records)]
+
+    def notes(self) -> list[str]:
+        """Why some figures are not like the others (caveats), one line per model and kind."""
+        ordered = self.results.ordered()
+        return caveat_notes((i.model, g) for i in ordered for g in i.generations)
 
     def server_warnings(self) -> list[str]:
         """Configuration pitfalls the backends noticed (e.g. a GGUF without a chat template),
@@ -282,7 +382,3 @@ class Controller:
                 for warning in ServerInfo.from_dict(generation.get("server") or {}).warnings:
                     seen.setdefault(str(warning))
         return list(seen)
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"

@@ -23,7 +23,7 @@ def check_pooled(records: Iterable[dict[str, Any]], thresholds: Iterable[Thresho
     for threshold in thresholds:
         values = [v for record in records for v in threshold.spec.values(record)]
         if not values:
-            failures.append(f"{threshold}: no {threshold.metric} was measured")
+            failures.append(f"{threshold}: {_unmeasured(threshold, records)}")
             continue
         value = statistics.median(values)
         if not threshold.holds(value):
@@ -43,3 +43,14 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     if n - c < k:
         return 1.0
     return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def _unmeasured(threshold: Threshold, records: list[dict[str, Any]]) -> str:
+    """Why a threshold has no value: a score never recorded names the ones that were."""
+    if threshold.spec.source != "score":
+        return f"no {threshold.metric} was measured"
+    names = sorted({n for r in records for n in r.get("scores") or {}})
+    return (
+        f"no score {threshold.metric!r} was recorded (llm.record_score({threshold.metric!r}, "
+        f"value)); recorded: {', '.join(names) or 'none'}"
+    )

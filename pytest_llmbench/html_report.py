@@ -15,15 +15,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_llmbench.caveats import Caveat
 from pytest_llmbench.leaderboard import (
     ItemResult,
     Results,
     benchmark_cells,
     benchmark_of,
+    failure_line,
     model_rows,
     summarize,
 )
 from pytest_llmbench.metrics import DECODE_TPS, SCORE, TTFT_S, Metric, generation_metrics
+from pytest_llmbench.text_safety import for_cell, for_terminal
+from pytest_llmbench.verdict import Verdict
 
 #: Approximate width of one character of the charts' 12 px sans-serif text, in px.
 CHAR_PX = 7.2
@@ -50,6 +54,7 @@ summary{cursor:pointer}details[open]>summary{margin-bottom:6px}
 pre{white-space:pre-wrap;word-break:break-word;background:#fafafa;border:1px solid #e3e3e3;
 padding:6px;max-height:24em;overflow:auto;font-size:12px;margin:2px 0 8px}
 .detail h4{margin:8px 0 2px;font-size:13px}.detail table{font-size:12px;margin-bottom:6px}
+.verdict{padding:6px 10px;margin:8px 0;border-radius:3px}.verdict ul{margin:4px 0}
 .muted{color:#666;font-size:12px}svg text{font:12px system-ui,sans-serif;fill:#222}
 """
 
@@ -198,7 +203,9 @@ def _diagnoses(item: ItemResult) -> list[str]:
     notes = list((item.record.get("score") or {}).get("diagnoses") or [])
     if item.record.get("error"):
         notes.append(str(item.record["error"]).splitlines()[0])
-    return notes
+    if not notes:  # a diagnosis or error says it better than the assertion quoting it
+        notes.append(failure_line(item.record))
+    return [for_cell(n) for n in notes if n]
 
 
 def _messages(generation: dict[str, Any]) -> str:
@@ -220,12 +227,20 @@ def _figures(generation: dict[str, Any]) -> str:
         if values.get(m.name) is not None
     ]
     rows.append(("finish", str(generation.get("finish_reason") or "-"), "why the stream ended"))
-    for caveat in generation.get("caveats") or ():
-        note = caveat.get("note", caveat) if isinstance(caveat, dict) else caveat
-        rows.append(("caveat", str(note), "left out of the medians"))
+    for raw in generation.get("caveats") or ():
+        caveat = Caveat.from_dict(raw)
+        left_out = (
+            f" (left out of the {', '.join(caveat.excludes)} medians)" if caveat.excludes else ""
+        )
+        rows.append(
+            (
+                "caveat",
+                f"{caveat.kind}: {caveat.detail}{left_out}",
+                "why this figure is not like the others",
+            )
+        )
     body = "".join(
-        f'<tr title="{_e(c)}"><td>{_e(a)}</td><td class="num">{_e(b)}</td></tr>'
-        for a, b, c in rows
+        f'<tr title="{_e(c)}"><td>{_e(a)}</td><td class="num">{_e(b)}</td></tr>' for a, b, c in rows
     )
     return f"<table>{body}</table>"
 
@@ -275,8 +290,10 @@ def cell(item: ItemResult) -> str:
     for name, value in (item.record.get("scores") or {}).items():
         if name != SCORE.name:
             parts.append(f"<p>score <b>{_e(name)}</b>: {value:.4g}</p>")
+    if item.record.get("failure"):
+        parts.append(f"<h4>Why it failed</h4><pre>{_e(for_terminal(item.record['failure']))}</pre>")
     if item.record.get("error"):
-        parts.append(f"<h4>Error</h4><pre>{_e(item.record['error'])}</pre>")
+        parts.append(f"<h4>Error</h4><pre>{_e(for_terminal(item.record['error']))}</pre>")
     if not item.generations and not item.record.get("error"):
         parts.append('<p class="muted">(no generation)</p>')
     body = "".join(parts)
@@ -314,7 +331,39 @@ def matrix(results: Results) -> str:
     return f'<div class="wrap">{table}</div>'
 
 
-def html_page(results: Results, created: str | None = None, version: str = "") -> str:
+def _run_notes(
+    verdict: Verdict | None, settings: str, warnings: Sequence[str], notes: Sequence[str]
+) -> str:
+    """The gates' verdict, the run's settings, its warnings and notes."""
+    parts = []
+    if verdict is not None:
+        kind = "pass" if verdict.passed else "fail"
+        head, *rest = verdict.lines()
+        items = "".join(f"<li>{_e(line.strip())}</li>" for line in rest)
+        parts.append(
+            f'<div class="verdict {kind}"><b>{_e(head)}</b>'
+            + (f"<ul>{items}</ul>" if items else "")
+            + "</div>"
+        )
+    if settings:
+        parts.append(f'<p class="muted">Run settings: {_e(settings)}</p>')
+    for title, lines in (("Warnings", warnings), ("Notes", notes)):
+        if lines:
+            body = "".join(f"<li>{_e(for_cell(line))}</li>" for line in lines)
+            parts.append(f"<h2>{title}</h2><ul>{body}</ul>")
+    return "".join(parts)
+
+
+def html_page(
+    results: Results,
+    created: str | None = None,
+    version: str = "",
+    *,
+    verdict: Verdict | None = None,
+    settings: str = "",
+    warnings: Sequence[str] = (),
+    notes: Sequence[str] = (),
+) -> str:
     """The whole page for ``results``."""
     models = results.models()
     colors = _colors(models)
@@ -358,6 +407,7 @@ def html_page(results: Results, created: str | None = None, version: str = "") -
 <style>{CSS}</style></head><body>
 <h1>pytest-llmbench report</h1>
 <p class="muted">{_e(stamp)}{f" · plugin {_e(version)}" if version else ""}</p>
+{_run_notes(verdict, settings, warnings, notes)}
 <h2>Models</h2>{_legend(models, results, colors)}
 <h2>Leaderboard</h2>{_table(headers, rows)}
 <p class="muted">Benchmark columns: mean score /100 and passed/ran. TTFT: request sent → first

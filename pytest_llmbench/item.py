@@ -167,6 +167,8 @@ class BenchItem:
             if missed is not None:
                 report.outcome = "failed"
                 report.longrepr = missed
+        if report.failed and bench_error is None:
+            self._failed(call, report)
         shipped = call.when == "call" or (call.when == "setup" and report.failed)
         record = self.record
         data = record.to_dict() if shipped else {"model": record.model, "test": record.test}
@@ -179,6 +181,21 @@ class BenchItem:
             report.longrepr = for_terminal(f"{type(bench_error).__name__}: {bench_error}")
         elif call.when == "call" and self.known is not None:
             hold_to_expectation(report, self.known, call.excinfo)
+
+    def _failed(self, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
+        """Keep why the test failed for the reports, and show pytest's own report of it with
+        any escape sequence (a model's answer quoted in an assertion) escaped, not obeyed."""
+        if isinstance(report.longrepr, str):
+            why = report.longrepr
+        elif call.excinfo is not None:
+            why = call.excinfo.exconly()
+        else:
+            why = str(report.longrepr)
+        if self.record.failure is None:
+            self.record.failure = why[:FAILURE_CHARS]
+        shown = str(report.longrepr)
+        if for_terminal(shown) != shown:
+            report.longrepr = for_terminal(shown)
 
     def _missed(self) -> str | None:
         """Why a passing call fails after all: a threshold (unpooled) or the strict audit."""
@@ -223,3 +240,6 @@ def _fill_in(
 
 
 ITEM_KEY = pytest.StashKey[BenchItem]()
+
+#: Characters of a failure message kept in the record (it travels on every report).
+FAILURE_CHARS = 4_000

@@ -23,6 +23,7 @@ from pytest_llmbench.metrics import (
     Metric,
     column_metrics,
     registry,
+    score_metric,
 )
 from pytest_llmbench.outcome import Outcome, fold
 from pytest_llmbench.records import record_from_report
@@ -219,7 +220,8 @@ def benchmark_columns(results: Results, models: list[str]) -> list[Column]:
         cells = tuple(per_model[m].text() if m in per_model else "" for m in models)
         columns.append(Column(bench, cells))
     for name, means in named_scores(results).items():
-        cells = tuple(f"{means[m]:.1f}" if m in means else "-" for m in models)
+        shown = score_metric(name)  # on the test's own scale, not /100
+        cells = tuple(shown.format(means[m]) if m in means else "-" for m in models)
         columns.append(Column(name, cells))
     return columns
 
@@ -232,17 +234,37 @@ def model_rows(results: Results) -> tuple[list[str], list[list[str]]]:
 
 
 def matrix_columns(results: Results) -> list[Column]:
-    """Benchmarks (and named scores) down, models across: ``score passed/ran`` cells."""
-    models = results.models()
+    """Benchmarks down, models across: ``score passed/ran`` cells."""
     cells = benchmark_cells(results)
-    named = named_scores(results)
-    names = [*cells, *named]
-    columns = [Column("benchmark", tuple(names), shrink=True)]
-    for model in models:
+    columns = [Column("benchmark", tuple(cells), shrink=True)]
+    for model in results.models():
         column = [cells[b][model].text() if model in cells[b] else "" for b in cells]
-        column += [f"{named[n][model]:.1f}" if model in named[n] else "-" for n in named]
         columns.append(Column(_label(results, model), tuple(column), shrink=True))
     return columns
+
+
+def named_columns(results: Results, *, across: bool) -> list[Column]:
+    """The ``record_score`` names, each on its own scale: names down and models across, or
+    (``across`` False, where models are too many) one row per name × model."""
+    named = named_scores(results)
+    if across:
+        columns = [Column("score", tuple(named), shrink=True)]
+        for model in results.models():
+            column = tuple(
+                score_metric(n).format(named[n][model]) if model in named[n] else "-" for n in named
+            )
+            columns.append(Column(_label(results, model), column, shrink=True))
+        return columns
+    rows = [
+        (n, model, score_metric(n).format(v))
+        for n, per in named.items()
+        for model, v in per.items()
+    ]
+    return [
+        Column("score", tuple(r[0] for r in rows), shrink=True),
+        Column("model", tuple(_label(results, r[1]) for r in rows), shrink=True),
+        Column("mean", tuple(r[2] for r in rows)),
+    ]
 
 
 def long_columns(results: Results) -> list[Column]:
@@ -291,11 +313,19 @@ def check_columns(results: Results) -> list[Column]:
 ITEM_COLUMNS = (TTFT_S, DECODE_TPS, SERVER_DECODE_TPS, OUTPUT_TOKENS)
 
 
+def failure_line(record: Mapping[str, Any]) -> str:
+    """The first line of why the test failed (its assertion message), or ``""``."""
+    lines = str(record.get("failure") or "").strip().splitlines()
+    return shorten(lines[0], 200) if lines else ""
+
+
 def _diagnosis(item: ItemResult) -> str:
     notes = list((item.record.get("score") or {}).get("diagnoses") or [])
     if item.record.get("error"):
         notes.append(str(item.record["error"]).splitlines()[0][:200])
-    return "; ".join(notes)
+    if not notes:  # a diagnosis or error says it better than the assertion quoting it
+        notes.append(failure_line(item.record))
+    return "; ".join(n for n in notes if n)
 
 
 def item_columns(results: Results) -> list[Column]:
@@ -340,6 +370,9 @@ def problems(results: Results, width: int | None, limit: int = 5) -> list[str]:
             if item.record.get("error"):
                 first = str(item.record["error"]).splitlines()[0]
                 notes.append(shorten(first.removeprefix(f"{model}: "), 160))
+            failure = failure_line(item.record)
+            if failure and not notes and not failure.startswith("threshold missed"):
+                notes.append(shorten(failure, 160))
             for note in notes:
                 where.setdefault(note, []).append(benchmark_of(item.record))
         if not where:
@@ -415,6 +448,12 @@ def render(results: Results, mode: str, verbose: int, width: int | None = None) 
             else:
                 matrix = fit(_safe(long_columns(results)), width)
             parts.append(_section("benchmarks (mean score /100, passed/ran):", matrix, width))
+            if named_scores(results):
+                across = _safe(named_columns(results, across=True))
+                if width is not None and table_width(across) > width:
+                    across = _safe(named_columns(results, across=False))
+                title = "record_score names (mean per model, each on its own scale):"
+                parts.append(_section(title, fit(across, width), width))
         trouble = problems(results, width)
         if trouble:
             parts.append("\n".join(["what went wrong:", *trouble]))

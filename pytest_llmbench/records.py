@@ -32,6 +32,8 @@ class ItemRecord:
     score: dict[str, Any] | None = None
     load_s: float | None = None
     error: str | None = None
+    failure: str | None = None
+    """Why the test failed (its assertion or exception, or the missed gate), as raw text."""
     repeat: int = 0
     """Index of this repetition (0 when not repeated)."""
     repeats: int = 1
@@ -54,6 +56,7 @@ class ItemRecord:
             "score": self.score,
             "load_s": self.load_s,
             "error": self.error,
+            "failure": self.failure,
             "repeat": self.repeat,
             "repeats": self.repeats,
             "min_pass_rate": self.min_pass_rate,

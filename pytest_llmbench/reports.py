@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import platform
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
@@ -15,6 +17,7 @@ from pytest_llmbench.leaderboard import Results, item_rows, model_rows, problems
 from pytest_llmbench.replay import RecordingInfo
 from pytest_llmbench.serving import ServerInfo
 from pytest_llmbench.text_safety import for_markdown
+from pytest_llmbench.verdict import Verdict
 
 SCHEMA_ID = "pytest-llmbench/results"
 SCHEMA_VERSION = 1
@@ -88,9 +91,28 @@ def results_document(
     }
 
 
-def markdown(results: Results, with_items: bool = False) -> str:
-    """The leaderboard as GitHub Markdown (for a pull-request comment or a step summary)."""
+@dataclass(frozen=True)
+class RunNotes:
+    """What the Markdown and HTML reports say beside the tables: the gates' verdict, the
+    run's settings, and the warnings and notes printed under the terminal leaderboard."""
+
+    verdict: Verdict | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def settings_text(self) -> str:
+        """``max_tokens=512, temperature=0.0, seed=42`` (unset ones left out)."""
+        return ", ".join(f"{k}={v}" for k, v in self.settings.items() if v is not None)
+
+
+def markdown(results: Results, notes: RunNotes | None = None, with_items: bool = False) -> str:
+    """The leaderboard as GitHub Markdown (for a pull-request comment or a step summary): the
+    gates' verdict first, then the tables, what went wrong, the settings, warnings, notes."""
+    notes = notes or RunNotes()
     parts = ["## LLM benchmark", ""]
+    if notes.verdict is not None:
+        parts += [notes.verdict.markdown(), ""]
     named = [m for m in results.models() if results.labels.get(m, m) != m]
     if named:
         legend = ", ".join(f"{for_markdown(results.labels[m])} = {for_markdown(m)}" for m in named)
@@ -99,6 +121,11 @@ def markdown(results: Results, with_items: bool = False) -> str:
     trouble = problems(results, None)
     if trouble:
         parts += ["", "**What went wrong**", ""] + [f"- {for_markdown(t)}" for t in trouble]
+    if notes.settings:
+        parts += ["", f"Run settings: {for_markdown(notes.settings_text())}"]
+    for title, lines in (("Warnings", notes.warnings), ("Notes", notes.notes)):
+        if lines:
+            parts += ["", f"**{title}**", ""] + [f"- {for_markdown(line)}" for line in lines]
     if with_items:
         parts += [
             "",
@@ -121,6 +148,14 @@ def _markdown_table(headers: list[str], rows: list[list[str]]) -> str:
     )
 
 
-def html_page(results: Results) -> str:
+def html_page(results: Results, notes: RunNotes | None = None) -> str:
     """The offline HTML page (see :mod:`pytest_llmbench.html_report`)."""
-    return html_report.html_page(results, version=plugin_version())
+    notes = notes or RunNotes()
+    return html_report.html_page(
+        results,
+        version=plugin_version(),
+        verdict=notes.verdict,
+        settings=notes.settings_text(),
+        warnings=notes.warnings,
+        notes=notes.notes,
+    )

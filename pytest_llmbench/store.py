@@ -1,17 +1,15 @@
-"""Saved runs (baselines) in the style of pytest-benchmark: ``NNNN_name.json`` files,
-compared item by item, with regression margins that can fail the run."""
+"""Saved runs (baselines) in the style of pytest-benchmark: ``NNNN_name.json`` files, read
+back checked, and what makes two runs not like for like (the comparison itself:
+:mod:`pytest_llmbench.comparison`)."""
 
 from __future__ import annotations
 
 import json
 import re
-import statistics
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_llmbench.limits import Margin
-from pytest_llmbench.metrics import PASS_RATE, gated_metrics, pass_rate
+from pytest_llmbench.metrics import gated_metrics
 from pytest_llmbench.outputs import locked, write_atomic
 from pytest_llmbench.serving import like_for_like_keys
 from pytest_llmbench.validate import Invalid, expect, field, read_json
@@ -74,6 +72,12 @@ class Store:
         return path, data
 
 
+def run_name(path: Path) -> str:
+    """The name a saved run was given: ``main`` for ``0003_main.json`` or ``main.json``."""
+    stem = path.stem
+    return stem[5:] if re.fullmatch(r"\d{4}_.+", stem) else stem
+
+
 def check_name(name: str) -> None:
     """A baseline name becomes part of a file name: letters, digits, ``.``, ``_``, ``-``."""
     if not re.fullmatch(r"[A-Za-z0-9._-]+", name) or name.strip(".") == "":
@@ -120,90 +124,6 @@ def check_baseline(data: Any) -> None:
                     field(metrics, name, f"{gwhere}.metrics", float, type(None), required=False)
 
 
-def _item_key(item: dict[str, Any]) -> str:
-    return f"{item['model']} :: {item['test']}"
-
-
-def item_metrics(item: dict[str, Any]) -> dict[str, float]:
-    """The comparable figures of one item of a results document (medians per item)."""
-    record = item.get("record") or {}
-    out: dict[str, float] = {}
-    for metric in gated_metrics(per_item=True):
-        values = metric.values(record)
-        if values:
-            out[metric.name] = statistics.median(values)
-    return out
-
-
-def grouped(document: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Item metrics by ``model :: test``; repeats of one test are pooled (medians, pass rate)."""
-    pools: dict[str, list[dict[str, Any]]] = {}
-    for item in document.get("items", []):
-        pools.setdefault(_item_key(item), []).append(item)
-    out: dict[str, dict[str, float]] = {}
-    for key, items in pools.items():
-        per = [item_metrics(i) for i in items]
-        merged: dict[str, float] = {}
-        for metric in gated_metrics(per_item=True):
-            values = [m[metric.name] for m in per if metric.name in m]
-            if values:
-                merged[metric.name] = statistics.median(values)
-        rate = pass_rate(str(i.get("outcome")) for i in items)
-        if rate is not None:
-            merged[PASS_RATE.name] = rate
-        out[key] = merged
-    return out
-
-
-@dataclass(frozen=True)
-class Delta:
-    key: str
-    metric: str
-    before: float
-    after: float
-
-    @property
-    def change(self) -> float:
-        return self.after - self.before
-
-    @property
-    def change_pct(self) -> float | None:
-        return None if self.before == 0 else 100 * self.change / abs(self.before)
-
-
-def compare(base: dict[str, Any], current: dict[str, Any]) -> list[Delta]:
-    before, after = grouped(base), grouped(current)
-    deltas = []
-    for key in after:
-        if key not in before:
-            continue
-        for metric, value in after[key].items():
-            if metric in before[key]:
-                deltas.append(Delta(key, metric, before[key][metric], value))
-    return deltas
-
-
-def missing_items(base: dict[str, Any], current: dict[str, Any]) -> dict[str, list[str]]:
-    """Baseline items (``model :: test``) with no result in ``current`` (absent, or present
-    without any figure: skipped, errored), with the baseline's node ids of each."""
-    after = grouped(current)
-    missing: dict[str, list[str]] = {}
-    for item in base.get("items", []):
-        key = _item_key(item)
-        if not after.get(key):
-            missing.setdefault(key, []).append(str(item.get("nodeid") or ""))
-    return missing
-
-
-def regressions(deltas: list[Delta], margins: tuple[Margin, ...]) -> list[tuple[Delta, Margin]]:
-    return [
-        (delta, margin)
-        for delta in deltas
-        for margin in margins
-        if margin.metric == delta.metric and margin.exceeded(delta.before, delta.after)
-    ]
-
-
 def fingerprint_mismatches(base: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """Differences that make a comparison unfair: settings, model digest/build, hardware."""
     notes = []
@@ -233,19 +153,3 @@ def changes(before: object, after: object) -> str:
             if before.get(k) != after.get(k)
         )
     return f"{before!r} → {after!r}"
-
-
-def format_deltas(deltas: list[Delta]) -> list[list[str]]:
-    rows = []
-    for d in deltas:
-        pct = d.change_pct
-        rows.append(
-            [
-                d.key,
-                d.metric,
-                f"{d.before:.3g}",
-                f"{d.after:.3g}",
-                f"{d.change:+.3g}" + ("" if pct is None else f" ({pct:+.1f}%)"),
-            ]
-        )
-    return rows

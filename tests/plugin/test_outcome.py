@@ -150,8 +150,9 @@ def test_a_repeat_group_whose_median_misses_fails_the_run(
     if not args:
         result.assert_outcomes(passed=3)
         result.stdout.fnmatch_lines([
-            "*threshold gate FAILED: llama-server@* test_scored: "
-            "score = 90, threshold score>=92 (median of 3: 70–95)*",
+            "llmbench gate FAILED: thresholds score>=92",
+            "  threshold: llama-server@:* :: test_scored: "
+            "score = 90, threshold score>=92 (median of 3: 70–95)",
         ])
     (group,) = json.loads((pytester.path / "r.json").read_text())["repeat_groups"]
     assert group["thresholds_missed"] == ["score = 90, threshold score>=92 (median of 3: 70–95)"]

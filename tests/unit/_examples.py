@@ -68,7 +68,7 @@ def example_results() -> Results:
                           ]}}))  # fmt: skip
         truncated = k == 3
         cases.append(("test_saas_spec", "failed" if truncated else "passed",
-                      {"scores": {"score": 40.0 if truncated else 85.0, "quality": 70.0 + k},
+                      {"scores": {"score": 40.0 if truncated else 85.0, "quality": (k + 1) / 3},
                        "score": {"diagnoses": ["truncated at the output cap"] if truncated else [],
                                  "checks": [{"name": "sections", "score": 0.5, "passed": False}]},
                        "truncated": truncated}))  # fmt: skip

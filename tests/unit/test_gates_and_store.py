@@ -3,15 +3,10 @@ from pathlib import Path
 
 import pytest
 
+from pytest_llmbench.comparison import compare, regressions
 from pytest_llmbench.gates import check_thresholds, pass_at_k
 from pytest_llmbench.limits import parse_margins, parse_thresholds
-from pytest_llmbench.store import (
-    Store,
-    StoreError,
-    compare,
-    fingerprint_mismatches,
-    regressions,
-)
+from pytest_llmbench.store import Store, StoreError, fingerprint_mismatches
 
 
 def test_pass_at_k_unbiased_estimator() -> None:
@@ -38,6 +33,11 @@ def test_thresholds_parse_and_report_value_limit_and_spread() -> None:
     ]
     with pytest.raises(ValueError, match="METRIC>=N"):
         parse_thresholds("speed>fast")
+    # A record_score name the item never recorded (a typo) says which it did record.
+    assert check_thresholds(record, parse_thresholds("qualty>=0.5")) == [
+        "qualty>=0.5: no score 'qualty' was recorded (llm.record_score('qualty', value)); "
+        "recorded: score"
+    ]
 
 
 def doc(score: float, tps: float, digest: str = "sha256:a", outcome: str = "passed") -> dict:

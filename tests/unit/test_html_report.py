@@ -67,7 +67,9 @@ def test_the_page_names_every_model_benchmark_and_check_whole() -> None:
     assert "waited for interactive input" in text and "truncated at the output cap" in text
     # Offline and self-contained.
     assert "<script" not in text and page.urls == []
-    found = re.findall(r"https?://[\w.:/-]*\w", text.replace('xmlns="http://www.w3.org/2000/svg"', ""))
+    found = re.findall(
+        r"https?://[\w.:/-]*\w", text.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    )
     assert set(found) <= {spec.url for spec in SPECS}  # the models' own URLs, nothing fetched
 
 
@@ -78,3 +80,43 @@ def test_bars_grow_to_fit_long_labels_and_name_their_unit() -> None:
     assert long in texts and "12.5 tok/s" in texts and "decode (tok/s)" in texts
     width = int(re.search(r'width="(\d+)"', svg).group(1))  # type: ignore[union-attr]
     assert width > len(long) * 7  # the label fits left of the bars
+
+
+def test_a_caveat_reads_as_its_kind_and_detail_not_a_raw_dict() -> None:
+    from pytest_llmbench.caveats import Caveat
+    from pytest_llmbench.leaderboard import Results
+    from tests.unit._examples import fake_report
+
+    caveat = Caveat("reloaded", "TTFT includes 4.1 s of load", ("ttft_s",)).to_dict()
+    record = {
+        "model": "m",
+        "test": "test_a",
+        "generations": [{"metrics": {"ttft_s": 4.2}, "caveats": [caveat]}],
+    }
+    results = Results(["m"])
+    results.add(fake_report("t.py::test_a[m]", "call", "passed", record))
+    page = html_page(results)
+    assert "reloaded: TTFT includes 4.1 s of load (left out of the ttft_s medians)" in page
+    assert "{&#x27;kind&#x27;" not in page and "{'kind'" not in page
+
+
+def test_the_page_carries_the_verdict_settings_warnings_and_notes() -> None:
+    from pytest_llmbench.verdict import GateFailure, Verdict
+
+    verdict = Verdict(
+        passed=False,
+        failures=(GateFailure("threshold", "gpt :: test_a", "score = 60, threshold score>=80"),),
+        checked=("thresholds score>=80",),
+    )
+    page = html_page(
+        example_results(),
+        verdict=verdict,
+        settings="max_tokens=512, temperature=0.0",
+        warnings=["gpt: the GGUF has no chat template \x1b[2J"],
+        notes=["gpt: 1 generation(s): the model was loaded again"],
+    )
+    assert '<div class="verdict fail"><b>llmbench gate FAILED: thresholds score&gt;=80</b>' in page
+    assert "<li>threshold: gpt :: test_a: score = 60, threshold score&gt;=80</li>" in page
+    assert "Run settings: max_tokens=512, temperature=0.0" in page
+    assert "<h2>Warnings</h2><ul><li>gpt: the GGUF has no chat template \\x1b[2J</li>" in page
+    assert "<h2>Notes</h2><ul><li>gpt: 1 generation(s)" in page

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from pytest_llmbench import outputs
+from pytest_llmbench.comparison import missing_items
 from pytest_llmbench.outputs import OutputError, problem_with_dir, problem_with_file, write_atomic
 from pytest_llmbench.replay import (
     FORMAT_VERSION,
@@ -23,7 +24,7 @@ from pytest_llmbench.replay import (
     Replayer,
     recording_info,
 )
-from pytest_llmbench.store import Store, StoreError, check_name, missing_items
+from pytest_llmbench.store import Store, StoreError, check_name
 from pytest_llmbench.text_safety import for_cell, for_markdown, for_terminal
 
 # --- writing ---------------------------------------------------------------------------------

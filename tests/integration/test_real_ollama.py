@@ -253,6 +253,44 @@ def test_plugin_starts_ollama_serve_at_ollama_host_and_stops_it(
         s.connect(("127.0.0.1", port))
 
 
+@pytest.mark.parametrize("pull", [False, True], ids=["not-pulled", "pull-offline"])
+def test_a_model_it_does_not_have(
+    pytester: pytest.Pytester, real_ollama: RealOllama, pull: bool
+) -> None:
+    """Not pulled: the message says how to pull it. With --llm-pull on a machine without a
+    route to ollama.com the pull fails on DNS: said as the network, not the name."""
+    pytester.makepyfile(test_o="def test_a(llm):\n    assert llm.generate('Hi').text\n")
+    args = ["--llm-pull"] if pull else []
+    result = pytester.runpytest(f"--llm-models=ollama:nosuchmodel@{real_ollama.url}", *args)
+    result.assert_outcomes(errors=1)
+    if pull and _registry_resolves():  # a machine with a route out: a wrong name
+        result.stdout.fnmatch_lines(
+            ["*ModelNotFound: *`ollama pull nosuchmodel` failed: *Check the model name*"]
+        )
+    elif pull:
+        result.stdout.fnmatch_lines(
+            [
+                "*ServerError: *`ollama pull nosuchmodel` failed: the Ollama server could not "
+                "reach the registry (*registry.ollama.ai*). Check the server's network*"
+            ]
+        )
+    else:
+        result.stdout.fnmatch_lines(
+            [
+                "*ModelNotFound: *model 'nosuchmodel' is not pulled on * (it has: gemma3-think:latest, "
+                "gemma3-270m:latest). Run `ollama pull nosuchmodel` or pass --llm-pull.*"
+            ]
+        )
+
+
+def _registry_resolves() -> bool:
+    try:
+        socket.getaddrinfo("registry.ollama.ai", 443)
+    except OSError:
+        return False
+    return True
+
+
 def test_runner_death_mid_stream_is_a_stream_error(real_ollama: RealOllama, tmp_path: Path) -> None:
     """The runner (llama-server under ``ollama serve``) killed mid-answer: Ollama ends the
     HTTP 200 stream with an ``{"error"}`` line; the item errors naming it. Run last: the

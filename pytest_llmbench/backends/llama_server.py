@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -156,19 +158,11 @@ class LlamaServerBackend(OpenAIBackend):
 
         facts = model_facts(path)
         self.server_info = replace(self.server_info, **facts)
-        given = any(
-            arg.split("=", 1)[0] in ("--chat-template", "--chat-template-file")
-            for arg in self.options.server_args
+        warnings = chat_template_warnings(
+            self.label, self.options.server_args, facts.get("gguf_chat_template") is False
         )
-        if facts.get("gguf_chat_template") is False and not given:
-            warning = (
-                f"{self.label}: the GGUF has no chat template, so llama-server formats prompts "
-                f"with its ChatML fallback, which may not be this model's format (a base model, "
-                f"or a conversion that lost the template); pass "
-                f"--llm-server-args='--chat-template NAME' or use a GGUF that has one"
-            )
-            # Printed once, under the leaderboard next to the figures it affects.
-            self.server_info = replace(self.server_info, warnings=(warning,))
+        # Printed once, under the leaderboard next to the figures they affect.
+        self.server_info = replace(self.server_info, warnings=warnings)
 
     def release(self) -> None:
         if self.process is not None:
@@ -196,3 +190,45 @@ class LlamaServerBackend(OpenAIBackend):
             "peak_rss_mb": self.process.peak_rss_mb(),
             "vram_mb": process_vram_mb(self.process.pid),
         }
+
+
+#: The fix the no-template warning suggests: ``NAME`` one of llama-server's built-in templates.
+#: ``--no-jinja`` matters: with Jinja on (llama-server's default) ``--chat-template gemma`` is
+#: read as a template whose text is "gemma", and every prompt becomes the same 3 tokens.
+CHAT_TEMPLATE_FIX = "--no-jinja --chat-template NAME"
+
+
+def chat_template_warnings(
+    label: str, server_args: Sequence[str], gguf_has_no_template: bool
+) -> tuple[str, ...]:
+    """What is wrong with how prompts will be formatted: a GGUF with no template and no
+    template given, or a built-in template's name given where llama-server reads Jinja."""
+    args = list(server_args)
+    named = _option_value(args, "--chat-template")
+    given = named is not None or _option_value(args, "--chat-template-file") is not None
+    if named is not None and "--no-jinja" not in args and not re.search(r"{[{%]", named):
+        return (
+            f"{label}: --chat-template {named} is read as a Jinja template whose text is "
+            f"{named!r} (llama-server uses Jinja by default), so every prompt becomes the same "
+            f"few tokens and every answer the same; pass --llm-server-args='--no-jinja "
+            f"--chat-template {named}' to use the built-in template of that name",
+        )
+    if gguf_has_no_template and not given:
+        return (
+            f"{label}: the GGUF has no chat template, so llama-server formats prompts with its "
+            f"ChatML fallback, which may not be this model's format (a base model, or a "
+            f"conversion that lost the template); pass --llm-server-args='{CHAT_TEMPLATE_FIX}' "
+            f"with NAME one of llama-server's built-in templates (gemma, llama3, chatml, ...), "
+            f"or use a GGUF that has one",
+        )
+    return ()
+
+
+def _option_value(args: list[str], option: str) -> str | None:
+    """The value of ``option`` in ``args`` (``--opt VALUE`` or ``--opt=VALUE``), or ``None``."""
+    for n, arg in enumerate(args):
+        if arg == option and n + 1 < len(args):
+            return args[n + 1]
+        if arg.startswith(option + "="):
+            return arg.split("=", 1)[1]
+    return None

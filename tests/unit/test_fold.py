@@ -7,7 +7,7 @@ from pytest_llmbench.text_safety import fold
 WARNING = (
     "[llmbench] WARNING: llama-server:gemma3-270m: the GGUF has no chat template, so "
     "llama-server formats prompts with its ChatML fallback, which may not be this model's "
-    "format; pass --llm-server-args='--chat-template NAME' or use a GGUF that has one "
+    "format; pass --llm-server-args='--no-jinja --chat-template NAME' or use a GGUF that has one "
     "/root/.cache/pytest-llmbench/models/gemma-3-270m-q4_k_m.gguf"
 )
 

@@ -90,8 +90,9 @@ def test_the_demo_model_is_q4_k_m_without_a_template(gemma_gguf: Path) -> None:
     [
         ((), True),
         (("--chat-template-kwargs", '{"x": 1}'), True),  # options for a template, not one
-        (("--chat-template", "chatml"), False),
-        (("--chat-template=gemma",), False),
+        (("--no-jinja", "--chat-template", "chatml"), False),
+        (("--no-jinja", "--chat-template=gemma"), False),
+        (("--chat-template", "chatml"), True),  # read as Jinja text "chatml": its own warning
         (("--chat-template-file", "t.jinja"), False),
     ],
 )

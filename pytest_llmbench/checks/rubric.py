@@ -3,6 +3,7 @@ sections, Python snippets."""
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
 from re import Pattern
@@ -191,15 +192,48 @@ _NEGATION = re.compile(
 _CLAUSE_END = re.compile(r"[.!?;:,—]\s|[.!?]$|\n\s*\n|\n\s*([-*+]|\d+\.|#)\s", re.MULTILINE)
 
 
-def _negated(text: str, at: int, code: Sequence[tuple[int, int]]) -> bool:
-    """True when the match at ``at`` sits in a prose clause with a negation before it
-    ("we do not use a connection pool"). Inside fenced code nothing is negated."""
-    if any(start <= at < end for start, end in code):
-        return False
-    start = 0
-    for end in _CLAUSE_END.finditer(text, 0, at):
-        start = end.end()
-    return _NEGATION.search(text, start, at) is not None
+#: After a match, a statement that it is absent ("connection pooling is not used", "... isn't
+#: needed", "... does not exist"), before the clause goes on.
+_ABSENT = (
+    r"(used|needed|required|necessary|supported|implemented|enabled|configured|included"
+    r"|provided|present|available|applied)"
+)
+_NEGATED_AFTER = re.compile(
+    r"\b(is|are|was|were|be|been)\s+(not|never)\s+(\w+\s+){0,2}?" + _ABSENT + r"\b"
+    r"|\b(isn|aren|wasn|weren)['’]t\s+(\w+\s+){0,2}?" + _ABSENT + r"\b"
+    r"|\b(do|does|did)\s+not\s+(exist|apply)\b|\b(don|doesn|didn)['’]t\s+(exist|apply)\b",
+    re.IGNORECASE,
+)
+_GOES_ON = re.compile(r"\b(and|but|while|so|then|because|which|that|where)\b", re.IGNORECASE)
+
+
+class _Prose:
+    """Where an answer's clauses and code blocks lie, found once per answer."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.code = [(b.start, b.end) for b in fenced_blocks(text)]
+        breaks = list(_CLAUSE_END.finditer(text))
+        self.break_starts = [m.start() for m in breaks]
+        self.break_ends = [m.end() for m in breaks]
+
+    def negated(self, start: int, end: int) -> bool:
+        """True when the match ``start:end`` sits in a prose clause that negates it: a
+        negation before it ("we do not use a connection pool") or, after it and before the
+        clause goes on, a statement that it is absent ("connection pooling is not used").
+        Code is never negated."""
+        if any(a <= start < b for a, b in self.code):
+            return False
+        i = bisect.bisect_right(self.break_ends, start)
+        clause_start = self.break_ends[i - 1] if i else 0
+        j = bisect.bisect_left(self.break_starts, end)
+        clause_end = self.break_starts[j] if j < len(self.break_starts) else len(self.text)
+        goes_on = _GOES_ON.search(self.text, end, clause_end)
+        after_end = goes_on.start() if goes_on else clause_end
+        return bool(
+            _NEGATION.search(self.text, clause_start, start)
+            or _NEGATED_AFTER.search(self.text, end, after_end)
+        )
 
 
 def phrases(
@@ -215,7 +249,8 @@ def phrases(
     by default:
 
     - a pattern counts only where it is not negated: a required one found only in prose
-      clauses with a negation before it ("we do not use a connection pool") is missing, a
+      clauses with a negation before it ("we do not use a connection pool") or a statement
+      after it that it is absent ("connection pooling is not used") is missing, a
       forbidden one found only so ("never use SELECT *") is not present (``negation=False``
       counts every occurrence; fenced code is never negated; "not only", "no more than" and
       "no matter" do not negate);
@@ -228,7 +263,7 @@ def phrases(
         raise ValueError("phrases() needs required or forbidden patterns")
     if not text or not text.strip():
         return CheckResult(name, 0.0, False, "empty answer")
-    code = [(b.start, b.end) for b in fenced_blocks(text)]
+    prose = _Prose(text)
 
     def compiled(pattern: str | Pattern[str]) -> Pattern[str]:
         return pattern if isinstance(pattern, Pattern) else re.compile(pattern, re.I | re.M)
@@ -242,14 +277,14 @@ def phrases(
         matches = list(compiled(pattern).finditer(text))
         if not matches:
             missing.append(show(pattern))
-        elif negation and all(_negated(text, m.start(), code) for m in matches):
+        elif negation and all(prose.negated(m.start(), m.end()) for m in matches):
             clause = text[max(0, matches[0].start() - 40) : matches[0].end()].split("\n")[-1]
             negated.append(f"{show(pattern)} (in {clause.strip()!r})")
     present = [
         show(p)
         for p in forbidden
         if any(
-            not (negation and _negated(text, m.start(), code)) for m in compiled(p).finditer(text)
+            not (negation and prose.negated(m.start(), m.end())) for m in compiled(p).finditer(text)
         )
     ]
     found = len(required) - len(missing) - len(negated)

@@ -294,6 +294,17 @@ COUNTED = [
 COUNTED += [
     "No more than 20 connections share the connection pool.",
     "Not only a connection pool: retries too.",
+    "A connection pool is used and requests are not retried.",
+    "A connection pool that is not shared.",
+    "The connection pool isn't optional.",
+    "Connection pools don't leak here because they are closed.",
+    "The connection pool is never exhausted.",
+]
+NEGATED += [
+    "Connection pooling is not used.",
+    "A connection pool is not really necessary here.",
+    "A connection pool isn't needed.",
+    "A connection pool does not exist in this design.",
 ]
 
 

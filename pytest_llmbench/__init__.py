@@ -7,7 +7,8 @@ The names below are the public API; every other module is internal and may chang
   are the generation settings.
 - ``checks``: the validators (``checks.features``, ``checks.run_program`` ...), returning a
   ``CheckResult``; ``Step`` is one step of a functional check.
-- ``prompt_params`` / ``load_prompt``: prompt files as test parameters.
+- ``prompt_params`` / ``load_prompt``: prompt files as test parameters (``PromptFile``: a
+  ``str`` with the file's ``name``, ``path`` and front matter ``meta``).
 - the error tree (``LLMBenchError`` and below): infrastructure failures, never a model's score.
 
 The plugin module is imported on every pytest start, so the checks and the sandbox (YAML,
@@ -29,7 +30,7 @@ from pytest_llmbench.errors import (
 )
 from pytest_llmbench.generation import Generation, Metrics, Settings
 from pytest_llmbench.llm import LLM
-from pytest_llmbench.prompts import PromptFileError, load_prompt, prompt_params
+from pytest_llmbench.prompts import PromptFile, PromptFileError, load_prompt, prompt_params
 from pytest_llmbench.replay import RecordingMissing
 from pytest_llmbench.serving import ServerInfo
 
@@ -71,6 +72,7 @@ __all__ = [
     "LLMBenchError",
     "Metrics",
     "ModelNotFound",
+    "PromptFile",
     "PromptFileError",
     "RecordingMissing",
     "RequestRejected",

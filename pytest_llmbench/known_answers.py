@@ -32,6 +32,7 @@ from typing import Any, Literal
 import pytest
 
 from pytest_llmbench.errors import LLMBenchError
+from pytest_llmbench.front_matter import FrontMatterError, split
 from pytest_llmbench.generation import Generation, Metrics, Settings
 from pytest_llmbench.serving import ServerInfo
 from pytest_llmbench.specs import ModelSpec
@@ -89,38 +90,28 @@ def read_answer(path: Path) -> KnownAnswer:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise KnownAnswerError(f"known answer {path} cannot be read: {exc}") from None
-    lines = text.splitlines(keepends=True)
-    if not lines or lines[0].rstrip("\r\n") != "---":
-        return KnownAnswer(path, text)
-    end = next((i for i, line in enumerate(lines[1:], 1) if line.rstrip("\r\n") == "---"), 0)
-    if not end:
-        raise KnownAnswerError(
-            f"known answer {path}: its front matter (from the first line, ---) is never closed "
-            f"by a line ---; close it, or start an answer that begins with --- with an empty "
-            f"front matter (two lines ---)"
-        )
+    try:
+        fields, body = split(text)
+    except FrontMatterError as exc:
+        raise KnownAnswerError(f"known answer {path}: {exc}") from None
     found: dict[str, str] = {}
-    for number, line in enumerate(lines[1:end], 2):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        key, colon, value = stripped.partition(":")
-        key, value = key.strip(), value.split(" #", 1)[0].strip()
-        if not colon or key not in _KEYS:
+    for field in fields:
+        key, value = field.key, field.value
+        if key not in _KEYS:
             raise KnownAnswerError(
-                f"known answer {path}, line {number}: {stripped[:60]!r} is not one of "
+                f"known answer {path}, line {field.line}: {f'{key}: {value}'[:60]!r} is not one of "
                 f"{', '.join(f'{k}: ...' for k in _KEYS)}"
             )
         choices = _CHOICES.get(key)
         if choices is not None and value not in choices:
             raise KnownAnswerError(
-                f"known answer {path}, line {number}: {key}: {value!r}; use one of "
+                f"known answer {path}, line {field.line}: {key}: {value!r}; use one of "
                 f"{', '.join(choices)}"
             )
         found[key] = value
     return KnownAnswer(
         path,
-        "".join(lines[end + 1 :]),
+        body,
         expect="fail" if found.get("expect") == "fail" else "pass",
         finish_reason=found.get("finish_reason", "stop"),
         note=found.get("note") or None,

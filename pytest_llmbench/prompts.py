@@ -5,26 +5,56 @@
     @pytest.mark.parametrize("prompt", prompt_params("prompts"))   # prompts/*.md, ids = stems
     def test_prompt(llm, prompt):
         answer = llm.generate(prompt)
+        assert prompt.meta["expected"] in answer.answer      # from the file's front matter
 
-``llm.generate(Path("prompts/todo.md"))`` reads the file the same way.
+Each parameter is a :class:`PromptFile`: the prompt's text (a ``str``, so it goes wherever a
+prompt does) with the file's ``name``, ``path`` and front matter ``meta`` (``key: value`` lines
+between two ``---`` lines at the top: never sent to the model). ``llm.generate(Path(
+"prompts/todo.md"))`` reads the file the same way.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from pytest_llmbench.errors import LLMBenchError
+from pytest_llmbench.front_matter import FrontMatterError, split
 
 
 class PromptFileError(LLMBenchError, ValueError):
     """A prompt file is missing, unreadable, empty or not UTF-8 text."""
 
 
-def load_prompt(path: str | os.PathLike[str]) -> str:
-    """The text of a UTF-8 prompt file (a byte-order mark is dropped).
+class PromptFile(str):
+    """A prompt read from a file: its text, still a ``str``, with where it came from and what
+    its front matter says (``prompt.meta["expected"]``)."""
+
+    path: Path
+    meta: Mapping[str, str]
+
+    def __new__(cls, text: str, path: Path, meta: Mapping[str, str] | None = None) -> PromptFile:
+        prompt = super().__new__(cls, text)
+        prompt.path = path
+        prompt.meta = MappingProxyType(dict(meta or {}))
+        return prompt
+
+    def __reduce__(self) -> tuple[type[PromptFile], tuple[str, Path, dict[str, str]]]:
+        return PromptFile, (str(self), self.path, dict(self.meta))
+
+    @property
+    def name(self) -> str:
+        """The file name without its suffix (the test id ``prompt_params`` gives it)."""
+        return self.path.stem
+
+
+def load_prompt(path: str | os.PathLike[str]) -> PromptFile:
+    """The text of a UTF-8 prompt file (a byte-order mark is dropped), without its front
+    matter, which becomes the prompt's ``meta``.
 
     Never guesses another encoding: a prompt silently decoded wrong would be benchmarked as
     something else than the author wrote.
@@ -48,13 +78,17 @@ def load_prompt(path: str | os.PathLike[str]) -> str:
             f"offset {exc.start} (line {line}); re-save it as UTF-8 (e.g. `iconv -f latin1 "
             f"-t utf-8`)"
         ) from None
+    try:
+        fields, text = split(text)
+    except FrontMatterError as exc:
+        raise PromptFileError(f"prompt file {str(file)!r}: {exc}") from None
     if not text.strip():
         raise PromptFileError(f"prompt file {str(file)!r} is empty; write the prompt in it")
-    return text
+    return PromptFile(text, file, {f.key: f.value for f in fields})
 
 
 def prompt_params(directory: str | os.PathLike[str], pattern: str = "*.md") -> list[Any]:
-    """One ``pytest.param(text, id=stem)`` per file matching ``pattern`` (a glob, default
+    """One ``pytest.param(PromptFile, id=stem)`` per file matching ``pattern`` (a glob, default
     ``*.md``; ``"*"`` takes every file) directly in ``directory``, sorted by name. A relative
     ``directory`` is taken from the calling test file's folder.
 

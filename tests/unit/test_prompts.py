@@ -77,3 +77,27 @@ def test_a_file_the_pattern_leaves_out_is_refused_not_skipped(tmp_path: Path) ->
         prompt_params(tmp_path)
     params = prompt_params(tmp_path, pattern="*")
     assert [p.id for p in params] == ["a", "b"] and [p.values[0] for p in params] == ["one", "two"]
+
+
+def test_a_prompt_file_is_a_string_with_its_name_path_and_front_matter(tmp_path: Path) -> None:
+    import copy
+    import pickle
+
+    from pytest_llmbench.prompts import PromptFile
+
+    (tmp_path / "capital.md").write_text(
+        "---\nexpected: Paris  # the answer\nlevel: 'easy'\n---\nWhat is the capital of France?\n"
+    )
+    (tmp_path / "plain.md").write_text("---- not front matter\nSay hi.\n")
+    capital, plain = (p.values[0] for p in prompt_params(tmp_path))
+    assert isinstance(capital, PromptFile) and isinstance(capital, str)
+    assert capital == "What is the capital of France?\n"  # the front matter is not sent
+    assert (capital.name, capital.path) == ("capital", tmp_path / "capital.md")
+    assert dict(capital.meta) == {"expected": "Paris", "level": "easy"}
+    assert dict(plain.meta) == {} and plain.startswith("---- not")
+    for again in (copy.deepcopy(capital), pickle.loads(pickle.dumps(capital))):
+        assert again == capital and dict(again.meta) == dict(capital.meta)
+    assert load_prompt(tmp_path / "capital.md").meta["expected"] == "Paris"
+    (tmp_path / "open.md").write_text("---\nexpected: 1\nNo closing line.\n")
+    with pytest.raises(PromptFileError, match=r"open\.md'?: its front matter .* is never closed"):
+        load_prompt(tmp_path / "open.md")

@@ -115,3 +115,17 @@ def test_a_broken_check_errors_the_item_and_names_the_predicate(
         ["*CheckError: features: predicate 'bad' raised ZeroDivisionError: division by zero*"]
     )
     result.stdout.fnmatch_lines(["*| llama-server@*| 1 *| 0 *| 0 *| 1 *"])
+
+
+def test_a_judged_run_replays_offline(pytester: pytest.Pytester) -> None:
+    """The judge's prompt is the same on every run (its block tag is a hash of the prompt,
+    not a random nonce), so a recorded judge replays with no server."""
+    pytester.makepyfile(test_j=JUDGED)
+    verdict = verdict_json({"clear": True, "short": False})
+    with FakeLlamaServer(ModelScript(["Fine", " answer"])) as model, \
+            FakeLlamaServer(ModelScript(tokens(verdict))) as judge:
+        models = [f"--llm-models=llama-server@{model.url}", f"--llm-judge=llama-server@{judge.url}"]
+        pytester.runpytest(*models, "--llm-record=rec").assert_outcomes(passed=1)
+    replayed = pytester.runpytest(*models, "--llm-replay=rec", "--llm-json=r.json")
+    replayed.assert_outcomes(passed=1)
+    assert items(pytester)[0]["record"]["scores"]["score"] == 50.0

@@ -182,10 +182,12 @@ def _shown_metrics(summaries: list[ModelSummary]) -> list[Metric]:
 
 
 def _carries_data(metric: Metric, summaries: list[ModelSummary]) -> bool:
-    """Some model has a figure for it (and, for a counted flag such as truncation, not 0)."""
+    """Some model has a figure for it (and, for a count such as truncations or output tokens,
+    not 0: known answers, ``answers:DIR``, count no tokens)."""
     if not any(s.has(metric) for s in summaries):
         return False
-    return not (metric.source == "flag" and not any(s.value(metric) for s in summaries))
+    counted = metric.source == "flag" or metric.summary == ("count",)
+    return not (counted and not any(s.value(metric) for s in summaries))
 
 
 def _label(results: Results, model: str) -> str:

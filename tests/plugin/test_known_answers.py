@@ -76,6 +76,7 @@ def test_good_and_bad_answers_get_their_verdicts_with_no_server(
     ])
     header = next(line for line in result.stdout.lines if line.startswith("| model"))
     assert "TTFT" not in header and "tok/s" not in header  # nothing was timed
+    assert "out tok" not in header  # nor counted: no column of zeros
     records = items(known)
     good = records["test_checks.py::test_greet[answers:known/good-alice]"]["record"]
     assert good["known_answer"] == {

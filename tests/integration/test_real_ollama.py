@@ -103,7 +103,10 @@ STORY = (
     "and is laughed at. That night the storm comes. Retell the story in one sentence, then "
     "name its theme, then say what you think the empty bottle means."
 )
-"""About 170 tokens: a repeat evaluates 5 of them, far faster than any uncached prompt."""
+STORY = f"{STORY} Before you answer, read it once more, slowly: {STORY}"
+"""About 340 tokens: a repeat evaluates 5 of them. Long, so that its uncached evaluation
+outlasts the stalls of a loaded machine (a 5-token evaluation took 3 s at load 14 on 2 cores,
+a 122-token prompt 4.4 s uncached)."""
 
 
 def test_prompt_cache_is_marked_only_where_the_server_reused_it(gemma: Tapped) -> None:

@@ -9,6 +9,7 @@ NO_CODE = "no code found"
 OUTPUT_LIMIT = "printed more than the output limit"
 MEMORY_LIMIT = "used more than the memory limit"
 DISK_LIMIT = "wrote more than the disk limit"
+ENDED_EARLY = "exited before its tests finished"
 
 
 def crashed(exit_code: int, last_stderr_line: str) -> str:

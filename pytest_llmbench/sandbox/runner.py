@@ -381,6 +381,13 @@ def _judge(
         if code:
             r.diagnosis = diagnoses.crashed(code, stderr_lines[-1] if stderr_lines else "")
         return
+    if r.step.finish and not r.finished:
+        r.why = (
+            f"the program did not run to its end (exit {code} before its last line returned: "
+            "sys.exit, os._exit, SystemExit, or an exit from a hook)"
+        )
+        r.diagnosis = diagnoses.ENDED_EARLY
+        return
     try:
         matched = _matches(r.step.stdout, r.stdout)
     except Exception as exc:
@@ -401,12 +408,6 @@ def _judge(
         if wrong:
             r.why = for_cell(wrong[:300])
             return
-    if r.step.finish and not r.finished:
-        r.why = (
-            "the program did not run to its end (exit 0 before its last line returned: "
-            "sys.exit, os._exit, SystemExit, or an exit from a hook)"
-        )
-        return
     r.passed, r.why = True, "ok"
 
 

@@ -35,6 +35,7 @@ def test_a_program_that_ends_early_with_success_fails_a_finish_step(code: str) -
     result = checks.run_program(code, FINISH)
     assert result.score == 0, result.details
     assert "did not run to its end" in result.details, result.details
+    assert result.diagnosis == checks.diagnoses.ENDED_EARLY
 
 
 def test_killing_itself_fails_and_says_so() -> None:

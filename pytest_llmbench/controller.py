@@ -192,8 +192,8 @@ class Controller:
         self._write_files(document, verdict)
         if run.save:
             try:
-                path = store.save(run.save, document)
-                self.lines.append(f"saved run: {path}")
+                saved = store.save(run.save, document)
+                self.lines.append(f"saved run: {saved.path} (history: {saved.history.name})")
             except (StoreError, OSError) as exc:
                 self._output_failed(f"--llm-save {run.save}: run not saved: {exc}")
         self._count_recordings()

@@ -114,11 +114,12 @@ def write_atomic(path: Path, text: str) -> None:
 
 @contextlib.contextmanager
 def locked(directory: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``directory`` (a ``.lock`` file in it) across processes, so
-    two runs choosing the next free number there cannot both take the same one."""
+    """Hold an exclusive lock on ``directory`` across processes, so two runs choosing the next
+    free number there cannot both take the same one. The lock is taken on the directory
+    itself: no lock file is left where a user would commit it."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
         raise OutputError(f"cannot lock {directory}: {exc.strerror or exc}") from None
     try:

@@ -1,11 +1,12 @@
-"""Saved runs (baselines) in the style of pytest-benchmark: ``NNNN_name.json`` files, read
-back checked, and what makes two runs not like for like (the comparison itself:
-:mod:`pytest_llmbench.comparison`)."""
+"""Saved runs (baselines) in the style of pytest-benchmark: a stable ``NAME.json`` per name and
+numbered ``history/NNNN_NAME.json`` files, read back checked, and what makes two runs not
+like for like (the comparison itself: :mod:`pytest_llmbench.comparison`)."""
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,28 +20,55 @@ class StoreError(ValueError):
     """A baseline that cannot be found or read; the message says what exists."""
 
 
+@dataclass(frozen=True)
+class SavedRun:
+    path: Path
+    """The stable file (``.llmbench/main.json``): what ``--llm-compare=main`` reads."""
+    history: Path
+    """The numbered copy kept in ``history/`` (``0003_main.json``)."""
+
+
 class Store:
-    """A directory of numbered saved runs."""
+    """A directory of saved runs: ``NAME.json``, the latest run saved under each name (a stable
+    file a CI job keeps comparing against, and may commit), and ``history/NNNN_NAME.json``,
+    every run saved, numbered (as pytest-benchmark keeps them). Numbered runs directly in the
+    directory (this plugin's earlier layout) are still found."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def runs(self) -> list[Path]:
-        return sorted(self.root.glob("[0-9][0-9][0-9][0-9]_*.json"))
+    @property
+    def history(self) -> Path:
+        return self.root / "history"
 
-    def save(self, name: str, document: dict[str, Any]) -> Path:
-        """Write ``document`` as the next numbered run, atomically; two runs saving at once
-        get distinct numbers (the choice is made under a lock on the directory)."""
+    def runs(self) -> list[Path]:
+        """Every numbered run, oldest first."""
+        pattern = "[0-9][0-9][0-9][0-9]_*.json"
+        found = [*self.history.glob(pattern), *self.root.glob(pattern)]
+        return sorted(found, key=lambda p: (int(p.name[:4]), p.name))
+
+    def names(self) -> list[Path]:
+        """The stable files, one per name."""
+        return sorted(p for p in self.root.glob("*.json") if not p.name[:4].isdigit())
+
+    def save(self, name: str, document: dict[str, Any]) -> SavedRun:
+        """Write ``document`` as ``NAME.json`` and as the next numbered run in ``history/``,
+        each atomically; two runs saving at once get distinct numbers (the choice is made
+        under a lock on the directory itself: no lock file is left beside the runs)."""
         check_name(name)
+        text = json.dumps(document, indent=1, default=str)
         with locked(self.root):
             runs = self.runs()
             number = int(runs[-1].name[:4]) + 1 if runs else 1
-            path = self.root / f"{number:04d}_{name}.json"
-            write_atomic(path, json.dumps(document, indent=1, default=str))
-        return path
+            history = self.history / f"{number:04d}_{name}.json"
+            write_atomic(history, text)
+            path = self.root / f"{name}.json"
+            write_atomic(path, text)
+        return SavedRun(path, history)
 
     def find(self, ref: str) -> Path:
-        """``latest``, a number (``3`` / ``0003``), a name (its newest run), or a path."""
+        """A path, ``latest``, a number (``3`` / ``0003``, from the history) or a name (its
+        stable file, else its newest numbered run)."""
         if Path(ref).suffix == ".json" and Path(ref).is_file():
             return Path(ref)
         runs = self.runs()
@@ -49,11 +77,12 @@ class Store:
         if ref.isdigit():
             hits = [p for p in runs if int(p.name[:4]) == int(ref)]
         else:
-            hits = [p for p in runs if p.stem[5:] == ref]
+            stable = self.root / f"{ref}.json"
+            hits = [stable] if stable.is_file() else [p for p in runs if p.stem[5:] == ref]
         if not hits:
-            names = ", ".join(p.name for p in runs[-10:]) or "none"
+            have = [p.stem for p in self.names()] + [p.name for p in runs[-5:]]
             raise StoreError(
-                f"no saved run {ref!r} in {self.root} (have: {names}); "
+                f"no saved run {ref!r} in {self.root} (have: {', '.join(have) or 'none'}); "
                 f"save one with --llm-save NAME"
             )
         return hits[-1]

@@ -37,7 +37,7 @@ def test_baseline_items_missing_from_this_run_are_listed_and_gate_when_collected
         deselected = pytester.runpytest(model, *gate, "-k", "test_scored")
         assert deselected.ret == 0
         deselected.stdout.fnmatch_lines(
-            ["*not in this run: llama-server@http*:: test_other (in 0001_base.json)*"]
+            ["*not in this run: llama-server@http*:: test_other (in base.json)*"]
         )
 
         # Collected but produced nothing: a gate must not pass it.
@@ -51,6 +51,6 @@ def test_baseline_items_missing_from_this_run_are_listed_and_gate_when_collected
         assert spread.ret == pytest.ExitCode.TESTS_FAILED
     for result in (listed, unfinished, spread):
         result.stdout.fnmatch_lines(
-            ["*NO RESULT llama-server@http*:: test_other: in 0001_base.json, collected in this "
+            ["*NO RESULT llama-server@http*:: test_other: in base.json, collected in this "
              "run but produced no result (skipped, errored or not run)*"]
         )

@@ -59,7 +59,7 @@ def test_a_record_score_name_gates_as_a_threshold_and_a_margin(
         [
             "| test_quality | quality | 0.333  | 0.200 | -39.9% | > quality:0.1 |",
             "*- llmbench verdict -*",
-            "llmbench gate FAILED: compared with 0001_main.json, margins quality:0.1",
+            "llmbench gate FAILED: compared with main.json, margins quality:0.1",
             "  regression: llama-server@:* :: test_quality: quality 0.333 → 0.2 (-39.9%), beyond margin quality:0.1",
             "  if the change is intended, accept it: pytest *--llm-save=main",
         ]
@@ -121,13 +121,13 @@ def test_a_passing_comparison_says_so(
     assert same.ret == 0
     same.stdout.fnmatch_lines(
         [
-            "*- llmbench compared with 0001_main.json: llama-server@:* -*",
+            "*- llmbench compared with main.json: llama-server@:* -*",
             "(nothing moved beyond a margin or the noise; left out: 1 within noise, 10",
             "*- llmbench verdict -*",
-            "llmbench gate passed: compared with 0001_main.json, margins quality:0.1",
+            "llmbench gate passed: compared with main.json, margins quality:0.1",
         ]
     )
     assert (
-        "**Gate passed**: compared with 0001_main.json, margins quality:0.1"
+        "**Gate passed**: compared with main.json, margins quality:0.1"
         in (pytester.path / "r.md").read_text()
     )

@@ -80,18 +80,19 @@ def test_baseline_save_compare_and_fail_on_regression(
     monkeypatch.setenv("FAKE_SCORE", "90")
     saved = pytester.runpytest(*model, "--llm-save=base")
     assert saved.ret == 0
-    assert (pytester.path / ".llmbench" / "0001_base.json").is_file()
+    assert (pytester.path / ".llmbench" / "base.json").is_file()
+    saved.stdout.fnmatch_lines(["*saved run: */.llmbench/base.json (history: 0001_base.json)"])
 
     monkeypatch.setenv("FAKE_SCORE", "86")
     within = pytester.runpytest(*model, "--llm-compare=base", "--llm-compare-fail=score:5")
     assert within.ret == 0
-    within.stdout.fnmatch_lines(["*- llmbench compared with 0001_base.json: llama-server@:* -*",
+    within.stdout.fnmatch_lines(["*- llmbench compared with base.json: llama-server@:* -*",
                                  "| test        | metric | before | after | change |",
                                  "|-*|",
                                  "| test_scored | score  | 90.0   | 86.0  | -4.4%  |",
                                  "(left out: *timings of unrepeated items*",
                                  "*- llmbench verdict -*",
-                                 "llmbench gate passed: compared with 0001_base.json, margins "
+                                 "llmbench gate passed: compared with base.json, margins "
                                  "score:5"])
 
     monkeypatch.setenv("FAKE_SCORE", "80")
@@ -99,7 +100,7 @@ def test_baseline_save_compare_and_fail_on_regression(
     assert beyond.ret == pytest.ExitCode.TESTS_FAILED
     beyond.stdout.fnmatch_lines([
         "*- llmbench verdict -*",
-        "llmbench gate FAILED: compared with 0001_base.json, margins score:5",
+        "llmbench gate FAILED: compared with base.json, margins score:5",
         "  regression: llama-server@:* :: test_scored: score 90 → 80 (-11.1%), beyond margin "
         "score:5",
         "  if the change is intended, accept it: pytest --llm-models=llama-server@http://* "
@@ -112,7 +113,7 @@ def test_baseline_save_compare_and_fail_on_regression(
 
     other = pytester.runpytest(*model, "--llm-max-tokens=99", "--llm-compare=base")
     other.stdout.fnmatch_lines(
-        ["*WARNING: not like for like with 0001_base.json: settings: max_tokens 16384 → 99"]
+        ["*WARNING: not like for like with base.json: settings: max_tokens 16384 → 99"]
     )
 
 

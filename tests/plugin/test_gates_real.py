@@ -48,7 +48,7 @@ def test_gates_reports_and_baseline_on_a_real_server(
     assert sorted(i["record"]["settings"]["seed"] for i in document["items"]) == [42, 43, 44]
     assert "| llama-server" in (pytester.path / "lb.md").read_text()
     assert "<svg" in (pytester.path / "report.html").read_text()
-    assert (pytester.path / ".llmbench" / "0001_base.json").is_file()
+    assert (pytester.path / ".llmbench" / "base.json").is_file()
 
     pytester.makepyfile(test_g=GATED.replace("SCORE", "92"))
     missed = pytester.runpytest(*MODEL, "-p", "no:terminal", "--llm-json=r.json",

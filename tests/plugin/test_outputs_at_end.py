@@ -37,7 +37,7 @@ def test_one_output_failing_never_stops_the_others(pytester: pytest.Pytester) ->
     assert "Traceback" not in result.stdout.str()
     assert json.loads((pytester.path / "r.json").read_text())["items"]
     assert "<svg" in (pytester.path / "r.html").read_text()
-    assert (pytester.path / ".llmbench" / "0001_base.json").is_file()
+    assert (pytester.path / ".llmbench" / "base.json").is_file()
 
 
 def test_results_that_cannot_be_assembled_still_leave_the_other_reports(
@@ -81,11 +81,11 @@ def test_a_full_disk_at_the_end_leaves_no_empty_files(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stdout.fnmatch_lines([
         "*ERROR: results JSON r.json not written: cannot write r.json: No space left on device*",
-        "*ERROR: --llm-save base: run not saved: cannot write */0001_base.json: No space left*",
+        "*ERROR: --llm-save base: run not saved: cannot write */history/0001_base.json: No space left*",
     ])  # fmt: skip
     assert not (pytester.path / "r.json").exists()
     storage = pytester.path / ".llmbench"
-    assert [p.name for p in storage.iterdir() if p.name != ".lock"] == []
+    assert [p.name for p in storage.rglob("*") if p.is_file()] == []
 
 
 HOSTILE = "evil\x1b]0;pwned\x07 \x1b[2J \x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\ a|b <b>bold</b>"

@@ -76,17 +76,32 @@ def test_fingerprint_mismatch_is_named() -> None:
     assert notes == ["m: digest 'sha256:a' → 'sha256:b'"]
 
 
-def test_store_numbers_runs_and_finds_them(tmp_path: Path) -> None:
-    store = Store(tmp_path / ".llmbench")
+def test_store_keeps_a_stable_file_per_name_and_numbered_history(tmp_path: Path) -> None:
+    root = tmp_path / ".llmbench"
+    store = Store(root)
     first = store.save("base", doc(1, 1))
     second = store.save("base", doc(2, 2))
     store.save("other", doc(3, 3))
-    assert (first.name, second.name) == ("0001_base.json", "0002_base.json")
-    assert store.find("base") == second
-    assert store.find("1") == first
+    assert first.path == second.path == root / "base.json"  # one file a CI job keeps
+    assert (first.history.name, second.history.name) == ("0001_base.json", "0002_base.json")
+    assert first.history.parent == root / "history"
+    assert store.find("base") == root / "base.json"  # the latest 'base'
+    assert json.loads(store.find("base").read_text())["items"][0]["record"]["scores"]["score"] == 2
+    assert store.find("1") == first.history
     assert store.find("latest").name == "0003_other.json"
-    assert json.loads(store.find("0002").read_text())["items"][0]["record"]["scores"]["score"] == 2
-    with pytest.raises(StoreError, match=r"no saved run 'nope'.*0001_base\.json"):
+    assert json.loads(store.find("0001").read_text())["items"][0]["record"]["scores"]["score"] == 1
+    assert sorted(p.name for p in root.iterdir()) == ["base.json", "history", "other.json"]
+    with pytest.raises(StoreError, match=r"no saved run 'nope'.*\(have: base, other, 0001_base"):
         store.find("nope")
+
+
+def test_numbered_runs_of_the_earlier_layout_are_still_found(tmp_path: Path) -> None:
+    root = tmp_path / ".llmbench"
+    root.mkdir()
+    (root / "0001_main.json").write_text(json.dumps(doc(1, 1)))
+    store = Store(root)
+    assert store.find("main") == root / "0001_main.json"
+    assert store.save("main", doc(2, 2)).history.name == "0002_main.json"  # numbering goes on
+    assert store.find("main") == root / "main.json"
     with pytest.raises(StoreError, match="use letters"):
         store.save("bad name", {})

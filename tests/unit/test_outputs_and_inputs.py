@@ -104,7 +104,7 @@ def test_two_runs_saving_one_name_at_once_get_distinct_numbers(
     store = Store(tmp_path / ".llmbench")
     saved: list[Path] = []
     threads = [
-        threading.Thread(target=lambda n=n: saved.append(store.save("main", {"n": n})))
+        threading.Thread(target=lambda n=n: saved.append(store.save("main", {"n": n}).history))
         for n in range(2)
     ]
     for thread in threads:
@@ -113,6 +113,7 @@ def test_two_runs_saving_one_name_at_once_get_distinct_numbers(
         thread.join()
     assert sorted(p.name for p in saved) == ["0001_main.json", "0002_main.json"]
     assert sorted(json.loads(p.read_text())["n"] for p in saved) == [0, 1]
+    assert not list((tmp_path / ".llmbench").rglob("*.lock"))  # nothing a user would commit
 
 
 @pytest.mark.parametrize("name", ["bad name", "../up", "a/b", "..", ""])

@@ -4,7 +4,8 @@
 
     LLMBenchError
     ├── ServerError          a server could not be started, reached or kept healthy
-    │   └── ModelNotFound    the server answers but does not have the model
+    │   ├── ModelNotFound    the server answers but does not have the model
+    │   └── ReplyLimitError  a reply broke a bound: total time, bytes, encoding, JSON depth
     ├── GenerationError      a request was accepted but no complete answer came back
     │   ├── RequestRejected  HTTP error status before streaming (e.g. context overflow)
     │   └── StreamError      the stream was cut, stalled, malformed or carried an error
@@ -37,6 +38,24 @@ class ServerError(LLMBenchError):
 
 class ModelNotFound(ServerError):
     """The server is up but does not serve the requested model."""
+
+
+class ReplyLimitError(ServerError):
+    """A server's reply broke one of the bounds of ``reply_limits`` (too slow in all, too big,
+    compressed, too deeply nested JSON). Raised low with the limit alone; the request's edge
+    (``backends.bounded``) raises it again with :meth:`at`, naming the model and the URL."""
+
+    def __init__(self, message: str, *, limit: str | None = None, partial: Any = None) -> None:
+        super().__init__(message, partial=partial)
+        self.limit = message if limit is None else limit
+        """What the server broke, without the model and the URL."""
+        self.located = limit is not None
+
+    def at(self, label: str, url: str) -> ReplyLimitError:
+        """This error, naming the model and the server's URL (once)."""
+        if self.located:
+            return self
+        return ReplyLimitError(f"{label}: {url}: {self.limit}", limit=self.limit)
 
 
 class GenerationError(LLMBenchError):

@@ -23,10 +23,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import httpx
-
 from pytest_llmbench.caveats import SIDE_BY_SIDE, Caveat
-from pytest_llmbench.errors import ServerError
+from pytest_llmbench.errors import ReplyLimitError, ServerError
 from pytest_llmbench.generation import Generation
 
 Progress = Callable[[str], None]
@@ -100,17 +98,21 @@ def wait_for_health(
     last_note = started
     last_status = "no answer yet"
     # Plain http on loopback for spawned servers; attached ones may be https.
-    from pytest_llmbench.backends.base import http_client
+    from pytest_llmbench import reply_limits
+    from pytest_llmbench.backends.bounded import ServerClient
 
-    with http_client(httpx.Timeout(5.0)) as client:
+    with ServerClient(label, reply_limits.HEALTH) as client:
         while True:
             if check is not None:
                 check()
             try:
                 response = client.get(health_url)
                 last_status = f"HTTP {response.status_code}"
-            except httpx.HTTPError as exc:
-                last_status = type(exc).__name__
+            except ReplyLimitError as exc:
+                last_status = exc.limit
+                response = None
+            except ServerError as exc:  # unreachable: the name of httpx's error
+                last_status = type(exc.__cause__ or exc).__name__
                 response = None
             if not seen or seen[-1] != last_status:
                 seen.append(last_status)

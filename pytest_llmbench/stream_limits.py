@@ -1,9 +1,10 @@
 """The limits of one generation: time (total and stall) and output size (tokens and bytes).
 
-Time limits are kept by a watchdog thread, because a server can hold a connection open
-without ever sending a token: llama-server sends its 200 headers before it reads the prompt
-and then an SSE comment every ``sse_ping_interval`` seconds of silence (30 by default), so a
-read timeout never fires and a check made when a token arrives never runs. When a limit
+Time limits are kept by a watchdog thread (``reply_limits.Watchdog``), because a server can
+hold a connection open without ever sending a token: llama-server sends its 200 headers
+before it reads the prompt and then an SSE comment every ``sse_ping_interval`` seconds of
+silence (30 by default), so a read timeout never fires and a check made when a token
+arrives never runs. When a limit
 fires, the watchdog shuts the socket down (got through httpcore's documented ``trace``
 extension as soon as the connection is made, headers or not); the blocked read then fails
 and the generation ends with :meth:`StreamLimits.error`, naming the limit.
@@ -11,14 +12,11 @@ and the generation ends with :meth:`StreamLimits.error`, naming the limit.
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
-import time
+import math
 from dataclasses import dataclass
-from typing import Any
 
 from pytest_llmbench.errors import StreamError
+from pytest_llmbench.reply_limits import ReplyLimits, Watchdog
 from pytest_llmbench.streaming import StreamClock
 
 
@@ -43,6 +41,11 @@ class OutputCap:
         tokens = limit + max(16, limit // 4)
         return cls(max_tokens, tokens, tokens * 4096 + 2**20)
 
+    def reply_limits(self) -> ReplyLimits:
+        """The stream's byte cap as the limits of its request (its time is
+        :class:`StreamLimits`'s)."""
+        return ReplyLimits("the generation", math.inf, self.bytes)
+
     def tokens_error(self, label: str, seen: int) -> StreamError:
         return StreamError(
             f"{label}: the server ignored the output cap: {seen} tokens streamed for "
@@ -50,16 +53,17 @@ class OutputCap:
             f"answer kept. Check that the server honours max_tokens / n_predict / num_predict."
         )
 
-    def bytes_error(self, label: str, seen: int) -> StreamError:
+    def bytes_error(self, label: str, url: str, seen: int) -> StreamError:
         return StreamError(
             f"{label}: the server ignored the output cap: more than {self.bytes:,} bytes "
-            f"streamed ({seen:,} read) for max_tokens={self.max_tokens}; the client stopped "
-            f"reading, partial answer kept."
+            f"streamed ({seen:,} read from {url}) for max_tokens={self.max_tokens}; the "
+            f"client stopped reading, partial answer kept."
         )
 
 
-class StreamLimits:
-    """Total and stall limits of one streamed request, watched from a daemon thread.
+class StreamLimits(Watchdog):
+    """Total and stall limits of one streamed request, watched by a
+    :class:`~pytest_llmbench.reply_limits.Watchdog`.
 
     ``stall_s``: no new token (answer or thinking) for this long, counted from the request
     until the first token and between tokens after it, whatever else arrives (headers, SSE
@@ -70,60 +74,20 @@ class StreamLimits:
     def __init__(
         self, clock: StreamClock, label: str, *, stall_s: float, total_s: float | None
     ) -> None:
+        super().__init__()
         self.clock = clock
         self.label = label
         self.stall_s = stall_s
         self.total_s = total_s
-        self.fired: str | None = None
-        """``"total"`` or ``"stall"`` once a limit fired."""
-        self._lock = threading.Lock()
-        self._sock: socket.socket | None = None
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="llmbench-limits", daemon=True)
-
-    def __enter__(self) -> StreamLimits:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self._done.set()
-        self._thread.join()
-
-    def trace(self, event: str, info: dict[str, Any]) -> None:
-        """httpcore trace hook: remember the socket as soon as it is connected."""
-        if not event.endswith((".connect_tcp.complete", ".connect_unix_socket.complete")):
-            return
-        stream = info.get("return_value")
-        sock = stream.get_extra_info("socket") if stream is not None else None
-        if isinstance(sock, socket.socket):
-            with self._lock:
-                self._sock = sock
-                if self.fired is not None:
-                    _shut(sock)
 
     def due(self) -> tuple[float, str]:
-        """The next moment a limit fires and which, as things stand."""
+        """The next moment a limit fires and which (``"total"`` or ``"stall"``), as things
+        stand."""
         clock = self.clock
         stall = (clock.last_token or clock.sent) + self.stall_s
         if self.total_s is not None and clock.sent + self.total_s <= stall:
             return clock.sent + self.total_s, "total"
         return stall, "stall"
-
-    def _watch(self) -> None:
-        while True:
-            deadline, which = self.due()
-            left = deadline - time.perf_counter()
-            if left <= 0:
-                with self._lock:
-                    if self._done.is_set():
-                        return
-                    self.fired = which
-                    if self._sock is not None:
-                        _shut(self._sock)
-                return
-            if self._done.wait(left):
-                return
 
     def error(self, received_bytes: int) -> StreamError:
         """The error for the limit that fired, naming it and what arrived meanwhile."""
@@ -149,8 +113,3 @@ def stall_error(label: str, stall_s: float, tokens: int, received_bytes: int = 0
         f"{label}: stall limit: no new token for {stall_s:g} s ({where}){kept}. Raise "
         f"--llm-read-timeout for slow models, or check the server; partial answer kept"
     )
-
-
-def _shut(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)

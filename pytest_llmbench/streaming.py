@@ -17,6 +17,7 @@ from itertools import pairwise
 from typing import Any
 
 from pytest_llmbench.errors import StreamError
+from pytest_llmbench.reply_limits import check_depth
 
 _THINK_OPEN = "<think>"
 _THINK_CLOSE = "</think>"
@@ -56,7 +57,8 @@ _scan_once: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once
 
 def parse_json_line(payload: str, model: str, wire: str) -> dict[str, Any]:
     """``json.loads`` of one object, with a :class:`StreamError` that names the model and
-    quotes the line."""
+    quotes the line; a line nesting too deep is refused unparsed (``ReplyLimitError``)."""
+    check_depth(payload)
     try:
         value, end = _scan_once(payload, 0)
         if end != len(payload):

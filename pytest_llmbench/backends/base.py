@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-import functools
-import ssl
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
+from pytest_llmbench.backends.bounded import BoundedResponse, ServerClient
 from pytest_llmbench.caveats import prompt_cache_caveat
-from pytest_llmbench.errors import LLMBenchError, RequestRejected, ServerError, StreamError
+from pytest_llmbench.errors import (
+    LLMBenchError,
+    ReplyLimitError,
+    RequestRejected,
+    ServerError,
+    StreamError,
+)
 from pytest_llmbench.generation import Generation, Metrics, Settings
 from pytest_llmbench.live import LiveHook
 from pytest_llmbench.serving import ServerInfo, ServerOptions
@@ -23,6 +28,7 @@ from pytest_llmbench.streaming import Accumulator, Delta, InterTokenLatency, dec
 from pytest_llmbench.wire import Reader
 
 Messages = list[dict[str, Any]]
+_E = TypeVar("_E", bound=LLMBenchError)
 Progress = Callable[[str], None]
 
 
@@ -40,18 +46,6 @@ class Timeouts:
         return httpx.Timeout(connect=self.connect_s, read=self.read_s, write=30.0, pool=10.0)
 
 
-@functools.lru_cache(maxsize=1)
-def shared_ssl_context() -> ssl.SSLContext | bool:
-    """The SSL context for the generation clients, made once per process.
-
-    Every ``httpx.Client`` otherwise builds its own and loads certifi's CA bundle (~17 ms on
-    a 2-core machine), once per generation since each gets a fresh client. Same settings as
-    httpx's default (``verify=True``, ``trust_env``: ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``).
-    """
-    make = getattr(httpx, "create_ssl_context", None)  # httpx >= 0.28
-    return make() if make is not None else True
-
-
 def streamed_tokens(counted: int | None, finish_reason: str | None) -> int | None:
     """Tokens that reached the client: on a natural stop both llama-server and Ollama count
     the end-of-sequence (or last stop-string) token they sampled but never stream, so the
@@ -59,13 +53,6 @@ def streamed_tokens(counted: int | None, finish_reason: str | None) -> int | Non
     if counted is None:
         return None
     return counted - 1 if finish_reason == "stop" and counted > 0 else counted
-
-
-def http_client(
-    timeout: httpx.Timeout | float, headers: dict[str, str] | None = None
-) -> httpx.Client:
-    """Every client the plugin makes: the shared SSL context (built once per process)."""
-    return httpx.Client(timeout=timeout, headers=headers, verify=shared_ssl_context())
 
 
 class Backend(ABC):
@@ -99,7 +86,7 @@ class Backend(ABC):
         """Where the body is POSTed."""
 
     @abstractmethod
-    def iter_deltas(self, response: httpx.Response) -> Iterator[Delta]:
+    def iter_deltas(self, response: BoundedResponse) -> Iterator[Delta]:
         """Decode the streamed response into deltas."""
 
     @abstractmethod
@@ -114,41 +101,41 @@ class Backend(ABC):
         """``peak_rss_mb`` / ``vram_mb`` where known."""
         return {}
 
-    def stream_text(self, response: httpx.Response) -> Iterator[str]:
-        """The response's text as it arrives, stopped at the output cap's byte bound (for
-        ``iter_deltas``: a server that ignores the cap is never read whole)."""
-        cap = self._cap
-        for text in response.iter_text():
-            if response.num_bytes_downloaded > cap.bytes:
-                raise cap.bytes_error(self.label, response.num_bytes_downloaded)
-            yield text
-
-    _cap = OutputCap.of(Settings().max_tokens, Settings().ctx)
+    def stream_text(self, response: BoundedResponse) -> Iterator[str]:
+        """The response's text as it arrives (for ``iter_deltas``), read raw and stopped at
+        the output cap's byte bound: a server that ignores the cap is never read whole."""
+        return response.iter_text()
 
     def generate(self, messages: Messages, settings: Settings, timeouts: Timeouts) -> Generation:
         body = self.request_body(messages, settings)
         acc = Accumulator(record_events=self.record_events)
         url = self.generate_url()
-        self._cap = cap = OutputCap.of(settings.max_tokens, settings.ctx)
+        cap = OutputCap.of(settings.max_tokens, settings.ctx)
         limits = StreamLimits(
             acc.clock, self.label, stall_s=timeouts.read_s, total_s=timeouts.total_s
         )
-        response: httpx.Response | None = None
+        response: BoundedResponse | None = None
 
         def received() -> int:
-            return 0 if response is None else response.num_bytes_downloaded
+            return 0 if response is None else response.received
 
         try:
             # A new connection per generation: llama-server closes it after each stream
             # while advertising keep-alive, and a reused dead socket loses the request.
-            with http_client(timeouts.httpx(), {"Connection": "close", **self.headers()}) as client:
+            with ServerClient(
+                self.label,
+                headers={"Connection": "close", **self.headers()},
+                timeout=timeouts.httpx(),
+            ) as client:
                 acc.clock.sent = time.perf_counter()
-                with (
-                    limits,
-                    client.stream(
-                        "POST", url, json=body, extensions={"trace": limits.trace}
-                    ) as response,
-                ):
+                with client.open(
+                    "POST",
+                    url,
+                    watch=limits,
+                    limits=cap.reply_limits(),
+                    too_big=lambda seen: cap.bytes_error(self.label, url, seen),
+                    json=body,
+                ) as response:
                     self._check_status(response, url)
                     for delta in self.iter_deltas(response):
                         now = time.perf_counter()
@@ -168,6 +155,8 @@ class Backend(ABC):
             figures = self.figures(acc)
         except StreamError as exc:
             raise self._partial(exc, acc, settings, body) from None
+        except ReplyLimitError as exc:  # compressed, or a JSON line nesting too deep
+            raise self._partial(exc.at(self.label, url), acc, settings, body) from None
         except httpx.HTTPError as exc:
             if limits.fired:
                 raise self._partial(limits.error(received()), acc, settings, body) from None
@@ -178,7 +167,7 @@ class Backend(ABC):
         self.last_events = acc.events
         return self.build(acc, settings, body, figures)
 
-    def _check_status(self, response: httpx.Response, url: str) -> None:
+    def _check_status(self, response: BoundedResponse, url: str) -> None:
         """Raise for an answer that is not a stream: an HTTP error, or a redirect (the
         plugin follows none: the body would be read as a broken stream)."""
         if response.is_redirect:
@@ -232,8 +221,8 @@ class Backend(ABC):
             StreamError(f"{self.label}: bad response from {url} ({what})"), acc, settings, body
         )
 
-    def rejected(self, response: httpx.Response) -> RequestRejected:
-        text = read_capped(response, 4096)[:500]
+    def rejected(self, response: BoundedResponse) -> RequestRejected:
+        text = response.read_capped(4096)[:500]
         return RequestRejected(
             f"{self.label}: the server rejected the request with HTTP {response.status_code}: "
             f"{text}",
@@ -260,9 +249,7 @@ class Backend(ABC):
                 reader.number(server, key, "(figure)")
         return server
 
-    def _partial(
-        self, exc: StreamError, acc: Accumulator, settings: Settings, body: dict[str, Any]
-    ) -> StreamError:
+    def _partial(self, exc: _E, acc: Accumulator, settings: Settings, body: dict[str, Any]) -> _E:
         acc.finish(time.perf_counter())
         try:
             figures = self.figures(acc)
@@ -335,74 +322,3 @@ class Backend(ABC):
 _COUNT_FIGURES = frozenset(
     {"prompt_tokens", "output_tokens", "cached_prompt_tokens", "thinking_tokens"}
 )
-
-
-def read_capped(response: httpx.Response, limit: int) -> str:
-    """At most ``limit`` bytes of a (streamed) response body, as text: an error page is
-    quoted, never read whole."""
-    data = b""
-    for chunk in response.iter_bytes():
-        data += chunk
-        if len(data) >= limit:
-            break
-    return data[:limit].decode(response.encoding or "utf-8", errors="replace")
-
-
-def get_json(
-    client: httpx.Client,
-    url: str,
-    label: str,
-    *,
-    wait_s: float = 0.0,
-    progress: Progress | None = None,
-) -> dict[str, Any]:
-    """GET a JSON object, with a :class:`ServerError` that says what answered instead.
-
-    ``wait_s``: how long an answer of 503 (llama-server answers it on every route while the
-    model loads, ``server-http.cpp`` ``middleware_server_state``) is waited out, polling.
-    """
-    started = time.monotonic()
-    last_note = started
-    while True:
-        try:
-            response = client.get(url)
-        except httpx.HTTPError as exc:
-            raise ServerError(f"{label}: cannot reach {url} ({type(exc).__name__}: {exc})") from exc
-        waited = time.monotonic() - started
-        if response.status_code != 503 or waited >= wait_s:
-            break
-        if progress is not None and time.monotonic() - last_note >= 10:
-            progress(f"{label}: loading… {waited:.0f} s (HTTP 503 from {url})")
-            last_note = time.monotonic()
-        time.sleep(min(0.1, max(0.0, wait_s - waited)))
-    if response.status_code == 503 and wait_s > 0:
-        raise ServerError(
-            f"{label}: {url} still answered HTTP 503 after {wait_s:g} s "
-            f"({response.text[:200]!r}): the model is loading. Raise --llm-health-timeout if "
-            f"the model is big"
-        )
-    if response.is_redirect:
-        raise ServerError(
-            f"{label}: {url} redirected (HTTP {response.status_code}) to "
-            f"{response.headers.get('location', '?')}; the plugin does not follow redirects: "
-            f"put the final URL in --llm-models"
-        )
-    if response.status_code != 200:
-        raise ServerError(
-            f"{label}: {url} answered HTTP {response.status_code} "
-            f"({response.headers.get('content-type', '?')}): {response.text[:200]!r}. "
-            f"Is this the right server and port?"
-        )
-    try:
-        value = response.json()
-    except ValueError:
-        raise ServerError(
-            f"{label}: {url} did not answer JSON ({response.text[:200]!r}). "
-            f"Is this the right server and port?"
-        ) from None
-    if not isinstance(value, dict):
-        raise ServerError(
-            f"{label}: {url} answered {response.text[:200]!r}, not a JSON object. "
-            f"Is this the right server and port?"
-        )
-    return value

@@ -9,7 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pytest_llmbench.backends.base import Messages, Progress, Timeouts, get_json, http_client
+from pytest_llmbench.backends.base import Messages, Progress, Timeouts
+from pytest_llmbench.backends.bounded import ServerClient, get_json
 from pytest_llmbench.backends.openai_compat import OpenAIBackend
 from pytest_llmbench.errors import ServerError
 from pytest_llmbench.generation import Generation, Settings
@@ -134,7 +135,7 @@ class LlamaServerBackend(OpenAIBackend):
         raise last_error
 
     def _read_props(self) -> None:
-        with http_client(10.0) as client:
+        with ServerClient(self.label) as client:
             props = get_json(client, f"{self.base_url}/props", self.label)
             models = get_json(client, f"{self.base_url}/v1/models", self.label)
         read = Reader(self.label, ServerError)

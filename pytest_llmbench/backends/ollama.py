@@ -27,26 +27,21 @@ from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
-import httpx
-
-from pytest_llmbench.backends.base import (
-    Backend,
-    Messages,
-    Progress,
-    Timeouts,
-    get_json,
-    http_client,
-)
+from pytest_llmbench import reply_limits
+from pytest_llmbench.backends.base import Backend, Messages, Progress, Timeouts
+from pytest_llmbench.backends.bounded import BoundedResponse, ServerClient, get_json
 from pytest_llmbench.backends.ollama_host import model_matches, ollama_base_url
 from pytest_llmbench.backends.ollama_runner import RunnerWatch
 from pytest_llmbench.errors import (
     GenerationError,
     ModelNotFound,
+    ReplyLimitError,
     RequestRejected,
     ServerError,
     StreamError,
 )
 from pytest_llmbench.generation import Generation, Settings
+from pytest_llmbench.reply_limits import ReplyLimits
 from pytest_llmbench.servers import ServerProcess
 from pytest_llmbench.serving import ServerOptions
 from pytest_llmbench.specs import ModelSpec
@@ -145,15 +140,17 @@ class OllamaBackend(Backend):
         self.watch = RunnerWatch()
         self.server_info = replace(self.server_info, prompt_cache="on: Ollama cannot turn it off")
 
-    def _client(self, timeout: float = 30.0) -> httpx.Client:
-        return http_client(httpx.Timeout(timeout, connect=5.0))
+    def _client(self, limits: ReplyLimits | None = None) -> ServerClient:
+        return ServerClient(self.label, limits)
 
     def _ensure_server(self, progress: Progress) -> None:
-        with self._client(5.0) as client:
+        with self._client(reply_limits.PROBE) as client:
             try:
                 client.get(f"{self.base_url}/api/version")
                 return
-            except httpx.HTTPError:
+            except ReplyLimitError:
+                raise
+            except ServerError:
                 pass
         binary = shutil.which("ollama")
         if binary is None or self.spec.url is not None:
@@ -211,17 +208,15 @@ class OllamaBackend(Backend):
         """``POST /api/pull`` with a progress line every few seconds."""
         last = 0.0
         with (
-            self._client(3600.0) as client,
+            self._client(reply_limits.PULL) as client,
             client.stream(
                 "POST", f"{self.base_url}/api/pull", json={"model": self.spec.model, "stream": True}
             ) as response,
         ):
             if response.status_code >= 400:
-                response.read()
+                message = _error_message(response.read_capped(4096)[:500])
                 raise _pull_failure(
-                    self.label,
-                    self.spec.model,
-                    f"HTTP {response.status_code}: {_error_message(response.text[:500])}",
+                    self.label, self.spec.model, f"HTTP {response.status_code}: {message}"
                 )
             for line in response.iter_lines():
                 if not line.strip():
@@ -240,7 +235,7 @@ class OllamaBackend(Backend):
     def preload(self, settings: Settings) -> float:
         """Load the model with an empty chat (done_reason "load"), timed on the client."""
         started = time.perf_counter()
-        with self._client(self.options.health_timeout_s) as client:
+        with self._client(reply_limits.preload_limits(self.options.health_timeout_s)) as client:
             response = client.post(
                 f"{self.base_url}/api/chat",
                 json={
@@ -271,7 +266,7 @@ class OllamaBackend(Backend):
         the model has no chat template."""
         in_use: list[int] = []
         show: dict[str, Any] = {}
-        with self._client(10.0) as client:
+        with self._client() as client:
             try:
                 ps = get_json(client, f"{self.base_url}/api/ps", self.label)
                 for model in ps.get("models", []):
@@ -279,7 +274,9 @@ class OllamaBackend(Backend):
                         in_use.append(int(model.get("context_length") or 0))
                 answer = client.post(f"{self.base_url}/api/show", json={"model": self.spec.model})
                 show = answer.json() if answer.status_code == 200 else {}
-            except (ServerError, httpx.HTTPError, ValueError):
+            except ReplyLimitError:
+                raise
+            except (ServerError, ValueError):
                 show = {}
         show = show if isinstance(show, dict) else {}
         info = show.get("model_info") or {}
@@ -307,20 +304,22 @@ class OllamaBackend(Backend):
     def release(self) -> None:
         if self.loaded:
             try:
-                with self._client(60.0) as client:
+                with self._client(reply_limits.unload_limits(UNLOAD_WAIT_S)) as client:
                     client.post(
                         f"{self.base_url}/api/chat",
                         json={"model": self.spec.model, "messages": [], "keep_alive": 0},
                     )
                     self._wait_unloaded(client)
-            except httpx.HTTPError:
+            except ReplyLimitError as exc:
+                warnings.warn(str(exc), stacklevel=1)
+            except ServerError:
                 pass  # the server is gone: nothing left to unload
             self.loaded = False
         if self.process is not None:
             self.process.stop()
             self.process = None
 
-    def _wait_unloaded(self, client: httpx.Client, interval_s: float = 0.05) -> None:
+    def _wait_unloaded(self, client: ServerClient, interval_s: float = 0.05) -> None:
         """Until /api/ps stops listing the model (unloading is asynchronous), so the next
         model's load does not include this one's teardown; bounded by UNLOAD_WAIT_S."""
         deadline = time.monotonic() + UNLOAD_WAIT_S
@@ -359,7 +358,7 @@ class OllamaBackend(Backend):
             )
         return generation
 
-    def rejected(self, response: httpx.Response) -> RequestRejected:
+    def rejected(self, response: BoundedResponse) -> RequestRejected:
         """A 400 about the context (current Ollama, or llama-server's error passed on) names
         the context size."""
         error = super().rejected(response)
@@ -402,7 +401,7 @@ class OllamaBackend(Backend):
             body["think"] = settings.think
         return body
 
-    def iter_deltas(self, response: httpx.Response) -> Iterator[Delta]:
+    def iter_deltas(self, response: BoundedResponse) -> Iterator[Delta]:
         label = self.label
         for line in iter_lines(self.stream_text(response)):
             if not line:
@@ -455,8 +454,10 @@ class OllamaBackend(Backend):
         ``model_mb``; ``size_vram`` as ``vram_mb`` only where a GPU holds part of it (it is
         0 on a CPU server: not a measurement of 0 MB)."""
         try:
-            with self._client(5.0) as client:
+            with self._client(reply_limits.PROBE) as client:
                 ps = get_json(client, f"{self.base_url}/api/ps", self.label)
+        except ReplyLimitError:
+            raise
         except ServerError:
             return {}
         for model in ps.get("models") or []:

@@ -6,9 +6,8 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-import httpx
-
-from pytest_llmbench.backends.base import Backend, Messages, Progress, get_json, http_client
+from pytest_llmbench.backends.base import Backend, Messages, Progress
+from pytest_llmbench.backends.bounded import BoundedResponse, ServerClient, get_json
 from pytest_llmbench.errors import ModelNotFound, StreamError
 from pytest_llmbench.generation import Settings
 from pytest_llmbench.serving import ServerOptions
@@ -36,7 +35,7 @@ class OpenAIBackend(Backend):
         return {"Authorization": f"Bearer {key}"} if key else {}
 
     def prepare(self, settings: Settings, progress: Progress) -> float | None:
-        with http_client(10.0, self.headers()) as client:
+        with ServerClient(self.label, headers=self.headers()) as client:
             # A llama-server that is still loading answers 503 here: wait for it.
             listing = get_json(
                 client,
@@ -76,7 +75,7 @@ class OpenAIBackend(Backend):
             body["stop"] = list(settings.stop)
         return body
 
-    def iter_deltas(self, response: httpx.Response) -> Iterator[Delta]:
+    def iter_deltas(self, response: BoundedResponse) -> Iterator[Delta]:
         label = self.label
         read = Reader(label)
         for payload in iter_sse_data(iter_lines(self.stream_text(response))):

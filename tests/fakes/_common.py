@@ -17,7 +17,8 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Iterable, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, TypeVar
@@ -36,6 +37,97 @@ FAULTS = frozenset(
         "html_404",
     }
 )
+
+
+ATTACKS = frozenset({"drip", "gzip_bomb", "huge_body", "deep_json"})
+
+
+@dataclass(frozen=True)
+class Attack:
+    """A hostile reply in place of the fake's own, on ``paths`` (every path when empty); no
+    real server does it on purpose. Set it as a fake's :attr:`FakeHTTPServer.attack`.
+
+    ``drip``: a 200 and its headers, then a body of ``size`` bytes, one byte every
+    ``drip_s``; ``gzip_bomb``: ``Content-Encoding: gzip`` and ``size`` compressed bytes that
+    inflate about 1000 times (to NUL bytes: no line ever ends); ``huge_body``: ``size`` bytes
+    of JSON whitespace; ``deep_json``: one JSON array nested ``depth`` deep. A route that
+    streams (the chat, a pull) gets its own framing: chunks, and the deep value as one SSE
+    event or NDJSON line.
+    """
+
+    kind: str
+    paths: frozenset[str] = frozenset()
+    drip_s: float = 5.0
+    size: int = 2**31
+    depth: int = 100_000
+
+    def __post_init__(self) -> None:
+        if self.kind not in ATTACKS:
+            raise ValueError(f"unknown attack {self.kind!r}; choose from {sorted(ATTACKS)}")
+
+    def hits(self, path: str) -> bool:
+        return not self.paths or path in self.paths
+
+    def reply(
+        self, resp: Responder, stream_type: str | None, frame: Callable[[bytes], bytes]
+    ) -> None:
+        """Answer with the attack; ``stream_type``: the route's stream content type (None:
+        a plain JSON answer); ``frame``: one value as the route's stream line."""
+        ctype = stream_type or "application/json"
+        if self.kind == "deep_json":
+            value = b"[" * self.depth + b"]" * self.depth
+            if stream_type is None:
+                resp.send(200, value, ctype)
+            else:
+                resp.begin_stream(200, ctype)
+                resp.write(frame(value))
+                resp.end()
+            return
+        headers = [("Content-Encoding", "gzip")] if self.kind == "gzip_bomb" else []
+        pieces = self._pieces(resp)
+        if stream_type is None:
+            resp.begin_plain(200, ctype, self.size, headers)
+            for piece in pieces:
+                resp.write_raw(piece)
+        else:
+            resp.begin_stream(200, ctype, headers)
+            resp.write(b"")
+            for piece in pieces:
+                resp.write(piece)
+            resp.end()
+
+    def _pieces(self, resp: Responder) -> Iterable[bytes]:
+        """The body, ``size`` bytes in all, as it is written (waiting between drips)."""
+        if self.kind == "drip":
+            for _ in range(self.size):
+                yield b" "
+                resp.wait(self.drip_s)
+            return
+        unit, head = b" " * 2**20, b""
+        if self.kind == "gzip_bomb":
+            head, unit = _GZIP_ZEROS
+            unit *= 64
+        left = self.size
+        if head:
+            yield head[:left]
+            left -= min(left, len(head))
+        while left > 0:
+            yield unit[:left]
+            left -= min(left, len(unit))
+
+
+def _gzip_zeros() -> tuple[bytes, bytes]:
+    """A gzip member's start and a unit that may follow it any number of times, each
+    inflating to 1 MiB of NUL bytes (a full flush resets the compressor: every unit is the
+    same bytes). No trailer: a client is flooded long before it would check one."""
+    c = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = b"\0" * 2**20
+    head = c.compress(zeros) + c.flush(zlib.Z_FULL_FLUSH)
+    unit = c.compress(zeros) + c.flush(zlib.Z_FULL_FLUSH)
+    return head, unit
+
+
+_GZIP_ZEROS = _gzip_zeros()
 
 
 @dataclass(frozen=True)
@@ -171,6 +263,23 @@ class Responder:
             self._raw_write(body)
         self.started = True
 
+    def begin_plain(
+        self, status: int, content_type: str, length: int, headers: Sequence[tuple[str, str]]
+    ) -> None:
+        """Headers of a plain answer of ``length`` bytes, written then by :meth:`write_raw`."""
+        self._pending = None
+        self.h.send_response(status)
+        self.h.send_header("Content-Type", content_type)
+        for k, v in headers:
+            self.h.send_header(k, v)
+        self.h.send_header("Content-Length", str(length))
+        self.h.end_headers()
+        self.started = True
+
+    def write_raw(self, data: bytes) -> None:
+        """Body bytes as they are (no chunk framing)."""
+        self._raw_write(data)
+
     # -- streams -------------------------------------------------------------------
     def begin_stream(
         self, status: int, content_type: str, headers: Sequence[tuple[str, str]] = ()
@@ -280,9 +389,13 @@ class FakeHTTPServer:
     """
 
     server_header: ClassVar[str] = "fake"
+    stream_type: ClassVar[str] = "application/x-ndjson"
+    """The content type of this fake's streamed answers."""
 
     def __init__(self, port: int = 0) -> None:
         self.requests: list[tuple[str, str, Any]] = []
+        self.attack: Attack | None = None
+        """A hostile reply on its paths instead of the fake's own (see :class:`Attack`)."""
         self._lock = threading.RLock()
         self._closing = threading.Event()
         self._conns: set[socket.socket] = set()
@@ -371,12 +484,26 @@ class FakeHTTPServer:
             self.requests.append((req.method, req.path, body))
         resp = Responder(h, self._closing)
         try:
+            attack = self.attack
+            if attack is not None and attack.hits(req.path):
+                streamed = self.stream_type if self.streams(req) else None
+                attack.reply(resp, streamed, self.frame)
+                return
             self.handle(req, resp)
         except ClientGone:
             h.close_connection = True
 
     def handle(self, req: Request, resp: Responder) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def streams(self, req: Request) -> bool:
+        """Whether this fake answers ``req`` with a stream."""
+        return False
+
+    @staticmethod
+    def frame(value: bytes) -> bytes:
+        """One JSON value as a line of this fake's streams (NDJSON)."""
+        return value + b"\n"
 
 
 # -- formats -------------------------------------------------------------------------

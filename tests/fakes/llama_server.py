@@ -64,6 +64,7 @@ LOADING = {"code": 503, "message": "Loading model", "type": "unavailable_error"}
 HTML_404 = b"<html><head><title>404 Not Found</title></head><body><h1>Not Found</h1></body></html>"
 
 
+CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 #: The web UI's paths, served while loading (server-http.cpp frontend_paths).
 FRONTEND = frozenset({"/", "/index.html"})
 #: llama-server's SSE keep-alive comment (server-context.cpp:4456).
@@ -127,6 +128,16 @@ class FakeLlamaServer(FakeHTTPServer):
         self._last_prompt: str | None = None
         self.created = int(time.time())
 
+    stream_type = SSE_CT
+
+    def streams(self, req: Request) -> bool:
+        body = req.body if isinstance(req.body, dict) else {}
+        return req.path in CHAT_PATHS and body.get("stream") is True
+
+    @staticmethod
+    def frame(value: bytes) -> bytes:
+        return b"data: " + value + b"\n\n"
+
     # -- state -----------------------------------------------------------------------
     @property
     def loading(self) -> bool:
@@ -162,7 +173,7 @@ class FakeLlamaServer(FakeHTTPServer):
                     for i in range(self.total_slots)
                 ],
             )
-        elif req.method == "POST" and path in ("/v1/chat/completions", "/chat/completions"):
+        elif req.method == "POST" and path in CHAT_PATHS:
             self._chat(req, resp)
         else:
             self._error(resp, 404, "File Not Found", "not_found_error")

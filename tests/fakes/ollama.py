@@ -324,6 +324,12 @@ class FakeOllama(FakeHTTPServer):
                 1 for e, n in self.events if e == event and (name is None or n == canonical(name))
             )
 
+    def streams(self, req: Request) -> bool:
+        """Chat, generate and pull stream unless the body says ``"stream": false``."""
+        body = req.body if isinstance(req.body, dict) else {}
+        streaming = ("/api/chat", "/api/generate", "/api/pull")
+        return req.path in streaming and body.get("stream") is not False
+
     # -- dispatch --------------------------------------------------------------------
     def handle(self, req: Request, resp: Responder) -> None:
         route = (req.method, req.path)

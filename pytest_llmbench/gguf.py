@@ -3,6 +3,11 @@
 Format (ggml ``docs/gguf.md``): ``"GGUF"``, uint32 version, uint64 tensor count (uint32 in
 v1), uint64 key/value count (uint32 in v1), then each key (a GGUF string: uint64 length +
 UTF-8 bytes) with a uint32 value type and the value. Everything little-endian.
+
+The file may come from anywhere, so reading it is bounded: arrays nest at most
+:data:`MAX_DEPTH` deep, at most :data:`MAX_ITEMS` keys and array items are walked, a string
+kept is at most :data:`MAX_STRING` bytes (one skipped is never copied), and counts and
+lengths that run past the end of the file stop the read; each is a :class:`GGUFError`.
 """
 
 from __future__ import annotations
@@ -26,6 +31,13 @@ FILE_TYPES = {
     23: "IQ3_XXS", 24: "IQ1_S", 25: "IQ4_NL", 26: "IQ3_S", 27: "IQ3_M", 28: "IQ2_S",
     29: "IQ2_M", 30: "IQ4_XS", 31: "IQ1_M", 32: "BF16",
 }  # fmt: skip
+
+MAX_DEPTH = 8
+"""Arrays inside arrays, at most (real files nest none)."""
+MAX_ITEMS = 16_000_000
+"""Keys and array items walked, at most (a 256k-token vocabulary with its merges: ~1 M)."""
+MAX_STRING = 16 * 2**20
+"""The longest string kept (a chat template is some kilobytes)."""
 
 # value type -> struct format of a scalar (8: string, 9: array are handled apart)
 _SCALARS = {
@@ -52,6 +64,14 @@ class _Reader:
         self.buf = buf
         self.pos = 0
         self.count_fmt = "<Q" if wide else "<I"  # v1 used 32-bit lengths and counts
+        self.items = 0
+
+    def walked(self, count: int = 1) -> None:
+        """Count keys or array items about to be walked; past :data:`MAX_ITEMS` the header
+        is refused (a count of 2**64 would otherwise loop until the end of the file)."""
+        self.items += count
+        if self.items > MAX_ITEMS:
+            raise GGUFError(f"the metadata holds more than {MAX_ITEMS:,} keys and array items")
 
     def unpack(self, fmt: str) -> Any:
         value = struct.unpack_from(fmt, self.buf, self.pos)[0]
@@ -63,21 +83,28 @@ class _Reader:
         start, self.pos = self.pos, self.pos + length
         if self.pos > len(self.buf):
             raise GGUFError("string runs past the end of the file")
+        if keep and length > MAX_STRING:
+            raise GGUFError(f"a string of {length:,} bytes (more than {MAX_STRING:,})")
         return bytes(self.buf[start : self.pos]).decode("utf-8", "replace") if keep else ""
 
-    def value(self, kind: int, keep: bool) -> Any:
+    def value(self, kind: int, keep: bool, depth: int = 0) -> Any:
         if kind in _SCALARS:
             return self.unpack("<" + _SCALARS[kind])
         if kind == 8:
             return self.string(keep)
         if kind == 9:
+            if depth >= MAX_DEPTH:
+                raise GGUFError(f"arrays nest deeper than {MAX_DEPTH} levels")
             item_kind = self.unpack("<I")
             count = self.unpack(self.count_fmt)
             if item_kind in _SCALARS:  # skip fixed-size items in one jump
                 self.pos += count * struct.calcsize(_SCALARS[item_kind])
+                if self.pos > len(self.buf):
+                    raise GGUFError("an array runs past the end of the file")
                 return None
+            self.walked(count)
             for _ in range(count):
-                self.value(item_kind, keep=False)
+                self.value(item_kind, keep=False, depth=depth + 1)
             return None
         raise GGUFError(f"unknown metadata value type {kind}")
 
@@ -105,7 +132,9 @@ def read_metadata(path: str | os.PathLike[str], keys: set[str] | None = None) ->
             reader = _Reader(buf, wide=version >= 2)
             reader.pos = 8
             reader.unpack(reader.count_fmt)  # tensor count
-            for _ in range(reader.unpack(reader.count_fmt)):
+            count = reader.unpack(reader.count_fmt)
+            reader.walked(count)
+            for _ in range(count):
                 key = reader.string()
                 kind = reader.unpack("<I")
                 wanted = keys is None or key in keys

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,9 @@ def write_gguf(path: Path, kvs: list[tuple[str, int, Any]], version: int = 3) ->
     """A header-only GGUF: (key, value type, value); type 9 takes (item type, items)."""
     wide = version >= 2
     count = "<Q" if wide else "<I"
-    out = b"GGUF" + struct.pack("<I", version) + struct.pack(count, 0) + struct.pack(count, len(kvs))
+    out = (
+        b"GGUF" + struct.pack("<I", version) + struct.pack(count, 0) + struct.pack(count, len(kvs))
+    )
     scalars = {4: "<I", 6: "<f", 7: "<?", 10: "<Q"}
     for key, kind, value in kvs:
         out += _string(key, wide) + struct.pack("<I", kind)
@@ -30,7 +33,9 @@ def write_gguf(path: Path, kvs: list[tuple[str, int, Any]], version: int = 3) ->
             item_kind, items = value
             out += struct.pack("<I", item_kind) + struct.pack(count, len(items))
             for item in items:
-                out += _string(item, wide) if item_kind == 8 else struct.pack(scalars[item_kind], item)
+                out += (
+                    _string(item, wide) if item_kind == 8 else struct.pack(scalars[item_kind], item)
+                )
         else:
             out += struct.pack(scalars[kind], value)
     path.write_bytes(out)
@@ -77,6 +82,66 @@ def test_not_a_gguf_and_truncated_headers(tmp_path: Path) -> None:
     magic_only.write_bytes(b"GGUF\x03\x00")
     with pytest.raises(GGUFError, match="truncated metadata"):
         read_metadata(magic_only)
+
+
+def _header(kv_count: int, body: bytes) -> bytes:
+    return b"GGUF" + struct.pack("<IQQ", 3, 0, kv_count) + body
+
+
+def _hostile(tmp_path: Path, name: str, data: bytes) -> GGUFError:
+    path = tmp_path / name
+    path.write_bytes(data)
+    started = time.monotonic()
+    with pytest.raises(GGUFError) as info:
+        read_metadata(path)
+    assert model_facts(path) == {}  # no facts, and no RecursionError or MemoryError
+    assert time.monotonic() - started < 10  # not a walk to the end of a huge count
+    return info.value
+
+
+def test_arrays_nested_5000_deep_are_refused_not_a_recursion_error(tmp_path: Path) -> None:
+    nested = struct.pack("<IQ", 9, 1) * 5000 + struct.pack("<IQ", 4, 0)
+    body = _string("x") + struct.pack("<I", 9) + nested
+    error = _hostile(tmp_path, "deep.gguf", _header(1, body))
+    assert "arrays nest deeper than 8 levels" in str(error)
+    # The neighbour that real files could hold: an array of arrays, read.
+    shallow = (
+        _string("x")
+        + struct.pack("<I", 9)
+        + struct.pack("<IQ", 9, 2)
+        + struct.pack("<IQ", 4, 0) * 2
+    )
+    path = tmp_path / "shallow.gguf"
+    path.write_bytes(_header(2, shallow + _string("general.file_type") + struct.pack("<II", 4, 15)))
+    assert read_metadata(path, {"general.file_type"}) == {"general.file_type": 15}
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "message"),
+    [
+        ("keys", b"", "more than 16,000,000 keys and array items"),
+        ("strings", _string("x") + struct.pack("<IIQ", 9, 8, 2**62), "keys and array items"),
+        ("scalars", _string("x") + struct.pack("<IIQ", 9, 4, 2**62), "runs past the end"),
+        ("string", _string("x") + struct.pack("<IQ", 8, 2**62), "runs past the end"),
+    ],
+)
+def test_huge_counts_and_lengths_stop_at_once(
+    tmp_path: Path, name: str, body: bytes, message: str
+) -> None:
+    kv_count = 2**62 if name == "keys" else 1
+    error = _hostile(tmp_path, f"{name}.gguf", _header(kv_count, body))
+    assert message in str(error)
+
+
+def test_a_kept_string_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_llmbench import gguf
+
+    monkeypatch.setattr(gguf, "MAX_STRING", 1000)
+    template = [("tokenizer.chat_template", 8, "x" * 1001)]
+    error = _hostile(tmp_path, "long.gguf", write_gguf(tmp_path / "w.gguf", template).read_bytes())
+    assert "a string of 1,001 bytes (more than 1,000)" in str(error)
+    path = write_gguf(tmp_path / "ok.gguf", [("tokenizer.chat_template", 8, "x" * 1000)])
+    assert read_metadata(path)["tokenizer.chat_template"] == "x" * 1000
 
 
 @pytest.mark.real_server

@@ -277,3 +277,32 @@ def test_only_the_bounded_client_talks_to_servers() -> None:
     ]
     assert offenders == []
     assert talk.search((root / "backends" / "bounded.py").read_text())  # the pattern finds it
+
+
+@pytest.mark.parametrize(
+    ("path", "attack", "what"),
+    [
+        ("/v1/models", Attack("huge_body", size=2**30), "size limit"),
+        ("/v1/chat/completions", Attack("deep_json"), "JSON depth limit"),
+    ],
+)
+def test_the_judges_requests_are_bounded_and_its_failure_is_an_item_error(
+    pytester: pytest.Pytester, path: str, attack: Attack, what: str
+) -> None:
+    pytester.makepyfile(
+        test_j="from pytest_llmbench import checks\n"
+        "def test_judged(llm, llm_judge):\n"
+        "    answer = llm.generate('explain')\n"
+        "    checks.judge(llm_judge, 'explain', answer.answer, {'clear': 'is clear'})\n"
+    )
+    with (
+        FakeLlamaServer(ModelScript(TOKENS)) as model,
+        FakeLlamaServer(ModelScript(TOKENS)) as judge,
+    ):
+        judge.attack = replace(attack, paths=frozenset({path}))
+        result = pytester.runpytest(
+            f"--llm-models=llama-server@{model.url}",
+            f"--llm-judge=openai:/models/m.gguf@{judge.url}/v1",
+        )
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"*ReplyLimitError: *{judge.url}{path}: *{what}*"])

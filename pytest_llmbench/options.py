@@ -57,7 +57,13 @@ OPTIONS: tuple[tuple[str, str, object, str], ...] = (
         "seconds one generation may take in all, headers included (default: no limit)",
     ),
     ("pull", "bool", False, "pull Ollama models that are missing (with progress)"),
-    ("log_dir", "string", None, "directory for spawned servers' logs (default: a temp dir)"),
+    (
+        "log_dir",
+        "string",
+        None,
+        "directory for spawned servers' logs, kept (default: a temp dir, removed at the end "
+        "unless a server failed)",
+    ),
     (
         "strict",
         "bool",

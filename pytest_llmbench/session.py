@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from pytest_llmbench.backends import Backend, make_backend
@@ -22,6 +25,14 @@ class BenchSession:
     xdist worker group)."""
 
     def __init__(self, run: RunConfig, progress: Progress) -> None:
+        self.temp_logs: Path | None = None
+        """The run's own log folder when ``--llm-log-dir`` names none: removed at the end
+        unless a server failed (its error names a log in it)."""
+        if run.server_options.log_dir is None:
+            self.temp_logs = Path(tempfile.mkdtemp(prefix="llmbench-logs-"))
+            run = replace(
+                run, server_options=replace(run.server_options, log_dir=str(self.temp_logs))
+            )
         self.run = run
         self.progress = progress
         self.backends: dict[str, Backend] = {}
@@ -158,3 +169,8 @@ class BenchSession:
             except Exception as exc:
                 self.progress(f"{backend.label}: error while stopping: {exc}")
         self.active = None
+        if self.temp_logs is not None:
+            if self.failures:
+                self.progress(f"server logs kept in {self.temp_logs} (a server failed)")
+            else:
+                shutil.rmtree(self.temp_logs, ignore_errors=True)

@@ -182,3 +182,24 @@ def test_model_names_match_case_insensitively(pytester: pytest.Pytester, version
     with FakeOllama({"gemma3:270m": ModelScript(["a"])}, version=version) as fake:
         result = run(pytester, ONE, f"ollama:Gemma3:270M@{fake.url}")
     result.assert_outcomes(passed=1)
+
+
+COUNTING = '''
+def test_answer(llm):
+    for i in range(1, 7):
+        assert llm.generate(f"Count from {i} to {i + 3}.").answer
+    assert llm.generate("Count from 6 to 9.").answer
+'''
+
+
+def test_shared_text_without_reuse_is_not_marked(pytester: pytest.Pytester, version: str) -> None:
+    """Six prompts sharing 46 % of their text: the 0.33.0 profile reuses one token of each
+    (gemma3's checkpoints, D6), v0.12 their common prefix (under 2x faster): none is marked;
+    the exact repeat at the end is (issue 20: 5 of 6 were marked from the text)."""
+    script = ModelScript(["a"], prompt_eval_count=200, prompt_delay_s=0.1)
+    with FakeOllama({"m": script}, version=version) as fake:
+        result = run(pytester, COUNTING, f"ollama:m@{fake.url}")
+    result.assert_outcomes(passed=1)
+    *counts, repeat = generations(pytester)
+    assert [c["kind"] for g in counts for c in g["caveats"]] == []
+    assert [c["kind"] for c in repeat["caveats"]] == ["prompt_cache"]

@@ -77,7 +77,9 @@ def test_preload_server_facts_figures_and_memory(gemma: Tapped, real_ollama: Rea
     assert g.request["keep_alive"] == "60m" and g.request["options"]["num_predict"] == 6
     # Every server figure is the final chunk's.
     assert m.prompt_tokens == final["prompt_eval_count"] and m.output_tokens == final["eval_count"]
-    assert m.server_load_s == final["load_duration"] / 1e9 < 0.25  # preloaded: no load here
+    # Preloaded: no load here (a load takes 1.3 s and more on this CPU; scheduling a warm
+    # model, milliseconds, longer on a loaded machine).
+    assert m.server_load_s == final["load_duration"] / 1e9 < 1.0
     assert m.server_prompt_ms == final["prompt_eval_duration"] / 1e6
     assert m.server_decode_ms == final["eval_duration"] / 1e6
     assert m.prompt_tps == pytest.approx(
@@ -211,11 +213,15 @@ def test_plugin_run_against_the_real_server(
     assert len(gens) == 6
     loads = [g["metrics"]["load_s"] for g in gens]
     assert loads[0] > 0 and loads[1:] == [None] * 5  # one preload for the whole run
-    kinds = [[c["kind"] for c in g["caveats"]] for g in gens]
-    # Each repeat of the second item: idle 3 s, no reload; then evicted and reloaded.
-    assert [k for k in kinds if "reloaded" in k] == [["reloaded"], ["reloaded"]], kinds
-    reloaded = [g for g, k in zip(gens, kinds, strict=True) if "reloaded" in k]
-    assert all(g["metrics"]["server_load_s"] >= 0.25 for g in reloaded)
+    idle = [item["record"]["generations"] for item in data["items"] if "idle" in item["nodeid"]]
+    assert len(idle) == 2
+    for after_idle, after_eviction in idle:
+        # Idle 3 s (the server's default keep-alive is 2 s): still loaded, no load paid.
+        assert after_idle["metrics"]["server_load_s"] < 1.0
+        assert "reloaded" not in [c["kind"] for c in after_idle["caveats"]]
+        # Evicted: loaded again by the server, named, its load in the detail.
+        assert [c["kind"] for c in after_eviction["caveats"]] == ["reloaded"]
+        assert after_eviction["metrics"]["server_load_s"] >= 0.25
     clean = [g["metrics"]["ttft_s"] for g in gens if not g["caveats"]]
     assert data["models"][0]["ttft_s_median"] == pytest.approx(statistics.median(clean))
     result.stdout.fnmatch_lines(["*the model was loaded again during the run*"])

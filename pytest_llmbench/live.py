@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
@@ -134,9 +135,56 @@ def live_line(config: pytest.Config) -> LiveLine | None:
 
     line = LiveLine(
         raw=raw if reporter.isatty and not os.environ.get("CI") else None,
-        log=reporter.write_line,
+        log=progress.write if (progress := progress_lines(config)) else reporter.write_line,
         room=lambda: int(tw.fullwidth - tw.width_of_current_line),
         suspend=capman.global_and_fixture_disabled,
     )
     config.pluginmanager.register(line, "llmbench-live-line")
     return line
+
+
+
+class ProgressLines:
+    """Lines of our own (a server starting, the live line's log form) written between
+    pytest's progress lines without breaking them: a line they cut short is resumed with its
+    file name before its next result, so in a CI log, where nothing is redrawn, each result
+    character still follows its file. Registered with pytest (its hooks see the results)."""
+
+    def __init__(self, reporter: Any) -> None:
+        self.reporter = reporter
+        self.cut: Path | None = None
+        """The file whose progress line a line of ours cut short."""
+
+    def write(self, line: str) -> None:
+        current = self.reporter.currentfspath
+        self.reporter.write_line(line)
+        if isinstance(current, Path):  # not verbose: results go on one line per file
+            self.cut = current
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        if self.cut is not None and self.reporter.config.rootpath / location[0] == self.cut:
+            self.reporter.currentfspath = self.cut  # the same file: pytest adds to its line
+        else:
+            self.cut = None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        cut, self.cut = self.cut, None
+        if cut is not None and self.reporter._tw.width_of_current_line == 0:
+            self.reporter.write(f"{os.path.relpath(cut, self.reporter.startpath)} ")
+            self.reporter.currentfspath = cut
+
+
+def progress_lines(config: pytest.Config) -> ProgressLines | None:
+    """The run's writer of lines between progress lines (``None`` without a terminal
+    reporter, as on xdist workers)."""
+    found = config.pluginmanager.get_plugin("llmbench-progress-lines")
+    if isinstance(found, ProgressLines):
+        return found
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return None
+    lines = ProgressLines(reporter)
+    config.pluginmanager.register(lines, "llmbench-progress-lines")
+    return lines

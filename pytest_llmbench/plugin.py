@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 from collections.abc import Callable, Generator
@@ -14,7 +15,7 @@ from pytest_llmbench.config import RUN_KEY, RunConfig, build_run_config
 from pytest_llmbench.controller import Controller
 from pytest_llmbench.generation import Settings
 from pytest_llmbench.item import ITEM_KEY, BenchItem
-from pytest_llmbench.live import live_line
+from pytest_llmbench.live import live_line, progress_lines
 from pytest_llmbench.llm import LLM
 from pytest_llmbench.options import add_options
 from pytest_llmbench.outcome import NO_MODELS, phase_outcome
@@ -171,17 +172,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _progress(config: pytest.Config) -> Callable[[str], None]:
+    lines = progress_lines(config)
+
     def write(message: str) -> None:
-        message = for_terminal(message)
-        reporter = config.pluginmanager.get_plugin("terminalreporter")
-        capman = config.pluginmanager.get_plugin("capturemanager")
-        if reporter is None:
+        if lines is None:
             return
-        if capman is not None:
-            with capman.global_and_fixture_disabled():
-                reporter.write_line(f"[llmbench] {message}")
-        else:
-            reporter.write_line(f"[llmbench] {message}")
+        capman = config.pluginmanager.get_plugin("capturemanager")
+        with capman.global_and_fixture_disabled() if capman else contextlib.nullcontext():
+            lines.write(f"[llmbench] {for_terminal(message)}")
 
     return write
 

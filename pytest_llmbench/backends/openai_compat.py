@@ -124,12 +124,18 @@ class OpenAIBackend(Backend):
             "prompt_tokens": _first(usage.get("prompt_tokens"), timings.get("prompt_n")),
             "output_tokens": _first(usage.get("completion_tokens"), timings.get("predicted_n")),
         }
+        # The OpenAI usage details (vLLM, OpenAI): the server's own counts of reused prompt
+        # tokens and of reasoning tokens, used where it gives them.
+        if usage.get("cached_tokens") is not None:
+            out["cached_prompt_tokens"] = usage["cached_tokens"]
+        if usage.get("reasoning_tokens") is not None:
+            out["thinking_tokens"] = usage["reasoning_tokens"]
         if timings:
             # llama-server writes 0.0 for a rate whose divisor is not known, and
             # predicted_per_second is (n - 1) / t, 0.0 for n <= 1 (tools/server/
             # server-common.h, n_gen_tps / n_prompt_tps): not reported, never 0 tok/s.
             out.update(
-                cached_prompt_tokens=timings.get("cache_n"),
+                cached_prompt_tokens=_first(timings.get("cache_n"), usage.get("cached_tokens")),
                 server_decode_tps=timings.get("predicted_per_second") or None,
                 prompt_tps=timings.get("prompt_per_second") or None,
                 server_prompt_ms=timings.get("prompt_ms"),
@@ -141,6 +147,10 @@ class OpenAIBackend(Backend):
 
 
 _USAGE_COUNTS = ("prompt_tokens", "completion_tokens")
+_USAGE_DETAILS = (
+    ("prompt_tokens_details", "cached_tokens"),
+    ("completion_tokens_details", "reasoning_tokens"),
+)
 _TIMING_COUNTS = ("cache_n", "prompt_n", "predicted_n")
 _TIMING_NUMBERS = ("prompt_ms", "predicted_ms", "prompt_per_second", "predicted_per_second")
 
@@ -151,6 +161,9 @@ def _final(event: dict[str, Any], read: Reader) -> dict[str, Any] | None:
     usage = read.object(event, "usage", "event")
     if usage:
         final["usage"] = {k: read.count(usage, k, "usage") for k in _USAGE_COUNTS}
+        for details, key in _USAGE_DETAILS:
+            where = f"usage.{details}"
+            final["usage"][key] = read.count(read.object(usage, details, "usage"), key, where)
     timings = read.object(event, "timings", "event")
     if timings:
         final["timings"] = {

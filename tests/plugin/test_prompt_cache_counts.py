@@ -68,3 +68,26 @@ def test_counts_mark_a_real_share_only(
 ) -> None:
     """llama-server keeps a token or two of any earlier prompt (gemma3: 1 of 28): not reuse."""
     assert (prompt_cache_caveat(prompt, cached) is not None) is marked
+
+
+def _openai_usage(event: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAI-style server: no llama-server ``timings``; reused and reasoning tokens in
+    the usage details (vLLM with prefix caching, OpenAI)."""
+    event = {k: v for k, v in event.items() if k != "timings"}
+    usage = event.get("usage")
+    if usage:
+        event["usage"] = {**usage, "completion_tokens_details": {"reasoning_tokens": 5}}
+    return event
+
+
+def test_openai_usage_details_are_the_servers_counts(pytester: pytest.Pytester) -> None:
+    script = ModelScript(["a"], thinking=["hm", "m"], prompt_eval_count=28)
+    with FakeLlamaServer(script, alias="gemma", tamper=_openai_usage) as srv:
+        pytester.makepyfile(test_c=TEST)
+        result = pytester.runpytest(f"--llm-models=openai:gemma@{srv.url}/v1", "--llm-json=r.json")
+    result.assert_outcomes(passed=1)
+    first, again, other = generations(pytester)
+    assert again["metrics"]["cached_prompt_tokens"] == 27  # usage.prompt_tokens_details
+    assert [c["kind"] for c in again["caveats"]] == ["prompt_cache"]
+    assert not first["caveats"] and not other["caveats"]
+    assert all(g["metrics"]["thinking_tokens"] == 5 for g in (first, again, other))  # not 2 chunks

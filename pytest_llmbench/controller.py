@@ -122,6 +122,8 @@ class Controller:
             thresholds = item.record.get("thresholds") or []
             if item.outcome != "failed" or not thresholds or item.record.get("repeats", 1) > 1:
                 continue
+            if (item.record.get("known_answer") or {}).get("expect") == "fail":
+                continue  # a known bad answer missing its threshold: the verdict it expects
             missed = check_thresholds(item.record, parse_thresholds(thresholds))
             where = f"{self._label(item.model)} :: {item.test}"
             failures += [GateFailure("threshold", where, m) for m in missed]
@@ -159,6 +161,11 @@ class Controller:
         rates = dict.fromkeys(f"{g.min_pass_rate:.2f}" for g in self.groups if g.min_pass_rate)
         if rates:
             out.append(f"pass rate ≥ {', '.join(rates)}")
+        known = [(i.record.get("known_answer") or {}).get("expect") for i in ordered]
+        if any(known):
+            out.append(
+                f"known answers: {known.count('pass')} must pass, {known.count('fail')} must fail"
+            )
         if self.comparison is not None:
             margins = ", ".join(map(str, self.run.compare_fail))
             out.append(

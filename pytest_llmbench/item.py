@@ -162,13 +162,19 @@ class BenchItem:
         bench_error = exc if isinstance(exc, LLMBenchError) else None
         if bench_error is not None:
             self.errored(bench_error)
+        threshold = None
         if call.when == "call" and report.passed:
-            missed = self._missed()
+            threshold = self._threshold_missed()
+            missed = threshold or self._audit()
             if missed is not None:
                 report.outcome = "failed"
                 report.longrepr = missed
         if report.failed and bench_error is None:
             self._failed(call, report)
+        if bench_error is None and call.when == "call" and self.known is not None:
+            hold_to_expectation(report, self.known, call.excinfo, gated=threshold is not None)
+            if report.failed and self.record.failure is None:  # a bad answer that passed
+                self.record.failure = str(report.longrepr)[:FAILURE_CHARS]
         shipped = call.when == "call" or (call.when == "setup" and report.failed)
         record = self.record
         data = record.to_dict() if shipped else {"model": record.model, "test": record.test}
@@ -179,8 +185,6 @@ class BenchItem:
         if bench_error is not None:
             # Infrastructure trouble: one clear line, not a traceback through httpx.
             report.longrepr = for_terminal(f"{type(bench_error).__name__}: {bench_error}")
-        elif call.when == "call" and self.known is not None:
-            hold_to_expectation(report, self.known, call.excinfo)
 
     def _failed(self, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
         """Keep why the test failed for the reports, and show pytest's own report of it with
@@ -197,14 +201,18 @@ class BenchItem:
         if for_terminal(shown) != shown:
             report.longrepr = for_terminal(shown)
 
-    def _missed(self) -> str | None:
-        """Why a passing call fails after all: a threshold (unpooled) or the strict audit."""
+    def _threshold_missed(self) -> str | None:
+        """Why a passing call fails after all: a threshold it missed (unpooled)."""
         plan = self.plan
         if plan is not None and plan.thresholds and plan.repeat == 1:
             # Repeated items are gated together, on the group's median (controller side).
             missed = check_thresholds(self.record.to_dict(), plan.thresholds)
             if missed:
                 return "threshold missed: " + "; ".join(missed)
+        return None
+
+    def _audit(self) -> str | None:
+        """Why a passing call fails after all: it never scored (``--llm-strict``)."""
         function = getattr(self.node, "function", None)
         message = unjudged_message(function, len(self.record.generations), len(self.record.scores))
         if message is None:

@@ -192,12 +192,15 @@ def hold_to_expectation(
     report: pytest.TestReport,
     answer: KnownAnswer,
     excinfo: pytest.ExceptionInfo[BaseException] | None,
+    *,
+    gated: bool = False,
 ) -> None:
     """Hold the call's report to the verdict ``answer`` expects.
 
-    A failure is a verdict when it is an assertion (or ``pytest.fail``) or a gate the plugin
-    applied (no exception); any other exception is a broken test or check, never an expected
-    failure.
+    A failure is a verdict on the answer when it is an assertion (or ``pytest.fail``) or a
+    threshold the answer's scores missed (``gated``); anything else (an exception, the
+    ``--llm-strict`` audit of a test that never scores) is a broken test or check, never an
+    expected failure.
     """
     note = f" ({answer.note})" if answer.note else ""
     if report.outcome == "passed" and answer.expect == "fail":
@@ -209,15 +212,18 @@ def hold_to_expectation(
         return
     if report.outcome != "failed":
         return
-    verdict = excinfo is None or excinfo.errisinstance((AssertionError, pytest.fail.Exception))
+    if excinfo is None:
+        verdict, how = gated, "a gate that says nothing about the answer"
+    else:
+        verdict = excinfo.errisinstance((AssertionError, pytest.fail.Exception))
+        how = f"raising {excinfo.typename}"
     if answer.expect == "fail" and verdict:
         report.outcome = "skipped"
         report.wasxfail = f"known bad answer {answer.path}{note}"
     elif answer.expect == "fail":
-        typename = excinfo.typename if excinfo is not None else "an error"
         report.longrepr = (
-            f"known answer {answer.path} is marked `expect: fail`, but the test raised "
-            f"{typename}, not an assertion: a bug in the test or its check, not a verdict\n\n"
+            f"known answer {answer.path} is marked `expect: fail`, but the test failed by {how}, "
+            f"not by an assertion: a bug in the test or its check, not a verdict\n\n"
             f"{report.longreprtext}"
         )
     else:

@@ -67,6 +67,7 @@ def test_good_and_bad_answers_get_their_verdicts_with_no_server(
         "*XFAIL*test_greet*answers:known/bad-alice* - known bad answer known/bad/test_checks/test_greet[[]alice].md (greets nobody)",
         "*SKIP*answers:known/good: no known answers for test_unanswered (looked for known/good/test_checks/test_unanswered.md)",
     ])
+    result.stdout.fnmatch_lines(["llmbench gate passed: known answers: 2 must pass, 2 must fail"])
     out = result.stdout.str()
     assert "healthy" not in out and "starting" not in out
     result.stdout.fnmatch_lines([
@@ -134,7 +135,7 @@ def test_a_broken_test_is_never_an_expected_failure(pytester: pytest.Pytester) -
     result = pytester.runpytest("--llm-models=answers:bad")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
-        "*known answer bad/test_checks/test_x.md is marked `expect: fail`, but the test raised AttributeError, not an assertion: a bug in the test or its check, not a verdict*",
+        "*known answer bad/test_checks/test_x.md is marked `expect: fail`, but the test failed by raising AttributeError, not by an assertion: a bug in the test or its check, not a verdict*",
     ])
 
 
@@ -235,5 +236,48 @@ def test_the_examples_known_answers_run_green(pytester: pytest.Pytester) -> None
     )
     assert result.ret == 0, result.stdout.str()
     result.assert_outcomes(passed=8, xfailed=8, skipped=6)
+    result.stdout.fnmatch_lines(["llmbench gate passed: known answers: 8 must pass, 8 must fail"])
     for test in ("test_todo_app[v1]", "test_todo_app[v2]", "test_saas_spec", "test_humaneval[HumanEval%2F4]"):
         result.stdout.fnmatch_lines([f"XFAIL *known bad answer */known/bad/*/{test.replace('[', '[[]')}.md (*"])
+
+
+GATED = '''
+import pytest
+
+@pytest.mark.llm(thresholds="score>=50")
+def test_gated(llm):
+    answer = llm.generate("x")
+    llm.record_score("score", 100.0 if "good" in answer.answer else 0.0)
+
+def test_unscored(llm):
+    llm.generate("x")
+'''
+
+
+def test_a_missed_threshold_is_a_verdict_and_the_strict_audit_is_not(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_g=GATED)
+    write(pytester.path, {
+        "good/test_g/test_gated.md": "good",
+        "bad/test_g/test_gated.md": "---\nexpect: fail\n---\nbad",
+        "bad/test_g/test_unscored.md": "---\nexpect: fail\n---\nbad",
+    })
+    result = pytester.runpytest("--llm-models=answers:good,answers:bad", "--llm-strict",
+                                "--llm-json=r.json", "-rx")
+    result.assert_outcomes(passed=1, xfailed=1, failed=1, skipped=1)
+    result.stdout.fnmatch_lines([
+        "*known answer bad/test_g/test_unscored.md is marked `expect: fail`, but the test failed by a gate that says nothing about the answer, not by an assertion*",
+        "llmbench gate FAILED: thresholds score>=50; known answers: 1 must pass, 2 must fail",
+        "  1 test failed (see the failures above)",  # the audit; the expected miss is no gate's
+        "*XFAIL test_g.py::test_gated[[]answers:bad] - known bad answer bad/test_g/test_gated.md",
+    ])
+
+
+def test_a_bad_answer_that_passes_says_why_in_the_reports(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_g=GATED)
+    write(pytester.path, {"bad/test_g/test_gated.md": "---\nexpect: fail\n---\ngood"})
+    result = pytester.runpytest("--llm-models=answers:bad", "--llm-json=r.json")
+    result.assert_outcomes(failed=1, skipped=1)
+    record = items(pytester)["test_g.py::test_gated[answers:bad]"]["record"]
+    assert "the check does not catch it" in record["failure"]

@@ -149,6 +149,51 @@ class Replayer(_Occurrences):
     def __init__(self, root: Path) -> None:
         super().__init__()
         self.root = root
+        self._requests: list[tuple[str, str, dict[str, Any]]] | None = None
+        """(file name, model, request body) of every readable recording, read when needed."""
+
+    def recorded_requests(self) -> list[tuple[str, str, dict[str, Any]]]:
+        if self._requests is None:
+            self._requests = []
+            for path in sorted(self.root.glob("*.json")):
+                try:
+                    data = read_json(path)
+                except Invalid:
+                    continue
+                if isinstance(data, dict) and isinstance(data.get("request"), dict):
+                    self._requests.append((path.name, str(data.get("model")), data["request"]))
+        return self._requests
+
+    def what_changed(self, model: str, body: dict[str, Any]) -> str:
+        """What differs from the nearest recording of ``model``: the settings that changed
+        (``max_tokens 16 → 32``), or that the prompt did."""
+        from pytest_llmbench.store import changes
+
+        nearest: tuple[int, str, list[str]] | None = None
+        for name, recorded_model, request in self.recorded_requests():
+            if recorded_model != model:
+                continue
+            keys = [k for k in dict.fromkeys([*request, *body]) if request.get(k) != body.get(k)]
+            if nearest is None or len(keys) < nearest[0]:
+                settings = [k for k in keys if k not in ("messages", "prompt")]
+                parts = (
+                    [
+                        changes(
+                            {k: request.get(k) for k in settings},
+                            {k: body.get(k) for k in settings},
+                        )
+                    ]
+                    if settings
+                    else []
+                )
+                if len(settings) < len(keys):
+                    parts.append("the prompt differs")
+                nearest = (len(keys), name, parts)
+        if nearest is None:
+            return f"nothing was recorded for {model} there"
+        if not nearest[2]:  # the same request, recorded fewer times than it is asked now
+            return "this request is asked more times than it was recorded"
+        return f"against the nearest recording ({nearest[1]}): {'; '.join(nearest[2])}"
 
     def lookup(self, model: str, body: dict[str, Any]) -> Generation:
         name = self.next_name(request_key(model, body))
@@ -156,7 +201,7 @@ class Replayer(_Occurrences):
         if not path.is_file():
             raise RecordingMissing(
                 f"{model}: no recording for this prompt and settings in {self.root} "
-                f"({name}); the prompt or a setting changed since it was recorded. Re-record "
+                f"({name}); {self.what_changed(model, body)}. Re-record "
                 f"with --llm-record {self.root} against the server, or add what is missing "
                 f"with --llm-replay-missing=record.",
                 name,

@@ -84,13 +84,25 @@ def test_replay_reproduces_the_run_and_says_it_is_a_replay(
     assert socket.gethostname() not in json.dumps(replay["replay"])
 
 
+def test_a_missing_recording_names_the_setting_that_changed(
+    pytester: pytest.Pytester, recorded: str
+) -> None:
+    changed = pytester.runpytest(recorded, "--llm-replay=rec", "--llm-seed=7")
+    changed.assert_outcomes(errors=2)
+    changed.stdout.fnmatch_lines(
+        ["*RecordingMissing: llama-server@http*: no recording for this prompt and settings in rec "
+         "(*); against the nearest recording (*.json): seed 42 → 7. Re-record*"]
+    )
+
+
 def test_a_changed_prompt_has_no_recording_or_is_filled_in_when_asked(
     pytester: pytest.Pytester, recorded: str
 ) -> None:
     pytester.makepyfile(test_rec=TESTS.replace("Name a fruit.", "Name a vegetable."))
     changed = pytester.runpytest(recorded, "--llm-replay=rec")
     changed.assert_outcomes(passed=1, errors=1)
-    changed.stdout.fnmatch_lines(["*RecordingMissing: llama-server@http*: no recording*"])
+    changed.stdout.fnmatch_lines(["*RecordingMissing: llama-server@http*: no recording*; against the "
+                                  "nearest recording (*.json): the prompt differs. Re-record*"])
     (pytester.path / "rec" / "recorded.json").unlink()  # recordings of unknown origin
     with FakeLlamaServer(ModelScript(["Car", "rot"])) as srv:
         filled = pytester.runpytest(

@@ -54,6 +54,8 @@ class RunConfig:
     compare_fail: tuple[Margin, ...] = ()
     compare_path: str | None = None
     """The saved run ``compare`` named, resolved (and checked) at configure time."""
+    sandbox_weak: bool = False
+    """``--llm-sandbox=weak``: generated code may run with less than full containment."""
 
     def spec_for(self, spec_id: str) -> ModelSpec:
         for spec in self.specs:
@@ -174,6 +176,12 @@ def build_run_config(config: pytest.Config) -> RunConfig:
         raise pytest.UsageError(
             f"--llm-replay={replay_dir!r}: no such directory; record one first with --llm-record"
         )
+    sandbox = str(_value(config, "sandbox"))
+    if sandbox not in ("full", "weak"):
+        raise pytest.UsageError(
+            f"--llm-sandbox={sandbox!r}: use `full` (the default: generated code runs only with "
+            "every guarantee of README Safety) or `weak` (with what this machine gives)"
+        )
     replay_missing = str(_value(config, "replay_missing"))
     if replay_missing not in ("error", "record"):
         raise pytest.UsageError(
@@ -248,6 +256,7 @@ def build_run_config(config: pytest.Config) -> RunConfig:
         compare=compare,
         compare_fail=compare_fail,
         compare_path=compare_path,
+        sandbox_weak=sandbox == "weak",
     )
 
 

@@ -117,6 +117,14 @@ OPTIONS: tuple[tuple[str, str, object, str], ...] = (
         "fail the run on regressions beyond margins, e.g. score:5,decode_tps:10%",
     ),
     (
+        "sandbox",
+        "string",
+        "full",
+        "isolation generated code needs: full (default: refuse to run it where any guarantee "
+        "of README Safety is missing) or weak (run it with what this machine gives; the "
+        "header names what is missing)",
+    ),
+    (
         "leaderboard",
         "string",
         "auto",

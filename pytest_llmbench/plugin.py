@@ -43,6 +43,10 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     run = build_run_config(config)
     config.stash[RUN_KEY] = run
+    if run.sandbox_weak:
+        from pytest_llmbench.sandbox.containment import allow_weak  # loaded only when asked
+
+        allow_weak(True)
     if run.specs:
         _sigterm_as_interrupt()
     if not hasattr(config, "workerinput"):  # the leaderboard lives on the controller only
@@ -70,14 +74,25 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(SESSION_KEY, None)
     if session is not None:
         session.close()
+    run = config.stash.get(RUN_KEY, None)
+    if run is not None and run.sandbox_weak:
+        from pytest_llmbench.sandbox.containment import allow_weak
+
+        allow_weak(False)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     run = config.stash[RUN_KEY]
+    sandbox = []
+    if run.sandbox_weak:
+        from pytest_llmbench.sandbox.containment import weak_header  # probes, once per run
+
+        sandbox.append(f"llmbench: {weak_header()}")
     if not run.specs:
-        return []
+        return sandbox
     s = run.settings
     lines = [
+        *sandbox,
         f"llmbench: models: {', '.join(spec_line(spec) for spec in run.specs)}",
         f"llmbench: run settings: max_tokens={s.max_tokens} ctx={s.ctx} "
         f"temperature={s.temperature} seed={s.seed} cache_prompt={s.cache_prompt}",

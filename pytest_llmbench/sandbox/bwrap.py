@@ -9,10 +9,18 @@ namespace, so an ordinary user gets the same containment as root:
 - bwrap's own init is PID 1: when the program exits, the kernel kills every process left in
   the namespace, daemons that called ``setsid()`` or ``execve``'d with an empty environment
   included; ``--die-with-parent`` does the same if pytest itself dies;
-- the host's file system is mounted read-only; the run's directory is the only writable
-  place, seen as ``/tmp`` (also ``/var/tmp``, and ``/dev/shm`` is a directory inside it);
-  ``/dev`` is a minimal, read-only device tree; ``/home``, ``/root`` and ``/run`` are empty
-  (the interpreter is bound back when it lives there).
+- the host's file system is mounted read-only; the only writable places are tmpfs mounts
+  whose size the kernel caps: ``/tmp`` (the run's directory, ``disk_mb``), ``/var/tmp`` and
+  ``/dev/shm`` (:data:`SCRATCH_MB` each), so no path length, mode or ``fallocate`` gets past
+  the cap, and nothing written outlives the step (the run's files travel to the next step as
+  a capped archive: :mod:`pytest_llmbench.sandbox.launcher`); ``/dev`` is a minimal, read-only
+  device tree; ``/home``, ``/root`` and ``/run`` are empty (the interpreter is bound back when
+  it lives there);
+- no nested user namespaces (``--disable-userns``: a program cannot become root of a
+  namespace of its own and mount an uncapped tmpfs) and the seccomp filter of
+  :mod:`pytest_llmbench.sandbox.seccomp` (no System V segments or memfds: memory that belongs
+  to no process); its own IPC namespace frees whatever IPC objects are left when it ends;
+- the launcher is PID 1 of the step (``--as-pid-1``): the program cannot signal or trace it.
 """
 
 from __future__ import annotations
@@ -21,10 +29,12 @@ import os
 import shutil
 from collections.abc import Sequence
 from functools import lru_cache
-from pathlib import Path
 
 #: Where the run's directory appears inside the sandbox.
 INSIDE = "/tmp"
+#: The other writable places, each a tmpfs of :data:`SCRATCH_MB` emptied after every step.
+SCRATCH = ("/var/tmp", "/dev/shm")
+SCRATCH_MB = 64
 #: Hidden behind an empty, read-only tmpfs: home directories (user secrets: ssh keys, API
 #: tokens) and /run, whose sockets lead out of any sandbox (the D-Bus session bus and
 #: systemd --user start processes outside it, docker.sock is root).
@@ -55,15 +65,17 @@ def visible_again(paths: Sequence[str]) -> list[str]:
     return found
 
 
-def bwrap_argv(bwrap: str, root: Path, keep_visible: Sequence[str]) -> list[str]:
-    """bwrap's arguments, up to and including ``--``, for a step whose run lives in ``root``
-    (with ``work``, ``home`` and ``shm`` inside)."""
+def bwrap_argv(bwrap: str, keep_visible: Sequence[str], disk_mb: int, seccomp_fd: int) -> list[str]:
+    """bwrap's arguments, up to and including ``--``, for one step whose run's directory may
+    hold ``disk_mb``; the seccomp filter is read from ``seccomp_fd``."""
     argv = [
         bwrap,
         "--unshare-all",
         "--unshare-user",
+        "--disable-userns",
         "--die-with-parent",
         "--new-session",
+        "--as-pid-1",
         "--ro-bind", "/", "/",
     ]  # fmt: skip
     for hidden in HIDDEN:
@@ -71,19 +83,16 @@ def bwrap_argv(bwrap: str, root: Path, keep_visible: Sequence[str]) -> list[str]
             argv += ["--tmpfs", hidden]
     for path in keep_visible:
         argv += ["--ro-bind", path, path]
-    argv += [
-        "--dev", "/dev",
-        "--proc", "/proc",
-        "--bind", str(root), INSIDE,
-        "--bind", str(root), "/var/tmp",
-        "--bind", str(root / "shm"), "/dev/shm",
-        "--remount-ro", "/dev",
-    ]  # fmt: skip
+    argv += ["--dev", "/dev", "--proc", "/proc", "--size", str(disk_mb * 2**20), "--tmpfs", INSIDE]
+    for scratch in SCRATCH:
+        argv += ["--size", str(SCRATCH_MB * 2**20), "--tmpfs", scratch]
+    argv += ["--remount-ro", "/dev"]
     for hidden in HIDDEN:
         if os.path.isdir(hidden):
             argv += ["--remount-ro", hidden]
     argv += [
-        "--chdir", f"{INSIDE}/work",
+        "--seccomp", str(seccomp_fd),
+        "--chdir", INSIDE,
         "--",
     ]  # fmt: skip
     return argv

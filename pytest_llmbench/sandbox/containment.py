@@ -7,8 +7,13 @@ Two ways to build a step's sandbox, the first that works wins:
   an ordinary user, wherever the kernel allows user namespaces (Debian, Ubuntu, Fedora...).
 - ``fallback`` (no bwrap, or user namespaces refused, e.g. in a locked-down container):
   per-process limits and the token sweep; as root also a private network, private ``/tmp``
-  directories and a uid of its own per run. Each guarantee that is then missing is named in
-  the check's details (``not guaranteed here: ...``) and once under the leaderboard.
+  directories and a uid of its own per run.
+
+Safe by default: with any guarantee missing, :func:`require_full` refuses to run generated
+code (the item is an error naming what is missing and the fix) unless weaker isolation was
+allowed for the run (``--llm-sandbox=weak``, see :func:`allow_weak`); then each missing
+guarantee is named in the run's header, the check's details (``not guaranteed here: ...``)
+and once under the leaderboard.
 
 Generated code never runs as root: as root, each run gets a fresh unprivileged uid, and when
 no interpreter works for it, :class:`SandboxUnavailable` makes the item an error with the fix.
@@ -39,6 +44,8 @@ from pytest_llmbench.sandbox.isolation import (
     run_as,
     shared_writable_dirs,
 )
+from pytest_llmbench.sandbox.seccomp import filter_program
+from pytest_llmbench.sandbox.seccomp import supported as seccomp_supported
 
 BWRAP, FALLBACK = "bubblewrap", "fallback"
 #: The guarantees, by the name the details and the leaderboard warning use (no "," or ")").
@@ -47,6 +54,9 @@ NETWORK = "no network"
 PRIVATE_TMP = "private /tmp"
 READ_ONLY = "read-only file system outside the run's directory"
 STEP_PROCESSES = "process limit per step"
+DISK_CAP = "size-capped file systems"
+NO_UNSEEN_MEMORY = "no System V shm or memfd"
+NO_NESTED_USERNS = "no nested user namespaces"
 MISSING = "not guaranteed here: "
 _MISSING_RE = re.compile(re.escape(MISSING) + r"([^)]*)\)")
 
@@ -67,6 +77,9 @@ class Containment:
     private_tmp: bool = False
     read_only: bool = False
     step_processes: bool = False
+    disk_cap: bool = False
+    no_unseen_memory: bool = False
+    no_nested_userns: bool = False
     keep_visible: tuple[str, ...] = ()
     tried: tuple[str, ...] = field(default=(), compare=False)
 
@@ -78,6 +91,9 @@ class Containment:
             (PRIVATE_TMP, self.private_tmp),
             (READ_ONLY, self.read_only),
             (STEP_PROCESSES, self.step_processes),
+            (DISK_CAP, self.disk_cap),
+            (NO_UNSEEN_MEMORY, self.no_unseen_memory),
+            (NO_NESTED_USERNS, self.no_nested_userns),
         )
         return [name for name, ok in held if not ok]
 
@@ -146,7 +162,7 @@ def _prefixes(python: str) -> list[str]:
 
 
 _PROBE = """\
-import socket, sqlite3, sys, os
+import ctypes, socket, sqlite3, sys, os
 held = []
 try:
     socket.create_connection(("127.0.0.1", int(sys.argv[1])), 2).close()
@@ -154,6 +170,23 @@ except OSError:
     held.append("network")
 if not os.path.exists(sys.argv[2]):
     held.append("tmp")
+libc = ctypes.CDLL(None, use_errno=True)
+try:
+    os.close(os.memfd_create("probe"))
+    memfd = True
+except (AttributeError, OSError):
+    memfd = False
+segment = libc.shmget(0, 4096, 0o1600)
+if segment == -1 and not memfd:
+    held.append("memory")
+elif segment != -1:
+    libc.shmctl(segment, 0, None)
+
+if libc.unshare(0x10000000) != 0:
+    held.append("userns")
+st = os.statvfs("/tmp")
+if 0 < st.f_blocks * st.f_frsize <= int(sys.argv[3]) and os.geteuid() != 0:
+    held.append("disk")
 print(" ".join(held))
 """
 
@@ -191,23 +224,31 @@ def _probe(backend: str, python: str, uid: int | None) -> tuple[bool, set[str], 
         with socket.socket() as server:
             server.bind(("127.0.0.1", 0))
             server.listen(1)
-            program = [python, "-I", "-c", _PROBE, str(server.getsockname()[1]), str(outside)]
+            port = str(server.getsockname()[1])
+            program = [python, "-I", "-c", _PROBE, port, str(outside), str(PROBE_DISK_MB * 2**20)]
+            seccomp_r, seccomp_w = os.pipe()
+            os.write(seccomp_w, filter_program() if seccomp_supported() else b"")
+            os.close(seccomp_w)
             if backend == BWRAP:
-                argv = bwrap_argv(str(bwrap_path()), root, keep) + program
+                argv = bwrap_argv(str(bwrap_path()), keep, PROBE_DISK_MB, seccomp_r) + program
                 preexec = run_as(uid) if uid is not None else None
             else:
                 argv = program
                 preexec = fallback_preexec(uid, is_root(), private_dirs(), str(root))
-            proc = subprocess.run(
-                argv,
-                cwd=root / "work",
-                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                timeout=30,
-                preexec_fn=preexec,
-                check=False,
-            )
+            try:
+                proc = subprocess.run(
+                    argv,
+                    cwd=root / "work",
+                    env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+                    stdin=subprocess.DEVNULL,
+                    capture_output=True,
+                    timeout=30,
+                    preexec_fn=preexec,
+                    pass_fds=(seccomp_r,),
+                    check=False,
+                )
+            finally:
+                os.close(seccomp_r)
     except (OSError, subprocess.SubprocessError) as exc:
         return False, set(), f"{type(exc).__name__}: {exc}"
     finally:
@@ -224,6 +265,10 @@ def private_dirs() -> tuple[str, ...]:
     """For the fallback: the shared writable directories a step gets private copies of
     (root only: it takes a mount namespace without a user namespace)."""
     return shared_writable_dirs() if sys.platform == "linux" and is_root() else ()
+
+
+#: The run's directory size the probe asks bubblewrap for (and checks the kernel reports).
+PROBE_DISK_MB = 8
 
 
 @lru_cache(maxsize=1)
@@ -243,7 +288,11 @@ def containment() -> Containment:
                     private_tmp="tmp" in seen,
                     read_only=True,
                     step_processes=True,
+                    disk_cap="disk" in seen,
+                    no_unseen_memory="memory" in seen,
+                    no_nested_userns="userns" in seen,
                     keep_visible=tuple(visible_again(_prefixes(python))),
+                    tried=tuple(tried),
                 )
             tried.append(f"{python} in bwrap: {why}")
     for python in candidates():
@@ -260,3 +309,64 @@ def containment() -> Containment:
     if uid is None:  # not root: the user's own interpreter, without the sandbox's extras
         return Containment(FALLBACK, sys.executable, tried=tuple(tried))
     return Containment(FALLBACK, None, tried=tuple(tried))
+
+
+_policy = {"weak_allowed": False}
+WEAK_OPTION = "--llm-sandbox=weak"
+
+
+def allow_weak(allowed: bool) -> None:
+    """Whether generated code may run with less than full containment (the plugin sets this
+    from ``--llm-sandbox`` / ``llm_sandbox`` for the run)."""
+    _policy["weak_allowed"] = allowed
+
+
+def weak_allowed() -> bool:
+    return _policy["weak_allowed"]
+
+
+def fix_for(found: Containment) -> str:
+    """What is missing here and how to get full containment, in one sentence or two."""
+    if sys.platform != "linux":
+        return f"bubblewrap needs Linux (this is {sys.platform}); run the benchmark in a Linux VM"
+    if not bwrap_path():
+        return (
+            "bubblewrap (bwrap) is not installed. Fix: `apt-get install bubblewrap` (Debian, "
+            "Ubuntu) or `dnf install bubblewrap` (Fedora)"
+        )
+    why = "; ".join(t for t in found.tried if " in bwrap: " in t) or "it lacks a guarantee"
+    return (
+        f"bubblewrap is installed but cannot build the sandbox ({why}). Fix: let users "
+        "create user namespaces (`sysctl kernel.unprivileged_userns_clone=1` on Debian's "
+        "older kernels, `sysctl kernel.apparmor_restrict_unprivileged_userns=0` on Ubuntu "
+        "24.04+, `sysctl user.max_user_namespaces=15000` where it is 0; in a container: "
+        "allow user namespaces), and use bubblewrap 0.8 or newer (`--disable-userns`, "
+        "`--size`)"
+    )
+
+
+def require_full(found: Containment) -> Containment:
+    """``found`` when every guarantee holds or weaker isolation was allowed for the run;
+    otherwise :class:`SandboxUnavailable`: the item errors before any generated code runs."""
+    missing = found.missing()
+    if not missing or weak_allowed():
+        return found
+    raise SandboxUnavailable(
+        "run_program: refusing to run generated code with weaker containment "
+        f"({MISSING}{', '.join(missing)}): {fix_for(found)}. Or accept weaker isolation "
+        f"for this run: {WEAK_OPTION} (ini: llm_sandbox = weak), which the run's header "
+        "then states (README: Safety)."
+    )
+
+
+def weak_header() -> str:
+    """The header line of a run with ``--llm-sandbox=weak``: what generated code runs
+    without here (probed now, once per run)."""
+    found = containment()
+    missing = found.missing()
+    if not missing:
+        return f"sandbox: {WEAK_OPTION}, but every guarantee holds here ({found.backend})"
+    return (
+        f"sandbox: WEAKER ISOLATION ({WEAK_OPTION}): generated code runs in the "
+        f"{found.backend} sandbox, {MISSING}{', '.join(missing)} (README: Safety)"
+    )

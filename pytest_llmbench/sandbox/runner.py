@@ -25,7 +25,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -37,13 +36,15 @@ from pytest_llmbench.checks import diagnoses
 from pytest_llmbench.checks.result import CheckResult
 from pytest_llmbench.checks.syntax import parse_error
 from pytest_llmbench.errors import check_failed
-from pytest_llmbench.sandbox.bwrap import INSIDE, bwrap_argv, bwrap_path
+from pytest_llmbench.sandbox.bwrap import INSIDE, SCRATCH, bwrap_argv, bwrap_path
+from pytest_llmbench.sandbox.capped import CappedReader
 from pytest_llmbench.sandbox.containment import (
     BWRAP,
     Containment,
     containment,
     make_run_dir,
     private_dirs,
+    require_full,
 )
 from pytest_llmbench.sandbox.isolation import (
     Limits,
@@ -54,8 +55,9 @@ from pytest_llmbench.sandbox.isolation import (
     own_process_count,
     run_as,
 )
+from pytest_llmbench.sandbox.launcher import RunFiles, StepChannels
 from pytest_llmbench.sandbox.process import Top
-from pytest_llmbench.sandbox.watch import DISK, MEMORY, Watcher, over_disk
+from pytest_llmbench.sandbox.watch import DISK, MEMORY, Watcher, descendants, over_disk
 from pytest_llmbench.text_safety import for_cell
 
 Expect = str | Pattern[str] | Callable[[str], bool] | None
@@ -123,28 +125,6 @@ def _matches(expect: Expect, text: str) -> bool:
     if isinstance(expect, Pattern):
         return expect.search(text) is not None
     return bool(expect(text))
-
-
-class _CappedReader(threading.Thread):
-    def __init__(self, stream: object, cap: int, on_overflow: Callable[[], None]) -> None:
-        super().__init__(daemon=True)
-        self.stream = stream
-        self.cap = cap
-        self.on_overflow = on_overflow
-        self.data = bytearray()
-        self.overflow = False
-
-    def run(self) -> None:
-        read = self.stream.read  # type: ignore[attr-defined]
-        while True:
-            chunk = read(65536)
-            if not chunk:
-                return
-            room = self.cap - len(self.data)
-            self.data += chunk[: max(room, 0)]
-            if len(chunk) > room and not self.overflow:
-                self.overflow = True
-                self.on_overflow()
 
 
 def _kill_token(token: str) -> int:
@@ -217,11 +197,12 @@ def isolation_report() -> dict[str, object]:
     }
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Run:
-    """One ``run_program`` call: where it lives, as whom, with what."""
+    """One ``run_program`` call: where it lives, as whom, with what. ``root``: the host
+    directory of a fallback run; ``files``: the run's files between bubblewrap steps."""
 
-    root: Path
+    root: Path | None
     uid: int | None
     found: Containment
     env: dict[str, str]
@@ -229,15 +210,26 @@ class _Run:
     limits: Limits
     timeout_s: float
     max_output: int
+    files: RunFiles | None = None
 
 
-def _argv(run: _Run, program: list[str]) -> tuple[list[str], Callable[[], None] | None]:
+def _places(pid: int) -> list[str]:
+    """The step's tmpfs mounts as the host sees them, through its init's root."""
+    below = descendants(pid)
+    return [f"/proc/{below[0]}/root{place}" for place in (INSIDE, *SCRATCH)] if below else []
+
+
+def _argv(
+    run: _Run, program: list[str], channels: StepChannels | None
+) -> tuple[list[str], Callable[[], None] | None]:
     """The command line and ``preexec_fn`` of one step of ``run``."""
     python = str(run.found.python)
-    if run.found.backend == BWRAP:
-        sandbox = bwrap_argv(str(bwrap_path()), run.root, run.found.keep_visible)
+    if channels is not None:
+        sandbox = bwrap_argv(
+            str(bwrap_path()), run.found.keep_visible, run.limits.disk_mb, channels.seccomp
+        )
         preexec = run_as(run.uid) if run.uid is not None else None
-        return sandbox + launcher_argv(python, run.limits) + program, preexec
+        return sandbox + channels.launcher_argv(python, run.limits) + program, preexec
     # Without a user namespace RLIMIT_NPROC counts all of this uid's processes.
     processes = run.limits.processes + (0 if run.uid is not None else own_process_count())
     preexec = fallback_preexec(
@@ -294,28 +286,35 @@ def _run_step(run: _Run, step: Step, filename: str, earlier: Sequence[str]) -> S
     program = (
         marker.argv(python, filename, step.args) if marker else [python, "-I", filename, *step.args]
     )
-    argv, preexec = _argv(run, program)
+    channels = run.files.open_step() if run.files is not None else None
+    argv, preexec = _argv(run, program, channels)
+    passed = (marker.child_fds() if marker else ()) + (channels.passed() if channels else ())
     try:
         proc = subprocess.Popen(
             argv,
-            cwd=run.root / "work",
+            cwd=run.root / "work" if run.root is not None else "/",
             env=run.env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
             preexec_fn=preexec,
-            pass_fds=marker.child_fds() if marker else (),
+            pass_fds=passed,
         )
     finally:
         if marker:
             marker.started()
+        if channels is not None:
+            channels.close_child_ends()
     top = Top(proc)
-    out = _CappedReader(proc.stdout, run.max_output, top.kill)
-    err = _CappedReader(proc.stderr, run.max_output, top.kill)
-    watcher = Watcher(proc.pid, run.root, run.limits, top.kill)
+    out = CappedReader(proc.stdout, run.max_output, top.kill)
+    err = CappedReader(proc.stderr, run.max_output, top.kill)
+    places = _places if channels is not None else None
+    watcher = Watcher(proc.pid, run.root, run.limits, top.kill, places)
     for thread in (out, err, watcher):
         thread.start()
+    if channels is not None:
+        channels.start(top.kill)
     timed_out = not top.wait_exit(run.timeout_s)
     watcher.stop()
     below = top.below()
@@ -326,18 +325,24 @@ def _run_step(run: _Run, step: Step, filename: str, earlier: Sequence[str]) -> S
     out.join(5)
     err.join(5)
     if run.found.backend == BWRAP and 128 < code < 160:
-        code = 128 - code  # bwrap's init reports a signal N as exit 128 + N
-    exceeded = watcher.exceeded
-    limits = run.limits
-    if exceeded is None and over_disk(run.root, limits.disk_mb * 2**20, limits.files):
-        exceeded = DISK
-    over = {
+        code = 128 - code  # bwrap reports a signal N of its child as exit 128 + N
+    exceeded, limits, kept = watcher.exceeded, run.limits, ""
+    if channels is not None and run.files is not None:
+        back = run.files.finish(channels)
+        code = back.exit_code if back.exit_code is not None else code
+        exceeded = exceeded or (DISK if back.over_disk else None)
+        kept = back.not_kept
+    elif exceeded is None and run.root is not None:
+        exceeded = DISK if over_disk(run.root, limits.disk_mb * 2**20, limits.files) else None
+    over: tuple[str | None, str] | None = {
         MEMORY: (diagnoses.MEMORY_LIMIT, f"its processes together held over {limits.memory_mb} MB"),
         DISK: (
             diagnoses.DISK_LIMIT,
             f"its files went over {limits.disk_mb} MB or {limits.files:,}",
         ),
     }.get(exceeded or "")
+    if over is None and kept:
+        over = (None, kept)
     result = StepResult(
         step,
         None if timed_out else code,
@@ -354,7 +359,7 @@ def _judge(
     r: StepResult,
     timed_out: bool,
     overflow: bool,
-    over: tuple[str, str] | None = None,
+    over: tuple[str | None, str] | None = None,
     earlier: Sequence[str] = (),
 ) -> None:
     """Set ``r``'s verdict; ``over``: (diagnosis, why) when a bound of the whole step was hit;
@@ -443,14 +448,19 @@ def run_program(
     found = containment()
     if found.python is None:
         raise found.unavailable()
+    require_full(found)
     uid = new_run_uid() if is_root() else None
-    root = make_run_dir(uid)
+    bubblewrap = found.backend == BWRAP
+    root = None if bubblewrap else make_run_dir(uid)
     token = uuid.uuid4().hex
+    limits = Limits(cpu_s=cpu_s, memory_mb=memory_mb)
+    files = RunFiles(filename, code, limits) if bubblewrap else None
     try:
-        (root / "work" / filename).write_text(code)
-        if uid is not None:
-            os.chown(root / "work" / filename, uid, uid)
-        base = INSIDE if found.backend == BWRAP else str(root)
+        if root is not None:
+            (root / "work" / filename).write_text(code)
+            if uid is not None:
+                os.chown(root / "work" / filename, uid, uid)
+        base = INSIDE if bubblewrap else str(root)
         run = _Run(
             root,
             uid,
@@ -466,9 +476,10 @@ def run_program(
                 TOKEN_VAR: token,
             },
             token,
-            Limits(cpu_s=cpu_s, memory_mb=memory_mb),
+            limits,
             timeout_s,
             max_output_bytes,
+            files,
         )
         results: list[StepResult] = []
         for step in steps:
@@ -478,7 +489,10 @@ def run_program(
                 continue
             results.append(_run_step(run, step, filename, [r.stdout for r in results]))
     finally:
-        remove_run_dir(root)
+        if root is not None:
+            remove_run_dir(root)
+        if files is not None:
+            files.close()
     passed = sum(r.passed for r in results)
     seen = [r.diagnosis for r in results if r.diagnosis]
     lines = [f"{passed}/{len(results)} steps passed{found.note()}"]

@@ -1,10 +1,15 @@
-"""Bounds for a step as a whole that no per-process limit gives: the resident memory of all
-its processes together, and the size and file count of the run's directory.
+"""Bounds for a step as a whole that no per-process limit gives: the memory of all its
+processes together, and the file count of its file systems (their size the kernel caps).
 
-Without a delegated cgroup (most laptops run pytest outside one; CI containers rarely
-delegate) the kernel cannot bound a group of processes, so a watcher thread polls every
-:data:`INTERVAL` seconds and kills the step when it goes over. A burst between two polls
-can overshoot by what the step allocates or writes in that time.
+Memory counted: each process's anonymous *and* shared resident pages (``RssAnon`` +
+``RssShmem``: ``MAP_SHARED`` mappings and mapped tmpfs files included; a page shared by two
+processes counts twice, never zero times) plus what the step's tmpfs mounts hold. Memory that
+belongs to no process (System V segments, memfds) cannot be made in a bubblewrap step
+(:mod:`~pytest_llmbench.sandbox.seccomp`). Without a delegated cgroup (most laptops run
+pytest outside one; CI containers rarely delegate) the kernel cannot bound a group of
+processes, so a watcher thread polls every :data:`INTERVAL` seconds and kills the step when
+it goes over; each process is also held to the address-space limit by the kernel, so a burst
+between two polls overshoots by at most what its processes allocate in that time.
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ from pathlib import Path
 from pytest_llmbench.sandbox.isolation import Limits
 
 INTERVAL = 0.05
-PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 MEMORY, DISK = "memory", "disk"
 
 
@@ -48,16 +52,31 @@ def descendants(pid: int) -> list[int]:
 
 
 def resident_bytes(pids: list[int]) -> int:
-    """Private resident memory of ``pids`` together (resident minus file-backed/shared)."""
+    """Anonymous plus shared-memory resident bytes of ``pids`` together (file-backed pages
+    of the host's files are left out: they are the page cache, not the step's)."""
     total = 0
     for pid in pids:
         try:
-            with open(f"/proc/{pid}/statm") as f:
-                fields = f.read().split()
-            total += (int(fields[1]) - int(fields[2])) * PAGE
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith(("RssAnon:", "RssShmem:")):
+                        total += int(line.split()[1]) * 1024
         except (OSError, ValueError, IndexError):
             continue
     return total
+
+
+def tmpfs_usage(paths: list[str]) -> tuple[int, int]:
+    """(bytes, inodes) in use on the file systems at ``paths`` (missing ones count zero)."""
+    used = files = 0
+    for path in paths:
+        try:
+            st = os.statvfs(path)
+        except OSError:
+            continue
+        used += (st.f_blocks - st.f_bfree) * st.f_frsize
+        files += st.f_files - st.f_ffree
+    return used, files
 
 
 def over_disk(root: Path, max_bytes: int, max_files: int) -> bool:
@@ -86,28 +105,46 @@ def over_disk(root: Path, max_bytes: int, max_files: int) -> bool:
 
 
 class Watcher(threading.Thread):
-    """Polls the processes below ``pid`` and the run directory ``root``; on the first limit
-    exceeded, records which (:data:`MEMORY` or :data:`DISK`) in ``exceeded`` and calls
-    ``kill``. Stop it with :meth:`stop`."""
+    """Polls the processes below ``pid`` and the step's files; on the first limit exceeded,
+    records which (:data:`MEMORY` or :data:`DISK`) in ``exceeded`` and calls ``kill``.
+    ``places(pid)`` gives the paths of the step's tmpfs mounts as the host sees them (their
+    bytes count as memory, their inodes as files); without them ``root`` is walked for the
+    disk bound. Stop it with :meth:`stop`."""
 
-    def __init__(self, pid: int, root: Path, limits: Limits, kill: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        pid: int,
+        root: Path | None,
+        limits: Limits,
+        kill: Callable[[], None],
+        places: Callable[[int], list[str]] | None = None,
+    ) -> None:
         super().__init__(daemon=True)
-        self.pid, self.root, self.kill = pid, root, kill
+        self.pid, self.root, self.kill, self.places = pid, root, kill, places
         self.max_memory = limits.memory_mb * 2**20
         self.max_disk, self.max_files = limits.disk_mb * 2**20, limits.files
         self.exceeded: str | None = None
         self._done = threading.Event()
 
+    def _over(self) -> str | None:
+        memory = resident_bytes(descendants(self.pid))
+        if self.places is not None:
+            used, files = tmpfs_usage(self.places(self.pid))
+            if memory + used > self.max_memory:
+                return MEMORY
+            return DISK if files > self.max_files else None
+        if memory > self.max_memory:
+            return MEMORY
+        if self.root is not None and over_disk(self.root, self.max_disk, self.max_files):
+            return DISK
+        return None
+
     def run(self) -> None:
         while not self._done.wait(INTERVAL):
-            if resident_bytes(descendants(self.pid)) > self.max_memory:
-                self.exceeded = MEMORY
-            elif over_disk(self.root, self.max_disk, self.max_files):
-                self.exceeded = DISK
-            else:
-                continue
-            self.kill()
-            return
+            self.exceeded = self._over()
+            if self.exceeded is not None:
+                self.kill()
+                return
 
     def stop(self) -> None:
         self._done.set()

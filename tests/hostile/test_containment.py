@@ -294,6 +294,7 @@ def test_fallback_names_every_missing_guarantee(monkeypatch: pytest.MonkeyPatch)
     found = module.containment.__wrapped__()
     assert found.backend == module.FALLBACK and found.python is not None
     monkeypatch.setattr(runner, "containment", lambda: found)
+    monkeypatch.setitem(module._policy, "weak_allowed", True)  # --llm-sandbox=weak
     result = run_program(GOOD, [Step(["x"], stdout="ok x")])
     assert result.passed, result.details
     assert PID_NAMESPACE in found.missing()
@@ -305,7 +306,8 @@ def test_missing_guarantees_are_read_back_once_each() -> None:
     partial = Containment("fallback", "/usr/bin/python3", network=True, private_tmp=True)
     details = [f"1/1 steps passed{partial.note()}", "no note", f"0/2 steps passed{partial.note()}"]
     assert missing_guarantees(details) == partial.missing()
-    assert Containment("bubblewrap", "python", True, True, True, True, True).note() == ""
+    full = Containment("bubblewrap", "python", *[True] * 8)
+    assert full.note() == "" and full.missing() == []
 
 
 def test_a_killed_step_is_reported_as_killed_not_as_an_exit_code() -> None:

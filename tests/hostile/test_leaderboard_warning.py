@@ -25,10 +25,12 @@ def test_code(llm):
 PROGRAM = "```python\nimport sys\nprint('hi', sys.argv[1])\n```"
 
 
-def run(pytester: pytest.Pytester) -> pytest.RunResult:
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     pytester.makepyfile(test_s=SCORED)
     with FakeLlamaServer(ModelScript([PROGRAM[i : i + 4] for i in range(0, len(PROGRAM), 4)])) as s:
-        return pytester.runpytest(f"--llm-models=llama-server@{s.url}", "-p", "no:cacheprovider")
+        return pytester.runpytest(
+            f"--llm-models=llama-server@{s.url}", "-p", "no:cacheprovider", *args
+        )
 
 
 def test_missing_guarantees_get_one_line_under_the_leaderboard(
@@ -36,7 +38,7 @@ def test_missing_guarantees_get_one_line_under_the_leaderboard(
 ) -> None:
     weak = Containment("fallback", containment().python or "python3", network=False)
     monkeypatch.setattr(runner, "containment", lambda: weak)
-    result = run(pytester)
+    result = run(pytester, "--llm-sandbox=weak")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines([f"[[]llmbench[]] WARNING: sandbox: {MISSING}{PID_NAMESPACE}, *"])
     lines = [line for line in result.stdout.lines if "WARNING: sandbox" in line]
@@ -46,7 +48,7 @@ def test_missing_guarantees_get_one_line_under_the_leaderboard(
 def test_no_line_when_every_guarantee_holds(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    full = Containment("bubblewrap", "python3", True, True, True, True, True)
+    full = Containment("bubblewrap", "python3", *[True] * 8)
     assert (
         sandbox_warnings([{"score": {"checks": [{"details": f"1/1 steps passed{full.note()}"}]}}])
         == []

@@ -330,7 +330,9 @@ def _run_step(run: _Run, step: Step, filename: str, earlier: Sequence[str]) -> S
     if channels is not None and run.files is not None:
         back = run.files.finish(channels)
         code = back.exit_code if back.exit_code is not None else code
-        exceeded = exceeded or (DISK if back.over_disk else None)
+        # ENOSPC can only come from the caps here (a refused fallocate fills nothing).
+        refused = code != 0 and b"No space left on device" in err.data
+        exceeded = exceeded or (DISK if back.over_disk or refused else None)
         kept = back.not_kept
     elif exceeded is None and run.root is not None:
         exceeded = DISK if over_disk(run.root, limits.disk_mb * 2**20, limits.files) else None

@@ -13,6 +13,7 @@ import pytest
 
 from pytest_llmbench.config import RUN_KEY, RunConfig, build_run_config
 from pytest_llmbench.controller import Controller
+from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.generation import Settings
 from pytest_llmbench.item import ITEM_KEY, BenchItem
 from pytest_llmbench.live import live_line, progress_lines
@@ -84,10 +85,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     run = config.stash[RUN_KEY]
     sandbox = []
-    if run.sandbox_weak:
-        from pytest_llmbench.sandbox.containment import weak_header  # probes, once per run
+    if run.sandbox_weak or run.specs:
+        from pytest_llmbench.sandbox.containment import header_line  # probes, once per run
 
-        sandbox.append(f"llmbench: {weak_header()}")
+        sandbox.append(f"llmbench: {header_line()}")
     if not run.specs:
         return sandbox
     s = run.settings
@@ -246,6 +247,8 @@ def pytest_runtest_makereport(
     bench = item.stash.get(ITEM_KEY, None)
     if bench is not None:
         bench.settle(call, report)
+    elif call.excinfo is not None and isinstance(call.excinfo.value, LLMBenchError):
+        report.llmbench_infra = True  # type: ignore[attr-defined]  # e.g. the sandbox refused
     return report
 
 
@@ -254,7 +257,8 @@ def pytest_report_teststatus(
 ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
     """A model that produced no answer (server down, stream cut, stall) is an *error*, not a
     failure: infrastructure trouble must never read as a bad model."""
-    if report.when == "call" and phase_outcome(report) == "error":
+    infra = report.failed and getattr(report, "llmbench_infra", False)
+    if report.when == "call" and (infra or phase_outcome(report) == "error"):
         return "error", "E", ("ERROR", {"red": True})
     return None
 

@@ -43,10 +43,8 @@ HIDDEN = ("/home", "/root", "/run")
 
 @lru_cache(maxsize=1)
 def bwrap_path() -> str | None:
-    """The bwrap binary on PATH or in /usr/bin, or None."""
-    return shutil.which("bwrap") or (
-        "/usr/bin/bwrap" if os.access("/usr/bin/bwrap", os.X_OK) else None
-    )
+    """The bwrap binary on PATH, or None."""
+    return shutil.which("bwrap")
 
 
 def _under(path: str, parent: str) -> bool:

@@ -359,14 +359,20 @@ def require_full(found: Containment) -> Containment:
     )
 
 
-def weak_header() -> str:
-    """The header line of a run with ``--llm-sandbox=weak``: what generated code runs
-    without here (probed now, once per run)."""
+def header_line() -> str:
+    """The run header's line about generated code: what runs it here, and with the default
+    policy and a guarantee missing, that it will not run and the fix (probed now, once per
+    run, so it is said before any generated code could run)."""
     found = containment()
     missing = found.missing()
     if not missing:
-        return f"sandbox: {WEAK_OPTION}, but every guarantee holds here ({found.backend})"
+        return f"sandbox: {found.backend}, every guarantee of README Safety holds"
+    if weak_allowed():
+        return (
+            f"sandbox: WEAKER ISOLATION ({WEAK_OPTION}): generated code runs in the "
+            f"{found.backend} sandbox, {MISSING}{', '.join(missing)} (README: Safety)"
+        )
     return (
-        f"sandbox: WEAKER ISOLATION ({WEAK_OPTION}): generated code runs in the "
-        f"{found.backend} sandbox, {MISSING}{', '.join(missing)} (README: Safety)"
+        "sandbox: generated code will NOT run here (tests that run it are errors): "
+        f"{fix_for(found)}; or accept weaker isolation: {WEAK_OPTION}"
     )

@@ -67,6 +67,7 @@ def test_finish_holds_without_bubblewrap(monkeypatch: pytest.MonkeyPatch) -> Non
     found = module.containment.__wrapped__()
     assert found.backend == module.FALLBACK
     monkeypatch.setattr(runner, "containment", lambda: found)
+    monkeypatch.setattr(module, "weak_allowed", lambda: True)  # --llm-sandbox=weak
     assert checks.run_program("x = 1\n", FINISH).passed
     assert not checks.run_program("import os\nos._exit(0)\n", FINISH).passed
 

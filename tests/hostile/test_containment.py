@@ -294,7 +294,7 @@ def test_fallback_names_every_missing_guarantee(monkeypatch: pytest.MonkeyPatch)
     found = module.containment.__wrapped__()
     assert found.backend == module.FALLBACK and found.python is not None
     monkeypatch.setattr(runner, "containment", lambda: found)
-    monkeypatch.setitem(module._policy, "weak_allowed", True)  # --llm-sandbox=weak
+    monkeypatch.setattr(module, "weak_allowed", lambda: True)  # --llm-sandbox=weak
     result = run_program(GOOD, [Step(["x"], stdout="ok x")])
     assert result.passed, result.details
     assert PID_NAMESPACE in found.missing()

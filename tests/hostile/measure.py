@@ -1,5 +1,5 @@
-"""Measure issue 14's table: each hostile program against whichever ``pytest_llmbench`` is
-importable, printed as one Markdown row each. Uses only ``run_program`` and ``Step`` (the
+"""Measure issues 14 and 19's tables: each hostile program against whichever
+``pytest_llmbench`` is importable, printed as one Markdown row each. Uses only ``run_program`` and ``Step`` (the
 same before and after the change), so an older checkout can be measured too::
 
     PYTHONPATH=/path/to/checkout python -m tests.hostile.measure       # as root
@@ -232,6 +232,150 @@ def starver() -> str:
     return "escaped: the step beside it failed (" + beside.splitlines()[1].strip()[:80] + ")"
 
 
+# --- issue 19: memory and disk that a sampler does not see ---------------------------------
+
+LIMIT_MB = 256  # the step's memory limit for the memory rows (3x it is tried)
+
+
+def _host_cost(during: Callable[[], str]) -> tuple[tuple[int, int, int], str]:
+    """Run ``during``; the largest fall of the host's available memory, rise of its shared
+    memory (System V, ``MAP_SHARED``, every tmpfs: the least noisy figure on a shared
+    machine) and fall of the free space where the runs' directories live, in MB, sampled
+    every 10 ms."""
+    import tempfile
+
+    def now() -> list[int]:
+        with open("/proc/meminfo") as meminfo:
+            info = {ln.split(":")[0]: int(ln.split()[1]) * 1024 for ln in meminfo}
+        st = os.statvfs(tempfile.gettempdir())
+        return [-info["MemAvailable"], info["Shmem"], -st.f_bavail * st.f_frsize]
+
+    start, peak, done = now(), now(), threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.01):
+            peak[:] = [max(a, b) for a, b in zip(peak, now(), strict=True)]
+
+    thread = threading.Thread(target=sample)
+    thread.start()
+    try:
+        out = during()
+    finally:
+        done.set()
+        thread.join()
+    mem, shm, disk = ((p - s0) // 2**20 for p, s0 in zip(peak, start, strict=True))
+    return (mem, shm, disk), out
+
+
+def _attack(code: str, **kwargs: object) -> str:
+    """The step's verdict (its diagnosis, or that it passed) and what the host paid."""
+    results: list[object] = []
+
+    def attack() -> str:
+        result = run_program(code, [Step([], name="run")], **kwargs)  # type: ignore[arg-type]
+        results.append(result)
+        return result.diagnosis or ("step passed" if result.passed else "step failed")
+
+    (mem, shm, disk), verdict = _host_cost(attack)
+    return f"{verdict}; host: memory -{mem:,} MB, shared memory +{shm:,} MB, disk -{disk:,} MB"
+
+
+def sysv_shm() -> str:
+    code = (
+        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "libc.shmat.restype = ctypes.c_void_p\nfor _ in range(3):\n"
+        f"    seg = libc.shmget(0, {LIMIT_MB} * 2**20, 0o1600)\n"
+        "    if seg == -1:\n        raise PermissionError(ctypes.get_errno(), 'shmget refused')\n"
+        "    at = libc.shmat(seg, None, 0)\n"
+        f"    ctypes.memset(at, 1, {LIMIT_MB} * 2**20)\n"
+        "    libc.shmdt(ctypes.c_void_p(at))\nimport time\ntime.sleep(1)\n"
+    )
+    return _attack(code, memory_mb=LIMIT_MB, timeout_s=20)
+
+
+def map_shared() -> str:
+    code = (
+        "import mmap, os, time\nfor _ in range(4):\n    if os.fork() == 0:\n"
+        "        m = mmap.mmap(-1, 190 * 2**20)\n"
+        "        for i in range(0, len(m), 4096):\n            m[i] = 1\n"
+        "        time.sleep(3)\n        os._exit(0)\nfor _ in range(4):\n    os.wait()\n"
+    )
+    return _attack(code, memory_mb=LIMIT_MB, timeout_s=20)
+
+
+def nested_userns_tmpfs() -> str:
+    code = (
+        "import ctypes, os, time\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "uid, gid = os.getuid(), os.getgid()\n"
+        "if libc.unshare(0x10000000 | 0x00020000) != 0:\n"
+        "    raise PermissionError(ctypes.get_errno(), 'unshare(CLONE_NEWUSER) refused')\n"
+        "open('/proc/self/setgroups', 'w').write('deny')\n"
+        "open('/proc/self/uid_map', 'w').write(f'0 {uid} 1')\n"
+        "open('/proc/self/gid_map', 'w').write(f'0 {gid} 1')\n"
+        "os.makedirs('/tmp/mine', exist_ok=True)\n"
+        "if libc.mount(b'tmpfs', b'/tmp/mine', b'tmpfs', 0, b'size=2g') != 0:\n"
+        "    raise OSError(ctypes.get_errno(), 'mount refused')\n"
+        "with open('/tmp/mine/fill', 'wb') as f:\n"
+        f"    for _ in range(3 * {LIMIT_MB} // 32):\n        f.write(b'x' * 32 * 2**20)\n"
+        "time.sleep(1)\n"
+    )
+    return _attack(code, memory_mb=LIMIT_MB, timeout_s=20)
+
+
+_FILL = (
+    "import ctypes, os, time\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+    "libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]\n"
+    "def fill(dir_fd, files, keep_going=False):\n"
+    "    # 60 MB files (under the 64 MB per-file limit), every other one with KEEP_SIZE\n"
+    "    for i in range(files):\n"
+    "        fd = os.open(f'f{i}', os.O_WRONLY | os.O_CREAT, 0o600, dir_fd=dir_fd)\n"
+    "        if libc.fallocate(fd, i % 2, 0, 60 * 2**20) != 0 and not keep_going:\n"
+    "            e = ctypes.get_errno()\n            raise OSError(e, os.strerror(e))\n"
+    "    time.sleep(1)\n"
+)
+
+
+def deep_path_fallocate() -> str:
+    """1 GB (4x the 256 MB disk limit) in 60 MB files under a path longer than PATH_MAX."""
+    code = _FILL + (
+        "fd = os.open('.', os.O_RDONLY)\nfor _ in range(22):\n"
+        "    os.mkdir('d' * 199, dir_fd=fd)\n    fd = os.open('d' * 199, os.O_RDONLY, dir_fd=fd)\n"
+        "fill(fd, 17)\n"
+    )
+    return _attack(code, timeout_s=20)
+
+
+def mode_0300_fallocate() -> str:
+    """1 GB in 60 MB files under a directory its owner can write but not list."""
+    code = _FILL + "os.mkdir('hidden', 0o300)\nfill(os.open('hidden', os.O_PATH), 17)\n"
+    return _attack(code, timeout_s=20)
+
+
+def fallocate_bursts() -> str:
+    """40 files of 60 MB (2.4 GB), as fast as it can, going on past every refusal."""
+    return _attack(_FILL + "fill(os.open('.', os.O_RDONLY), 40, keep_going=True)\n", timeout_s=20)
+
+
+def without_bubblewrap() -> str:
+    """bwrap hidden from this process (what ``pip install`` alone gives): a program that
+    writes into the user's real home."""
+    marker = Path.home() / f".llmbench-measure-{uuid.uuid4().hex}"
+    runner = (
+        "import sys\nfrom pytest_llmbench.sandbox import bwrap, containment as c, Step, "
+        "run_program\nbwrap.bwrap_path = c.bwrap_path = lambda: None\n"
+        "try:\n    print(run_program(sys.stdin.read(), [Step([])]).details.splitlines()[0])\n"
+        "except Exception as exc:\n    print(type(exc).__name__, str(exc)[:60])\n"
+    )
+    code = f"open({str(marker)!r}, 'w').write('x')\n"
+    proc = subprocess.run(
+        [sys.executable, "-c", runner], input=code.encode(), capture_output=True, timeout=60
+    )
+    wrote = marker.exists()
+    marker.unlink(missing_ok=True)
+    said = proc.stdout.decode().strip() or proc.stderr.decode().strip()[-80:]
+    return ("escaped: wrote the real home" if wrote else "contained") + f" ({said[:90]})"
+
+
 ROWS: list[tuple[str, Callable[[], str]]] = [
     ("double fork + setsid + clean-env execve daemon", daemon),
     ("reads /proc/<parent>/environ", environ_reader),
@@ -241,6 +385,19 @@ ROWS: list[tuple[str, Callable[[], str]]] = [
     ("5 children x 700 MB", memory_swarm),
     ("many-files disk filler (1 MB files, 30 s)", disk_filler),
     ("fork swarm beside another run's step", starver),
+    ("3 x 256 MB System V segments, attached, filled, detached (limit 256 MB)", sysv_shm),
+    ("4 processes x 190 MB MAP_SHARED (limit 256 MB)", map_shared),
+    ("768 MB into a tmpfs in a nested user namespace (limit 256 MB)", nested_userns_tmpfs),
+    (
+        "1 GB of fallocate (60 MB files) under a path longer than PATH_MAX (disk 256 MB)",
+        deep_path_fallocate,
+    ),
+    (
+        "1 GB of fallocate (60 MB files) under a mode-0300 directory (disk 256 MB)",
+        mode_0300_fallocate,
+    ),
+    ("fallocate bursts: 40 x 60 MB, past every refusal (disk 256 MB)", fallocate_bursts),
+    ("no bubblewrap: writes into the user's home", without_bubblewrap),
 ]
 
 

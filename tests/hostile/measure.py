@@ -281,13 +281,15 @@ def _attack(code: str, **kwargs: object) -> str:
 
 
 def sysv_shm() -> str:
+    """6 segments of 128 MB (each fits the address-space limit), one at a time."""
     code = (
         "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
-        "libc.shmat.restype = ctypes.c_void_p\nfor _ in range(3):\n"
-        f"    seg = libc.shmget(0, {LIMIT_MB} * 2**20, 0o1600)\n"
+        "libc.shmat.restype = ctypes.c_void_p\nfor _ in range(6):\n"
+        "    seg = libc.shmget(0, 128 * 2**20, 0o1600)\n"
         "    if seg == -1:\n        raise PermissionError(ctypes.get_errno(), 'shmget refused')\n"
         "    at = libc.shmat(seg, None, 0)\n"
-        f"    ctypes.memset(at, 1, {LIMIT_MB} * 2**20)\n"
+        "    if at in (None, 2**64 - 1):\n        raise OSError(ctypes.get_errno(), 'shmat')\n"
+        "    ctypes.memset(at, 1, 128 * 2**20)\n"
         "    libc.shmdt(ctypes.c_void_p(at))\nimport time\ntime.sleep(1)\n"
     )
     return _attack(code, memory_mb=LIMIT_MB, timeout_s=20)
@@ -315,8 +317,8 @@ def nested_userns_tmpfs() -> str:
         "os.makedirs('/tmp/mine', exist_ok=True)\n"
         "if libc.mount(b'tmpfs', b'/tmp/mine', b'tmpfs', 0, b'size=2g') != 0:\n"
         "    raise OSError(ctypes.get_errno(), 'mount refused')\n"
-        "with open('/tmp/mine/fill', 'wb') as f:\n"
-        f"    for _ in range(3 * {LIMIT_MB} // 32):\n        f.write(b'x' * 32 * 2**20)\n"
+        f"for i in range(3 * {LIMIT_MB} // 32):\n"
+        "    open(f'/tmp/mine/{i}', 'wb').write(b'x' * 32 * 2**20)\n"
         "time.sleep(1)\n"
     )
     return _attack(code, memory_mb=LIMIT_MB, timeout_s=20)
@@ -385,9 +387,12 @@ ROWS: list[tuple[str, Callable[[], str]]] = [
     ("5 children x 700 MB", memory_swarm),
     ("many-files disk filler (1 MB files, 30 s)", disk_filler),
     ("fork swarm beside another run's step", starver),
-    ("3 x 256 MB System V segments, attached, filled, detached (limit 256 MB)", sysv_shm),
+    ("6 x 128 MB System V segments, attached, filled, detached (limit 256 MB)", sysv_shm),
     ("4 processes x 190 MB MAP_SHARED (limit 256 MB)", map_shared),
-    ("768 MB into a tmpfs in a nested user namespace (limit 256 MB)", nested_userns_tmpfs),
+    (
+        "768 MB (32 MB files) into a tmpfs in a nested user namespace (limit 256 MB)",
+        nested_userns_tmpfs,
+    ),
     (
         "1 GB of fallocate (60 MB files) under a path longer than PATH_MAX (disk 256 MB)",
         deep_path_fallocate,

@@ -65,17 +65,18 @@ def _full_containment() -> None:
 
 
 def test_system_v_segments_are_refused() -> None:
-    """Attach, fill, detach: the segments would belong to no process."""
+    """Attach, fill, detach, 6 x 128 MB: each fits the address-space limit, and once
+    detached the segments belong to no process."""
     code = (
         "import ctypes\n"
         "libc = ctypes.CDLL(None, use_errno=True)\n"
         "libc.shmat.restype = ctypes.c_void_p\n"
-        "for _ in range(3):\n"
-        f"    seg = libc.shmget(0, {LIMIT_MB} * 2**20, 0o1600)\n"
+        "for _ in range(6):\n"
+        "    seg = libc.shmget(0, 128 * 2**20, 0o1600)\n"
         "    if seg == -1:\n"
         "        raise PermissionError(ctypes.get_errno(), 'shmget refused')\n"
         "    at = libc.shmat(seg, None, 0)\n"
-        f"    ctypes.memset(at, 1, {LIMIT_MB} * 2**20)\n"
+        "    ctypes.memset(at, 1, 128 * 2**20)\n"
         "    libc.shmdt(ctypes.c_void_p(at))\n"
         "print('held')\n"
     )
@@ -150,9 +151,8 @@ def test_no_nested_user_namespace_and_so_no_tmpfs_of_its_own() -> None:
         "os.makedirs('/tmp/mine', exist_ok=True)\n"
         "if libc.mount(b'tmpfs', b'/tmp/mine', b'tmpfs', 0, b'size=1g') != 0:\n"
         "    raise OSError(ctypes.get_errno(), 'mount refused')\n"
-        "with open('/tmp/mine/fill', 'wb') as f:\n"
-        "    for _ in range(12):\n"
-        "        f.write(b'x' * 50 * 2**20)\n"
+        "for i in range(24):\n"
+        "    open(f'/tmp/mine/{i}', 'wb').write(b'x' * 32 * 2**20)\n"
         "print('filled')\n"
     )
     with host_memory_drop() as drop:

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pytest_llmbench.sandbox import Step, run_program
+from tests.hostile import attacks
 
 GOOD = "import sys\nprint('ok', *sys.argv[1:])\n"
 
@@ -143,27 +144,37 @@ def tmp_write() -> str:
     return "escaped: wrote the shared /tmp" if leaked else "contained (private /tmp)"
 
 
-def _peak_rss(mark: str, during: Callable[[], str]) -> tuple[int, str]:
-    peak, done = [0], threading.Event()
+def _while_sampling(sample: Callable[[], None], during: Callable[[], str]) -> str:
+    """Run ``during`` while another thread calls ``sample`` every 10 ms."""
+    done = threading.Event()
 
-    def sample() -> None:
+    def loop() -> None:
         while not done.wait(0.01):
-            total = 0
-            for pid in _marked(mark):
-                try:
-                    f = Path(f"/proc/{pid}/statm").read_text().split()
-                    total += (int(f[1]) - int(f[2])) * 4096
-                except (OSError, IndexError, ValueError):
-                    continue
-            peak[0] = max(peak[0], total)
+            sample()
 
-    thread = threading.Thread(target=sample)
+    thread = threading.Thread(target=loop)
     thread.start()
     try:
-        out = during()
+        return during()
     finally:
         done.set()
         thread.join()
+
+
+def _peak_rss(mark: str, during: Callable[[], str]) -> tuple[int, str]:
+    peak = [0]
+
+    def sample() -> None:
+        total = 0
+        for pid in _marked(mark):
+            try:
+                f = Path(f"/proc/{pid}/statm").read_text().split()
+                total += (int(f[1]) - int(f[2])) * 4096
+            except (OSError, IndexError, ValueError):
+                continue
+        peak[0] = max(peak[0], total)
+
+    out = _while_sampling(sample, during)
     return peak[0], out
 
 
@@ -250,19 +261,12 @@ def _host_cost(during: Callable[[], str]) -> tuple[tuple[int, int, int], str]:
         st = os.statvfs(tempfile.gettempdir())
         return [-info["MemAvailable"], info["Shmem"], -st.f_bavail * st.f_frsize]
 
-    start, peak, done = now(), now(), threading.Event()
+    start, peak = now(), now()
 
     def sample() -> None:
-        while not done.wait(0.01):
-            peak[:] = [max(a, b) for a, b in zip(peak, now(), strict=True)]
+        peak[:] = [max(a, b) for a, b in zip(peak, now(), strict=True)]
 
-    thread = threading.Thread(target=sample)
-    thread.start()
-    try:
-        out = during()
-    finally:
-        done.set()
-        thread.join()
+    out = _while_sampling(sample, during)
     mem, shm, disk = ((p - s0) // 2**20 for p, s0 in zip(peak, start, strict=True))
     return (mem, shm, disk), out
 
@@ -272,7 +276,7 @@ def _attack(code: str, **kwargs: object) -> str:
     results: list[object] = []
 
     def attack() -> str:
-        result = run_program(code, [Step([], name="run")], **kwargs)  # type: ignore[arg-type]
+        result = run_program(code, [Step([], name="run")], timeout_s=20, **kwargs)  # type: ignore[arg-type]
         results.append(result)
         return result.diagnosis or ("step passed" if result.passed else "step failed")
 
@@ -282,80 +286,30 @@ def _attack(code: str, **kwargs: object) -> str:
 
 def sysv_shm() -> str:
     """6 segments of 128 MB (each fits the address-space limit), one at a time."""
-    code = (
-        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
-        "libc.shmat.restype = ctypes.c_void_p\nfor _ in range(6):\n"
-        "    seg = libc.shmget(0, 128 * 2**20, 0o1600)\n"
-        "    if seg == -1:\n        raise PermissionError(ctypes.get_errno(), 'shmget refused')\n"
-        "    at = libc.shmat(seg, None, 0)\n"
-        "    if at in (None, 2**64 - 1):\n        raise OSError(ctypes.get_errno(), 'shmat')\n"
-        "    ctypes.memset(at, 1, 128 * 2**20)\n"
-        "    libc.shmdt(ctypes.c_void_p(at))\nimport time\ntime.sleep(1)\n"
-    )
-    return _attack(code, memory_mb=LIMIT_MB, timeout_s=20)
+    return _attack(attacks.sysv_shm(6, 128), memory_mb=LIMIT_MB)
 
 
 def map_shared() -> str:
-    code = (
-        "import mmap, os, time\nfor _ in range(4):\n    if os.fork() == 0:\n"
-        "        m = mmap.mmap(-1, 190 * 2**20)\n"
-        "        for i in range(0, len(m), 4096):\n            m[i] = 1\n"
-        "        time.sleep(3)\n        os._exit(0)\nfor _ in range(4):\n    os.wait()\n"
-    )
-    return _attack(code, memory_mb=LIMIT_MB, timeout_s=20)
+    return _attack(attacks.map_shared(4, 190, 3), memory_mb=LIMIT_MB)
 
 
 def nested_userns_tmpfs() -> str:
-    code = (
-        "import ctypes, os, time\nlibc = ctypes.CDLL(None, use_errno=True)\n"
-        "uid, gid = os.getuid(), os.getgid()\n"
-        "if libc.unshare(0x10000000 | 0x00020000) != 0:\n"
-        "    raise PermissionError(ctypes.get_errno(), 'unshare(CLONE_NEWUSER) refused')\n"
-        "open('/proc/self/setgroups', 'w').write('deny')\n"
-        "open('/proc/self/uid_map', 'w').write(f'0 {uid} 1')\n"
-        "open('/proc/self/gid_map', 'w').write(f'0 {gid} 1')\n"
-        "os.makedirs('/tmp/mine', exist_ok=True)\n"
-        "if libc.mount(b'tmpfs', b'/tmp/mine', b'tmpfs', 0, b'size=2g') != 0:\n"
-        "    raise OSError(ctypes.get_errno(), 'mount refused')\n"
-        f"for i in range(3 * {LIMIT_MB} // 32):\n"
-        "    open(f'/tmp/mine/{i}', 'wb').write(b'x' * 32 * 2**20)\n"
-        "time.sleep(1)\n"
-    )
-    return _attack(code, memory_mb=LIMIT_MB, timeout_s=20)
-
-
-_FILL = (
-    "import ctypes, os, time\nlibc = ctypes.CDLL(None, use_errno=True)\n"
-    "libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]\n"
-    "def fill(dir_fd, files, keep_going=False):\n"
-    "    # 60 MB files (under the 64 MB per-file limit), every other one with KEEP_SIZE\n"
-    "    for i in range(files):\n"
-    "        fd = os.open(f'f{i}', os.O_WRONLY | os.O_CREAT, 0o600, dir_fd=dir_fd)\n"
-    "        if libc.fallocate(fd, i % 2, 0, 60 * 2**20) != 0 and not keep_going:\n"
-    "            e = ctypes.get_errno()\n            raise OSError(e, os.strerror(e))\n"
-    "    time.sleep(1)\n"
-)
+    return _attack(attacks.nested_userns_tmpfs(3 * LIMIT_MB // 32, 32), memory_mb=LIMIT_MB)
 
 
 def deep_path_fallocate() -> str:
     """1 GB (4x the 256 MB disk limit) in 60 MB files under a path longer than PATH_MAX."""
-    code = _FILL + (
-        "fd = os.open('.', os.O_RDONLY)\nfor _ in range(22):\n"
-        "    os.mkdir('d' * 199, dir_fd=fd)\n    fd = os.open('d' * 199, os.O_RDONLY, dir_fd=fd)\n"
-        "fill(fd, 17)\n"
-    )
-    return _attack(code, timeout_s=20)
+    return _attack(attacks.fallocate(attacks.deeper_than(4096), 17))
 
 
 def mode_0300_fallocate() -> str:
     """1 GB in 60 MB files under a directory its owner can write but not list."""
-    code = _FILL + "os.mkdir('hidden', 0o300)\nfill(os.open('hidden', os.O_PATH), 17)\n"
-    return _attack(code, timeout_s=20)
+    return _attack(attacks.fallocate(attacks.MODE_0300, 17))
 
 
 def fallocate_bursts() -> str:
     """40 files of 60 MB (2.4 GB), as fast as it can, going on past every refusal."""
-    return _attack(_FILL + "fill(os.open('.', os.O_RDONLY), 40, keep_going=True)\n", timeout_s=20)
+    return _attack(attacks.fallocate(attacks.HERE, 40, keep_going=True))
 
 
 def without_bubblewrap() -> str:

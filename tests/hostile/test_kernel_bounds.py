@@ -12,11 +12,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
 from pytest_llmbench import checks
 from pytest_llmbench.sandbox import Step, isolation_report
+from tests.hostile import attacks
 from tests.hostile._sandbox import run
 
 LIMIT_MB = 256
@@ -58,6 +60,14 @@ def bounded(drop: list[int]) -> None:
     assert drop[0] < 2 * LIMIT_MB * MB + 256 * MB, f"host fell by {drop[0] / MB:.0f} MB"
 
 
+def attacked(code: str, **kwargs: Any) -> checks.CheckResult:
+    """Run a hostile program, checking the host's available memory meanwhile."""
+    with host_memory_drop() as drop:
+        result = run(code, **kwargs)
+    bounded(drop)
+    return result
+
+
 @pytest.fixture(autouse=True)
 def _full_containment() -> None:
     if isolation_report()["missing"]:
@@ -67,22 +77,8 @@ def _full_containment() -> None:
 def test_system_v_segments_are_refused() -> None:
     """Attach, fill, detach, 6 x 128 MB: each fits the address-space limit, and once
     detached the segments belong to no process."""
-    code = (
-        "import ctypes\n"
-        "libc = ctypes.CDLL(None, use_errno=True)\n"
-        "libc.shmat.restype = ctypes.c_void_p\n"
-        "for _ in range(6):\n"
-        "    seg = libc.shmget(0, 128 * 2**20, 0o1600)\n"
-        "    if seg == -1:\n"
-        "        raise PermissionError(ctypes.get_errno(), 'shmget refused')\n"
-        "    at = libc.shmat(seg, None, 0)\n"
-        "    ctypes.memset(at, 1, 128 * 2**20)\n"
-        "    libc.shmdt(ctypes.c_void_p(at))\n"
-        "print('held')\n"
-    )
-    with host_memory_drop() as drop:
-        result = run(code, memory_mb=LIMIT_MB, steps=[Step([], stdout="held")])
-    bounded(drop)
+    code = attacks.sysv_shm(6, 128)
+    result = attacked(code, memory_mb=LIMIT_MB, steps=[Step([], stdout="held")])
     assert result.diagnosis is not None and "PermissionError" in result.diagnosis, result.details
     assert "shmget refused" in result.diagnosis
 
@@ -103,23 +99,9 @@ def test_message_queues_and_memfds_are_refused() -> None:
 
 
 def test_map_shared_pages_count_toward_the_step() -> None:
-    """``mmap.mmap(-1, n)`` is MAP_SHARED: 3 processes x 170 MB of shared pages under a
-    256 MB step limit (each under its own address-space limit)."""
-    code = (
-        "import mmap, os, time\n"
-        "for _ in range(3):\n"
-        "    if os.fork() == 0:\n"
-        "        m = mmap.mmap(-1, 170 * 2**20)\n"
-        "        for i in range(0, len(m), 4096):\n"
-        "            m[i] = 1\n"
-        "        time.sleep(10)\n"
-        "        os._exit(0)\n"
-        "for _ in range(3):\n"
-        "    os.wait()\n"
-    )
-    with host_memory_drop() as drop:
-        result = run(code, memory_mb=LIMIT_MB, timeout_s=20)
-    bounded(drop)
+    """3 processes x 170 MB of shared pages under a 256 MB step limit (each under its own
+    address-space limit)."""
+    result = attacked(attacks.map_shared(3, 170, 10), memory_mb=LIMIT_MB, timeout_s=20)
     assert result.diagnosis == checks.diagnoses.MEMORY_LIMIT, result.details
 
 
@@ -138,75 +120,26 @@ def test_files_in_the_steps_tmpfs_count_as_memory() -> None:
 
 def test_no_nested_user_namespace_and_so_no_tmpfs_of_its_own() -> None:
     """A nested user namespace would make the program root of a mount namespace of its own,
-    where it could mount an uncapped tmpfs and fill it."""
-    code = (
-        "import ctypes, os\n"
-        "libc = ctypes.CDLL(None, use_errno=True)\n"
-        "uid, gid = os.getuid(), os.getgid()\n"
-        "if libc.unshare(0x10000000 | 0x00020000) != 0:\n"
-        "    raise PermissionError(ctypes.get_errno(), 'unshare(CLONE_NEWUSER) refused')\n"
-        "open('/proc/self/setgroups', 'w').write('deny')\n"
-        "open('/proc/self/uid_map', 'w').write(f'0 {uid} 1')\n"
-        "open('/proc/self/gid_map', 'w').write(f'0 {gid} 1')\n"
-        "os.makedirs('/tmp/mine', exist_ok=True)\n"
-        "if libc.mount(b'tmpfs', b'/tmp/mine', b'tmpfs', 0, b'size=1g') != 0:\n"
-        "    raise OSError(ctypes.get_errno(), 'mount refused')\n"
-        "for i in range(24):\n"
-        "    open(f'/tmp/mine/{i}', 'wb').write(b'x' * 32 * 2**20)\n"
-        "print('filled')\n"
-    )
-    with host_memory_drop() as drop:
-        result = run(code, memory_mb=LIMIT_MB, steps=[Step([], stdout="filled")])
-    bounded(drop)
+    where it could mount an uncapped tmpfs and fill it (24 x 32 MB here)."""
+    code = attacks.nested_userns_tmpfs(24, 32)
+    result = attacked(code, memory_mb=LIMIT_MB, steps=[Step([], stdout="filled")])
     assert result.diagnosis is not None, result.details
     assert "unshare(CLONE_NEWUSER) refused" in result.diagnosis, result.diagnosis
-
-
-FILL = (
-    "import ctypes, os\n"
-    "libc = ctypes.CDLL(None, use_errno=True)\n"
-    "libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]\n"
-    "def fill(dir_fd, files=40, each=60 * 2**20):\n"
-    "    # Files under the per-file size limit, every other one with KEEP_SIZE (which no\n"
-    "    # file-size limit sees), as fast as it can: 2.4 GB in all.\n"
-    "    for i in range(files):\n"
-    "        fd = os.open(f'f{i}', os.O_WRONLY | os.O_CREAT, 0o600, dir_fd=dir_fd)\n"
-    "        if libc.fallocate(fd, i % 2, 0, each) != 0:\n"
-    "            errno = ctypes.get_errno()\n"
-    "            raise OSError(errno, os.strerror(errno))\n"
-    "    print('reserved')\n"
-)
-
-
-def deep_dir_fd(depth_chars: int) -> str:
-    """Code that leaves ``fd`` open on a directory whose path is over ``depth_chars`` long
-    (made one level at a time through descriptors, as no path that long can be opened)."""
-    return (
-        "fd = os.open('.', os.O_RDONLY)\n"
-        f"for _ in range({depth_chars} // 200 + 1):\n"
-        "    os.mkdir('d' * 199, dir_fd=fd)\n"
-        "    fd = os.open('d' * 199, os.O_RDONLY, dir_fd=fd)\n"
-    )
 
 
 @pytest.mark.parametrize(
     "where",
     [
-        pytest.param("fd = os.open('.', os.O_RDONLY)\n", id="bursts"),
-        pytest.param(deep_dir_fd(4096), id="path-longer-than-PATH_MAX"),
-        pytest.param(
-            "os.mkdir('hidden', 0o300)\nfd = os.open('hidden', os.O_PATH)\n", id="mode-0300-dir"
-        ),
-        pytest.param("fd = os.open('/dev/shm', os.O_RDONLY)\n", id="dev-shm"),
+        pytest.param(attacks.HERE, id="bursts"),
+        pytest.param(attacks.deeper_than(4096), id="path-longer-than-PATH_MAX"),
+        pytest.param(attacks.MODE_0300, id="mode-0300-dir"),
+        pytest.param(attacks.DEV_SHM, id="dev-shm"),
     ],
 )
 def test_fallocate_is_refused_at_the_cap(where: str) -> None:
-    """2.4 GB of ``fallocate`` against a 256 MB cap: refused by the kernel (ENOSPC) wherever
-    it lands, named as the disk limit; the host never pays for more than the cap."""
-    code = FILL + where + "fill(fd)\n"
-    with host_memory_drop() as drop:
-        result = run(code, steps=[Step([], stdout="reserved")])
-    bounded(drop)
+    """40 x 60 MB of ``fallocate`` against a 256 MB cap: refused by the kernel (ENOSPC)
+    wherever it lands, named as the disk limit; the host never pays for more than the cap."""
+    result = attacked(attacks.fallocate(where, 40), steps=[Step([], stdout="reserved")])
     assert result.diagnosis == checks.diagnoses.DISK_LIMIT, result.details
 
 
@@ -229,7 +162,7 @@ def test_the_runs_files_survive_between_steps_modes_and_links_included() -> None
 
 
 def test_files_that_cannot_be_archived_fail_the_step_by_name() -> None:
-    code = "import os\n" + deep_dir_fd(4096)
+    code = "import os\n" + attacks.deeper_than(4096)
     code += "os.close(os.open('f', os.O_CREAT | os.O_WRONLY, dir_fd=fd))\n"
     result = run(code, steps=[Step([]), Step([])])
     assert not result.passed

@@ -88,13 +88,13 @@ class LLM:
         settings = self.settings.replace(**overrides) if overrides else self.settings
         messages: list[dict[str, Any]] = []
         if system is not None:
-            messages.append({"role": "system", "content": system})
+            messages.append({"role": "system", "content": str(system)})
         if isinstance(prompt, os.PathLike):
             from pytest_llmbench.prompts import load_prompt
 
             prompt = load_prompt(prompt)
-        if isinstance(prompt, str):
-            messages.append({"role": "user", "content": prompt})
+        if isinstance(prompt, str):  # a PromptFile as a plain str: the record crosses xdist
+            messages.append({"role": "user", "content": str(prompt)})
         else:
             messages.extend(dict(m) for m in prompt)
         name: str | None = None

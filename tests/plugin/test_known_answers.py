@@ -192,6 +192,31 @@ def test_bad_front_matter_errors_the_item_naming_file_and_line(
     result.stdout.fnmatch_lines([f"*KnownAnswerError: known answer k/test_checks/test_x.md*{problem}*"])
 
 
+PROMPT_FILES = """
+from pytest_llmbench.prompts import prompt_params
+import pytest
+
+@pytest.mark.parametrize("prompt", prompt_params("prompts"))
+def test_capital(llm, prompt):
+    assert prompt.meta["expected"] in llm.generate(prompt, system=prompt).answer
+"""
+
+
+def test_prompt_files_under_xdist(pytester: pytest.Pytester) -> None:
+    """A prompt from ``prompt_params`` (a ``PromptFile``, a ``str`` subclass) is recorded as
+    plain text: the record crosses from an xdist worker (execnet refused the subclass)."""
+    pytester.makepyfile(test_capital=PROMPT_FILES)
+    write(pytester.path, {
+        "prompts/france.md": "---\nexpected: Paris\n---\nCapital of France?\n",
+        "prompts/italy.md": "---\nexpected: Rome\n---\nCapital of Italy?\n",
+        "k/test_capital/test_capital[france].md": "Paris\n",
+        "k/test_capital/test_capital[italy].md": "---\nexpect: fail\n---\nMilan\n",
+    })
+    result = pytester.runpytest("--llm-models=answers:k", "-n", "2")
+    assert "INTERNALERROR" not in result.stdout.str()
+    result.assert_outcomes(passed=1, xfailed=1)
+
+
 def test_front_matter_and_names(tmp_path: Path) -> None:
     path = tmp_path / "a.md"
     path.write_text("---\n# why it is bad\nexpect: fail  # must fail\nnote: no-op complete\n---\n---\nbody\n")

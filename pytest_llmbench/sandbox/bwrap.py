@@ -63,9 +63,11 @@ def visible_again(paths: Sequence[str]) -> list[str]:
     return found
 
 
-def bwrap_argv(bwrap: str, keep_visible: Sequence[str], disk_mb: int, seccomp_fd: int) -> list[str]:
+def bwrap_argv(
+    bwrap: str, keep_visible: Sequence[str], disk_mb: int, seccomp_fd: int | None
+) -> list[str]:
     """bwrap's arguments, up to and including ``--``, for one step whose run's directory may
-    hold ``disk_mb``; the seccomp filter is read from ``seccomp_fd``."""
+    hold ``disk_mb``; the seccomp filter is read from ``seccomp_fd`` (None: no filter)."""
     argv = [
         bwrap,
         "--unshare-all",
@@ -88,9 +90,6 @@ def bwrap_argv(bwrap: str, keep_visible: Sequence[str], disk_mb: int, seccomp_fd
     for hidden in HIDDEN:
         if os.path.isdir(hidden):
             argv += ["--remount-ro", hidden]
-    argv += [
-        "--seccomp", str(seccomp_fd),
-        "--chdir", INSIDE,
-        "--",
-    ]  # fmt: skip
-    return argv
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
+    return [*argv, "--chdir", INSIDE, "--"]

@@ -22,6 +22,7 @@ no interpreter works for it, :class:`SandboxUnavailable` makes the item an error
 from __future__ import annotations
 
 import os
+import platform
 import re
 import shutil
 import socket
@@ -44,8 +45,7 @@ from pytest_llmbench.sandbox.isolation import (
     run_as,
     shared_writable_dirs,
 )
-from pytest_llmbench.sandbox.seccomp import filter_program
-from pytest_llmbench.sandbox.seccomp import supported as seccomp_supported
+from pytest_llmbench.sandbox.seccomp import filter_fd
 
 BWRAP, FALLBACK = "bubblewrap", "fallback"
 #: The guarantees, by the name the details and the leaderboard warning use (no "," or ")").
@@ -226,11 +226,9 @@ def _probe(backend: str, python: str, uid: int | None) -> tuple[bool, set[str], 
             server.listen(1)
             port = str(server.getsockname()[1])
             program = [python, "-I", "-c", _PROBE, port, str(outside), str(PROBE_DISK_MB * 2**20)]
-            seccomp_r, seccomp_w = os.pipe()
-            os.write(seccomp_w, filter_program() if seccomp_supported() else b"")
-            os.close(seccomp_w)
+            seccomp = filter_fd()
             if backend == BWRAP:
-                argv = bwrap_argv(str(bwrap_path()), keep, PROBE_DISK_MB, seccomp_r) + program
+                argv = bwrap_argv(str(bwrap_path()), keep, PROBE_DISK_MB, seccomp) + program
                 preexec = run_as(uid) if uid is not None else None
             else:
                 argv = program
@@ -244,11 +242,12 @@ def _probe(backend: str, python: str, uid: int | None) -> tuple[bool, set[str], 
                     capture_output=True,
                     timeout=30,
                     preexec_fn=preexec,
-                    pass_fds=(seccomp_r,),
+                    pass_fds=() if seccomp is None else (seccomp,),
                     check=False,
                 )
             finally:
-                os.close(seccomp_r)
+                if seccomp is not None:
+                    os.close(seccomp)
     except (OSError, subprocess.SubprocessError) as exc:
         return False, set(), f"{type(exc).__name__}: {exc}"
     finally:
@@ -334,7 +333,12 @@ def fix_for(found: Containment) -> str:
             "bubblewrap (bwrap) is not installed. Fix: `apt-get install bubblewrap` (Debian, "
             "Ubuntu) or `dnf install bubblewrap` (Fedora)"
         )
-    why = "; ".join(t for t in found.tried if " in bwrap: " in t) or "it lacks a guarantee"
+    if found.backend == BWRAP:  # it runs, but a guarantee is missing: the filter's ABI
+        return (
+            f"bubblewrap runs here, but its seccomp filter knows x86_64 and aarch64 only (this "
+            f"is {platform.machine()}). Fix: run the benchmark on one of those, or in a VM"
+        )
+    why = "; ".join(t for t in found.tried if " in bwrap: " in t) or "no interpreter ran"
     return (
         f"bubblewrap is installed but cannot build the sandbox ({why}). Fix: let users "
         "create user namespaces (`sysctl kernel.unprivileged_userns_clone=1` on Debian's "

@@ -30,7 +30,7 @@ from typing import IO
 
 from pytest_llmbench.sandbox.capped import CappedReader
 from pytest_llmbench.sandbox.isolation import Limits
-from pytest_llmbench.sandbox.seccomp import filter_program
+from pytest_llmbench.sandbox.seccomp import filter_fd
 
 #: Free space under which a capped file system counts as full (the program hit the cap).
 FULL_BELOW = 1 << 20
@@ -177,23 +177,22 @@ class StepChannels:
     files in, and two pipes back (the files, the status), each read with a cap."""
 
     def __init__(self, files_in: int, limits: Limits, files_out: IO[bytes]) -> None:
-        seccomp_r, seccomp_w = os.pipe()
-        os.write(seccomp_w, filter_program())
-        os.close(seccomp_w)
-        self.seccomp, self.files_in, self.limits = seccomp_r, files_in, limits
+        self.seccomp, self.files_in, self.limits = filter_fd(), files_in, limits
         self.archive, self.status = os.pipe(), os.pipe()
         self.files_out = files_out
         self._readers: list[CappedReader] = []
 
     def passed(self) -> tuple[int, ...]:
-        return (self.seccomp, self.files_in, self.archive[1], self.status[1])
+        fds = (self.seccomp, self.files_in, self.archive[1], self.status[1])
+        return tuple(fd for fd in fds if fd is not None)
 
     def launcher_argv(self, python: str, limits: Limits) -> list[str]:
         return launcher_argv(python, limits, (self.files_in, self.archive[1], self.status[1]))
 
     def close_child_ends(self) -> None:
         for fd in (self.seccomp, self.archive[1], self.status[1]):
-            os.close(fd)
+            if fd is not None:
+                os.close(fd)
 
     def start(self, kill: Callable[[], None]) -> None:
         """Read both pipes back (past a cap: ``kill`` the step)."""

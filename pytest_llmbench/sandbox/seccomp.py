@@ -15,6 +15,7 @@ A classic BPF program for bwrap's ``--seccomp FD`` (bwrap sets ``no_new_privs`` 
 
 from __future__ import annotations
 
+import os
 import platform
 import struct
 
@@ -70,3 +71,14 @@ def filter_program(machine: str | None = None) -> bytes:
     program.append(_insn(_RET_K, 0, 0, _ALLOW))
     program.append(_insn(_RET_K, 0, 0, deny))
     return b"".join(program)
+
+
+def filter_fd() -> int | None:
+    """A readable descriptor holding this machine's filter (the caller closes it), or None
+    where its ABI is not known here (the guarantee is then missing and named)."""
+    if not supported():
+        return None
+    read, write = os.pipe()
+    os.write(write, filter_program())
+    os.close(write)
+    return read

@@ -407,3 +407,22 @@ def test_host_sockets_under_run_are_out_of_reach() -> None:
         finally:
             os.unlink(path)
     assert result.diagnosis is not None and "FileNotFoundError" in result.diagnosis
+
+
+def test_without_a_known_seccomp_abi_bubblewrap_runs_unfiltered_and_names_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a machine whose syscall numbers the filter does not know, the step runs without
+    it: that one guarantee is missing, so the default policy refuses and names it."""
+    from pytest_llmbench.sandbox import containment as module
+    from pytest_llmbench.sandbox import seccomp
+
+    if isolation_report()["missing"]:
+        pytest.skip("needs full containment (bubblewrap) to start from")
+    monkeypatch.setattr(seccomp, "supported", lambda machine=None: False)
+    found = module.containment.__wrapped__()
+    assert found.backend == module.BWRAP
+    assert found.missing() == [module.NO_UNSEEN_MEMORY]
+    with pytest.raises(SandboxUnavailable, match="no System V shm or memfd") as refused:
+        module.require_full(found)
+    assert "seccomp filter knows x86_64 and aarch64 only" in str(refused.value)

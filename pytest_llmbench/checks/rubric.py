@@ -43,14 +43,31 @@ def yaml_parses(text: str, name: str = "yaml_parses") -> CheckResult:
     )
 
 
+def _other_documents(text: str) -> list[Any]:
+    """The documents of the untagged and JSON blocks that parse as YAML (JSON is YAML): a
+    Compose file is one wherever it is written; what does not parse here is not an error."""
+    docs: list[Any] = []
+    for block in (b for b in fenced_blocks(text) if b.tag in ("", "json", "jsonc")):
+        try:
+            docs.extend(d for d in yaml.safe_load_all(block.body) if d is not None)
+        except yaml.YAMLError:
+            continue
+    return docs
+
+
 def _compose_services(text: str) -> tuple[dict[str, Any] | None, str]:
-    """The services of every Compose file in ``text`` together (a second file such as
-    ``docker-compose.override.yml`` runs its services too)."""
+    """The services of every Compose file in ``text`` together, as Compose merges them: a
+    second file such as ``docker-compose.override.yml`` runs its services too, and its keys
+    for a service already defined are laid over that service's, not in place of them."""
     docs, errors = _yaml_documents(text)
     services: dict[str, Any] | None = None
-    for doc in docs:
+    for doc in [*docs, *_other_documents(text)]:
         if isinstance(doc, dict) and isinstance(doc.get("services"), dict):
-            services = {**(services or {}), **doc["services"]}
+            services = dict(services or {})
+            for name, body in doc["services"].items():
+                before = services.get(name)
+                both = isinstance(before, dict) and isinstance(body, dict)
+                services[name] = {**before, **body} if both else body  # type: ignore[dict-item]
     if services is not None:
         return services, ""
     why = "no Compose file (YAML with services:) found"
@@ -61,13 +78,30 @@ def _compose_services(text: str) -> tuple[dict[str, Any] | None, str]:
 _SAME_SERVER = {"postgres": ("postgis", "timescale", "pgvector", "citus")}
 
 
-def _service_hits(services: dict[str, Any], word: str) -> list[str]:
-    """The services whose name or image names ``word`` (or an image of the same server)."""
+_FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)", re.IGNORECASE | re.MULTILINE)
+
+
+def _service_hits(services: dict[str, Any], word: str, text: str = "") -> list[str]:
+    """The services whose name or image names ``word`` (or an image of the same server), and,
+    when a Dockerfile in ``text`` starts ``FROM`` such an image, every service that builds
+    one (which Dockerfile a ``build:`` takes cannot be told from the answer)."""
     names = (word.lower(), *_SAME_SERVER.get(word.lower(), ()))
+    built_from = [
+        m.group(1)
+        for b in fenced_blocks(text)
+        if b.tag in ("dockerfile", "docker", "")
+        for m in _FROM.finditer(b.body)
+        if any(n in m.group(1).lower() for n in names)
+    ]
     hits = []
     for name, body in services.items():
         image = str(body.get("image", "")) if isinstance(body, dict) else ""
-        if word.lower() in str(name).lower() or any(n in image.lower() for n in names):
+        builds = isinstance(body, dict) and "build" in body and not image
+        if (
+            word.lower() in str(name).lower()
+            or any(n in image.lower() for n in names)
+            or (builds and built_from)
+        ):
             hits.append(str(name))
     return hits
 
@@ -75,13 +109,15 @@ def _service_hits(services: dict[str, Any], word: str) -> list[str]:
 def compose_lacks_service(
     text: str, service: str = "postgres", name: str | None = None
 ) -> CheckResult:
-    """Passes when no Compose file in the answer has a service whose name or image contains
-    ``service`` (for ``postgres`` also the PostGIS, TimescaleDB, pgvector and Citus images)."""
+    """Passes when no Compose file in the answer (a YAML, JSON or untagged block; files merged
+    as Compose merges them) has a service whose name or image contains ``service`` (for
+    ``postgres`` also the PostGIS, TimescaleDB, pgvector and Citus images), nor builds one when
+    a Dockerfile in the answer starts ``FROM`` such an image."""
     label = name or f"no_{service}_service"
     services, why = _compose_services(text)
     if services is None:
         return CheckResult(label, 0.0, False, why, "no code found")
-    hits = _service_hits(services, service)
+    hits = _service_hits(services, service, text)
     if hits:
         return CheckResult(label, 0.0, False, f"Compose runs {service}: service(s) {hits}")
     return CheckResult(label, 1.0, True, f"no {service} among services {sorted(services)}")
@@ -92,7 +128,7 @@ def compose_has_service(text: str, service: str, name: str | None = None) -> Che
     services, why = _compose_services(text)
     if services is None:
         return CheckResult(label, 0.0, False, why, "no code found")
-    hits = _service_hits(services, service)
+    hits = _service_hits(services, service, text)
     return CheckResult(label, float(bool(hits)), bool(hits), f"services: {sorted(services)}")
 
 

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.fakes import FakeLlamaServer, FakeOllama, ModelScript
+from tests.fakes._common import Attack
 from tests.fakes.ollama import CURRENT
 
 RFC3339NANO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
@@ -693,3 +694,81 @@ def test_ollama_current_generate_context_d12_default_ctx_d15_one_runner_per_blob
         c.post("/api/chat", json={"model": "gemma3-270m", "messages": []})  # no num_ctx
         ctxs = [m["context_length"] for m in c.get("/api/ps").json()["models"]]
         assert ctxs == [4096]  # D15: the CPU default, not the Modelfile's 8192
+
+
+# -- attacks (tests/hostile/test_server_bounds.py aims them at the plugin) ------------------
+
+
+def _raw(url: str, request: bytes, until: bytes, limit: int = 2**24) -> bytes:
+    """Read a raw answer until ``until`` appears (or ``limit`` bytes, or the end)."""
+    host, port = url.removeprefix("http://").split(":")
+    data = b""
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        while until not in data and len(data) < limit:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+GET_MODELS = b"GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def test_attack_gzip_bomb_inflates_a_thousand_times() -> None:
+    import zlib
+
+    with FakeLlamaServer(ModelScript(["a"])) as fake:
+        fake.attack = Attack("gzip_bomb", size=2**20)
+        data = _raw(fake.url, GET_MODELS, b"never", limit=2**20)  # < the whole body
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert b"Content-Encoding: gzip" in head and b"Content-Length: 1048576" in head
+    inflater = zlib.decompressobj(31)
+    inflated = inflater.decompress(body, 64 * 2**20)  # 64 MiB out, the rest left unread
+    used = len(body) - len(inflater.unconsumed_tail)
+    assert len(inflated) == 64 * 2**20 and len(inflated) / used > 900
+    assert inflated.count(b"\0") == len(inflated)
+
+
+def test_attack_huge_body_and_deep_json_on_plain_and_streamed_routes() -> None:
+    with FakeLlamaServer(ModelScript(["a"])) as fake:
+        fake.attack = Attack("huge_body", size=2 * 2**30)
+        head = _raw(fake.url, GET_MODELS, b"\r\n\r\n")
+        assert b"Content-Length: 2147483648" in head
+        fake.attack = Attack("deep_json", depth=1000)
+        assert b"[" * 1000 + b"]" * 1000 in _raw(fake.url, GET_MODELS, b"]" * 1000)
+        chat = json.dumps({"messages": [{"role": "user", "content": "x"}], "stream": True})
+        post = (
+            f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {len(chat)}"
+            f"\r\n\r\n{chat}"
+        ).encode()
+        streamed = _raw(fake.url, post, b"\n\n")
+        assert b"Transfer-Encoding: chunked" in streamed
+        assert b"data: " + b"[" * 1000 in streamed  # one SSE event
+    with FakeOllama({"m": ModelScript(["a"])}) as fake:
+        fake.attack = Attack("deep_json", depth=1000, paths=frozenset({"/api/chat"}))
+        body = json.dumps({"model": "m", "messages": []})
+        post = f"POST /api/chat HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
+        streamed = _raw(fake.url, post.encode() + body.encode(), b"]\n")
+        assert b"application/x-ndjson" in streamed and b"]" * 1000 + b"\n" in streamed
+        assert fake.calls("POST", "/api/chat")  # the request is still logged
+
+
+@pytest.mark.parametrize("kind", ["drip", "drip_head"])
+def test_attack_drips_one_byte_at_a_time(kind: str) -> None:
+    with FakeLlamaServer(ModelScript(["a"])) as fake:
+        fake.attack = Attack(kind, drip_s=0.3, paths=frozenset({"/v1/models"}))
+        host, port = fake.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(GET_MODELS)
+            data, started = b"", time.monotonic()
+            while time.monotonic() - started < 1.5:
+                data += sock.recv(65536)
+        # Headers at once then a byte per 0.3 s, or the head itself a byte per 0.3 s.
+        after_head = data.partition(b"\r\n\r\n")[2]
+        if kind == "drip":
+            assert data.startswith(b"HTTP/1.1 200") and 2 <= len(after_head) <= 7
+        else:
+            assert b"\r\n\r\n" not in data and 2 <= len(data) <= 7
+        assert len(_raw(fake.url, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n", b"ok")) < 1000

@@ -11,6 +11,7 @@ chunked content provider). A "cut" therefore ends the socket without the termina
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import re
 import select
@@ -39,7 +40,7 @@ FAULTS = frozenset(
 )
 
 
-ATTACKS = frozenset({"drip", "gzip_bomb", "huge_body", "deep_json"})
+ATTACKS = frozenset({"drip", "drip_head", "gzip_bomb", "huge_body", "deep_json"})
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,8 @@ class Attack:
     real server does it on purpose. Set it as a fake's :attr:`FakeHTTPServer.attack`.
 
     ``drip``: a 200 and its headers, then a body of ``size`` bytes, one byte every
-    ``drip_s``; ``gzip_bomb``: ``Content-Encoding: gzip`` and ``size`` compressed bytes that
+    ``drip_s``; ``drip_head``: the status line and headers themselves one byte every
+    ``drip_s`` (their end never comes); ``gzip_bomb``: ``Content-Encoding: gzip`` and ``size`` compressed bytes that
     inflate about 1000 times (to NUL bytes: no line ever ends); ``huge_body``: ``size`` bytes
     of JSON whitespace; ``deep_json``: one JSON array nested ``depth`` deep. A route that
     streams (the chat, a pull) gets its own framing: chunks, and the deep value as one SSE
@@ -74,6 +76,14 @@ class Attack:
         """Answer with the attack; ``stream_type``: the route's stream content type (None:
         a plain JSON answer); ``frame``: one value as the route's stream line."""
         ctype = stream_type or "application/json"
+        if self.kind == "drip_head":
+            resp.started = True
+            first = f"HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\n".encode()
+            more = itertools.cycle(b"X-Drip: 1\r\n")
+            for byte in itertools.islice(itertools.chain(first, more), self.size):
+                resp.write_raw(bytes([byte]))
+                resp.wait(self.drip_s)
+            return
         if self.kind == "deep_json":
             value = b"[" * self.depth + b"]" * self.depth
             if stream_type is None:

@@ -213,13 +213,10 @@ class Comparison:
         if not every:
             hidden = [f"{within} within noise"] if within else []
             if unmeasured:
-                hidden.append(
-                    f"{unmeasured} timings of unrepeated items (--llm-repeat=N measures "
-                    f"their noise)"
-                )
+                hidden.append(f"{unmeasured} timings never repeated (--llm-repeat measures noise)")
             head = "left out" if moved else "nothing moved beyond a margin or the noise; left out"
             if hidden:
-                note = f"({head}: {', '.join(hidden)}; -v shows every row)"
+                note = f"({head}: {', '.join(hidden)}; -v: all)"
                 parts.append(
                     "\n".join(textwrap.wrap(note, width or 10_000, break_on_hyphens=False))
                 )

@@ -137,9 +137,9 @@ class Controller:
         return Verdict(
             passed=status == pytest.ExitCode.OK,
             failures=tuple(failures),
-            failed_tests=sum(
-                count
-                for nodeid, count in self.failures.items()
+            failed_tests=tuple(
+                self._name(nodeid)
+                for nodeid in self.failures
                 if nodeid not in forgiven and nodeid not in judged
             ),
             errors=sum(item.outcome == "error" for item in self.results.ordered()),
@@ -147,6 +147,11 @@ class Controller:
             checked=tuple(self._checked()),
             accept=accept,
         )
+
+    def _name(self, nodeid: str) -> str:
+        """``model :: test`` for an LLM item, else pytest's node id."""
+        item = self.results.items.get(nodeid)
+        return nodeid if item is None else f"{self._label(item.model)} :: {item.test}"
 
     def _label(self, model: str) -> str:
         return self.results.labels.get(model, model)

@@ -41,7 +41,7 @@ class GateFailure:
 class Verdict:
     passed: bool
     failures: tuple[GateFailure, ...] = ()
-    failed_tests: int = 0
+    failed_tests: tuple[str, ...] = ()
     """Failed tests whose failure is not a gate's (assertions, errors in the test)."""
     errors: int = 0
     """Items that errored (server trouble, setup), never counted against a model."""
@@ -54,13 +54,19 @@ class Verdict:
 
     def head(self) -> str:
         word = "passed" if self.passed else "FAILED"
-        what = "; ".join(self.checked) if self.checked else "no gates set"
-        return f"llmbench gate {word}: {what}"
+        if not self.checked:
+            return f"llmbench {word}: no gates set"
+        return f"llmbench gate {word}: {'; '.join(self.checked)}"
 
     def reasons(self) -> list[str]:
         out = [f.text() for f in self.failures]
         if self.failed_tests:
-            out.append(f"{_count(self.failed_tests, 'test')} failed (see the failures above)")
+            names = ", ".join(self.failed_tests[:3])
+            more = len(self.failed_tests) - 3
+            out.append(
+                f"{_count(len(self.failed_tests), 'test')} failed: {names}"
+                + (f" and {more} more" if more > 0 else "")
+            )
         if self.errors:
             out.append(
                 f"{_count(self.errors, 'item')} errored (server or setup trouble: not counted "
@@ -77,9 +83,9 @@ class Verdict:
         return [for_cell(line) for line in out]
 
     def markdown(self) -> str:
-        word = "passed" if self.passed else "FAILED"
-        what = "; ".join(self.checked) if self.checked else "no gates set"
-        parts = [f"**Gate {word}**: {for_markdown(what)}"]
+        head = self.head().removeprefix("llmbench ")
+        word, _, what = head.partition(": ")
+        parts = [f"**{word[0].upper()}{word[1:]}**: {for_markdown(what)}"]
         reasons = self.reasons()
         if reasons:
             parts += ["", *(f"- {for_markdown(r)}" for r in reasons)]
@@ -91,7 +97,7 @@ class Verdict:
         return {
             "passed": self.passed,
             "failures": [f.to_dict() for f in self.failures],
-            "failed_tests": self.failed_tests,
+            "failed_tests": list(self.failed_tests),
             "errors": self.errors,
             "problems": list(self.problems),
             "checked": list(self.checked),

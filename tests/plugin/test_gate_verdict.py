@@ -88,16 +88,18 @@ def test_why_an_item_failed_is_in_every_report_and_escaped_in_the_terminal(
     result.stdout.fnmatch_lines(["*AssertionError: expected 42, got 'Yes.' \\x1b]0;pwned\\x07*"])
     result.stdout.fnmatch_lines(
         [
-            "llmbench gate FAILED: no gates set",
-            "  1 test failed (see the failures above)",
+            "llmbench FAILED: no gates set",
+            "  1 test failed: llama-server@:* :: test_answer",
         ]
     )
     document = json.loads((pytester.path / "r.json").read_text())
     failed = next(i for i in document["items"] if i["outcome"] == "failed")
     assert failed["record"]["failure"].startswith("AssertionError: expected 42, got 'Yes.' \x1b]0;")
-    assert document["verdict"]["passed"] is False and document["verdict"]["failed_tests"] == 1
+    assert document["verdict"]["passed"] is False and document["verdict"]["failed_tests"] == [
+        f"{document['items'][0]['model'].replace('http://127.0.0.1', '')} :: test_answer"
+    ]
     md = (pytester.path / "r.md").read_text()
-    assert md.splitlines()[2] == "**Gate FAILED**: no gates set"  # first, for a step summary
+    assert md.splitlines()[2] == "**FAILED**: no gates set"  # first, for a step summary
     assert "AssertionError: expected 42, got 'Yes.' \\x1b]0;pwned\\x07\\x1b[2J" in md
     assert "Run settings: max_tokens=16384" in md
     page = (pytester.path / "r.html").read_text()
@@ -106,7 +108,7 @@ def test_why_an_item_failed_is_in_every_report_and_escaped_in_the_terminal(
         "<h4>Why it failed</h4><pre>AssertionError: expected 42, got &#x27;Yes.&#x27; \\x1b]0;"
         in page
     )
-    assert "llmbench gate FAILED: no gates set" in page
+    assert "llmbench FAILED: no gates set" in page
 
 
 def test_a_passing_comparison_says_so(

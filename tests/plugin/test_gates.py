@@ -82,6 +82,8 @@ def test_baseline_save_compare_and_fail_on_regression(
     assert saved.ret == 0
     assert (pytester.path / ".llmbench" / "base.json").is_file()
     saved.stdout.fnmatch_lines(["*saved run: */.llmbench/base.json (history: 0001_base.json)"])
+    stored = sorted(str(p.relative_to(pytester.path)) for p in (pytester.path / ".llmbench").rglob("*"))
+    assert stored == [".llmbench/base.json", ".llmbench/history", ".llmbench/history/0001_base.json"]
 
     monkeypatch.setenv("FAKE_SCORE", "86")
     within = pytester.runpytest(*model, "--llm-compare=base", "--llm-compare-fail=score:5")
@@ -90,7 +92,7 @@ def test_baseline_save_compare_and_fail_on_regression(
                                  "| test        | metric | before | after | change |",
                                  "|-*|",
                                  "| test_scored | score  | 90.0   | 86.0  | -4.4%  |",
-                                 "(left out: *timings of unrepeated items*",
+                                 "(left out: *timings never repeated (--llm-repeat measures noise); -v: all)",
                                  "*- llmbench verdict -*",
                                  "llmbench gate passed: compared with base.json, margins "
                                  "score:5"])

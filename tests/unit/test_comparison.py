@@ -46,7 +46,7 @@ def test_one_moved_score_of_one_item_is_one_row() -> None:
     assert len(lines) <= 4 and max(map(len, lines)) <= 100, text
     assert lines[2] == "| test_answer | score  | 100.0  | 60.0  | -40.0% | > score:5 |"
     assert comparison.model() == MODEL  # named once, in the title, not on every row
-    assert "4 timings of unrepeated items" in text  # left out, and said so
+    assert "4 timings never repeated" in text  # left out, and said so
     every = comparison.render(LABELS, 100, every=True)
     assert {"ttft_s", "itl_max_s"} <= {r.split("|")[2].strip() for r in every.splitlines()[2:]}
     rows = comparison.to_dict()["rows"]

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from pytest_llmbench.checks.extract import extract_blocks, fenced_blocks
+from pytest_llmbench.checks.features import without_comments
 from pytest_llmbench.checks.result import CheckResult
 from pytest_llmbench.checks.syntax import parse_error
 
@@ -139,6 +140,16 @@ _CREATE = re.compile(
 )
 _SQL_COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
 _LINE_COMMENT = re.compile(r"--[^\n]*")
+#: A block comment that opens where a statement may start (not "src/**/*.py" in prose).
+_BLOCK_COMMENT = re.compile(r"(?<![^\s;(,])/\*.*?\*/", re.DOTALL)
+_ALTER = re.compile(
+    r"ALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?(?:[`\"\[]?\w+[`\"\]]?\.)?[`\"\[]?(\w+)[`\"\]]?"
+    r"((?:(?!\n\s*\n|```)[^;])*)",  # up to its ; (not past a blank line or a fence)
+    re.IGNORECASE,
+)
+_ALTER_COLUMN = re.compile(
+    r"\b(ADD|DROP)\s+(?:COLUMN\s+)?(?:IF\s+(?:NOT\s+)?EXISTS\s+)?[`\"\[]?(\w+)", re.IGNORECASE
+)
 _NOT_COLUMNS = {"constraint", "primary", "foreign", "unique", "check", "key", "index", "exclude"}
 
 
@@ -180,6 +191,16 @@ def _column_names(body: str) -> list[str]:
     return names
 
 
+def _python_comments_blanked(text: str) -> str:
+    """``text`` with the comments and docstrings of its Python blocks blanked (their strings,
+    where SQL usually is, kept)."""
+    for block in fenced_blocks(text):
+        if block.tag in ("python", "py", "python3", "py3"):
+            at = text.index(block.body, block.start)
+            text = text[:at] + without_comments(block.body) + text[at + len(block.body) :]
+    return text
+
+
 def _has_column(names: Sequence[str], column: str | Pattern[str]) -> bool:
     if isinstance(column, Pattern):
         return any(column.search(n) for n in names)
@@ -194,15 +215,29 @@ def sql_create_table(
 ) -> CheckResult:
     """A ``CREATE TABLE`` (for ``table`` when given) defining ``columns`` (a name, or a
     compiled pattern any defined column may match); score counts the table and each column.
-    A column counts only where it is defined: not in a comment, a constraint or another
-    table."""
+    A column counts only where it is defined: not in a comment (``--``, ``/* */``, a Python
+    block's ``#``), a constraint or another table; ``ALTER TABLE ... ADD / DROP COLUMN`` after
+    the ``CREATE TABLE`` change its columns, in order."""
     label = name or (f"table_{table}" if table else "create_table")
     tables: dict[str, list[str]] = {}
-    # A statement commented out with -- is not one; /* */ is only taken out inside a table's
-    # body (prose such as "src/**/*.py" would open a block comment).
-    for m in _CREATE.finditer(_LINE_COMMENT.sub(" ", text)):
-        body = _table_body(m.string, m.end() - 1)
-        tables.setdefault(m.group(1).lower(), []).extend(_column_names(body))
+    # A statement commented out (--, a /* */ that opens where a statement may, a # comment of
+    # a Python block) is not one; ALTER TABLE ... ADD / DROP COLUMN change the table, in order.
+    sql = _BLOCK_COMMENT.sub(" ", _LINE_COMMENT.sub(" ", _python_comments_blanked(text)))
+    statements = sorted([*_CREATE.finditer(sql), *_ALTER.finditer(sql)], key=lambda m: m.start())
+    for m in statements:
+        if m.re is _CREATE:
+            body = _table_body(sql, m.end() - 1)
+            tables.setdefault(m.group(1).lower(), []).extend(_column_names(body))
+            continue
+        altered = tables.get(m.group(1).lower())
+        if altered is None:
+            continue  # a table this answer never creates
+        for change in _ALTER_COLUMN.finditer(m.group(2)):
+            column = change.group(2).lower()
+            if change.group(1).upper() == "DROP":
+                altered[:] = [c for c in altered if c != column]
+            elif column not in _NOT_COLUMNS:
+                altered.append(column)
     if not tables:
         return CheckResult(label, 0.0, False, "no CREATE TABLE statement found")
     if table is not None and table.lower() not in tables:

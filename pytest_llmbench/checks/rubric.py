@@ -256,7 +256,8 @@ def sql_create_table(
 #: Words that negate what follows them in the same clause.
 _NEGATION = re.compile(
     r"\b(not(?!\s+(only|just)\b)|no(?!\s+(more|less|fewer)\s+than\b|\s+matter\b)|never|without"
-    r"|neither|nor|none|cannot|instead\s+of|rather\s+than|avoid\w*)\b|\w+n['’]t\b",
+    r"|neither|nor|none|cannot|instead\s+of|rather\s+than|avoid\w*|skip(s|ped|ping)?|omit\w*"
+    r"|forgo\w*)\b|\w+n['’]t\b",
     re.IGNORECASE,
 )
 #: Where a clause ends: punctuation, a dash, a blank line, a list item or a heading.
@@ -271,10 +272,20 @@ _ABSENT = (
 )
 _NEGATED_AFTER = re.compile(
     r"\b(is|are|was|were|be|been)\s+(not|never)\s+(\w+\s+){0,2}?" + _ABSENT + r"\b"
+    r"|\b(is|are|was|were|be|been)\s+(\w+\s+){0,2}?(unnecessary|unneeded|unused|omitted"
+    r"|skipped|overkill)\b"
     r"|\b(isn|aren|wasn|weren)['’]t\s+(\w+\s+){0,2}?" + _ABSENT + r"\b"
     r"|\b(do|does|did)\s+not\s+(exist|apply)\b|\b(don|doesn|didn)['’]t\s+(exist|apply)\b",
     re.IGNORECASE,
 )
+#: Right after a match used as a label, a verdict that it is absent: "Connection pool: not
+#: needed", "Connection pool? No.", "connection pool — none".
+_LABEL_NEGATED = re.compile(
+    r"[ \t]*[:?—–][ \t]*(not(?!\s+(only|just)\b)|no(?!\s+(more|less|fewer)\s+than\b|\s+matter\b)"
+    r"|none|never|n/a)\b",
+    re.IGNORECASE,
+)
+_CODE_COMMENT = re.compile(r"#|//|--")
 _GOES_ON = re.compile(r"\b(and|but|while|so|then|because|which|that|where)\b", re.IGNORECASE)
 
 
@@ -294,7 +305,9 @@ class _Prose:
         clause goes on, a statement that it is absent ("connection pooling is not used").
         Code is never negated."""
         if any(a <= start < b for a, b in self.code):
-            return False
+            return self._negated_in_a_comment(start, end)
+        if _LABEL_NEGATED.match(self.text, end):
+            return True
         i = bisect.bisect_right(self.break_ends, start)
         clause_start = self.break_ends[i - 1] if i else 0
         j = bisect.bisect_left(self.break_starts, end)
@@ -304,6 +317,22 @@ class _Prose:
         return bool(
             _NEGATION.search(self.text, clause_start, start)
             or _NEGATED_AFTER.search(self.text, end, after_end)
+        )
+
+
+    def _negated_in_a_comment(self, start: int, end: int) -> bool:
+        """In code, only a comment (``#``, ``//``, ``--``) on the match's line negates, as a
+        clause of prose: "# no connection pool here"."""
+        line_start = self.text.rfind("\n", 0, start) + 1
+        line_end = self.text.find("\n", end)
+        line_end = len(self.text) if line_end < 0 else line_end
+        comment = _CODE_COMMENT.search(self.text, line_start, start)
+        if comment is None:
+            return False
+        return bool(
+            _NEGATION.search(self.text, comment.end(), start)
+            or _NEGATED_AFTER.search(self.text, end, line_end)
+            or _LABEL_NEGATED.match(self.text, end)
         )
 
 

@@ -293,7 +293,9 @@ class FakeOllama(FakeHTTPServer):
         """How long an expired runner stays listed in /api/ps while it stops."""
         self.max_loaded = max_loaded
         """OLLAMA_MAX_LOADED_MODELS: idle runners are evicted to load another
-        (sched.go:265 ``loadedCount >= maxRunners`` -> findRunnerToUnload)."""
+        (sched.go:265 ``loadedCount >= maxRunners`` -> findRunnerToUnload). None, the default,
+        evicts nothing: (D16, shared/ollama/README.md) two 270M models stayed loaded together
+        on the real v0.33.0-rc2; eviction needed ``OLLAMA_MAX_LOADED_MODELS=1``."""
         now = rfc3339nano()
         for s in [*(models or {}).values(), *(pull_catalog or {}).values()]:
             if s.fault == "html_404":

@@ -6,6 +6,7 @@ import contextlib
 import signal
 import threading
 from collections.abc import Callable, Generator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -133,8 +134,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         repeat = run.repeat  # reported once, cleanly, in pytest_collection_modifyitems
     params = []
     for spec in run.specs:
-        for rep in range(repeat):
-            token = spec.id if repeat == 1 else f"{spec.id}-r{rep + 1}"
+        count = 1 if spec.kind == "answers" else repeat  # a known answer is the same each time
+        for rep in range(count):
+            token = spec.id if count == 1 else f"{spec.id}-r{rep + 1}"
             # The group mark keeps a model on one xdist worker with --dist loadgroup (a
             # pool gets one group per endpoint, in pytest_collection_modifyitems).
             marks = () if spec.pool else (pytest.mark.xdist_group(spec.xdist_group()),)
@@ -183,8 +185,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     items.sort(key=key)
     for item in items:
-        if _param_of(item) is not None:
-            item.stash[PLAN_KEY] = _plan(item, run)
+        param = _param_of(item)
+        if param is not None:
+            plan = _plan(item, run)
+            if run.spec_for(param[0]).kind == "answers":  # served once: no repeats to pool
+                plan = replace(plan, repeat=1, min_pass_rate=None)
+            item.stash[PLAN_KEY] = plan
 
 
 def _progress(config: pytest.Config) -> Callable[[str], None]:

@@ -306,3 +306,14 @@ def test_a_bad_answer_that_passes_says_why_in_the_reports(pytester: pytest.Pytes
     result.assert_outcomes(failed=1, skipped=1)
     record = items(pytester)["test_g.py::test_gated[answers:bad]"]["record"]
     assert "the check does not catch it" in record["failure"]
+
+
+def test_known_answers_are_served_once_whatever_the_repeats(pytester: pytest.Pytester) -> None:
+    """A known answer is the same every time: repeating it would only pool identical scores
+    (and a pooled threshold would gate an expected failure)."""
+    pytester.makepyfile(test_g=GATED)
+    write(pytester.path, {"bad/test_g/test_gated.md": "---\nexpect: fail\n---\nbad"})
+    result = pytester.runpytest("--llm-models=answers:bad", "--llm-repeat=3", "-rx")
+    assert result.ret == 0, result.stdout.str()
+    result.assert_outcomes(xfailed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*XFAIL test_g.py::test_gated[[]answers:bad] - known bad answer*"])

@@ -294,7 +294,7 @@ def test_a_missed_threshold_is_a_verdict_and_the_strict_audit_is_not(
     result.stdout.fnmatch_lines([
         "*known answer bad/test_g/test_unscored.md is marked `expect: fail`, but the test failed by a gate that says nothing about the answer, not by an assertion*",
         "llmbench gate FAILED: thresholds score>=50; known answers: 1 must pass, 2 must fail",
-        "  1 test failed (see the failures above)",  # the audit; the expected miss is no gate's
+        "  1 test failed: answers:bad :: test_unscored",  # the audit; the expected miss is no gate's
         "*XFAIL test_g.py::test_gated[[]answers:bad] - known bad answer bad/test_g/test_gated.md",
     ])
 

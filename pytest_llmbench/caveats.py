@@ -15,6 +15,20 @@ from typing import Any
 RELOADED = "reloaded"
 PROMPT_CACHE = "prompt_cache"
 SIDE_BY_SIDE = "side_by_side"
+CONCURRENT = "concurrent"
+QUEUED = "queued"
+
+SPEED = (
+    "ttft_s",
+    "ttfa_s",
+    "decode_tps",
+    "server_decode_tps",
+    "prompt_tps",
+    "itl_p50_s",
+    "itl_p90_s",
+    "itl_p99_s",
+)
+"""The speed figures a generation that shared its server's compute leaves out."""
 
 _WHAT = {
     RELOADED: "the model was loaded again during the run (keep-alive expiry, or evicted "
@@ -22,6 +36,10 @@ _WHAT = {
     PROMPT_CACHE: "part of the prompt came from the server's prompt cache (Ollama cannot "
     "turn it off), so prompt tok/s reads high and TTFT low",
     SIDE_BY_SIDE: "another spawned server was busy generating at the same time",
+    CONCURRENT: "other generations of the same server were in flight at the same time "
+    "(--llm-concurrency), so its speed figures were taken under concurrency",
+    QUEUED: "the request waited in the server's queue behind other requests, so its TTFT "
+    "includes the wait",
 }
 
 
@@ -30,7 +48,7 @@ class Caveat:
     """One reason a generation's figures are not like the others'."""
 
     kind: str
-    """``reloaded``, ``prompt_cache`` or ``side_by_side``."""
+    """``reloaded``, ``prompt_cache``, ``side_by_side``, ``concurrent`` or ``queued``."""
     detail: str
     """This generation's facts, e.g. "TTFT includes 4.1 s of load"."""
     excludes: tuple[str, ...] = ()
@@ -64,6 +82,12 @@ def prompt_cache_caveat(prompt_tokens: int | None, cached_tokens: int | None) ->
 def excluded(generation: Mapping[str, Any], metric: str) -> bool:
     """Whether a generation's (dict) ``metric`` is left out of the medians."""
     return any(metric in (c.get("excludes") or ()) for c in generation.get("caveats") or ())
+
+
+def counts_toward_speed(generation: Mapping[str, Any], metric: str) -> bool:
+    """The one rule for speed figures, read by the medians and the thresholds alike: a
+    warm-up generation, or one whose caveats leave ``metric`` out, does not count."""
+    return not (generation.get("warmup") or excluded(generation, metric))
 
 
 def comparable(generations: Iterable[Mapping[str, Any]], metric: str) -> list[Mapping[str, Any]]:

@@ -17,11 +17,13 @@ def check_thresholds(record: dict[str, Any], thresholds: Iterable[Threshold]) ->
 
 def check_pooled(records: Iterable[dict[str, Any]], thresholds: Iterable[Threshold]) -> list[str]:
     """Failure messages for thresholds the median of the values pooled over ``records`` (a
-    repeat group's items) misses."""
+    repeat group's items) misses. Speed figures count as in the medians: warm-ups and
+    caveat-marked generations are left out (``caveats.counts_toward_speed``)."""
     records = list(records)
     failures = []
     for threshold in thresholds:
-        values = [v for record in records for v in threshold.spec.values(record)]
+        spec = threshold.spec
+        values = [v for record in records for v in spec.values(record, timed_only=True)]
         if not values:
             failures.append(f"{threshold}: {_unmeasured(threshold, records)}")
             continue
@@ -46,8 +48,16 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 
 def _unmeasured(threshold: Threshold, records: list[dict[str, Any]]) -> str:
-    """Why a threshold has no value: a score never recorded names the ones that were."""
+    """Why a threshold has no value: a score never recorded names the ones that were; speed
+    figures all left out say why."""
     if threshold.spec.source != "score":
+        left_out = sum(len(threshold.spec.values(record)) for record in records)
+        if left_out:
+            return (
+                f"all {left_out} {threshold.metric} figure(s) were left out of the speed "
+                f"figures (warm-up, or marked under the leaderboard: e.g. taken under "
+                f"--llm-concurrency); mark the test @pytest.mark.llm(alone=True)"
+            )
         return f"no {threshold.metric} was measured"
     names = sorted({n for r in records for n in r.get("scores") or {}})
     return (

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pytest_llmbench.caveats import excluded
+from pytest_llmbench.caveats import counts_toward_speed
 
 Source = Literal["generation", "flag", "score", "outcomes"]
 """Where a value comes from: ``generation`` a field of each generation's ``metrics``;
@@ -94,7 +94,7 @@ class Metric:
         gens = [
             g
             for g in record.get("generations") or ()
-            if not (timed_only and (g.get("warmup") or excluded(g, self.name)))
+            if not timed_only or counts_toward_speed(g, self.name)
         ]
         if self.source == "flag":
             return [1.0 if g.get(self.name) else 0.0 for g in gens]

@@ -40,6 +40,27 @@ def test_thresholds_parse_and_report_value_limit_and_spread() -> None:
     ]
 
 
+def _marked(tps: float, kind: str = "concurrent") -> dict:
+    caveat = {"kind": kind, "detail": "up to 4 in flight", "excludes": ["decode_tps", "ttft_s"]}
+    return {"metrics": {"decode_tps": tps, "ttft_s": 9.0}, "caveats": [caveat]}
+
+
+def test_speed_thresholds_count_what_the_medians_count() -> None:
+    """Caveat-marked and warm-up generations are left out of a speed threshold, as they are
+    out of the medians; a quality threshold still gates."""
+    gates = parse_thresholds("decode_tps>=20,ttft_s<=5,score>=50")
+    clean = {"metrics": {"decode_tps": 12.0, "ttft_s": 0.5}}
+    warm_up = {"metrics": {"decode_tps": 90.0, "ttft_s": 0.1}, "warmup": True}
+    record = {"scores": {"score": 60.0}, "generations": [_marked(90.0), _marked(95.0), clean]}
+    assert check_thresholds(record, gates) == ["decode_tps = 12, threshold decode_tps>=20"]
+    record["generations"].append(warm_up)
+    assert check_thresholds(record, gates) == ["decode_tps = 12, threshold decode_tps>=20"]
+    only_marked = {"scores": {"score": 60.0}, "generations": [_marked(90.0), warm_up]}
+    missed = check_thresholds(only_marked, gates)
+    assert len(missed) == 2 and all("were left out of the speed figures" in m for m in missed)
+    assert "all 2 decode_tps figure(s)" in missed[0] and "alone=True" in missed[0]
+
+
 def doc(score: float, tps: float, digest: str = "sha256:a", outcome: str = "passed") -> dict:
     return {
         "schema": "pytest-llmbench/results",

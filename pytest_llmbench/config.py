@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import secrets
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -207,6 +208,8 @@ def build_run_config(config: pytest.Config) -> RunConfig:
         pull=bool(_value(config, "pull")),
         log_dir=_value(config, "log_dir"),
         api_key=os.environ.get("LLMBENCH_API_KEY") or os.environ.get("OPENAI_API_KEY"),
+        concurrency=_number(config, "concurrency", int, 1),
+        run_dir=_run_dir(config),
     )
     outputs = {name: _value(config, name) for name in ("json", "markdown", "html")}
     storage = str(_value(config, "storage"))
@@ -258,6 +261,21 @@ def build_run_config(config: pytest.Config) -> RunConfig:
         compare_path=compare_path,
         sandbox_weak=sandbox == "weak",
     )
+
+
+RUN_DIR_KEY = "llmbench_run_dir"
+"""The ``workerinput`` key that hands the run folder to xdist workers."""
+
+
+def _run_dir(config: pytest.Config) -> str:
+    """The run's shared folder: the controller's, handed to every xdist worker, or a new
+    one in the plugin's cache (made when first used, removed at the end of the run)."""
+    given = getattr(config, "workerinput", {}).get(RUN_DIR_KEY)
+    if given:
+        return str(given)
+    from pytest_llmbench.tools.cache import cache_dir
+
+    return str(cache_dir() / "runs" / f"run-{os.getpid()}-{secrets.token_hex(4)}")
 
 
 def _check_path(option: str, raw: str, problem: str | None) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from pytest_llmbench.caveats import notes as caveat_notes
 from pytest_llmbench.comparison import Comparison, missing_items, relabel
-from pytest_llmbench.config import RunConfig
+from pytest_llmbench.config import RUN_DIR_KEY, RunConfig
 from pytest_llmbench.gates import check_thresholds
 from pytest_llmbench.groups import RepeatGroup, repeat_groups, repeats_table
 from pytest_llmbench.leaderboard import Results, render
@@ -58,6 +58,11 @@ class Controller:
         self.replay: RecordingInfo | None = (
             recording_info(Path(run.replay_dir)) if run.replay_dir else None
         )
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """Every xdist worker shares the run's folder (its spawned servers)."""
+        node.workerinput[RUN_DIR_KEY] = self.run.server_options.run_dir
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.collected.update(item.nodeid for item in session.items)

@@ -92,6 +92,7 @@ class BenchItem:
             replayer=session.replayer,
             warmup=session.is_warmup,
             fill_in=_fill_in(session, served_by, settings),
+            alone=self.plan.alone,
         )
 
     def _open_answers(self, spec: ModelSpec, settings: Settings) -> LLM:

@@ -44,6 +44,7 @@ class LLM:
         warmup: Callable[[str], bool] | None = None,
         fill_in: Callable[[], float | None] | None = None,
         known: ItemAnswers | None = None,
+        alone: bool = False,
     ) -> None:
         self.spec = spec
         self.backend = backend
@@ -62,6 +63,8 @@ class LLM:
         (``--llm-replay-missing=record``); ``None``: a missing recording is an error."""
         self.known = known
         """Known answers (``answers:DIR``) served in place of a model: then no backend."""
+        self.alone = alone
+        """Generate with nothing else in flight on the server (``@pytest.mark.llm(alone=True)``)."""
 
     @property
     def model(self) -> str:
@@ -115,7 +118,9 @@ class LLM:
                     if load_s is not None:
                         self._pending_load_s = load_s
                     self._item.loaded(load_s)
-            generation = backend.generate(messages, settings, self.timeouts)
+            generation = backend.generate_in_flight(
+                messages, settings, self.timeouts, alone=self.alone
+            )
         except LLMBenchError as exc:
             self._item.errored(exc, judge=self.is_judge)
             if isinstance(exc.partial, Generation):

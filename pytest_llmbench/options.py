@@ -56,6 +56,14 @@ OPTIONS: tuple[tuple[str, str, object, str], ...] = (
         None,
         "seconds one generation may take in all, headers included (default: no limit)",
     ),
+    (
+        "concurrency",
+        "string",
+        "1",
+        "generations of one server in flight at once, over the xdist workers (-n N); a spawned "
+        "llama-server gets as many slots (-np N); overlapping generations stay out of the "
+        "speed figures (default 1)",
+    ),
     ("pull", "bool", False, "pull Ollama models that are missing (with progress)"),
     (
         "log_dir",

@@ -11,7 +11,7 @@ from pytest_llmbench.generation import Settings
 from pytest_llmbench.limits import Threshold, parse_thresholds
 
 #: Marker keywords that are not generation settings.
-PLAN_KEYS = ("repeat", "min_pass_rate", "thresholds", "benchmark")
+PLAN_KEYS = ("repeat", "min_pass_rate", "thresholds", "benchmark", "alone")
 #: Every keyword ``@pytest.mark.llm(...)`` takes: the generation settings, then the plan's.
 MARKER_KEYS = (*(f.name for f in fields(Settings)), *PLAN_KEYS)
 
@@ -24,6 +24,9 @@ class ItemPlan:
     thresholds: tuple[Threshold, ...]
     benchmark: str | None = None
     """The benchmark the test belongs to (``benchmark="todo"``); default: its function name."""
+    alone: bool = False
+    """No other generation in flight on its server while it generates (``alone=True``: a
+    test that measures speed under ``--llm-concurrency``)."""
 
     def settings_for(self, rep: int) -> Settings:
         """Repeats get distinct (recorded) seeds when sampling is random."""
@@ -42,6 +45,7 @@ def build_plan(marker_kwargs: Iterable[Mapping[str, Any]], run: RunConfig) -> It
     repeat, min_rate, thresholds = run.repeat, run.min_pass_rate, run.thresholds
     marked_rate = False
     benchmark: str | None = None
+    alone = False
     for kwargs in marker_kwargs:
         unknown = sorted(set(kwargs) - set(MARKER_KEYS))
         if unknown:
@@ -66,13 +70,17 @@ def build_plan(marker_kwargs: Iterable[Mapping[str, Any]], run: RunConfig) -> It
             benchmark = str(kwargs["benchmark"]).strip()
             if not benchmark:
                 raise ValueError("benchmark='' must name the benchmark, e.g. benchmark='todo'")
+        if "alone" in kwargs:
+            if not isinstance(kwargs["alone"], bool):
+                raise ValueError(f"alone={kwargs['alone']!r} must be True or False")
+            alone = kwargs["alone"]
     if marked_rate and repeat == 1:
         # A pass rate over one run is no gate: it would be silently ignored.
         raise ValueError(
             f"min_pass_rate={min_rate} gates repeated runs: add repeat=N (N > 1) to the marker "
             f"or pass --llm-repeat=N"
         )
-    return ItemPlan(settings, repeat, min_rate, thresholds, benchmark)
+    return ItemPlan(settings, repeat, min_rate, thresholds, benchmark, alone)
 
 
 def overrides_lines(run: Settings, plans: Iterable[tuple[str, Settings]]) -> list[str]:

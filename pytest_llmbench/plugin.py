@@ -53,6 +53,11 @@ def pytest_configure(config: pytest.Config) -> None:
         _sigterm_as_interrupt()
     if not hasattr(config, "workerinput"):  # the leaderboard lives on the controller only
         config.pluginmanager.register(Controller(config, run), "llmbench-controller")
+    elif run.server_options.run_dir and any(s.spawns for s in (*run.specs, run.judge) if s):
+        # A worker: the servers it may need wait for it to get past their model.
+        from pytest_llmbench.shared_servers import SharedServers
+
+        SharedServers.of(Path(run.server_options.run_dir)).join()
     elif config.getvalue("loadgroup"):
         config.pluginmanager.register(_LoadgroupNodeIds(), "llmbench-loadgroup-nodeids")
 
@@ -81,6 +86,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         from pytest_llmbench.sandbox.containment import allow_weak
 
         allow_weak(False)
+    if run is not None and run.server_options.run_dir and not hasattr(config, "workerinput"):
+        # The end of the run: whatever an interrupted worker left running, and the folder.
+        from pytest_llmbench.shared_servers import SharedServers
+
+        SharedServers(Path(run.server_options.run_dir)).stop_all()
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

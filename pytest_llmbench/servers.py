@@ -13,7 +13,7 @@ or started by a run that does not take turns) is marked.
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import itertools
 import os
 import signal
 import socket
@@ -23,9 +23,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pytest_llmbench.caveats import SIDE_BY_SIDE, Caveat
+from pytest_llmbench.caveats import SIDE_BY_SIDE, SPEED, Caveat
 from pytest_llmbench.errors import ReplyLimitError, ServerError
+from pytest_llmbench.flight import Ask, Flight, Overlap
 from pytest_llmbench.generation import Generation
+from pytest_llmbench.procs import cpu_seconds, start_time
 
 Progress = Callable[[str], None]
 
@@ -142,67 +144,53 @@ def wait_for_health(
 
 BUSY_CORES = 0.25
 """Other spawned servers using this much CPU (in cores) during a generation distort it."""
-_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def turns_dir() -> Path:
-    """Where the turn lock and the registry of spawned servers live (the plugin's cache)."""
+    """Where the in-flight register and the registry of spawned servers live (the plugin's
+    cache: shared by every pytest process of this user)."""
     from pytest_llmbench.tools.cache import cache_dir
 
     return cache_dir() / "turns"
 
 
-def _stat(pid: int) -> list[str] | None:
-    """The fields of ``/proc/PID/stat`` after the command name (Linux), ``None`` if gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of ``pid`` so far (Linux ``/proc``), ``None`` if unknown."""
-    fields = _stat(pid)
-    if fields is None:
-        return None
-    return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime (fields 14, 15)
-
-
-def start_time(pid: int) -> str:
-    """When ``pid`` started (clock ticks since boot): tells a reused pid from the server."""
-    fields = _stat(pid)
-    return fields[19] if fields is not None else ""  # starttime (field 22)
-
-
 @dataclass
 class Turn:
-    """One generation's exclusive turn; ``busy_cores`` is what the other spawned servers
-    used meanwhile (CPU seconds per second)."""
+    """One generation's turn; ``busy_cores`` is what the other spawned servers used meanwhile
+    (CPU seconds per second), ``overlap`` what it shared its own server with."""
 
-    waited_s: float = 0.0
-    locked: bool = True
-    """False when the wait for the lock ran out and the generation went ahead anyway."""
+    overlap: Overlap = field(default_factory=Overlap)
     busy_cores: float = 0.0
     others: dict[int, float] = field(default_factory=dict)
 
-    def mark(self, generation: Generation, threshold: float = BUSY_CORES) -> Generation:
-        """``generation`` with a side-by-side caveat when another server was busy."""
+    @property
+    def waited_s(self) -> float:
+        return self.overlap.waited_s
+
+    @property
+    def locked(self) -> bool:
+        """False when the wait for the turn ran out and the generation went ahead anyway."""
+        return self.overlap.admitted
+
+    def mark(
+        self, generation: Generation, threshold: float = BUSY_CORES, slots: int | None = None
+    ) -> Generation:
+        """``generation`` with its caveats: another server was busy (side by side), other
+        generations of its own server overlapped it or it waited in its queue."""
+        generation = self.overlap.mark(generation, slots)
         if self.busy_cores < threshold:
             return generation
-        caveat = Caveat(
-            SIDE_BY_SIDE,
-            f"it used {self.busy_cores:.1f} cores",
-            ("ttft_s", "ttfa_s", "decode_tps", "server_decode_tps", "prompt_tps"),
-        )
+        caveat = Caveat(SIDE_BY_SIDE, f"it used {self.busy_cores:.1f} cores", SPEED[:5])
         return replace(generation, caveats=(*generation.caveats, caveat))
 
 
 class Turns:
-    """The machine-wide turn lock and the registry of spawned servers under ``root``."""
+    """The machine's turns (:class:`~pytest_llmbench.flight.Flight`) and the registry of
+    spawned servers under ``root``."""
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = root or turns_dir()
+        self.flight = Flight(self.root)
 
     def register(self, pid: int) -> None:
         (self.root / "servers").mkdir(parents=True, exist_ok=True)
@@ -232,39 +220,44 @@ class Turns:
         return found
 
     @contextlib.contextmanager
-    def turn(self, own_pid: int, max_wait_s: float = 300.0) -> Iterator[Turn]:
-        """Hold the machine's generation lock while the block runs; measure the others.
+    def turn(
+        self,
+        own_pid: int,
+        max_wait_s: float = 300.0,
+        *,
+        server: str | None = None,
+        limit: int | None = 1,
+        alone: bool = False,
+        machine: bool = True,
+    ) -> Iterator[Turn]:
+        """In flight on the server ``own_pid`` (or ``server``) while the block runs, in the
+        machine's turn: generations of one server share it (up to ``limit`` at once), other
+        spawned servers wait; the others' CPU use is measured meanwhile.
 
         The wait is bounded (``max_wait_s``: a server stuck mid-generation elsewhere must not
-        hold this one forever); past it the block runs without the lock, ``locked`` False,
-        and the other servers' CPU use still decides whether its figures are marked."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        asked = time.monotonic()
-        with open(self.root / "generate.lock", "a") as lock:
-            locked = False
-            while not locked:
-                try:
-                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    locked = True
-                except BlockingIOError:
-                    if time.monotonic() - asked > max_wait_s:
-                        break
-                    time.sleep(0.02)
-            try:
-                started = time.monotonic()
-                turn = Turn(waited_s=started - asked, locked=locked)
-                turn.others = self._others(own_pid)
+        hold this one forever); past it the block runs anyway, ``locked`` False, and the
+        other servers' CPU use still decides whether its figures are marked. ``machine``
+        False (an attached server): counted in flight only, no machine turn, no CPU watch."""
+        ask = Ask(server or f"pid:{own_pid}", limit=limit, alone=alone, machine=machine)
+        turn = Turn()
+        with self.flight.enter(ask, max_wait_s) as overlap:
+            turn.overlap = overlap
+            if not machine:
                 yield turn
-                after = self._others(own_pid)
-                used = sum(after[p] - cpu for p, cpu in turn.others.items() if p in after)
-                turn.busy_cores = used / max(time.monotonic() - started, 1e-6)
-            finally:
-                if locked:
-                    fcntl.flock(lock, fcntl.LOCK_UN)
+                return
+            started = time.monotonic()
+            turn.others = self._others(own_pid)
+            yield turn
+            after = self._others(own_pid)
+            used = sum(after[p] - cpu for p, cpu in turn.others.items() if p in after)
+            turn.busy_cores = used / max(time.monotonic() - started, 1e-6)
+
+
+_loads = itertools.count()
 
 
 class ServerProcess:
-    """A child server process with its own session, log file and memory probe."""
+    """A child server process with its own session and log file."""
 
     def __init__(
         self,
@@ -283,7 +276,8 @@ class ServerProcess:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._loading = contextlib.ExitStack()
         if turns is not None:
-            self._loading.enter_context(turns.turn(own_pid=0))
+            loading = f"loading:{os.getpid()}:{next(_loads)}"
+            self._loading.enter_context(turns.turn(own_pid=0, server=loading))
         self._log = log_path.open("ab")
         try:
             self.proc = subprocess.Popen(
@@ -311,17 +305,6 @@ class ServerProcess:
 
     def running(self) -> bool:
         return self.proc.poll() is None
-
-    def peak_rss_mb(self) -> float | None:
-        """Peak resident set size (``VmHWM``) so far, in MiB; ``None`` off Linux."""
-        try:
-            with open(f"/proc/{self.proc.pid}/status") as status:
-                for line in status:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1]) / 1024
-        except OSError:
-            return None
-        return None
 
     def wait_healthy(
         self,
@@ -357,15 +340,6 @@ class ServerProcess:
         finally:
             self._loading.close()  # loaded (or gone): the loading turn ends
         return time.monotonic() - self.started
-
-    @contextlib.contextmanager
-    def turn(self, max_wait_s: float = 300.0) -> Iterator[Turn]:
-        """This server's turn at generating (see :class:`Turns`); a no-op without turns."""
-        if self.turns is None:
-            yield Turn()
-            return
-        with self.turns.turn(self.proc.pid, max_wait_s) as turn:
-            yield turn
 
     def stop(self, grace_s: float = 5.0) -> None:
         """SIGTERM the process group, SIGKILL after ``grace_s``; idempotent."""

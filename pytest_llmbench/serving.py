@@ -34,6 +34,12 @@ class ServerOptions:
     """Where spawned servers' logs go (default: a fresh temporary directory)."""
     api_key: str | None = None
     """Bearer token for OpenAI-compatible endpoints (``$LLMBENCH_API_KEY``/``$OPENAI_API_KEY``)."""
+    concurrency: int = 1
+    """Generations of one server in flight at once (``--llm-concurrency``; spawned
+    llama-servers get as many slots, ``-np``)."""
+    run_dir: str | None = field(default=None, compare=False)
+    """The run's shared folder (the same in every xdist worker): the spawned servers the
+    run's processes share (``shared_servers``). ``None``: this process's own servers only."""
 
     def log_directory(self) -> Path:
         return Path(self.log_dir or tempfile.mkdtemp(prefix="llmbench-logs-"))

@@ -14,6 +14,7 @@ from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.generation import Settings
 from pytest_llmbench.live import LiveHook
 from pytest_llmbench.replay import Recorder, Replayer
+from pytest_llmbench.shared_servers import LAST
 from pytest_llmbench.specs import ModelSpec
 
 Progress = Callable[[str], None]
@@ -106,6 +107,7 @@ class BenchSession:
             return backend
         if backend is None:
             backend = self.judges[spec.raw] = make_backend(spec, self.run.server_options)
+            backend.order = LAST  # needed until the end of the run
             backend.record_events = self.recorder is not None
         if self.replayer is not None and not live:
             return backend
@@ -162,12 +164,16 @@ class BenchSession:
         return count < self.run.warmup
 
     def close(self) -> None:
-        """Release everything (unload models, stop spawned servers)."""
-        for backend in [*self.backends.values(), *self.judges.values()]:
-            try:
-                backend.release()
-            except Exception as exc:
-                self.progress(f"{backend.label}: error while stopping: {exc}")
+        """Release everything (unload models, stop spawned servers): every model let go
+        first, then the servers this process spawned, once the run's other processes are
+        done with them (waiting before letting go of the rest could wait for each other)."""
+        backends = [*self.backends.values(), *self.judges.values()]
+        for phase in ("release", "close"):
+            for backend in backends:
+                try:
+                    getattr(backend, phase)()
+                except Exception as exc:
+                    self.progress(f"{backend.label}: error while stopping: {exc}")
         self.active = None
         if self.temp_logs is not None:
             if self.failures:

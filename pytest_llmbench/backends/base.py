@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -26,6 +27,9 @@ from pytest_llmbench.specs import ModelSpec
 from pytest_llmbench.stream_limits import OutputCap, StreamLimits, stall_error
 from pytest_llmbench.streaming import Accumulator, Delta, InterTokenLatency, decode_rate
 from pytest_llmbench.wire import Reader
+
+if TYPE_CHECKING:
+    from pytest_llmbench.servers import Turn
 
 Messages = list[dict[str, Any]]
 _E = TypeVar("_E", bound=LLMBenchError)
@@ -68,6 +72,8 @@ class Backend(ABC):
         self.last_events: list[tuple[float, str, str]] | None = None
         self.live: LiveHook | None = None
         """The live progress line (``pytest_llmbench.live``), told of every delta."""
+        self.order = 0
+        """Where its model comes in the run's model order (items run in it); a judge last."""
 
     @abstractmethod
     def prepare(self, settings: Settings, progress: Progress) -> float | None:
@@ -76,6 +82,11 @@ class Backend(ABC):
     @abstractmethod
     def release(self) -> None:
         """Unload the model / stop what was started. Idempotent."""
+
+    def close(self) -> None:
+        """End of this process's session: :meth:`release`, and whatever was kept for the
+        run (a spawned server that other processes of the run still use)."""
+        self.release()
 
     @abstractmethod
     def request_body(self, messages: Messages, settings: Settings) -> dict[str, Any]:
@@ -105,6 +116,36 @@ class Backend(ABC):
         """The response's text as it arrives (for ``iter_deltas``), read raw and stopped at
         the output cap's byte bound: a server that ignores the cap is never read whole."""
         return response.iter_text()
+
+    def server_key(self) -> str:
+        """The server's identity for counting generations in flight: its scheme, host and
+        port (every model of one Ollama shares it, as its queue)."""
+        url = httpx.URL(self.generate_url())
+        return f"{url.scheme}://{url.host}:{url.port or ''}"
+
+    def turn(self, alone: bool, max_wait_s: float) -> AbstractContextManager[Turn]:
+        """This generation's place in its server's flight (``pytest_llmbench.flight``): up to
+        ``--llm-concurrency`` at once, alone when asked. An attached server takes no turns
+        with the spawned ones (a spawned llama-server does, in its backend)."""
+        from pytest_llmbench.servers import Turns
+
+        return Turns().turn(
+            0,
+            max_wait_s,
+            server=self.server_key(),
+            limit=self.options.concurrency,
+            alone=alone,
+            machine=False,
+        )
+
+    def generate_in_flight(
+        self, messages: Messages, settings: Settings, timeouts: Timeouts, *, alone: bool = False
+    ) -> Generation:
+        """:meth:`generate` in its turn, marked with what it shared its server with
+        (``caveats``: ``concurrent``, ``queued``, ``side_by_side``)."""
+        with self.turn(alone, timeouts.read_s) as turn:
+            generation = self.generate(messages, settings, timeouts)
+        return turn.mark(generation, slots=self.server_info.total_slots)
 
     def generate(self, messages: Messages, settings: Settings, timeouts: Timeouts) -> Generation:
         body = self.request_body(messages, settings)

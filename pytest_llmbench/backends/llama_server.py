@@ -3,36 +3,45 @@
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pytest_llmbench.backends.base import Messages, Progress, Timeouts
+from pytest_llmbench.backends.base import Messages, Progress
 from pytest_llmbench.backends.bounded import ServerClient, get_json
 from pytest_llmbench.backends.openai_compat import OpenAIBackend
 from pytest_llmbench.errors import ServerError
-from pytest_llmbench.generation import Generation, Settings
+from pytest_llmbench.generation import Settings
+from pytest_llmbench.procs import peak_rss_mb
 from pytest_llmbench.servers import (
     ATTACH_REFUSED_S,
     ServerProcess,
+    Turn,
     Turns,
     free_port,
     log_tail,
     wait_for_health,
 )
 from pytest_llmbench.serving import ServerOptions
+from pytest_llmbench.shared_servers import Lease, SharedServers, Started
 from pytest_llmbench.specs import EMBEDDED_MODEL, ModelSpec
 from pytest_llmbench.wire import Reader
 
 
 class LlamaServerBackend(OpenAIBackend):
-    """Spawns ``llama-server -m GGUF -c CTX -np 1`` on a free port (or attaches by URL)."""
+    """Spawns ``llama-server -m GGUF -c CTX×N -np N`` on a free port, once per run and model
+    (``shared_servers``; N = ``--llm-concurrency``), or attaches by URL."""
 
     def __init__(self, spec: ModelSpec, options: ServerOptions | None = None) -> None:
         super().__init__(spec, options)
-        self.process: ServerProcess | None = None
+        self.lease: Lease | None = None
+        """This process's use of the run's shared server (spawned models)."""
+        self._servers: SharedServers | None = None
         self.ctx: int | None = None
 
     def gguf_path(self) -> Path:
@@ -42,13 +51,18 @@ class LlamaServerBackend(OpenAIBackend):
             return embedded_model_path()
         return Path(self.spec.model).expanduser()
 
-    def generate(self, messages: Messages, settings: Settings, timeouts: Timeouts) -> Generation:
-        """A spawned server generates in its turn (``servers.Turns``): never side by side."""
-        if self.process is None:
-            return super().generate(messages, settings, timeouts)
-        with self.process.turn(max_wait_s=timeouts.read_s) as turn:
-            generation = super().generate(messages, settings, timeouts)
-        return turn.mark(generation)
+    def turn(self, alone: bool, max_wait_s: float) -> AbstractContextManager[Turn]:
+        """A spawned server generates in the machine's turn (``servers.Turns``): never beside
+        another spawned server; its own generations share it, up to its slots."""
+        if self.lease is None:
+            return super().turn(alone, max_wait_s)
+        return Turns().turn(
+            self.lease.pid,
+            max_wait_s,
+            server=self.server_key(),
+            limit=self.options.concurrency,
+            alone=alone,
+        )
 
     def prepare(self, settings: Settings, progress: Progress) -> float | None:
         if self.spec.url is not None:
@@ -70,11 +84,56 @@ class LlamaServerBackend(OpenAIBackend):
                 # Only a wait we watched (503 "Loading model") is a load time.
                 return time.monotonic() - started if len(seen) > 1 else None
             return None
-        if self.process is not None and self.process.running() and self.ctx == settings.ctx:
+        if self.lease is not None and self.lease.running() and self.ctx == settings.ctx:
             return None
         self.release()
-        binary = self.options.llama_server_bin
+        slots = self.options.concurrency
         gguf = self.gguf_path()
+        opts = self.options
+        binary, layers = opts.llama_server_bin, opts.gpu_layers
+        facts = (f"{binary}", f"{gguf}", f"ctx={settings.ctx}", f"np={slots}", f"ngl={layers}")
+        key = "\0".join((*facts, *opts.server_args))
+        lease = self.servers.acquire(
+            key,
+            self.label,
+            lambda: self._spawn(gguf, settings.ctx, slots, progress),
+            self.options.health_timeout_s + 60,
+            self.order,
+        )
+        self.lease, self.ctx, self.base_url = lease, settings.ctx, lease.url
+        if lease.process is not None:
+            self.server_info = replace(
+                self.server_info,
+                log=str(lease.process.log_path),
+                health_seen=tuple(lease.process.health_seen),
+            )
+        else:
+            progress(f"{self.label}: sharing the run's llama-server at {lease.url}")
+        self.server_info = replace(
+            self.server_info,
+            turns=f"one spawned server per model for the whole run, shared by its pytest "
+            f"processes, {slots} slot(s) (-np {slots}); spawned servers of this user "
+            f"generate one at a time on this machine",
+        )
+        self._read_props()
+        self._check_gguf(gguf, progress)
+        return lease.load_s
+
+    @property
+    def servers(self) -> SharedServers:
+        """The run's shared servers (this process's own when no run folder is given)."""
+        if self._servers is None:
+            root = self.options.run_dir or tempfile.mkdtemp(prefix="own-", dir=_own_runs())
+            self._servers = SharedServers.of(Path(root))
+        return self._servers
+
+    def _spawn(self, gguf: Path, ctx: int, slots: int, progress: Progress) -> Started:
+        """Start llama-server with ``slots`` slots of ``ctx`` tokens each: its ``-c`` is the
+        total (with ``-np N`` and no ``--kv-unified`` each slot gets ``n_ctx / N``,
+        llama.cpp src/llama-context.cpp ``n_ctx_seq``; the server reports it as
+        ``/props`` ``default_generation_settings.n_ctx``, server-context.cpp
+        ``n_ctx_slot``)."""
+        binary = self.options.llama_server_bin
         log_dir = self.options.log_directory()
         last_error: ServerError | None = None
         for _attempt in range(3):  # a free port can be taken between probe and bind
@@ -88,9 +147,9 @@ class LlamaServerBackend(OpenAIBackend):
                 "--port",
                 str(port),
                 "-c",
-                str(settings.ctx),
+                str(ctx * slots),
                 "-np",
-                "1",
+                str(slots),
                 "-a",
                 self.label,
             ]
@@ -116,21 +175,8 @@ class LlamaServerBackend(OpenAIBackend):
                     progress(f"{self.label}: port {port} was taken meanwhile; trying another")
                     continue
                 raise
-            self.process, self.ctx, self.base_url = (
-                process,
-                settings.ctx,
-                f"http://127.0.0.1:{port}",
-            )
-            self.server_info = replace(
-                self.server_info,
-                log=str(process.log_path),
-                health_seen=tuple(process.health_seen),
-                turns="one spawned server of this user generates at a time on this machine",
-            )
-            self._read_props()
-            self._check_gguf(gguf, progress)
             progress(f"{self.label}: healthy after {load_s:.2f} s")
-            return load_s
+            return Started(process, f"http://127.0.0.1:{port}", load_s)
         assert last_error is not None
         raise last_error
 
@@ -166,9 +212,23 @@ class LlamaServerBackend(OpenAIBackend):
         self.server_info = replace(self.server_info, warnings=warnings)
 
     def release(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-            self.process = None
+        if self.lease is not None:
+            lease, self.lease = self.lease, None
+            self.servers.release(lease)
+        if self._servers is not None and not self.options.run_dir:
+            self.close()  # its own servers only: nothing to wait for
+
+    def close(self) -> None:
+        """End of this process's session: the servers it spawned are stopped once the
+        run's other processes are done with them."""
+        if self.lease is not None:
+            self.release()
+            return
+        if self._servers is not None:
+            self._servers.close()
+            if not self.options.run_dir:
+                shutil.rmtree(self._servers.root, ignore_errors=True)
+                self._servers = None
 
     def request_body(self, messages: Messages, settings: Settings) -> dict[str, Any]:
         body = super().request_body(messages, settings)
@@ -183,13 +243,13 @@ class LlamaServerBackend(OpenAIBackend):
         return body
 
     def memory(self) -> dict[str, float | None]:
-        if self.process is None:
+        if self.lease is None:
             return {}
         from pytest_llmbench.vram import process_vram_mb
 
         return {
-            "peak_rss_mb": self.process.peak_rss_mb(),
-            "vram_mb": process_vram_mb(self.process.pid),
+            "peak_rss_mb": peak_rss_mb(self.lease.pid),
+            "vram_mb": process_vram_mb(self.lease.pid),
         }
 
 
@@ -233,3 +293,12 @@ def _option_value(args: list[str], option: str) -> str | None:
         if arg.startswith(option + "="):
             return arg.split("=", 1)[1]
     return None
+
+
+def _own_runs() -> str:
+    """Where a backend without a run folder keeps its servers' records."""
+    from pytest_llmbench.tools.cache import cache_dir
+
+    path = cache_dir() / "runs"
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)

@@ -1,13 +1,15 @@
-"""Server processes the plugin spawns: free port, log file, health polling, peak memory, stop,
-and their turns at generating on this machine.
+"""Server processes the plugin spawns: free port, log file, health polling, stop, and their
+turns at generating on this machine.
 
 Two spawned llama-servers generating at once on one machine each spin a thread per core and
 slow each other down by up to 160× (measured on 2 cores: 0.6 instead of 98.7 tok/s each,
-``benchmarks/``), so a spawned server generates only in its :class:`Turn`: an exclusive lock
-on a file shared by every pytest process of this user (xdist workers, parallel runs), taken
-before the request is sent (the wait is not in TTFT). A turn also watches the CPU time every
-other spawned server uses meanwhile, so a figure taken while another one was busy (loading,
-or started by a run that does not take turns) is marked.
+``benchmarks/``), so a spawned server generates only in its :class:`Turn`: its generations are
+counted in flight (``pytest_llmbench.flight``, shared by every pytest process of this user:
+xdist workers, parallel runs) and one of another spawned server waits until none are, before
+its request is sent (the wait is not in TTFT). Generations of one server share its turn, up
+to ``--llm-concurrency``. A turn also watches the CPU time every other spawned server uses
+meanwhile, so a figure taken while another one was busy (loading, or started by a run that
+does not take turns) is marked.
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ def fake_bin(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path
     for name in ("a", "b"):
         (pytester.path / f"{name}.gguf").write_bytes(b"GGUF" + bytes(60))
     monkeypatch.setenv("LLMBENCH_FAKE_SPAWN_LOG", str(pytester.path / "spawns.log"))
+    monkeypatch.setenv("LLMBENCH_FAKE_TOKEN_DELAY", "0")
     monkeypatch.setenv("PYTEST_LLMBENCH_CACHE", str(pytester.path / "cache"))
     return binary
 
@@ -73,6 +74,21 @@ def generations(path: Path) -> list[dict[str, Any]]:
     return [g for item in doc["items"] for g in item["record"]["generations"]]
 
 
+def run_on_a(
+    pytester: pytest.Pytester, fake_bin: Path, n: int, delay_s: float, *args: str
+) -> pytest.RunResult:
+    """``n`` prompts on the spawned fake model ``a`` (``delay_s`` between its tokens), with
+    the results JSON in r.json."""
+    pytester.makepyfile(test_p=PROMPTS.format(n=n))
+    os.environ["LLMBENCH_FAKE_TOKEN_DELAY"] = str(delay_s)  # restored by the fixture's patch
+    return pytester.runpytest(
+        "--llm-models=llama-server:a.gguf",
+        f"--llm-llama-server-bin={fake_bin}",
+        "--llm-json=r.json",
+        *args,
+    )
+
+
 def kinds(generation: dict[str, Any]) -> set[str]:
     return {c["kind"] for c in generation.get("caveats") or ()}
 
@@ -100,19 +116,9 @@ def test_one_server_per_model_under_any_dist(
 
 
 def test_workers_share_a_server_with_n_slots_and_mark_the_overlap(
-    pytester: pytest.Pytester, fake_bin: Path, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, fake_bin: Path
 ) -> None:
-    monkeypatch.setenv("LLMBENCH_FAKE_TOKEN_DELAY", "0.25")
-    pytester.makepyfile(test_p=PROMPTS.format(n=8))
-    result = pytester.runpytest(
-        "--llm-models=llama-server:a.gguf",
-        f"--llm-llama-server-bin={fake_bin}",
-        "--llm-ctx=2048",
-        "--llm-concurrency=4",
-        "-n",
-        "4",
-        "--llm-json=r.json",
-    )
+    result = run_on_a(pytester, fake_bin, 8, 0.25, "--llm-ctx=2048", "--llm-concurrency=4", "-n4")
     result.assert_outcomes(passed=8)
     ((_alias, _gguf, _port, slots, ctx),) = spawns(pytester)
     assert (slots, ctx) == ("np=4", "c=8192")  # 4 slots of 2048 tokens each
@@ -130,18 +136,10 @@ def test_workers_share_a_server_with_n_slots_and_mark_the_overlap(
 
 
 def test_default_concurrency_serializes_the_workers(
-    pytester: pytest.Pytester, fake_bin: Path, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, fake_bin: Path
 ) -> None:
     """-n 4 without --llm-concurrency: one generation of the server at a time, none marked."""
-    monkeypatch.setenv("LLMBENCH_FAKE_TOKEN_DELAY", "0.1")
-    pytester.makepyfile(test_p=PROMPTS.format(n=8))
-    result = pytester.runpytest(
-        "--llm-models=llama-server:a.gguf",
-        f"--llm-llama-server-bin={fake_bin}",
-        "-n",
-        "4",
-        "--llm-json=r.json",
-    )
+    result = run_on_a(pytester, fake_bin, 8, 0.1, "-n4")
     result.assert_outcomes(passed=8)
     assert len(spawns(pytester)) == 1
     assert not any(kinds(g) for g in generations(pytester.path / "r.json"))

@@ -36,7 +36,7 @@ from pytest_llmbench.checks import diagnoses
 from pytest_llmbench.checks.result import CheckResult
 from pytest_llmbench.checks.syntax import parse_error
 from pytest_llmbench.errors import check_failed
-from pytest_llmbench.sandbox.bwrap import INSIDE, SCRATCH, bwrap_argv, bwrap_path
+from pytest_llmbench.sandbox.bwrap import INSIDE, SCRATCH, SCRATCH_MB, bwrap_argv, bwrap_path
 from pytest_llmbench.sandbox.capped import CappedReader
 from pytest_llmbench.sandbox.containment import (
     BWRAP,
@@ -213,10 +213,21 @@ class _Run:
     files: RunFiles | None = None
 
 
-def _places(pid: int) -> list[str]:
-    """The step's tmpfs mounts as the host sees them, through its init's root."""
+def step_places(pid: int, disk_mb: int) -> list[str]:
+    """The step's tmpfs mounts as the host sees them, through its init's root; none until
+    bwrap has built the step's world (before that its init's root is the host's, whose
+    ``/tmp`` is not the step's), which each mount's size, the one bwrap was given, shows."""
     below = descendants(pid)
-    return [f"/proc/{below[0]}/root{place}" for place in (INSIDE, *SCRATCH)] if below else []
+    sizes = {INSIDE: disk_mb, **dict.fromkeys(SCRATCH, SCRATCH_MB)}
+    places = {f"/proc/{below[0]}/root{place}": mb for place, mb in sizes.items()} if below else {}
+    for path, mb in places.items():
+        try:
+            st = os.statvfs(path)
+        except OSError:
+            return []
+        if st.f_blocks * st.f_frsize != mb * 2**20:
+            return []
+    return list(places)
 
 
 def _argv(
@@ -309,7 +320,8 @@ def _run_step(run: _Run, step: Step, filename: str, earlier: Sequence[str]) -> S
     top = Top(proc)
     out = CappedReader(proc.stdout, run.max_output, top.kill)
     err = CappedReader(proc.stderr, run.max_output, top.kill)
-    places = _places if channels is not None else None
+    disk_mb = run.limits.disk_mb
+    places = (lambda pid: step_places(pid, disk_mb)) if channels is not None else None
     watcher = Watcher(proc.pid, run.root, run.limits, top.kill, places)
     for thread in (out, err, watcher):
         thread.start()

@@ -9,7 +9,9 @@ directory as root and as an ordinary user (``.ci/hostile-as-user``)."""
 
 from __future__ import annotations
 
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,6 +20,8 @@ import pytest
 
 from pytest_llmbench import checks
 from pytest_llmbench.sandbox import Step, isolation_report
+from pytest_llmbench.sandbox.runner import step_places
+from pytest_llmbench.sandbox.watch import descendants
 from tests.hostile import attacks
 from tests.hostile._sandbox import run
 
@@ -111,6 +115,34 @@ def test_files_in_the_steps_tmpfs_count_as_memory() -> None:
     code = (
         "import time\n"
         "open('/dev/shm/x', 'wb').write(b'x' * 60 * 2**20)\n"
+        "block = b'y' * (220 * 2**20)\n"
+        "time.sleep(10)\n"
+    )
+    result = run(code, memory_mb=LIMIT_MB, timeout_s=20)
+    assert result.diagnosis == checks.diagnoses.MEMORY_LIMIT, result.details
+
+
+def test_the_hosts_tmp_never_counts_as_the_steps_memory() -> None:
+    """Until bwrap has built the step's world, its init's root is the host's: the host's
+    /tmp (gigabytes of other work) must not count as the step's tmpfs (before: a good answer
+    was now and then killed for "over 1024 MB" when the first poll came that early)."""
+    with subprocess.Popen(["sh", "-c", "sleep 30"]) as shell:
+        try:
+            deadline = time.monotonic() + 10
+            while not descendants(shell.pid) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert descendants(shell.pid), "sleep did not start"
+            assert step_places(shell.pid, LIMIT_MB) == []
+        finally:
+            shell.kill()
+
+
+def test_the_steps_own_places_are_counted() -> None:
+    """Once the step's world is built, its tmpfs mounts are found (60 MB in /tmp beside a
+    process holding 220 MB goes over a 256 MB limit)."""
+    code = (
+        "import time\n"
+        "open('/tmp/x', 'wb').write(b'x' * 60 * 2**20)\n"
         "block = b'y' * (220 * 2**20)\n"
         "time.sleep(10)\n"
     )

@@ -3,7 +3,9 @@ processes together, and the file count of its file systems (their size the kerne
 
 Memory counted: each process's anonymous *and* shared resident pages (``RssAnon`` +
 ``RssShmem``: ``MAP_SHARED`` mappings and mapped tmpfs files included; a page shared by two
-processes counts twice, never zero times) plus what the step's tmpfs mounts hold. Memory that
+processes counts twice, never zero times), its shared anonymous mappings at their whole size
+where that is more (pages a short-lived child filled are resident in no process), plus what
+the step's tmpfs mounts hold. Memory that
 belongs to no process (System V segments, memfds) cannot be made in a bubblewrap step
 (:mod:`~pytest_llmbench.sandbox.seccomp`). Without a delegated cgroup (most laptops run
 pytest outside one; CI containers rarely delegate) the kernel cannot bound a group of
@@ -51,18 +53,49 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+#: How ``/proc/PID/maps`` names a shared anonymous mapping (``mmap.mmap(-1, n)``, a shared
+#: mapping of ``/dev/zero``): its pages live in the kernel's internal tmpfs.
+_SHARED_ANON = "/dev/zero (deleted)"
+
+
+def shared_anon_bytes(pid: int) -> int:
+    """The size of ``pid``'s shared anonymous mappings: what they can hold, whichever
+    process touched their pages (a child that filled them and exited leaves them in no
+    process's resident set)."""
+    total = 0
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            for line in f:
+                fields = line.split(maxsplit=5)
+                if (
+                    len(fields) == 6
+                    and fields[1][3] == "s"
+                    and fields[5].rstrip("\n") == _SHARED_ANON
+                ):
+                    start, _, end = fields[0].partition("-")
+                    total += int(end, 16) - int(start, 16)
+    except (OSError, ValueError, IndexError):
+        return 0
+    return total
+
+
 def resident_bytes(pids: list[int]) -> int:
-    """Anonymous plus shared-memory resident bytes of ``pids`` together (file-backed pages
+    """Anonymous plus shared-memory bytes of ``pids`` together: resident shared pages, or
+    the whole size of their shared anonymous mappings where that is more (file-backed pages
     of the host's files are left out: they are the page cache, not the step's)."""
     total = 0
     for pid in pids:
+        anon = shmem = 0
         try:
             with open(f"/proc/{pid}/status") as f:
                 for line in f:
-                    if line.startswith(("RssAnon:", "RssShmem:")):
-                        total += int(line.split()[1]) * 1024
+                    if line.startswith("RssAnon:"):
+                        anon = int(line.split()[1]) * 1024
+                    elif line.startswith("RssShmem:"):
+                        shmem = int(line.split()[1]) * 1024
         except (OSError, ValueError, IndexError):
             continue
+        total += anon + max(shmem, shared_anon_bytes(pid))
     return total
 
 

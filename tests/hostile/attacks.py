@@ -95,3 +95,25 @@ def fallocate(where: str, files: int, keep_going: bool = False) -> str:
         + "print('reserved')\n"
         + "time.sleep(1)\n"
     )
+
+
+def shared_filled_by_children(holders: int, each_mb: int) -> str:
+    """Each holder maps ``each_mb`` of ``MAP_SHARED`` memory and never touches it; children
+    that live for a moment fill it 16 MB at a time and exit, so the pages stay in the shared
+    object but in no process's resident set. Prints ``held`` while all are filled."""
+    return (
+        "import mmap, os, time\n"
+        f"for _ in range({holders}):\n"
+        "    if os.fork() == 0:\n"
+        f"        m = mmap.mmap(-1, {each_mb} * 2**20)\n"
+        "        for start in range(0, len(m), 16 * 2**20):\n"
+        "            if os.fork() == 0:\n"
+        "                m[start:start + 16 * 2**20] = b'\\1' * (16 * 2**20)\n"
+        "                os._exit(0)\n"
+        "            os.wait()\n"
+        "        time.sleep(3)\n"
+        "        os._exit(0)\n"
+        f"for _ in range({holders}):\n"
+        "    os.wait()\n"
+        "print('held')\n"
+    )

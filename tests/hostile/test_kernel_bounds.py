@@ -109,6 +109,15 @@ def test_map_shared_pages_count_toward_the_step() -> None:
     assert result.diagnosis == checks.diagnoses.MEMORY_LIMIT, result.details
 
 
+def test_shared_pages_filled_by_exited_children_count_toward_the_step() -> None:
+    """3 processes each map 180 MB of shared memory and never touch it; children that live a
+    moment fill it and exit: the pages are in no process's resident set (before: the step
+    passed and the host held 540 MB under a 256 MB limit)."""
+    code = attacks.shared_filled_by_children(3, 180)
+    result = attacked(code, memory_mb=LIMIT_MB, timeout_s=20, steps=[Step([], stdout="held")])
+    assert result.diagnosis == checks.diagnoses.MEMORY_LIMIT, result.details
+
+
 def test_files_in_the_steps_tmpfs_count_as_memory() -> None:
     """/dev/shm and /tmp are tmpfs: their pages are memory. 60 MB in /dev/shm beside a
     process holding 220 MB goes over a 256 MB limit."""

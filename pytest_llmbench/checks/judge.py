@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
@@ -113,8 +114,13 @@ def _unfenced(text: str) -> str:
     return body
 
 
+_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
 def _compact(text: str) -> str:
-    return "".join(text.split())
+    """``text`` without whitespace and with JSON's ``\\uXXXX`` escapes decoded: a verdict and
+    its copy compare equal however the judge spaced or escaped it."""
+    return "".join(_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text).split())
 
 
 def parse_verdict(

@@ -8,6 +8,9 @@ Refused with ``EPERM``:
   made them (the step's own IPC namespace frees them only when the step ends);
 - ``memfd_create`` and ``memfd_secret``: files in the kernel's internal tmpfs, which no size
   cap covers (``fallocate`` with ``KEEP_SIZE`` fills them past ``RLIMIT_FSIZE``);
+- ``add_key``, ``request_key`` and ``keyctl``: the kernel's keyrings are not namespaced by
+  anything the step has (pytest's session keyring is inherited, and the keys in it are the
+  program's to read, whatever its uid), as in Flatpak's filter;
 - every system call of another ABI (x32, i386 on x86_64), where the numbers differ.
 
 A classic BPF program for bwrap's ``--seccomp FD`` (bwrap sets ``no_new_privs`` first).
@@ -29,14 +32,38 @@ _X32_BIT = 0x40000000
 _ABIS: dict[str, tuple[int, dict[str, int]]] = {
     "x86_64": (
         0xC000003E,
-        {"shmget": 29, "msgget": 68, "memfd_create": 319, "memfd_secret": 447},
+        {
+            "shmget": 29,
+            "msgget": 68,
+            "memfd_create": 319,
+            "memfd_secret": 447,
+            "add_key": 248,
+            "request_key": 249,
+            "keyctl": 250,
+        },
     ),
     "aarch64": (
         0xC00000B7,
-        {"shmget": 194, "msgget": 186, "memfd_create": 279, "memfd_secret": 447},
+        {
+            "shmget": 194,
+            "msgget": 186,
+            "memfd_create": 279,
+            "memfd_secret": 447,
+            "add_key": 217,
+            "request_key": 218,
+            "keyctl": 219,
+        },
     ),
 }
-REFUSED = ("shmget", "msgget", "memfd_create", "memfd_secret")
+REFUSED = (
+    "shmget",
+    "msgget",
+    "memfd_create",
+    "memfd_secret",
+    "add_key",
+    "request_key",
+    "keyctl",
+)
 
 
 def _insn(code: int, jt: int, jf: int, k: int) -> bytes:

@@ -117,3 +117,19 @@ def shared_filled_by_children(holders: int, each_mb: int) -> str:
         "    os.wait()\n"
         "print('held')\n"
     )
+
+
+def keyring_reader() -> str:
+    """Lists the session keyring it inherited from pytest and prints every key in it (keys
+    in a keyring one possesses are readable whatever one's uid). Prints ``ring -1 ERRNO``
+    when refused."""
+    return _LIBC + (
+        "libc.syscall.restype = ctypes.c_long\n"
+        "ids = ctypes.create_string_buffer(4096)\n"
+        "n = libc.syscall(250 if os.uname().machine == 'x86_64' else 219, 11, -3, ids, 4096)\n"
+        "print('ring', n, ctypes.get_errno())\n"
+        "for key in ctypes.cast(ids, ctypes.POINTER(ctypes.c_int32))[: max(n, 0) // 4]:\n"
+        "    out = ctypes.create_string_buffer(4096)\n"
+        "    m = libc.syscall(250 if os.uname().machine == 'x86_64' else 219, 11, key, out, 4096)\n"
+        "    print('key', out.raw[: max(m, 0)])\n"
+    )

@@ -10,6 +10,7 @@ directory as root and as an ordinary user (``.ci/hostile-as-user``)."""
 from __future__ import annotations
 
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -107,6 +108,41 @@ def test_map_shared_pages_count_toward_the_step() -> None:
     address-space limit)."""
     result = attacked(attacks.map_shared(3, 170, 10), memory_mb=LIMIT_MB, timeout_s=20)
     assert result.diagnosis == checks.diagnoses.MEMORY_LIMIT, result.details
+
+
+#: Run in a fresh interpreter: a session keyring of its own holding a secret, then the
+#: program of stdin in the sandbox; prints the step's details (or why no key could be made).
+_WITH_A_SECRET_KEY = """\
+import ctypes, os, sys
+from pytest_llmbench.sandbox import Step, run_program
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+keyctl, add_key = (250, 248) if os.uname().machine == "x86_64" else (219, 217)
+secret = b"hunter2-" + os.urandom(4).hex().encode()
+if libc.syscall(keyctl, 1, None) < 0 or libc.syscall(add_key, b"user", b"token", secret, len(secret), -3) < 0:
+    print("no keyring here", ctypes.get_errno())
+    sys.exit(0)
+print(secret.decode())
+print(run_program(sys.stdin.read(), [Step([], stdout="never")]).details)
+"""
+
+
+def test_pytests_keyring_is_out_of_reach() -> None:
+    """A key in pytest's session keyring (API tokens, Kerberos tickets live there) was the
+    program's to read, as root's fresh uid too: the keyring calls are refused."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _WITH_A_SECRET_KEY],
+        input=attacks.keyring_reader().encode(),
+        capture_output=True,
+        timeout=60,
+    )
+    out = proc.stdout.decode()
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    if out.startswith("no keyring here"):
+        pytest.skip(f"this machine refuses keyrings to pytest too ({out.strip()})")
+    secret, details = out.split("\n", 1)
+    assert secret not in details, details
+    assert "ring -1 1" in details, details
 
 
 def test_shared_pages_filled_by_exited_children_count_toward_the_step() -> None:

@@ -27,8 +27,15 @@ METRICS = (
     "eval_count",
     "eval_duration",
 )
-D = 0.03  # token delay used by the timing tests
-TOL = 0.025  # seconds of scheduling slack allowed per measured interval
+D = 0.1  # token delay used by the timing tests
+# A sleep never ends early but a loaded machine (two CPU burners on 2 cores) may end it late:
+# a measured interval is at least what was slept, and at most SLACK more.
+SLACK = 0.3
+
+
+def slept(measured_s: float, expected_s: float) -> bool:
+    """True when an interval measured around sleeps of expected_s in all fits a loaded machine."""
+    return expected_s - 0.005 <= measured_s < expected_s + SLACK
 
 
 def lines(
@@ -131,14 +138,16 @@ def test_ollama_chat_stream_shapes_and_timing() -> None:
     assert final["message"] == {"role": "assistant", "content": ""}
     assert all(isinstance(final[k], int) for k in METRICS)
     assert final["eval_count"] == 6 and final["prompt_eval_count"] == 10
-    assert abs(final["load_duration"] / 1e9 - 0.1) < TOL
-    assert abs(final["eval_duration"] / 1e9 - 5 * D) < 2 * TOL  # 4 gaps + EOS step
+    assert slept(final["load_duration"] / 1e9, 0.1)
+    assert slept(final["eval_duration"] / 1e9, 5 * D)  # 4 gaps + EOS step
     assert final["total_duration"] >= final["load_duration"] + final["eval_duration"]
-    # Chunks really arrive one by one, token_delay_s apart.
+    # Chunks really arrive one by one, token_delay_s apart: a late read shortens the gap
+    # after it, so each gap is bounded above and the span of the first five below.
     times = [t for t, _ in rows]
     gaps = [b - a for a, b in itertools.pairwise(times[:5])]
-    assert all(abs(g - D) < TOL for g in gaps), gaps
-    assert abs(times[0] - 0.1) < 2 * TOL  # first chunk right after the load
+    assert all(g < D + SLACK for g in gaps), gaps
+    assert times[4] - times[0] > 2 * D, gaps
+    assert slept(times[0], 0.1)  # first chunk right after the load
 
 
 def test_ollama_generate_nonstream_num_predict_and_think_false() -> None:
@@ -402,7 +411,7 @@ def test_llama_stream_shapes_timings_and_close() -> None:
         assert usage["prompt_tokens"] == 12 and usage["total_tokens"] == 17
         assert (t["cache_n"], t["prompt_n"]) == (0, 12)
         # predicted_ms spans first sample -> EOS (4 steps); per_second = (n - 1) / ms.
-        assert abs(t["predicted_ms"] / 1e3 - 4 * D) < 2 * TOL
+        assert slept(t["predicted_ms"] / 1e3, 4 * D)
         assert t["predicted_per_second"] == pytest.approx(1e3 * 4 / t["predicted_ms"])
         assert t["predicted_per_token_ms"] == pytest.approx(t["predicted_ms"] / 4)
         # Repeat: the prompt is served from cache but one token.
@@ -438,7 +447,7 @@ def test_llama_limits_thinking_options_nonstream() -> None:
         assert choice["finish_reason"] == "length"
         assert choice["message"] == {"role": "assistant", "content": "ab", "reasoning_content": "t"}
         assert out["usage"]["completion_tokens"] == out["timings"]["predicted_n"] == 3
-        assert out["timings"]["predicted_ms"] == pytest.approx(20, abs=1e3 * TOL)  # 2 steps
+        assert slept(out["timings"]["predicted_ms"] / 1e3, 0.02)  # 2 steps
         off = c.post(
             "/v1/chat/completions",
             json={"messages": CHAT, "chat_template_kwargs": {"enable_thinking": False}},

@@ -145,13 +145,18 @@ class Controller:
             failed_tests=tuple(
                 self._name(nodeid)
                 for nodeid in self.failures
-                if nodeid not in forgiven and nodeid not in judged
+                if nodeid not in forgiven and nodeid not in judged and not self._errored(nodeid)
             ),
             errors=sum(item.outcome == "error" for item in self.results.ordered()),
             problems=tuple(self.problems),
             checked=tuple(self._checked()),
             accept=accept,
         )
+
+    def _errored(self, nodeid: str) -> bool:
+        """Server trouble in the call (counted among the errors, never as the model's failure)."""
+        item = self.results.items.get(nodeid)
+        return item is not None and item.outcome == "error"
 
     def _name(self, nodeid: str) -> str:
         """``model :: test`` for an LLM item, else pytest's node id."""

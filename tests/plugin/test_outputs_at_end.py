@@ -114,6 +114,8 @@ def test_server_text_is_shown_escaped_in_the_terminal_and_markdown(
     result.stdout.fnmatch_lines([
         "StreamError: *error mid-stream: evil\\x1b]0;pwned\\x07 \\x1b[[]2J \\x1b]8;;http://x*",
     ])  # fmt: skip
+    result.stdout.fnmatch_lines(["llmbench FAILED: no gates set", "  1 item errored (server *"])
+    assert "test failed" not in out  # an error is not the model's failure, in the verdict too
     md = (pytester.path / "lb.md").read_text()
     assert "\x1b" not in md and "<i>" not in md
     (row,) = [line for line in md.splitlines() if "test_answer[" in line]

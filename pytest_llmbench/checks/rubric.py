@@ -80,12 +80,23 @@ _SAME_SERVER = {"postgres": ("postgis", "timescale", "pgvector", "citus")}
 
 
 _FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)", re.IGNORECASE | re.MULTILINE)
+#: A command that installs or starts the same server inside another image.
+_STARTS_SERVER = {
+    "postgres": re.compile(
+        r"\b(postgres|postmaster)\s+-D\b|\bpg_ctl(cluster)?\b.*\bstart\b"
+        r"|\b(apk|apt-get|apt|yum|dnf|microdnf)\b.*\b(add|install)\b.*"
+        r"\bpostgresql(-?\d+)?(-server)?(?![\w.-])",  # the server, not postgresql-client
+        re.IGNORECASE,
+    )
+}
 
 
 def _service_hits(services: dict[str, Any], word: str, text: str = "") -> list[str]:
     """The services whose name or image names ``word`` (or an image of the same server), and,
     when a Dockerfile in ``text`` starts ``FROM`` such an image, every service that builds
-    one (which Dockerfile a ``build:`` takes cannot be told from the answer)."""
+    one (which Dockerfile a ``build:`` takes cannot be told from the answer); a
+    ``dockerfile_inline`` from one, or a ``command`` / ``entrypoint`` that installs or starts
+    the server in another image (``apk add postgresql``, ``postgres -D``)."""
     names = (word.lower(), *_SAME_SERVER.get(word.lower(), ()))
     built_from = [
         m.group(1)
@@ -94,14 +105,21 @@ def _service_hits(services: dict[str, Any], word: str, text: str = "") -> list[s
         for m in _FROM.finditer(b.body)
         if any(n in m.group(1).lower() for n in names)
     ]
+    starts = _STARTS_SERVER.get(word.lower())
     hits = []
     for name, body in services.items():
-        image = str(body.get("image", "")) if isinstance(body, dict) else ""
-        builds = isinstance(body, dict) and "build" in body and not image
+        body = body if isinstance(body, dict) else {}
+        image = str(body.get("image", ""))
+        builds = "build" in body and not image
+        build = body.get("build")
+        inline = str(build.get("dockerfile_inline", "")) if isinstance(build, dict) else ""
+        command = " ".join(str(body.get(key, "")) for key in ("entrypoint", "command"))
         if (
             word.lower() in str(name).lower()
             or any(n in image.lower() for n in names)
             or (builds and built_from)
+            or any(n in m.group(1).lower() for m in _FROM.finditer(inline) for n in names)
+            or (starts is not None and starts.search(command) is not None)
         ):
             hits.append(str(name))
     return hits
@@ -113,7 +131,8 @@ def compose_lacks_service(
     """Passes when no Compose file in the answer (a YAML, JSON or untagged block; files merged
     as Compose merges them) has a service whose name or image contains ``service`` (for
     ``postgres`` also the PostGIS, TimescaleDB, pgvector and Citus images), nor builds one when
-    a Dockerfile in the answer starts ``FROM`` such an image."""
+    a Dockerfile in the answer starts ``FROM`` such an image, nor installs or starts it in its
+    ``command`` or ``entrypoint``."""
     label = name or f"no_{service}_service"
     services, why = _compose_services(text)
     if services is None:

@@ -9,6 +9,7 @@ directory as root and as an ordinary user (``.ci/hostile-as-user``)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -22,7 +23,7 @@ import pytest
 from pytest_llmbench import checks
 from pytest_llmbench.sandbox import Step, isolation_report
 from pytest_llmbench.sandbox.runner import step_places
-from pytest_llmbench.sandbox.watch import descendants
+from pytest_llmbench.sandbox.watch import MAX_MAPPINGS, descendants, shared_anon_bytes
 from tests.hostile import attacks
 from tests.hostile._sandbox import run
 
@@ -152,6 +153,27 @@ def test_shared_pages_filled_by_exited_children_count_toward_the_step() -> None:
     code = attacks.shared_filled_by_children(3, 180)
     result = attacked(code, memory_mb=LIMIT_MB, timeout_s=20, steps=[Step([], stdout="held")])
     assert result.diagnosis == checks.diagnoses.MEMORY_LIMIT, result.details
+
+
+def test_a_process_with_very_many_mappings_counts_at_its_whole_address_space() -> None:
+    """Reading 60,000 mappings of each process would slow every poll to seconds (and let a
+    burst go unseen meanwhile); past MAX_MAPPINGS the process counts at its address space."""
+    code = (
+        "import mmap, sys\n"
+        f"maps = [mmap.mmap(-1, 4096, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS,"
+        f" prot=mmap.PROT_READ | (i % 2) * mmap.PROT_WRITE) for i in range({2 * MAX_MAPPINGS})]\n"
+        "print('mapped', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    ) as proc:
+        assert proc.stdout is not None and proc.stdout.readline() == b"mapped\n"
+        with open(f"/proc/{proc.pid}/statm") as statm:
+            size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        counted = shared_anon_bytes(proc.pid)
+        proc.kill()
+    assert counted >= size > 2 * MAX_MAPPINGS * 4096
 
 
 @pytest.mark.parametrize("place", ["/dev/shm", "/tmp"])

@@ -3,11 +3,14 @@
 Completion is judged by what changed: after ``complete 1`` the line of task 1 (and the
 section it is listed under) must differ from its line before, with ids, timestamps, spacing
 and the title itself taken out, and task 2's must not; a done/✓ keyword alone proves
-nothing. The features are searched in the code with its comments taken out."""
+nothing, and a change must say done (a mark added or changed, a done word added or a not-done
+word taken away): a priority raised instead is no completion. The features are searched in the
+code with its comments taken out."""
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 
 from pytest_llmbench.checks.features import any_of, calls, features, imports, main_block, regex
@@ -71,6 +74,27 @@ def _shown(out: str, title: str, titles: Sequence[str]) -> str | None:
     return f"{bare(above)} / {bare(low[at])}"
 
 
+#: Words a change of the line must add (or remove) to say "done"; a change of symbols ([x], ✓,
+#: strike-through, a completion date) says it too. Any other change (a priority, a note) does not.
+_DONE_WORDS = {"done", "complete", "completed", "finished", "closed", "resolved", "archived"}
+_DONE_WORDS |= {"archive", "yes", "true", "x", "y"}
+_UNDONE_WORDS = {"not", "pending", "todo", "open", "incomplete", "undone", "no", "false", "active"}
+_UNDONE_WORDS |= {"n", "waiting", "due"}
+
+
+def _says_done(was: str, now: str) -> bool:
+    """The change from ``was`` to ``now`` (lines bared by :func:`_shown`) adds a done word or
+    a symbol, or takes away a not-done word."""
+    tokens = re.compile(r"\w+|[^\w\s]+")
+    before, after = Counter(tokens.findall(was)), Counter(tokens.findall(now))
+    changed = list((after - before) + (before - after))
+    return (
+        any(not t[0].isalnum() and t != "#" for t in changed)
+        or bool(set(after - before) & _DONE_WORDS)
+        or bool(set(before - after) & _UNDONE_WORDS)
+    )
+
+
 def _completion_shown(out: str, earlier: Sequence[str]) -> str | None:
     """``complete 1`` changed how task 1 is shown and left task 2 as it was: judged by what
     changed against the first listing of both, never by a keyword on the line."""
@@ -86,6 +110,12 @@ def _completion_shown(out: str, earlier: Sequence[str]) -> str | None:
         return f"complete 1 changed nothing on the {DONE!r} line: {line.strip()!r}"
     if _shown(out, KEPT, titles) != _shown(before, KEPT, titles):
         return f"complete 1 also changed how {KEPT!r} (task 2, not completed) is shown"
+    if not _says_done(was or "", now):
+        line = next(ln for ln in out.splitlines() if DONE.lower() in ln.lower())
+        return (
+            f"complete 1 changed the {DONE!r} line, but not to anything that says done (no "
+            f"done word or mark added, no not-done word taken away): {line.strip()!r}"
+        )
     return None
 
 

@@ -208,6 +208,36 @@ def test_completion_of_the_wrong_task_or_of_both_is_not_completion() -> None:
     assert hidden is not None and "no longer listed" in hidden
 
 
+SAYS_DONE = {
+    "strike-through": ("1 Buy groceries", "1 \x1b[9mBuy groceries\x1b[0m"),
+    "status column": ("1 | Buy groceries | pending |", "1 | Buy groceries | done |"),
+    "yes/no": ("1 Buy groceries No", "1 Buy groceries Yes"),
+    "completion date": ("1 Buy groceries 2026-01-01", "1 Buy groceries 2026-01-01 2026-01-02"),
+    "open/closed": ("#1 [open] Buy groceries", "#1 [closed] Buy groceries"),
+    "incomplete/complete": ("1 Buy groceries Incomplete", "1 Buy groceries Complete"),
+    "a mark in a new column": ("1  Buy groceries", "1  Buy groceries  X"),
+}
+SAYS_SOMETHING_ELSE = {
+    "priority": ("1 [ ] Buy groceries normal", "1 [ ] Buy groceries high"),
+    "a note": ("1 [ ] Buy groceries", "1 [ ] Buy groceries edited"),
+}
+
+
+@pytest.mark.parametrize("before, after", SAYS_DONE.values(), ids=SAYS_DONE.keys())
+def test_a_change_that_says_done_is_completion(before: str, after: str) -> None:
+    kept = "\n2 [ ] Walk the dog\n"
+    assert _completion_shown(after + kept, [before + kept]) is None
+
+
+@pytest.mark.parametrize(
+    "before, after", SAYS_SOMETHING_ELSE.values(), ids=SAYS_SOMETHING_ELSE.keys()
+)
+def test_a_change_of_another_word_is_not_completion(before: str, after: str) -> None:
+    kept = "\n2 [ ] Walk the dog\n"
+    why = _completion_shown(after + kept, [before + kept])
+    assert why is not None and "not to anything that says done" in why
+
+
 def test_a_keyword_on_the_line_is_not_completion() -> None:
     """The two programs that scored 100 with a no-op complete: the row id matched \\b1\\b, and
     "not done" contains "done"."""

@@ -133,3 +133,20 @@ def keyring_reader() -> str:
         "    m = libc.syscall(250 if os.uname().machine == 'x86_64' else 219, 11, key, out, 4096)\n"
         "    print('key', out.raw[: max(m, 0)])\n"
     )
+
+
+def other_abi_shmget() -> str:
+    """System V ``shmget`` through the x32 ABI (its number with bit 30 set) and through the
+    i386 ``ipc()`` multiplexer (``int 0x80`` from machine code in an executable mapping).
+    x86_64 only. Prints ``x32 RESULT ERRNO`` and ``i386 RESULT`` (a negative errno)."""
+    return _LIBC + (
+        "import mmap\n"
+        "libc.syscall.restype = ctypes.c_long\n"
+        "print('x32', libc.syscall(0x40000000 | 29, 0, 2**20, 0o1600), ctypes.get_errno())\n"
+        "code = bytes.fromhex('5356' 'b875000000' 'bb17000000' '31c9' 'ba00001000'\n"
+        "                     'be80030000' 'cd80' '5e5b' 'c3')\n"
+        "page = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)\n"
+        "page.write(code)\n"
+        "address = ctypes.addressof(ctypes.c_char.from_buffer(page))\n"
+        "print('i386', ctypes.CFUNCTYPE(ctypes.c_int)(address)())\n"
+    )

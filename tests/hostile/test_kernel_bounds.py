@@ -10,6 +10,7 @@ directory as root and as an ordinary user (``.ci/hostile-as-user``)."""
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 import threading
@@ -87,6 +88,15 @@ def test_system_v_segments_are_refused() -> None:
     result = attacked(code, memory_mb=LIMIT_MB, steps=[Step([], stdout="held")])
     assert result.diagnosis is not None and "PermissionError" in result.diagnosis, result.details
     assert "shmget refused" in result.diagnosis
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="x32 and i386 are x86_64's")
+def test_system_v_segments_are_refused_through_every_other_abi() -> None:
+    """The same shmget through the x32 ABI and through the i386 ipc() multiplexer
+    (``int 0x80``): without the filter's ABI check the i386 call makes a segment."""
+    steps = [Step([], stdout=r"^x32 -1 1\ni386 -1$")]
+    result = run(attacks.other_abi_shmget(), steps=steps)
+    assert result.passed, result.details
 
 
 def test_message_queues_and_memfds_are_refused() -> None:

@@ -110,6 +110,26 @@ class Overlap:
         return replace(generation, caveats=(*generation.caveats, *found))
 
 
+def slot_warning(label: str, backend: str, slots: int | None, concurrency: int) -> str | None:
+    """What to say when an attached server serves fewer requests at once than
+    ``--llm-concurrency`` sends it: the rest wait in its queue (marked ``queued``)."""
+    if concurrency <= 1 or (slots is not None and slots >= concurrency):
+        return None
+    if backend == "ollama" and slots is None:
+        has, fix = (
+            "serves OLLAMA_NUM_PARALLEL requests at once (1 by default)",
+            (f"start it with OLLAMA_NUM_PARALLEL={concurrency}"),
+        )
+    elif slots is None:
+        return None  # an OpenAI-compatible server does not say; the timing evidence marks it
+    else:
+        has, fix = f"has {slots} slot(s)", f"start it with -np {concurrency}"
+    return (
+        f"{label}: the server {has}, so with --llm-concurrency={concurrency} the other requests "
+        f"wait in its queue (marked queued, left out of the TTFT medians); {fix}"
+    )
+
+
 def unexplained_wait_s(generation: Generation) -> float | None:
     """TTFT not spent evaluating the prompt or loading the model, by the server's own figures
     (``None`` when the server gives no prompt time)."""

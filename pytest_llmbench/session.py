@@ -11,6 +11,7 @@ from pathlib import Path
 from pytest_llmbench.backends import Backend, make_backend
 from pytest_llmbench.config import RunConfig
 from pytest_llmbench.errors import LLMBenchError
+from pytest_llmbench.flight import slot_warning
 from pytest_llmbench.generation import Settings
 from pytest_llmbench.live import LiveHook
 from pytest_llmbench.replay import Recorder, Replayer
@@ -69,12 +70,23 @@ class BenchSession:
             self.active = None
         try:
             load_s = backend.prepare(settings, self.progress)
+            self._warn_slots(backend)
         except LLMBenchError as exc:
             self.failures[spec.raw] = exc
             backend.release()
             raise
         self.active = backend
         return backend, load_s
+
+    def _warn_slots(self, backend: Backend) -> None:
+        """An attached server with fewer slots than ``--llm-concurrency``: said once, under
+        the leaderboard (a spawned llama-server gets as many slots)."""
+        info = backend.server_info
+        warning = slot_warning(
+            backend.label, info.backend, info.total_slots, self.run.server_options.concurrency
+        )
+        if warning is not None and warning not in info.warnings and not backend.spec.spawns:
+            backend.server_info = replace(info, warnings=(*info.warnings, warning))
 
     def _model_backend(self, spec: ModelSpec) -> Backend:
         """The backend of a model under test (made on first use), unless it failed before."""

@@ -208,6 +208,8 @@ def test_an_attached_server_with_one_slot_names_the_queueing(
     assert not any(kinds(g) for g in clean)
     assert max(g["metrics"]["ttft_s"] for g in clean) < 0.4
     assert "waited in the server's queue" in queued.stdout.str()
+    hint = "the server has 1 slot(s), so with --llm-concurrency=2 the other requests wait"
+    assert hint in queued.stdout.str() and "slot(s)" not in serial.stdout.str()
 
 
 def test_an_interrupted_run_leaves_no_server(pytester: pytest.Pytester, fake_bin: Path) -> None:

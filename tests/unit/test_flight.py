@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmbench.flight import Ask, Flight, Overlap, queued_behind
+from pytest_llmbench.flight import Ask, Flight, Overlap, queued_behind, slot_warning
 from pytest_llmbench.generation import Generation, Metrics, Settings
 
 
@@ -126,3 +126,13 @@ def test_caveats_from_the_evidence() -> None:
 )
 def test_queued_behind(ahead: int, slots: int | None, wait_s: float | None, behind: int) -> None:
     assert queued_behind(ahead, slots, wait_s) == behind
+
+
+def test_a_server_with_fewer_slots_than_the_concurrency_is_named() -> None:
+    ollama = slot_warning("ollama:m", "ollama", None, 4)
+    assert ollama is not None and "OLLAMA_NUM_PARALLEL=4" in ollama
+    one = slot_warning("llama-server@u", "llama-server", 1, 2)
+    assert one is not None and "has 1 slot(s)" in one and "-np 2" in one
+    assert slot_warning("llama-server@u", "llama-server", 4, 4) is None
+    assert slot_warning("ollama:m", "ollama", None, 1) is None  # one at a time: no queue
+    assert slot_warning("openai:m", "openai", None, 4) is None  # unknown: timing evidence

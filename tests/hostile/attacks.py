@@ -150,3 +150,28 @@ def other_abi_shmget() -> str:
         "address = ctypes.addressof(ctypes.c_char.from_buffer(page))\n"
         "print('i386', ctypes.CFUNCTYPE(ctypes.c_int)(address)())\n"
     )
+
+
+def socket_buffers(total_mb: int) -> str:
+    """Unix socket pairs with ``SO_SNDBUF`` raised, each filled and never read, until
+    ``total_mb`` is queued or the open-files limit stops it: kernel memory that is in no
+    process's resident set. Prints ``queued N MB``. (Not bounded yet: README "Safety".)"""
+    return (
+        "import socket, time\n"
+        "held, total = [], 0\n"
+        f"while total < {total_mb} * 2**20:\n"
+        "    try:\n"
+        "        a, b = socket.socketpair()\n"
+        "    except OSError:\n"
+        "        break\n"
+        "    a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 2**20)\n"
+        "    a.setblocking(False)\n"
+        "    try:\n"
+        "        while True:\n"
+        "            total += a.send(b'x' * 65536)\n"
+        "    except BlockingIOError:\n"
+        "        pass\n"
+        "    held += [a, b]\n"
+        "print(f'queued {total // 2**20} MB', flush=True)\n"
+        "time.sleep(1)\n"
+    )

@@ -312,6 +312,12 @@ def fallocate_bursts() -> str:
     return _attack(attacks.fallocate(attacks.HERE, 40, keep_going=True))
 
 
+def socket_buffers() -> str:
+    """Unix socket pairs filled and never read, up to 768 MB (3x the limit): kernel memory
+    that no process shows (not bounded yet)."""
+    return _attack(attacks.socket_buffers(3 * LIMIT_MB), memory_mb=LIMIT_MB)
+
+
 def without_bubblewrap() -> str:
     """bwrap hidden from this process (what ``pip install`` alone gives): a program that
     writes into the user's real home."""
@@ -356,6 +362,7 @@ ROWS: list[tuple[str, Callable[[], str]]] = [
         mode_0300_fallocate,
     ),
     ("fallocate bursts: 40 x 60 MB, past every refusal (disk 256 MB)", fallocate_bursts),
+    ("Unix socket buffers filled, never read, up to 768 MB (limit 256 MB)", socket_buffers),
     ("no bubblewrap: writes into the user's home", without_bubblewrap),
 ]
 

@@ -54,8 +54,22 @@ def descendants(pid: int) -> list[int]:
 
 
 #: How ``/proc/PID/maps`` names a shared anonymous mapping (``mmap.mmap(-1, n)``, a shared
-#: mapping of ``/dev/zero``): its pages live in the kernel's internal tmpfs.
-_SHARED_ANON = "/dev/zero (deleted)"
+#: mapping of ``/dev/zero``), whose pages live in the kernel's internal tmpfs: unnamed, and
+#: named by the program (``prctl(PR_SET_VMA_ANON_NAME)``, kernels with ``ANON_VMA_NAME``).
+_SHARED_ANON, _NAMED_SHARED_ANON = "/dev/zero (deleted)", "[anon_shmem:"
+
+
+def mapping_shared_anon(line: str) -> int:
+    """The size of the mapping on ``line`` of ``/proc/PID/maps`` if it is shared and
+    anonymous, else 0."""
+    fields = line.split(maxsplit=5)
+    if len(fields) < 6 or fields[1][3:4] != "s":
+        return 0
+    path = fields[5].rstrip("\n")
+    if path != _SHARED_ANON and not path.startswith(_NAMED_SHARED_ANON):
+        return 0
+    start, _, end = fields[0].partition("-")
+    return int(end, 16) - int(start, 16)
 
 
 #: Mappings read of one process per poll: past this many (a Python process has a few
@@ -76,11 +90,7 @@ def shared_anon_bytes(pid: int) -> int:
                 if n == MAX_MAPPINGS:
                     with open(f"/proc/{pid}/statm") as statm:
                         return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-                fields = line.split(maxsplit=5)
-                if len(fields) < 6 or fields[1][3] != "s" or fields[5].rstrip("\n") != _SHARED_ANON:
-                    continue
-                start, _, end = fields[0].partition("-")
-                total += int(end, 16) - int(start, 16)
+                total += mapping_shared_anon(line)
     except (OSError, ValueError, IndexError):
         return 0
     return total

@@ -24,7 +24,12 @@ import pytest
 from pytest_llmbench import checks
 from pytest_llmbench.sandbox import Step, isolation_report
 from pytest_llmbench.sandbox.runner import step_places
-from pytest_llmbench.sandbox.watch import MAX_MAPPINGS, descendants, shared_anon_bytes
+from pytest_llmbench.sandbox.watch import (
+    MAX_MAPPINGS,
+    descendants,
+    mapping_shared_anon,
+    shared_anon_bytes,
+)
 from tests.hostile import attacks
 from tests.hostile._sandbox import run
 
@@ -163,6 +168,22 @@ def test_shared_pages_filled_by_exited_children_count_toward_the_step() -> None:
     code = attacks.shared_filled_by_children(3, 180)
     result = attacked(code, memory_mb=LIMIT_MB, timeout_s=20, steps=[Step([], stdout="held")])
     assert result.diagnosis == checks.diagnoses.MEMORY_LIMIT, result.details
+
+
+@pytest.mark.parametrize(
+    ("line", "size"),
+    [
+        ("7f00000000-7f00100000 rw-s 00000000 00:01 105    /dev/zero (deleted)\n", 2**20),
+        ("7f00000000-7f00200000 rw-s 00000000 00:01 106    [anon_shmem:cache]\n", 2 * 2**20),
+        ("7f00000000-7f00100000 rw-p 00000000 00:00 0      [anon:cache]\n", 0),
+        ("7f00000000-7f00100000 rw-s 00000000 00:2a 7      /dev/shm/x\n", 0),
+    ],
+    ids=["unnamed", "named-by-the-program", "private", "tmpfs-file"],
+)
+def test_shared_anonymous_mappings_are_found_named_or_not(line: str, size: int) -> None:
+    """A program can name its mappings (PR_SET_VMA_ANON_NAME, on kernels built with it):
+    a named shared one must count too (tmpfs files count through the tmpfs, not here)."""
+    assert mapping_shared_anon(line) == size
 
 
 def test_a_process_with_very_many_mappings_counts_at_its_whole_address_space() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from benchmarks.figures import (
+    concurrency,
     fidelity,
     leaderboard,
     loads,
@@ -27,4 +28,5 @@ FIGURES: dict[str, Callable[[Bench], None]] = {
     "sandbox": sandbox.run,
     "scaleout": scaleout.run,
     "side_by_side": side_by_side.run,
+    "concurrency": concurrency.run,
 }

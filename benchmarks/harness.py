@@ -93,6 +93,22 @@ def backend(spec: str, **options: Any) -> Backend:
     return make_backend(parse_spec(spec), ServerOptions(**options))
 
 
+def demo_model(bench: Bench, figure: str) -> Path | None:
+    """The demo GGUF when it and a real llama-server are at hand; else ``figure`` is reported
+    skipped, naming what is missing, and ``None``."""
+    try:
+        from pytest_llmbench.tools.default_model import embedded_model_path
+        from pytest_llmbench.tools.llama_server import find_llama_server
+
+        gguf = embedded_model_path()
+        if find_llama_server() is None:
+            raise RuntimeError("no llama-server binary")
+    except Exception as exc:
+        bench.skipped(figure, str(exc))
+        return None
+    return gguf
+
+
 def load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.harness import ROOT, Bench, Figure, load, run_pytest, template
+from benchmarks.harness import ROOT, Bench, Figure, demo_model, load, run_pytest, template
 from pytest_llmbench.servers import free_port
 
 TARGET = 1.3
@@ -103,15 +103,8 @@ def server_limit(gguf: Path, levels: int, tokens: int) -> float:
 
 def run(bench: Bench) -> None:
     name = "16 generations on one spawned llama-server: wall time serial ÷ 8 in flight"
-    try:
-        from pytest_llmbench.tools.default_model import embedded_model_path
-        from pytest_llmbench.tools.llama_server import find_llama_server
-
-        gguf = embedded_model_path()
-        if find_llama_server() is None:
-            raise RuntimeError("no llama-server binary")
-    except Exception as exc:
-        bench.skipped(name, str(exc))
+    gguf = demo_model(bench, name)
+    if gguf is None:
         return
     levels = [1, 8] if bench.quick else [1, 2, 4, 8]
     levels = [int(n) for n in os.environ.get("BENCH_LEVELS", ",".join(map(str, levels))).split(",")]

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import Bench, Figure, median, run_pytest, template
+from benchmarks.harness import Bench, Figure, demo_model, median, run_pytest, template
 from pytest_llmbench.caveats import excluded
 
 TARGET = 0.85
@@ -53,15 +53,8 @@ def one_run(root: Path, workers: int, tokens: int) -> dict[str, Any]:
 
 def run(bench: Bench) -> None:
     name = "two spawned llama-servers under -n 2: decode tok/s side by side ÷ one at a time"
-    try:
-        from pytest_llmbench.tools.default_model import embedded_model_path
-        from pytest_llmbench.tools.llama_server import find_llama_server
-
-        gguf = embedded_model_path()
-        if find_llama_server() is None:
-            raise RuntimeError("no llama-server binary")
-    except Exception as exc:
-        bench.skipped(name, str(exc))
+    gguf = demo_model(bench, name)
+    if gguf is None:
         return
     rounds, tokens = (1, 32) if bench.quick else (3, 64)
     rounds = int(os.environ.get("BENCH_ROUNDS", rounds))

@@ -93,7 +93,7 @@ def test_missing_server_exit_shows_log_tail(llama_server_bin: Path, tmp_path: Pa
     with pytest.raises(ServerError, match="exited with code") as info:
         backend.prepare(Settings(ctx=512), lambda _m: None)
     assert "Last lines of" in str(info.value)
-    assert backend.process is None
+    assert backend.lease is None
 
 
 def test_port_taken_between_probe_and_bind_is_retried(

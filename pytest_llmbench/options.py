@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_llmbench.specs import SPEC_FORMS
+
 # (name, ini type, default, help); CLI flag is --llm-NAME with dashes, ini is llm_NAME.
 OPTIONS: tuple[tuple[str, str, object, str], ...] = (
     (
         "models",
         "args",
         None,
-        "model specs to benchmark, comma-separated or repeated: ollama:NAME[:TAG][@URL], "
-        "llama-server:PATH.gguf, llama-server:gemma3-270m, llama-server@URL, openai:MODEL@URL",
+        "model specs to benchmark, comma-separated or repeated: " + SPEC_FORMS,
     ),
     (
         "judge",

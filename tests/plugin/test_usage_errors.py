@@ -135,6 +135,15 @@ def test_help_lists_every_option(pytester: pytest.Pytester, flag: str) -> None:
     result.stdout.fnmatch_lines(["*--llm-compare-fail=*", "*score:5,decode_tps:10%*"])
 
 
+def test_help_names_every_model_spec_form(pytester: pytest.Pytester) -> None:
+    """--llm-models's help named five forms and left out answers:DIR, pools and NAME=SPEC."""
+    result = pytester.runpytest_subprocess("--help")
+    assert result.ret == pytest.ExitCode.OK, result.stderr.str()
+    words = " ".join(result.stdout.str().split())  # argparse wraps the help anywhere
+    for form in ("openai:MODEL@URL", "@URL1+URL2", "answers:DIR", "NAME=SPEC"):
+        assert form in words, form
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

@@ -431,14 +431,15 @@ def _safe(columns: list[Column]) -> list[Column]:
 def render(results: Results, mode: str, verbose: int, width: int | None = None) -> str:
     """The leaderboard text for ``mode`` (models, items, both, none, auto) within ``width``
     columns: per model (counts, a column per benchmark, speed), benchmarks × models when the
-    benchmark columns do not fit beside the speed figures, what went wrong; with ``-v`` (or
+    benchmark columns do not fit beside TTFT, tok/s and trunc, what went wrong; with ``-v`` (or
     ``both``) also per check and per item."""
     if not results.items or mode == "none":
         return ""
     parts = []
     if mode in ("models", "both", "auto"):
         wide = fit(_safe(model_columns(results)), width)
-        if not ({TTFT_S.label, DECODE_TPS.label} & set(wide.dropped) or wide.shortened):
+        first = {TTFT_S.label, DECODE_TPS.label, TRUNCATED.label}  # kept before benchmarks
+        if not (first & set(wide.dropped) or wide.shortened):
             parts.append(_section("", wide, width))
         else:  # benchmarks go to a table of their own, so the speed figures stay
             parts.append(

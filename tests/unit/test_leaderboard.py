@@ -80,6 +80,36 @@ def test_outcomes_medians_and_scores_fold_per_model() -> None:
     assert "| test " in render(results, "auto", verbose=1)
 
 
+def _unmeasured(truncated: bool) -> dict[str, Any]:
+    """A generation that was not timed (a known answer, ``answers:DIR``)."""
+    return {
+        "metrics": {"ttft_s": None, "decode_tps": None, "output_tokens": None, "load_s": None},
+        "truncated": truncated,
+        "finish_reason": "length" if truncated else "stop",
+    }
+
+
+@pytest.mark.parametrize("width", [80, 100, 120])
+def test_benchmarks_move_to_their_table_before_trunc_is_left_out(width: int) -> None:
+    """``pytest examples --llm-models=answers:…good,answers:…bad`` at 100 columns showed the
+    benchmarks inline and left out ``trunc`` (the bad folder's answer cut at the output cap),
+    which the same run at 80 columns showed: a wider terminal showed less."""
+    good, bad = "answers:examples/known/good", "answers:examples/known/bad"
+    results = Results([good, bad])
+    for model, outcome in ((good, "passed"), (bad, "failed")):
+        for k, bench in enumerate(("humaneval", "saas_spec", "speed", "todo_app")):
+            record = {"generations": [_unmeasured(model == bad and k == 3)],
+                      "scores": {"score": 100.0 if outcome == "passed" else 3.3}}  # fmt: skip
+            setup = "skipped" if bench == "speed" else "passed"  # no known answer: skipped
+            feed(results, f"t::test_{bench}[{model}]", model,
+                 (setup, outcome, "passed"), record)  # fmt: skip
+    text = render(results, "auto", verbose=0, width=width)
+    assert max(len(line) for line in text.splitlines()) <= width
+    assert "| trunc |" in text
+    assert "left out" not in text
+    assert "todo_app" in text
+
+
 @pytest.mark.parametrize(
     ("env", "url"),
     [

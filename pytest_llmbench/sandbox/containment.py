@@ -355,11 +355,12 @@ def require_full(found: Containment) -> Containment:
     missing = found.missing()
     if not missing or weak_allowed():
         return found
+    # The cause and the fix on the first line: the leaderboard's "what went wrong" quotes it.
     raise SandboxUnavailable(
-        "run_program: refusing to run generated code with weaker containment "
-        f"({MISSING}{', '.join(missing)}): {fix_for(found)}. Or accept weaker isolation "
-        f"for this run: {WEAK_OPTION} (ini: llm_sandbox = weak), which the run's header "
-        "then states (README: Safety)."
+        f"run_program refused: {fix_for(found)}.\n"
+        f"Containment here is weaker ({MISSING}{', '.join(missing)}); to accept it for this "
+        f"run: {WEAK_OPTION} (ini: llm_sandbox = weak), which the run's header then states "
+        "(README: Safety)."
     )
 
 

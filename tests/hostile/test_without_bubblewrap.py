@@ -110,6 +110,25 @@ def test_a_benchmark_run_says_it_before_any_generation(
     )
 
 
+def test_what_went_wrong_names_the_cause_and_the_fix(
+    pytester: pytest.Pytester, no_bwrap: Path
+) -> None:
+    """The line under the leaderboard quotes the error's first line, cut to 160 characters in
+    the middle: it read 'refusing to run generated code with weaker containment (not
+    guarant…(ini: llm_sandbox = weak), which the run's header then states', the cause and
+    the fix cut out."""
+    pytester.makepyfile(test_s=SCORED)
+    with FakeLlamaServer(ModelScript([REPLY])) as server:
+        result = inner(pytester, f"--llm-models=llama-server@{server.url}")
+    result.assert_outcomes(errors=1)
+    lines = result.stdout.lines
+    start = lines.index("what went wrong:")
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith("---"))
+    said = " ".join(line.strip() for line in lines[start + 1 : end])
+    assert "…" not in said, said
+    assert "bubblewrap (bwrap) is not installed. Fix: `apt-get install bubblewrap`" in said, said
+
+
 def test_an_unknown_policy_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_plain=PLAIN)
     result = pytester.runpytest("--llm-sandbox=none")

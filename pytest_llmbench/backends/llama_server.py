@@ -93,13 +93,18 @@ class LlamaServerBackend(OpenAIBackend):
         binary, layers = opts.llama_server_bin, opts.gpu_layers
         facts = (f"{binary}", f"{gguf}", f"ctx={settings.ctx}", f"np={slots}", f"ngl={layers}")
         key = "\0".join((*facts, *opts.server_args))
-        lease = self.servers.acquire(
-            key,
-            self.label,
-            lambda: self._spawn(gguf, settings.ctx, slots, progress),
-            self.options.health_timeout_s + 60,
-            self.order,
-        )
+        try:
+            lease = self.servers.acquire(
+                key,
+                self.label,
+                lambda: self._spawn(gguf, settings.ctx, slots, progress),
+                self.options.health_timeout_s + 60,
+                self.order,
+            )
+        except ServerError:
+            if not self.options.run_dir:
+                self.close()  # its own folder: nothing for anyone else to read
+            raise
         self.lease, self.ctx, self.base_url = lease, settings.ctx, lease.url
         if lease.process is not None:
             self.server_info = replace(

@@ -94,6 +94,7 @@ def test_missing_server_exit_shows_log_tail(llama_server_bin: Path, tmp_path: Pa
         backend.prepare(Settings(ctx=512), lambda _m: None)
     assert "Last lines of" in str(info.value)
     assert backend.lease is None
+    assert backend._servers is None  # its own run folder is gone
 
 
 def test_port_taken_between_probe_and_bind_is_retried(

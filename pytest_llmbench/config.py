@@ -90,7 +90,10 @@ def _number(config: pytest.Config, name: str, kind: type, minimum: float | None 
             f"fraction (to set no limit, leave the option out)"
         )
     if minimum is not None and value < minimum:
-        raise pytest.UsageError(f"{flag(name)}={raw!r} must be at least {minimum}")
+        raise pytest.UsageError(
+            f"{flag(name)}={raw!r} must be at least {minimum}; fix it on the command line or "
+            f"in the llm_{name} ini setting"
+        )
     return value
 
 

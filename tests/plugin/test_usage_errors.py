@@ -39,7 +39,16 @@ MODEL = "--llm-models=ollama:m@http://127.0.0.1:9"
         ([MODEL, "--llm-health-timeout=inf"], "--llm-health-timeout='inf' is not a finite*"),
         ([MODEL, "--llm-min-pass-rate=nan"], "--llm-min-pass-rate='nan' is not a finite*"),
         ([MODEL, "--llm-temperature=inf"], "--llm-temperature='inf' is not a finite number*"),
-        ([MODEL, "--llm-seed=-1"], "--llm-seed='-1' must be at least 0"),
+        (
+            [MODEL, "--llm-seed=-1"],
+            "--llm-seed='-1' must be at least 0; fix it on the command line or in the llm_seed "
+            "ini setting",
+        ),
+        (
+            [MODEL, "--llm-concurrency=0"],
+            "--llm-concurrency='0' must be at least 1; fix it on the command line or in the "
+            "llm_concurrency ini setting",
+        ),
         # A gate that could never fail.
         (["--llm-models="], "--llm-models='' names no model (an unset CI variable?)*"),
         (["--llm-models= , "], "--llm-models=' , ' names no model*"),

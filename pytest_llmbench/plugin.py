@@ -53,13 +53,14 @@ def pytest_configure(config: pytest.Config) -> None:
         _sigterm_as_interrupt()
     if not hasattr(config, "workerinput"):  # the leaderboard lives on the controller only
         config.pluginmanager.register(Controller(config, run), "llmbench-controller")
-    elif run.server_options.run_dir and any(s.spawns for s in (*run.specs, run.judge) if s):
-        # A worker: the servers it may need wait for it to get past their model.
-        from pytest_llmbench.shared_servers import SharedServers
+    else:  # a worker: both of these may apply
+        if run.server_options.run_dir and any(s.spawns for s in (*run.specs, run.judge) if s):
+            # The servers it may need wait for it to get past their model.
+            from pytest_llmbench.shared_servers import SharedServers
 
-        SharedServers.of(Path(run.server_options.run_dir)).join()
-    elif config.getvalue("loadgroup"):
-        config.pluginmanager.register(_LoadgroupNodeIds(), "llmbench-loadgroup-nodeids")
+            SharedServers.of(Path(run.server_options.run_dir)).join()
+        if config.getvalue("loadgroup"):
+            config.pluginmanager.register(_LoadgroupNodeIds(), "llmbench-loadgroup-nodeids")
 
 
 def _sigterm_as_interrupt() -> None:

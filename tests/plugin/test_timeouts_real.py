@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 def test_hangs(llm):
-    Path("server.pid").write_text(str(llm.backend.process.pid))
+    Path("server.pid").write_text(str(llm.backend.lease.pid))
     assert llm.generate("Hi", max_tokens=2).text is not None
     time.sleep(60)
 

@@ -53,14 +53,16 @@ def pytest_configure(config: pytest.Config) -> None:
         _sigterm_as_interrupt()
     if not hasattr(config, "workerinput"):  # the leaderboard lives on the controller only
         config.pluginmanager.register(Controller(config, run), "llmbench-controller")
-    else:  # a worker: both of these may apply
-        if run.server_options.run_dir and any(s.spawns for s in (*run.specs, run.judge) if s):
-            # The servers it may need wait for it to get past their model.
-            from pytest_llmbench.shared_servers import SharedServers
+    elif run.server_options.run_dir and any(s.spawns for s in (*run.specs, run.judge) if s):
+        # A worker: the servers it may need wait for it to get past their model. The items of
+        # a model spread over the workers, which share its one server, so --dist loadgroup's
+        # group ids are not needed here (with them, a worker given none of a model's items
+        # and the worker that spawned it waited for each other at the end).
+        from pytest_llmbench.shared_servers import SharedServers
 
-            SharedServers.of(Path(run.server_options.run_dir)).join()
-        if config.getvalue("loadgroup"):
-            config.pluginmanager.register(_LoadgroupNodeIds(), "llmbench-loadgroup-nodeids")
+        SharedServers.of(Path(run.server_options.run_dir)).join()
+    elif config.getvalue("loadgroup"):
+        config.pluginmanager.register(_LoadgroupNodeIds(), "llmbench-loadgroup-nodeids")
 
 
 def _sigterm_as_interrupt() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -122,7 +121,7 @@ def test_matrix_ids_order_one_load_per_model_and_leaderboard(
     assert "llmbench" not in props  # the full record stays off the XML
 
 
-def test_xdist_gives_the_same_rows_and_keeps_a_model_on_one_worker(
+def test_xdist_gives_the_same_rows(
     pytester: pytest.Pytester, two_models: list[str]
 ) -> None:
     serial = pytester.runpytest(*two_models)
@@ -132,12 +131,8 @@ def test_xdist_gives_the_same_rows_and_keeps_a_model_on_one_worker(
     assert a.keys() == b.keys()
     for model in a:
         assert [a[model][i] for i in STABLE] == [b[model][i] for i in STABLE]
-    workers: dict[str, set[str]] = {}
-    for line in parallel.stdout.lines:
-        match = re.search(r"\[(gw\d)\].*\[(llama-server:(?:gemma3-270m|tiny))", line)
-        if match:
-            workers.setdefault(match.group(2), set()).add(match.group(1))
-    assert len(workers) == 2 and all(len(w) == 1 for w in workers.values()), workers
+    # A model's items may run on either worker, sharing its one server: the count of servers
+    # under every --dist is tested on the fake binary's spawn log (tests/plugin/test_concurrency.py).
 
 
 def test_k_selects_one_model(pytester: pytest.Pytester, two_models: list[str]) -> None:

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_llmbench.backends import Backend, make_backend
-from pytest_llmbench.serving import ServerOptions
-from pytest_llmbench.specs import parse_spec
+from pytest_llmbench.config.specs import parse_spec
+from pytest_llmbench.serve.backends import Backend, make_backend
+from pytest_llmbench.serve.server_info import ServerOptions
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

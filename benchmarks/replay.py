@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from benchmarks.harness import MESSAGES, backend
-from pytest_llmbench.generation import Settings
+from pytest_llmbench.generate.generation import Settings
 from tests.fakes import FakeLlamaServer, FakeOllama, ModelScript
 
 Replies = dict[tuple[str, str], tuple[str, bytes]]

@@ -13,23 +13,23 @@ from typing import Any
 
 import pytest
 
-from pytest_llmbench.caveats import notes as caveat_notes
-from pytest_llmbench.comparison import Comparison, missing_items, relabel
-from pytest_llmbench.config import RUN_DIR_KEY, RunConfig
-from pytest_llmbench.gates import check_thresholds
-from pytest_llmbench.groups import RepeatGroup, repeat_groups, repeats_table
-from pytest_llmbench.leaderboard import Results, render
-from pytest_llmbench.limits import parse_thresholds
-from pytest_llmbench.outcome import NO_MODELS, counts_as_failure, exit_status
-from pytest_llmbench.outputs import write_atomic
-from pytest_llmbench.replay import RecordingInfo, recording_info
-from pytest_llmbench.reports import RunNotes, html_page, markdown, results_document
-from pytest_llmbench.serving import ServerInfo
-from pytest_llmbench.specs import labels
-from pytest_llmbench.store import Store, StoreError, fingerprint_mismatches, run_name
-from pytest_llmbench.tables import shorten
+from pytest_llmbench.config.run_config import RUN_DIR_KEY, RunConfig
+from pytest_llmbench.config.specs import labels
+from pytest_llmbench.config.thresholds import parse_thresholds
+from pytest_llmbench.generate.caveats import notes as caveat_notes
+from pytest_llmbench.generate.replay import RecordingInfo, recording_info
+from pytest_llmbench.output_files import write_atomic
+from pytest_llmbench.report.formats import RunNotes, html_page, markdown, results_document
+from pytest_llmbench.report.leaderboard import Results, render
+from pytest_llmbench.report.tables import shorten
+from pytest_llmbench.serve.server_info import ServerInfo
 from pytest_llmbench.text_safety import fold, for_cell, for_markdown, for_terminal
-from pytest_llmbench.verdict import GateFailure, Verdict, accept_command
+from pytest_llmbench.verdict.baselines import Store, StoreError, fingerprint_mismatches, run_name
+from pytest_llmbench.verdict.comparison import Comparison, missing_items, relabel
+from pytest_llmbench.verdict.gates import check_thresholds
+from pytest_llmbench.verdict.groups import RepeatGroup, repeat_groups, repeats_table
+from pytest_llmbench.verdict.outcome import NO_MODELS, counts_as_failure, exit_status
+from pytest_llmbench.verdict.run_verdict import GateFailure, Verdict, accept_command
 
 
 class Controller:

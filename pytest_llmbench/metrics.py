@@ -5,9 +5,9 @@ leaderboard label and number format, where its value is read from an item record
 per-model statistics summarize it. The leaderboard, thresholds, baseline margins, JUnit
 properties and the JSON, Markdown and HTML reports all read it from :data:`REGISTRY`.
 
-Adding a metric is one entry here plus its computation (a :class:`~pytest_llmbench.generation.
-Metrics` field for a per-generation figure); ``tests/unit/test_metrics.py`` checks that the
-two, and the results JSON schema, agree.
+Adding a metric is one entry here plus its computation (a
+:class:`~pytest_llmbench.generate.generation.Metrics` field for a per-generation figure);
+``tests/unit/test_metrics.py`` checks that the two, and the results JSON schema, agree.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pytest_llmbench.caveats import counts_toward_speed
+from pytest_llmbench.generate.caveats import counts_toward_speed
 
 Source = Literal["generation", "flag", "score", "outcomes"]
 """Where a value comes from: ``generation`` a field of each generation's ``metrics``;
@@ -28,7 +28,7 @@ Source = Literal["generation", "flag", "score", "outcomes"]
 
 Stat = Literal["median", "p90", "sum", "max", "count", "mean", "stdev"]
 """Per-model statistics. Speed figures (``median``, ``p90``) skip warm-up generations and
-those whose caveats leave the metric out (``pytest_llmbench.caveats``);
+those whose caveats leave the metric out (``pytest_llmbench.generate.caveats``);
 ``sum``, ``max`` and ``count`` (an integer total, 0 when nothing was reported) take every
 generation; ``mean``/``stdev`` are over items (scores)."""
 

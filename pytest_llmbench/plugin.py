@@ -12,20 +12,20 @@ from typing import Any
 
 import pytest
 
-from pytest_llmbench.config import RUN_KEY, RunConfig, build_run_config
+from pytest_llmbench.config.options import add_options
+from pytest_llmbench.config.plan import MARKER_KEYS, ItemPlan, build_plan, overrides_lines
+from pytest_llmbench.config.run_config import RUN_KEY, RunConfig, build_run_config
+from pytest_llmbench.config.specs import spec_line
 from pytest_llmbench.controller import Controller
 from pytest_llmbench.errors import LLMBenchError
-from pytest_llmbench.generation import Settings
-from pytest_llmbench.item import ITEM_KEY, BenchItem
-from pytest_llmbench.live import live_line, progress_lines
-from pytest_llmbench.llm import LLM
-from pytest_llmbench.options import add_options
-from pytest_llmbench.outcome import NO_MODELS, phase_outcome
-from pytest_llmbench.plan import MARKER_KEYS, ItemPlan, build_plan, overrides_lines
-from pytest_llmbench.replay import recording_info
-from pytest_llmbench.session import BenchSession
-from pytest_llmbench.specs import spec_line
+from pytest_llmbench.generate.generation import Settings
+from pytest_llmbench.generate.item import ITEM_KEY, BenchItem
+from pytest_llmbench.generate.live_line import live_line, progress_lines
+from pytest_llmbench.generate.llm import LLM
+from pytest_llmbench.generate.replay import recording_info
+from pytest_llmbench.serve.registry import BenchSession
 from pytest_llmbench.text_safety import for_cell, for_terminal
+from pytest_llmbench.verdict.outcome import NO_MODELS, phase_outcome
 
 SESSION_KEY = pytest.StashKey[BenchSession]()
 PLAN_KEY = pytest.StashKey[ItemPlan]()
@@ -58,7 +58,7 @@ def pytest_configure(config: pytest.Config) -> None:
         # a model spread over the workers, which share its one server, so --dist loadgroup's
         # group ids are not needed here (with them, a worker given none of a model's items
         # and the worker that spawned it waited for each other at the end).
-        from pytest_llmbench.shared_servers import SharedServers
+        from pytest_llmbench.serve.shared import SharedServers
 
         SharedServers.of(Path(run.server_options.run_dir)).join()
     elif config.getvalue("loadgroup"):
@@ -91,7 +91,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         allow_weak(False)
     if run is not None and run.server_options.run_dir and not hasattr(config, "workerinput"):
         # The end of the run: whatever an interrupted worker left running, and the folder.
-        from pytest_llmbench.shared_servers import SharedServers
+        from pytest_llmbench.serve.shared import SharedServers
 
         SharedServers(Path(run.server_options.run_dir)).stop_all()
 

@@ -11,7 +11,7 @@ import httpx
 
 from benchmarks import figures, readme, replay
 from benchmarks.harness import MESSAGES, backend
-from pytest_llmbench.backends import Timeouts
+from pytest_llmbench.serve.backends import Timeouts
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,7 +71,7 @@ def test_replayed_replies_are_what_the_plugin_reads_from_the_fakes() -> None:
 
 def test_the_leaderboard_figure_s_reports_are_ones_the_leaderboard_reads() -> None:
     from benchmarks.figures.leaderboard import synthetic_reports
-    from pytest_llmbench.leaderboard import Results, render
+    from pytest_llmbench.report.leaderboard import Results, render
 
     models = ["openai:a@http://127.0.0.1:9", "openai:b@http://127.0.0.1:9"]
     results = Results(models)

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pytest_llmbench.options import OPTIONS, flag
+from pytest_llmbench.config.options import OPTIONS, flag
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from benchmarks.harness import ROOT, Bench, Figure, demo_model, load, run_pytest, template
-from pytest_llmbench.servers import free_port
+from pytest_llmbench.serve.processes import free_port
 
 TARGET = 1.3
 """The issue's bar for 8 in flight over serial, on 2 cores."""

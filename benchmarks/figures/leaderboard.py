@@ -9,9 +9,9 @@ from typing import Literal
 import pytest
 
 from benchmarks.harness import Bench, Figure, median
-from pytest_llmbench.generation import Generation, Metrics, Settings
-from pytest_llmbench.leaderboard import Results, render
+from pytest_llmbench.generate.generation import Generation, Metrics, Settings
 from pytest_llmbench.records import PROPERTY, ItemRecord
+from pytest_llmbench.report.leaderboard import Results, render
 
 ITEMS, MODELS = 10_000, 100
 

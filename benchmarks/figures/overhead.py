@@ -18,8 +18,8 @@ from benchmarks.harness import (
     run_pytest,
     template,
 )
-from pytest_llmbench.backends import Backend, Timeouts
-from pytest_llmbench.generation import Settings
+from pytest_llmbench.generate.generation import Settings
+from pytest_llmbench.serve.backends import Backend, Timeouts
 from tests.fakes import FakeLlamaServer, FakeOllama, ModelScript
 
 SCRIPT = ModelScript(["Hello", ",", " world", "."])

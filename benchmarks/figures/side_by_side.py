@@ -1,7 +1,7 @@
 """Two spawned real llama-servers (gemma3-270m and a second path to it, so two specs and two
 servers) under ``-n 2 --dist loadgroup`` on this machine: each model's client decode tok/s side
 by side ÷ its rate one at a time (``-n 1``), rounds alternating. Spawned servers take turns at
-generating (``pytest_llmbench.servers.Turns``), so the target is the issue's: within 15 %.
+generating (``pytest_llmbench.serve.processes.Turns``), so the target is the issue's: within 15 %.
 
 ``BENCH_PLUGIN_PATH`` (a checkout of another version of the plugin) measures that version
 instead, e.g. the one before turns: 0.006× at default threads, 0.87× with ``-t 1`` each.
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import Bench, Figure, demo_model, median, run_pytest, template
-from pytest_llmbench.caveats import excluded
+from pytest_llmbench.generate.caveats import excluded
 
 TARGET = 0.85
 RUNS = {"one at a time": 1, "side by side": 2}

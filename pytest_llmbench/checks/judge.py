@@ -25,7 +25,7 @@ from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.text_safety import for_cell
 
 if TYPE_CHECKING:
-    from pytest_llmbench.llm import LLM
+    from pytest_llmbench.generate.llm import LLM
 
 VERDICT_MAX_BYTES = 1_048_576
 """A judge reply longer than this (1 MiB) is not read as a verdict: a :class:`JudgeError`."""

@@ -28,7 +28,7 @@ from pytest_llmbench.checks.judge import (
     unused_tag,
     verdict_json,
 )
-from pytest_llmbench.generation import Settings
+from pytest_llmbench.generate.generation import Settings
 
 CORPUS = sorted((Path(__file__).parent / "corpus" / "judge" / "mutants").glob("*.md"))
 TASK = "Explain in two sentences what a hash map is."

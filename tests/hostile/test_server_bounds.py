@@ -19,16 +19,16 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from pytest_llmbench import reply_limits
-from pytest_llmbench.backends.base import Backend, Timeouts
-from pytest_llmbench.backends.llama_server import LlamaServerBackend
-from pytest_llmbench.backends.ollama import OllamaBackend
-from pytest_llmbench.backends.openai_compat import OpenAIBackend
+from pytest_llmbench.config.specs import parse_spec
 from pytest_llmbench.errors import LLMBenchError, ReplyLimitError
-from pytest_llmbench.generation import Settings
-from pytest_llmbench.reply_limits import ReplyLimits
-from pytest_llmbench.serving import ServerOptions
-from pytest_llmbench.specs import parse_spec
+from pytest_llmbench.generate.generation import Settings
+from pytest_llmbench.serve import reply_limits
+from pytest_llmbench.serve.backends.base import Backend, Timeouts
+from pytest_llmbench.serve.backends.llama_cpp import LlamaServerBackend
+from pytest_llmbench.serve.backends.ollama import OllamaBackend
+from pytest_llmbench.serve.backends.openai_compat import OpenAIBackend
+from pytest_llmbench.serve.reply_limits import ReplyLimits
+from pytest_llmbench.serve.server_info import ServerOptions
 from tests.fakes import FakeLlamaServer, FakeOllama, ModelScript
 from tests.fakes._common import Attack, FakeHTTPServer
 

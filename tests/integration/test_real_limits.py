@@ -12,14 +12,14 @@ from typing import Any
 import httpx
 import pytest
 
-from pytest_llmbench.backends.base import Messages, Timeouts
-from pytest_llmbench.backends.llama_server import LlamaServerBackend
-from pytest_llmbench.backends.openai_compat import OpenAIBackend
+from pytest_llmbench.config.specs import parse_spec
 from pytest_llmbench.errors import StreamError
-from pytest_llmbench.generation import Settings
-from pytest_llmbench.servers import ServerProcess, free_port
-from pytest_llmbench.serving import ServerOptions
-from pytest_llmbench.specs import parse_spec
+from pytest_llmbench.generate.generation import Settings
+from pytest_llmbench.serve.backends.base import Messages, Timeouts
+from pytest_llmbench.serve.backends.llama_cpp import LlamaServerBackend
+from pytest_llmbench.serve.backends.openai_compat import OpenAIBackend
+from pytest_llmbench.serve.processes import ServerProcess, free_port
+from pytest_llmbench.serve.server_info import ServerOptions
 
 pytestmark = pytest.mark.real_server
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmbench.backends.base import Timeouts
-from pytest_llmbench.backends.llama_server import LlamaServerBackend
+from pytest_llmbench.config.specs import parse_spec
 from pytest_llmbench.errors import ServerError
-from pytest_llmbench.generation import Settings
-from pytest_llmbench.serving import ServerOptions
-from pytest_llmbench.specs import parse_spec
+from pytest_llmbench.generate.generation import Settings
+from pytest_llmbench.serve.backends.base import Timeouts
+from pytest_llmbench.serve.backends.llama_cpp import LlamaServerBackend
+from pytest_llmbench.serve.server_info import ServerOptions
 
 pytestmark = pytest.mark.real_server
 
@@ -102,8 +102,8 @@ def test_port_taken_between_probe_and_bind_is_retried(
 ) -> None:
     import socket
 
-    from pytest_llmbench.backends import llama_server as module
-    from pytest_llmbench.servers import free_port
+    from pytest_llmbench.serve.backends import llama_cpp as module
+    from pytest_llmbench.serve.processes import free_port
 
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))

@@ -17,13 +17,13 @@ from typing import Any
 import httpx
 import pytest
 
-from pytest_llmbench.backends.base import Timeouts
-from pytest_llmbench.backends.ollama import OllamaBackend
+from pytest_llmbench.config.specs import parse_spec
 from pytest_llmbench.errors import RequestRejected, StreamError
-from pytest_llmbench.generation import Generation, Settings
-from pytest_llmbench.serving import ServerOptions
-from pytest_llmbench.specs import parse_spec
-from pytest_llmbench.streaming import Accumulator
+from pytest_llmbench.generate.generation import Generation, Settings
+from pytest_llmbench.generate.streaming import Accumulator
+from pytest_llmbench.serve.backends.base import Timeouts
+from pytest_llmbench.serve.backends.ollama import OllamaBackend
+from pytest_llmbench.serve.server_info import ServerOptions
 from tests.fixtures.real_ollama import MODEL, THINKING_MODEL, RealOllama
 
 pytestmark = pytest.mark.real_ollama

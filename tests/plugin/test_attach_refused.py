@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from pytest_llmbench.backends import llama_server
-from pytest_llmbench.servers import free_port
+from pytest_llmbench.serve.backends import llama_cpp
+from pytest_llmbench.serve.processes import free_port
 
 TEST = """
 def test_answer(llm):
@@ -19,7 +19,7 @@ def test_answer(llm):
 def test_nothing_listening_errors_fast_and_says_why(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(llama_server, "ATTACH_REFUSED_S", 0.5)
+    monkeypatch.setattr(llama_cpp, "ATTACH_REFUSED_S", 0.5)
     url = f"http://127.0.0.1:{free_port()}"
     pytester.makepyfile(test_f=TEST)
     started = time.monotonic()

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pytest_llmbench.known_answers import KnownAnswerError, file_name, read_answer
+from pytest_llmbench.generate.known_answers import KnownAnswerError, file_name, read_answer
 
 CHECKS = '''
 import pytest

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmbench.servers import ServerProcess, free_port
+from pytest_llmbench.serve.processes import ServerProcess, free_port
 
 pytestmark = pytest.mark.real_server
 

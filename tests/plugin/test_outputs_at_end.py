@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from pytest_llmbench import controller, outputs
+from pytest_llmbench import controller, output_files
 from tests.fakes import FakeLlamaServer, ModelScript
 from tests.fakes.llama_server import MIDSTREAM_ERROR
 
@@ -73,7 +73,7 @@ def test_a_full_disk_at_the_end_leaves_no_empty_files(
     def disk_full(fd: int) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(outputs.os, "fsync", disk_full)
+    monkeypatch.setattr(output_files.os, "fsync", disk_full)
     with FakeLlamaServer(ModelScript(["Hi"])) as srv:
         result = pytester.runpytest(
             f"--llm-models=llama-server@{srv.url}", "--llm-json=r.json", "--llm-save=base"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pytest_llmbench.caveats import prompt_cache_caveat
+from pytest_llmbench.generate.caveats import prompt_cache_caveat
 from tests.fakes import FakeLlamaServer, ModelScript
 
 TEST = """

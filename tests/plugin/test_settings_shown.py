@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from pytest_llmbench.plan import MARKER_KEYS
+from pytest_llmbench.config.plan import MARKER_KEYS
 from tests.fakes import ModelScript
 from tests.fakes.ollama import FakeOllama
 

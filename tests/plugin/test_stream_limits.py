@@ -13,13 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from pytest_llmbench.backends.base import Timeouts
-from pytest_llmbench.backends.llama_server import LlamaServerBackend
-from pytest_llmbench.backends.openai_compat import OpenAIBackend
+from pytest_llmbench.config.specs import parse_spec
 from pytest_llmbench.errors import LLMBenchError, ServerError, StreamError
-from pytest_llmbench.generation import Settings
-from pytest_llmbench.serving import ServerOptions
-from pytest_llmbench.specs import parse_spec
+from pytest_llmbench.generate.generation import Settings
+from pytest_llmbench.serve.backends.base import Timeouts
+from pytest_llmbench.serve.backends.llama_cpp import LlamaServerBackend
+from pytest_llmbench.serve.backends.openai_compat import OpenAIBackend
+from pytest_llmbench.serve.server_info import ServerOptions
 from tests.fakes import FakeLlamaServer, ModelScript
 from tests.fakes._common import Request, Responder
 

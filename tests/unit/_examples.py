@@ -6,8 +6,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from pytest_llmbench.leaderboard import Results
-from pytest_llmbench.specs import labels, parse_specs
+from pytest_llmbench.config.specs import labels, parse_specs
+from pytest_llmbench.report.leaderboard import Results
 
 SPECS = parse_specs(
     [

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_llmbench.backends.llama_server import chat_template_warnings
+from pytest_llmbench.serve.backends.llama_cpp import chat_template_warnings
 
 
 @pytest.mark.parametrize(

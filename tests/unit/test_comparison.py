@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from pytest_llmbench.comparison import Comparison
-from pytest_llmbench.limits import parse_margins
+from pytest_llmbench.config.thresholds import parse_margins
+from pytest_llmbench.verdict.comparison import Comparison
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 MODEL = "llama-server@http://127.0.0.1:18080"

@@ -3,10 +3,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmbench.comparison import compare, regressions
-from pytest_llmbench.gates import check_thresholds, pass_at_k
-from pytest_llmbench.limits import parse_margins, parse_thresholds
-from pytest_llmbench.store import Store, StoreError, fingerprint_mismatches
+from pytest_llmbench.config.thresholds import parse_margins, parse_thresholds
+from pytest_llmbench.verdict.baselines import Store, StoreError, fingerprint_mismatches
+from pytest_llmbench.verdict.comparison import compare, regressions
+from pytest_llmbench.verdict.gates import check_thresholds, pass_at_k
 
 
 def test_pass_at_k_unbiased_estimator() -> None:

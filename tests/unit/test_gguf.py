@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pytest_llmbench.gguf import GGUFError, model_facts, read_metadata
+from pytest_llmbench.serve.gguf import GGUFError, model_facts, read_metadata
 
 
 def _string(text: str, wide: bool = True) -> bytes:
@@ -134,7 +134,7 @@ def test_huge_counts_and_lengths_stop_at_once(
 
 
 def test_a_kept_string_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_llmbench import gguf
+    from pytest_llmbench.serve import gguf
 
     monkeypatch.setattr(gguf, "MAX_STRING", 1000)
     template = [("tokenizer.chat_template", 8, "x" * 1001)]
@@ -164,9 +164,9 @@ def test_the_demo_model_is_q4_k_m_without_a_template(gemma_gguf: Path) -> None:
 def test_missing_template_warns_unless_one_is_given(
     tmp_path: Path, server_args: tuple[str, ...], warned: bool
 ) -> None:
-    from pytest_llmbench.backends.llama_server import LlamaServerBackend
-    from pytest_llmbench.serving import ServerOptions
-    from pytest_llmbench.specs import parse_spec
+    from pytest_llmbench.config.specs import parse_spec
+    from pytest_llmbench.serve.backends.llama_cpp import LlamaServerBackend
+    from pytest_llmbench.serve.server_info import ServerOptions
 
     path = write_gguf(tmp_path / "base.gguf", [("general.file_type", 4, 15)])
     backend = LlamaServerBackend(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-from pytest_llmbench.html_report import Bar, bar_chart, html_page
+from pytest_llmbench.report.html import Bar, bar_chart, html_page
 from tests.unit._examples import SPECS, example_results
 
 
@@ -83,8 +83,8 @@ def test_bars_grow_to_fit_long_labels_and_name_their_unit() -> None:
 
 
 def test_a_caveat_reads_as_its_kind_and_detail_not_a_raw_dict() -> None:
-    from pytest_llmbench.caveats import Caveat
-    from pytest_llmbench.leaderboard import Results
+    from pytest_llmbench.generate.caveats import Caveat
+    from pytest_llmbench.report.leaderboard import Results
     from tests.unit._examples import fake_report
 
     caveat = Caveat("reloaded", "TTFT includes 4.1 s of load", ("ttft_s",)).to_dict()
@@ -101,7 +101,7 @@ def test_a_caveat_reads_as_its_kind_and_detail_not_a_raw_dict() -> None:
 
 
 def test_the_page_carries_the_verdict_settings_warnings_and_notes() -> None:
-    from pytest_llmbench.verdict import GateFailure, Verdict
+    from pytest_llmbench.verdict.run_verdict import GateFailure, Verdict
 
     verdict = Verdict(
         passed=False,

@@ -2,8 +2,6 @@ from typing import Any
 
 import pytest
 
-from pytest_llmbench.backends.ollama import model_matches, ollama_base_url
-from pytest_llmbench.leaderboard import Results, render, summarize
 from pytest_llmbench.metrics import (
     DECODE_TPS,
     OUTPUT_TOKENS,
@@ -12,6 +10,8 @@ from pytest_llmbench.metrics import (
     TRUNCATED,
     TTFT_S,
 )
+from pytest_llmbench.report.leaderboard import Results, render, summarize
+from pytest_llmbench.serve.backends.ollama import model_matches, ollama_base_url
 from tests.unit._examples import fake_report as report
 
 

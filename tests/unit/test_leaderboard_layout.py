@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmbench.leaderboard import render
+from pytest_llmbench.report.leaderboard import render
 from tests.unit._examples import example_results
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"

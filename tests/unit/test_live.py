@@ -3,7 +3,7 @@ every 30 s in CI, drawn after pytest's own text and erased without a trace."""
 
 from __future__ import annotations
 
-from pytest_llmbench.live import LiveLine
+from pytest_llmbench.generate.live_line import LiveLine
 
 PYTEST_TEXT = "test_x.py .."
 

@@ -3,7 +3,7 @@ column per benchmark, and what went wrong per model."""
 
 from __future__ import annotations
 
-from pytest_llmbench.reports import markdown
+from pytest_llmbench.report.formats import markdown
 from tests.unit._examples import example_results
 
 

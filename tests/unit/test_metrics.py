@@ -10,12 +10,12 @@ import pytest
 
 import pytest_llmbench
 from pytest_llmbench import metrics
-from pytest_llmbench.comparison import compare, regressions
-from pytest_llmbench.gates import check_thresholds
-from pytest_llmbench.generation import Metrics
-from pytest_llmbench.leaderboard import Results, render, summarize
-from pytest_llmbench.limits import parse_margins, parse_thresholds
+from pytest_llmbench.config.thresholds import parse_margins, parse_thresholds
+from pytest_llmbench.generate.generation import Metrics
 from pytest_llmbench.records import junit_properties
+from pytest_llmbench.report.leaderboard import Results, render, summarize
+from pytest_llmbench.verdict.comparison import compare, regressions
+from pytest_llmbench.verdict.gates import check_thresholds
 from tests.unit._examples import fake_report
 
 

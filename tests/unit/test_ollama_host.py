@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_llmbench.backends.ollama_host import model_matches, ollama_base_url, ollama_host
+from pytest_llmbench.serve.backends.ollama_host import model_matches, ollama_base_url, ollama_host
 
 # envconfig/config_test.go TestHost (ollama/ollama fb30760), as (scheme, host:port, path).
 HOST_CASES = {

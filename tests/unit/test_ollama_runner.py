@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_llmbench.backends.ollama_runner import RunnerWatch
+from pytest_llmbench.serve.backends.ollama_runner import RunnerWatch
 
 
 def user(text: str, system: str | None = None) -> list[dict[str, str]]:

@@ -12,10 +12,8 @@ from typing import Any
 
 import pytest
 
-from pytest_llmbench import outputs
-from pytest_llmbench.comparison import missing_items
-from pytest_llmbench.outputs import OutputError, problem_with_dir, problem_with_file, write_atomic
-from pytest_llmbench.replay import (
+from pytest_llmbench import output_files
+from pytest_llmbench.generate.replay import (
     FORMAT_VERSION,
     MANIFEST,
     Recorder,
@@ -24,8 +22,15 @@ from pytest_llmbench.replay import (
     Replayer,
     recording_info,
 )
-from pytest_llmbench.store import Store, StoreError, check_name
+from pytest_llmbench.output_files import (
+    OutputError,
+    problem_with_dir,
+    problem_with_file,
+    write_atomic,
+)
 from pytest_llmbench.text_safety import for_cell, for_markdown, for_terminal
+from pytest_llmbench.verdict.baselines import Store, StoreError, check_name
+from pytest_llmbench.verdict.comparison import missing_items
 
 # --- writing ---------------------------------------------------------------------------------
 
@@ -39,7 +44,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_leftovers(
     def disk_full(fd: int) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(outputs.os, "fsync", disk_full)
+    monkeypatch.setattr(output_files.os, "fsync", disk_full)
     with pytest.raises(OutputError, match=r"cannot write .*base\.json: No space left on device"):
         write_atomic(target, "new")
     assert target.read_text() == "old"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pytest_llmbench.replay import Recorder, RecordingInvalid, Replayer
+from pytest_llmbench.generate.replay import Recorder, RecordingInvalid, Replayer
 
 GENERATION: dict[str, Any] = {
     "model": "m",

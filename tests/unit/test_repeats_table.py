@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmbench.groups import repeat_groups, repeats_table
-from pytest_llmbench.leaderboard import ItemResult
+from pytest_llmbench.report.leaderboard import ItemResult
+from pytest_llmbench.verdict.groups import repeat_groups, repeats_table
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 MODELS = {

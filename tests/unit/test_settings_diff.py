@@ -1,4 +1,4 @@
-from pytest_llmbench.store import changes, fingerprint_mismatches
+from pytest_llmbench.verdict.baselines import changes, fingerprint_mismatches
 
 
 def test_not_like_for_like_names_only_the_differences() -> None:

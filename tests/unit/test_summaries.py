@@ -8,7 +8,7 @@ import pytest
 
 import pytest_llmbench
 from pytest_llmbench.metrics import DECODE_TPS, LOAD_S, SCORE, TOTAL_S, TTFT_S
-from pytest_llmbench.summaries import ModelSummary
+from pytest_llmbench.report.summary import ModelSummary
 
 
 def record(ttft: float, score: float | None, load: float | None = None) -> dict[str, object]:

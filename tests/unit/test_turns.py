@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmbench.generation import Generation, Metrics, Settings
-from pytest_llmbench.servers import ServerProcess, Turns
+from pytest_llmbench.generate.generation import Generation, Metrics, Settings
+from pytest_llmbench.serve.processes import ServerProcess, Turns
 
 
 def test_one_turn_at_a_time_across_lock_holders(tmp_path: Path) -> None:

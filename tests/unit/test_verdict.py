@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_llmbench.verdict import GateFailure, Verdict, accept_command
+from pytest_llmbench.verdict.run_verdict import GateFailure, Verdict, accept_command
 
 
 def test_the_accept_command_keeps_the_run_and_saves_instead_of_comparing() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmbench.vram import process_vram_mb
+from pytest_llmbench.serve.vram import process_vram_mb
 
 
 def fake_smi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, output: str) -> Path:

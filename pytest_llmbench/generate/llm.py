@@ -1,0 +1,185 @@
+"""The object behind the ``llm`` fixture: one model, bound to one test item."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pytest_llmbench.config.specs import ModelSpec
+from pytest_llmbench.errors import LLMBenchError
+from pytest_llmbench.generate.generation import Generation, Settings
+from pytest_llmbench.generate.replay import Recorder, RecordingMissing, Replayer
+from pytest_llmbench.records import prompt_messages
+from pytest_llmbench.serve.backends import Backend, Timeouts
+from pytest_llmbench.serve.server_info import ServerInfo
+
+if TYPE_CHECKING:
+    from pytest_llmbench.checks import CheckResult, Score
+    from pytest_llmbench.generate.item import BenchItem
+    from pytest_llmbench.generate.known_answers import ItemAnswers
+
+Prompt = str | os.PathLike[str] | Sequence[Mapping[str, Any]]
+
+
+class LLM:
+    """Generate with the model under test and record scores for the leaderboard.
+
+    ``settings`` are the run's settings with this test's ``@pytest.mark.llm(...)`` applied;
+    :meth:`generate` may override them once more per call.
+    """
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        backend: Backend | None,
+        settings: Settings,
+        timeouts: Timeouts,
+        item: BenchItem,
+        load_s: float | None,
+        *,
+        judge: bool = False,
+        recorder: Recorder | None = None,
+        replayer: Replayer | None = None,
+        warmup: Callable[[str], bool] | None = None,
+        fill_in: Callable[[], float | None] | None = None,
+        known: ItemAnswers | None = None,
+        alone: bool = False,
+    ) -> None:
+        self.spec = spec
+        self.backend = backend
+        self.settings = settings
+        self.timeouts = timeouts
+        self._item = item
+        """The test item this model generates for: it keeps what is recorded."""
+        self._pending_load_s = load_s
+        self.generations: list[Generation] = []
+        self.is_judge = judge
+        self.recorder = recorder
+        self.replayer = replayer
+        self.warmup = warmup
+        self.fill_in = fill_in
+        """Makes the model ready to generate what replay lacks; returns the load time paid
+        (``--llm-replay-missing=record``); ``None``: a missing recording is an error."""
+        self.known = known
+        """Known answers (``answers:DIR``) served in place of a model: then no backend."""
+        self.alone = alone
+        """Generate with nothing else in flight on the server (``@pytest.mark.llm(alone=True)``)."""
+
+    @property
+    def model(self) -> str:
+        """The model's id as in test ids, e.g. ``llama-server:gemma3-270m``."""
+        return self.spec.id
+
+    @property
+    def server(self) -> ServerInfo:
+        """Facts about the server (backend, build/version, model id, chat template...)."""
+        if self.known is not None:
+            return self.known.server
+        assert self.backend is not None, "a model is served by known answers or a backend"
+        return self.backend.server_info
+
+    def generate(
+        self, prompt: Prompt, *, system: str | None = None, **overrides: Any
+    ) -> Generation:
+        """Stream one reply to ``prompt`` (a string, a path to a UTF-8 prompt file, or chat
+        messages) and record its metrics.
+
+        Raises a :class:`~pytest_llmbench.errors.LLMBenchError` when no complete answer came
+        back; what was measured before the failure is still recorded.
+        """
+        settings = self.settings.replace(**overrides) if overrides else self.settings
+        messages: list[dict[str, Any]] = []
+        if system is not None:
+            messages.append({"role": "system", "content": str(system)})
+        if isinstance(prompt, os.PathLike):
+            from pytest_llmbench.prompts import load_prompt
+
+            prompt = load_prompt(prompt)
+        if isinstance(prompt, str):  # a PromptFile as a plain str: the record crosses xdist
+            messages.append({"role": "user", "content": str(prompt)})
+        else:
+            messages.extend(dict(m) for m in prompt)
+        name: str | None = None
+        backend = self.backend
+        try:
+            if self.known is not None:
+                return self._keep(self.known.serve(messages, settings))
+            assert backend is not None, "a model is served by known answers or a backend"
+            if self.replayer is not None:
+                body = backend.request_body(messages, settings)
+                try:
+                    return self._keep(self.replayer.lookup(self.model, body))
+                except RecordingMissing as missing:
+                    if self.fill_in is None:
+                        raise
+                    name = missing.name
+                    load_s = self.fill_in()
+                    if load_s is not None:
+                        self._pending_load_s = load_s
+                    self._item.loaded(load_s)
+            generation = backend.generate_in_flight(
+                messages, settings, self.timeouts, alone=self.alone
+            )
+        except LLMBenchError as exc:
+            self._item.errored(exc, judge=self.is_judge)
+            if isinstance(exc.partial, Generation):
+                self._keep(exc.partial)
+            raise
+        kept = self._keep(generation)
+        if self.recorder is not None:
+            path = self.recorder.save(
+                self.model, generation.request, kept.to_dict(), backend.last_events, name
+            )
+            record = self._item.record
+            (record.judge if self.is_judge else record.generations)[-1]["recording"] = path.name
+        return kept
+
+    def _keep(self, generation: Generation) -> Generation:
+        if self._pending_load_s is not None:
+            # The load paid just before this item belongs to its first generation only.
+            from dataclasses import replace
+
+            generation = replace(
+                generation, metrics=replace(generation.metrics, load_s=self._pending_load_s)
+            )
+            self._pending_load_s = None
+        self.generations.append(generation)
+        data = generation.to_dict()
+        data.pop("request", None)  # the messages can be long; settings are kept
+        if self.warmup is not None and not self.is_judge and self.warmup(self.model):
+            data["warmup"] = True
+        data["request_settings"] = {
+            k: v for k, v in generation.request.items() if k not in ("messages", "prompt")
+        }
+        data["messages"] = prompt_messages(generation.request)  # bounded, for the HTML report
+        self._item.kept(data, judge=self.is_judge)
+        return generation
+
+    def record_score(self, name: str, value: float) -> None:
+        """Record a named score (any scale; the leaderboard shows the mean per model)."""
+        self._item.scored(name, value)
+
+    def score(
+        self,
+        checks: Mapping[str, CheckResult] | Sequence[CheckResult] | None = None,
+        /,
+        *,
+        weights: Mapping[str, float] | None = None,
+        **named: CheckResult,
+    ) -> Score:
+        """Combine check results into a total out of 100 and record it with the item.
+
+        ``llm.score(syntax=..., features=..., functional=...)`` uses the default code-task
+        weights (20 / 40 / 40); pass ``weights=`` for anything else.
+        """
+        from pytest_llmbench.checks.scoring import combine
+
+        if checks is None:
+            combined = combine(named, weights)
+        elif isinstance(checks, Mapping):
+            combined = combine({**checks, **named}, weights)
+        else:
+            combined = combine([*checks, *named.values()], weights)
+        self._item.combined(combined.to_dict(), combined.total)
+        return combined

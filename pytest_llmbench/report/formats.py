@@ -1,0 +1,161 @@
+"""Run reports: the JSON document (stable, versioned), Markdown leaderboard, HTML page."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+from tabulate import tabulate
+
+from pytest_llmbench.generate.replay import RecordingInfo
+from pytest_llmbench.report import html
+from pytest_llmbench.report.leaderboard import Results, item_rows, model_rows, problems, summarize
+from pytest_llmbench.serve.server_info import ServerInfo
+from pytest_llmbench.text_safety import for_markdown
+from pytest_llmbench.verdict.run_verdict import Verdict
+
+SCHEMA_ID = "pytest-llmbench/results"
+SCHEMA_VERSION = 1
+
+
+def plugin_version() -> str:
+    try:
+        return metadata.version("pytest-llmbench")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def hardware() -> dict[str, Any]:
+    """A short hardware summary for the fingerprint."""
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(
+                (ln.split(":", 1)[1].strip() for ln in info if ln.startswith("model name")), cpu
+            )
+    except OSError:
+        pass
+    return {
+        "machine": platform.machine(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "system": platform.system(),
+        "python": platform.python_version(),
+    }
+
+
+def model_fingerprints(results: Results) -> dict[str, dict[str, Any]]:
+    """Per model: backend, server build/version, model digest or path, quantization, ctx."""
+    prints: dict[str, dict[str, Any]] = {}
+    for item in results.ordered():
+        if item.model in prints or not item.generations:
+            continue
+        first = item.generations[0]
+        prints[item.model] = ServerInfo.from_dict(first.get("server") or {}).fingerprint()
+        prints[item.model]["settings"] = first.get("settings", {})
+    return prints
+
+
+def results_document(
+    results: Results, run_settings: dict[str, Any], replay: RecordingInfo | None = None
+) -> dict[str, Any]:
+    """The full results as JSON-able data (schema/results-v1.json). A replayed run says so
+    and carries the recording machine, not the one that replayed it (the server facts of
+    each model come from the recordings themselves)."""
+    machine = hardware() if replay is None else (replay.hardware or {})
+    return {
+        "schema": SCHEMA_ID,
+        "version": SCHEMA_VERSION,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "plugin_version": plugin_version(),
+        "replayed": replay is not None,
+        **({"replay": replay.to_dict()} if replay is not None else {}),
+        "settings": run_settings,
+        "environment": {"hardware": machine, "models": model_fingerprints(results)},
+        "models": [summary.to_dict() for summary in summarize(results)],
+        "items": [
+            {
+                "nodeid": i.nodeid,
+                "model": i.model,
+                "test": i.test,
+                "outcome": i.outcome,
+                "record": i.record,
+            }
+            for i in results.ordered()
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class RunNotes:
+    """What the Markdown and HTML reports say beside the tables: the gates' verdict, the
+    run's settings, and the warnings and notes printed under the terminal leaderboard."""
+
+    verdict: Verdict | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def settings_text(self) -> str:
+        """``max_tokens=512, temperature=0.0, seed=42`` (unset ones left out)."""
+        return ", ".join(f"{k}={v}" for k, v in self.settings.items() if v is not None)
+
+
+def markdown(results: Results, notes: RunNotes | None = None, with_items: bool = False) -> str:
+    """The leaderboard as GitHub Markdown (for a pull-request comment or a step summary): the
+    gates' verdict first, then the tables, what went wrong, the settings, warnings, notes."""
+    notes = notes or RunNotes()
+    parts = ["## LLM benchmark", ""]
+    if notes.verdict is not None:
+        parts += [notes.verdict.markdown(), ""]
+    named = [m for m in results.models() if results.labels.get(m, m) != m]
+    if named:
+        legend = ", ".join(f"{for_markdown(results.labels[m])} = {for_markdown(m)}" for m in named)
+        parts += [f"Models: {legend}", ""]
+    parts.append(_markdown_table(*model_rows(results)))
+    trouble = problems(results, None)
+    if trouble:
+        parts += ["", "**What went wrong**", ""] + [f"- {for_markdown(t)}" for t in trouble]
+    if notes.settings:
+        parts += ["", f"Run settings: {for_markdown(notes.settings_text())}"]
+    for title, lines in (("Warnings", notes.warnings), ("Notes", notes.notes)):
+        if lines:
+            parts += ["", f"**{title}**", ""] + [f"- {for_markdown(line)}" for line in lines]
+    if with_items:
+        parts += [
+            "",
+            "<details><summary>Items</summary>",
+            "",
+            _markdown_table(*item_rows(results)),
+            "",
+            "</details>",
+        ]
+    return "\n".join(parts) + "\n"
+
+
+def _markdown_table(headers: list[str], rows: list[list[str]]) -> str:
+    """A GitHub table whose cells cannot break it (``|``) or inject HTML or escapes."""
+    return tabulate(
+        [[for_markdown(cell) for cell in row] for row in rows],
+        headers=[for_markdown(h) for h in headers],
+        tablefmt="github",
+        disable_numparse=True,
+    )
+
+
+def html_page(results: Results, notes: RunNotes | None = None) -> str:
+    """The offline HTML page (see :mod:`pytest_llmbench.report.html`)."""
+    notes = notes or RunNotes()
+    return html.html_page(
+        results,
+        version=plugin_version(),
+        verdict=notes.verdict,
+        settings=notes.settings_text(),
+        warnings=notes.warnings,
+        notes=notes.notes,
+    )

@@ -1,0 +1,468 @@
+"""Gathering item records from reports (controller side) and rendering the leaderboard."""
+
+from __future__ import annotations
+
+import statistics
+import textwrap
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from pytest_llmbench.metrics import (
+    DECODE_TPS,
+    OUTPUT_TOKENS,
+    PROMPT_TPS,
+    SCORE,
+    SERVER_DECODE_TPS,
+    THINKING_TOKENS,
+    TRUNCATED,
+    TTFA_S,
+    TTFT_S,
+    Metric,
+    column_metrics,
+    registry,
+    score_metric,
+)
+from pytest_llmbench.records import record_from_report
+from pytest_llmbench.report.summary import ModelSummary
+from pytest_llmbench.report.tables import Column, Fitted, fit, shorten, table_width
+from pytest_llmbench.text_safety import for_cell
+from pytest_llmbench.verdict.outcome import Outcome, fold
+
+
+@dataclass
+class ItemResult:
+    """The outcome of one model × test item, folded from its setup/call/teardown reports."""
+
+    nodeid: str
+    model: str
+    test: str
+    outcome: Outcome = "pending"
+    record: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def generations(self) -> list[dict[str, Any]]:
+        return list(self.record.get("generations") or [])
+
+
+class Results:
+    """Fed by ``pytest_runtest_logreport``; identical with and without pytest-xdist because
+    everything it reads travels on the reports."""
+
+    def __init__(self, model_order: Sequence[str], labels: Mapping[str, str] | None = None) -> None:
+        self.model_order = list(model_order)
+        self.labels = dict(labels or {})
+        """Short table labels by model id (``specs.labels``); the id where none is given."""
+        self.items: dict[str, ItemResult] = {}
+
+    def add(self, report: pytest.TestReport) -> None:
+        record = record_from_report(report)
+        if record is None:
+            return
+        item = self.items.get(report.nodeid)
+        if item is None:
+            item = self.items[report.nodeid] = ItemResult(
+                report.nodeid, record["model"], record["test"]
+            )
+        if (
+            record.get("generations")
+            or record.get("scores")
+            or record.get("error")
+            or not item.record
+        ):
+            item.record = record
+        item.outcome = fold(item.outcome, report)
+
+    def ordered(self) -> list[ItemResult]:
+        def key(item: ItemResult) -> tuple[int, str]:
+            try:
+                return (self.model_order.index(item.model), item.nodeid)
+            except ValueError:
+                return (len(self.model_order), item.nodeid)
+
+        return sorted(self.items.values(), key=key)
+
+    def models(self) -> list[str]:
+        seen = [i.model for i in self.ordered()]
+        return list(dict.fromkeys(seen))
+
+
+def summarize(results: Results) -> list[ModelSummary]:
+    """One summary per model, in ``--llm-models`` order (the leaderboard's rows, the JSON
+    report's ``models``)."""
+    by_model: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for item in results.ordered():
+        by_model.setdefault(item.model, []).append((item.outcome, item.record))
+    return [ModelSummary.of(model, items) for model, items in by_model.items()]
+
+
+def benchmark_of(record: dict[str, Any]) -> str:
+    """The benchmark an item belongs to: the name its test gives, else the test function's
+    name without its parameters and ``test_`` prefix (``test_todo_app[v1]`` -> ``todo_app``)."""
+    name = str(record.get("benchmark") or record.get("test") or "?")
+    base = name.split("[", 1)[0]
+    return base.removeprefix("test_") or base
+
+
+@dataclass(frozen=True)
+class BenchmarkCell:
+    """One model on one benchmark: its items' mean score and how many passed."""
+
+    items: int
+    passed: int
+    ran: int
+    errors: int
+    score: float | None
+
+    def text(self) -> str:
+        """``60.0 1/2`` (mean score /100, passed/ran); ``2/3`` when nothing was scored."""
+        counts = f"{self.passed}/{self.ran}" if self.ran else "-"
+        if self.errors:
+            counts += f" {self.errors}E"
+        return counts if self.score is None else f"{SCORE.format(self.score)} {counts}"
+
+
+def benchmark_cells(results: Results) -> dict[str, dict[str, BenchmarkCell]]:
+    """Per benchmark (in order of appearance), per model: score and pass counts."""
+    groups: dict[str, dict[str, list[ItemResult]]] = {}
+    for item in results.ordered():
+        groups.setdefault(benchmark_of(item.record), {}).setdefault(item.model, []).append(item)
+    out: dict[str, dict[str, BenchmarkCell]] = {}
+    for bench in sorted(groups):
+        out[bench] = cells = {}
+        for model, items in groups[bench].items():
+            outcomes = [i.outcome for i in items]
+            scores = [v for i in items for v in SCORE.values(i.record)]
+            cells[model] = BenchmarkCell(
+                len(items),
+                outcomes.count("passed"),
+                outcomes.count("passed") + outcomes.count("failed"),
+                outcomes.count("error"),
+                statistics.fmean(scores) if scores else None,
+            )
+    return out
+
+
+def named_scores(results: Results) -> dict[str, dict[str, float]]:
+    """``llm.record_score(name, value)`` names other than the total: mean per model."""
+    values: dict[str, dict[str, list[float]]] = {}
+    for item in results.ordered():
+        for name, value in (item.record.get("scores") or {}).items():
+            if name != SCORE.name and value is not None:
+                values.setdefault(name, {}).setdefault(item.model, []).append(float(value))
+    return {
+        name: {model: statistics.fmean(v) for model, v in per.items()}
+        for name, per in values.items()
+    }
+
+
+#: Which per-model figures stay longest when the terminal is narrow (lower stays longer);
+#: a layout choice over the registry's metrics, which define what each one is.
+_KEEP = {
+    TTFT_S.name: 1,
+    DECODE_TPS.name: 2,
+    TRUNCATED.name: 3,
+    TTFA_S.name: 4,
+    THINKING_TOKENS.name: 4,
+    OUTPUT_TOKENS.name: 5,
+    SERVER_DECODE_TPS.name: 6,
+    PROMPT_TPS.name: 7,
+}
+
+
+def _shown_metrics(summaries: list[ModelSummary]) -> list[Metric]:
+    """The registry's leaderboard metrics (the total score aside: benchmarks have their own
+    columns), plus time to first answer and thinking tokens when a model thought."""
+    thought = any(s.value(THINKING_TOKENS) for s in summaries)
+    extra = (TTFA_S, THINKING_TOKENS) if thought else ()
+    wanted = {m.name for m in (*column_metrics(), *extra)} - {SCORE.name}
+    return [m for m in registry() if m.name in wanted and m.summary]
+
+
+def _carries_data(metric: Metric, summaries: list[ModelSummary]) -> bool:
+    """Some model has a figure for it (and, for a count such as truncations or output tokens,
+    not 0: known answers, ``answers:DIR``, count no tokens)."""
+    if not any(s.has(metric) for s in summaries):
+        return False
+    counted = metric.source == "flag" or metric.summary == ("count",)
+    return not (counted and not any(s.value(metric) for s in summaries))
+
+
+def _label(results: Results, model: str) -> str:
+    return results.labels.get(model, model)
+
+
+def model_columns(results: Results, *, benchmarks: bool = True) -> list[Column]:
+    """The per-model table: label, counts, one column per benchmark and named score, then
+    the speed figures that carry data in this run."""
+    summaries = summarize(results)
+    models = [s.model for s in summaries]
+    columns = [
+        Column("model", tuple(_label(results, m) for m in models), shrink=True),
+        Column("n", tuple(str(s.items) for s in summaries)),
+        Column("pass", tuple(str(s.passed) for s in summaries)),
+        Column("fail", tuple(str(s.failed) for s in summaries)),
+        Column("err", tuple(str(s.errors) for s in summaries)),
+    ]
+    if benchmarks:
+        columns += benchmark_columns(results, models)
+    for metric in _shown_metrics(summaries):
+        if _carries_data(metric, summaries):
+            cells = tuple(s.cell(metric) for s in summaries)
+            columns.append(Column(metric.label, cells, _KEEP.get(metric.name, 9)))
+    return columns
+
+
+def benchmark_columns(results: Results, models: list[str]) -> list[Column]:
+    """One column per benchmark (``score passed/ran``) and per named score (mean)."""
+    columns = []
+    for bench, per_model in benchmark_cells(results).items():
+        cells = tuple(per_model[m].text() if m in per_model else "" for m in models)
+        columns.append(Column(bench, cells))
+    for name, means in named_scores(results).items():
+        shown = score_metric(name)  # on the test's own scale, not /100
+        cells = tuple(shown.format(means[m]) if m in means else "-" for m in models)
+        columns.append(Column(name, cells))
+    return columns
+
+
+def model_rows(results: Results) -> tuple[list[str], list[list[str]]]:
+    """One row per model, every column (for Markdown and HTML, where width is no issue)."""
+    columns = model_columns(results)
+    rows = [list(r) for r in zip(*(c.cells for c in columns), strict=True)]
+    return [c.header for c in columns], rows
+
+
+def matrix_columns(results: Results) -> list[Column]:
+    """Benchmarks down, models across: ``score passed/ran`` cells."""
+    cells = benchmark_cells(results)
+    columns = [Column("benchmark", tuple(cells), shrink=True)]
+    for model in results.models():
+        column = [cells[b][model].text() if model in cells[b] else "" for b in cells]
+        columns.append(Column(_label(results, model), tuple(column), shrink=True))
+    return columns
+
+
+def named_columns(results: Results, *, across: bool) -> list[Column]:
+    """The ``record_score`` names, each on its own scale: names down and models across, or
+    (``across`` False, where models are too many) one row per name × model."""
+    named = named_scores(results)
+    if across:
+        columns = [Column("score", tuple(named), shrink=True)]
+        for model in results.models():
+            column = tuple(
+                score_metric(n).format(named[n][model]) if model in named[n] else "-" for n in named
+            )
+            columns.append(Column(_label(results, model), column, shrink=True))
+        return columns
+    rows = [
+        (n, model, score_metric(n).format(v))
+        for n, per in named.items()
+        for model, v in per.items()
+    ]
+    return [
+        Column("score", tuple(r[0] for r in rows), shrink=True),
+        Column("model", tuple(_label(results, r[1]) for r in rows), shrink=True),
+        Column("mean", tuple(r[2] for r in rows)),
+    ]
+
+
+def long_columns(results: Results) -> list[Column]:
+    """One row per benchmark × model (where models are too many to go across)."""
+    rows = [
+        (bench, _label(results, model), cell)
+        for bench, per_model in benchmark_cells(results).items()
+        for model, cell in per_model.items()
+    ]
+    return [
+        Column("benchmark", tuple(r[0] for r in rows), shrink=True),
+        Column("model", tuple(r[1] for r in rows), shrink=True),
+        Column("score", tuple(SCORE.format(r[2].score) for r in rows)),
+        Column("passed", tuple(f"{r[2].passed}/{r[2].ran}" for r in rows)),
+        Column("err", tuple(str(r[2].errors) for r in rows)),
+    ]
+
+
+def check_columns(results: Results) -> list[Column]:
+    """Per model × benchmark × check: the check's mean score and how often it passed."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for item in results.ordered():
+        bench = benchmark_of(item.record)
+        for check in (item.record.get("score") or {}).get("checks") or ():
+            groups.setdefault((item.model, bench, str(check["name"])), []).append(check)
+    keys = list(groups)
+    return [
+        Column("model", tuple(_label(results, k[0]) for k in keys), shrink=True),
+        Column("benchmark", tuple(k[1] for k in keys), shrink=True),
+        Column("check", tuple(k[2] for k in keys), shrink=True),
+        Column(
+            "score",
+            tuple(
+                SCORE.format(statistics.fmean(100 * float(c["score"]) for c in groups[k]))
+                for k in keys
+            ),
+        ),
+        Column(
+            "passed",
+            tuple(f"{sum(bool(c.get('passed')) for c in g)}/{len(g)}" for g in groups.values()),
+        ),
+    ]
+
+
+#: Per-item figures of the last generation in the items table.
+ITEM_COLUMNS = (TTFT_S, DECODE_TPS, SERVER_DECODE_TPS, OUTPUT_TOKENS)
+
+
+def failure_line(record: Mapping[str, Any]) -> str:
+    """The first line of why the test failed (its assertion message), or ``""``."""
+    lines = str(record.get("failure") or "").strip().splitlines()
+    return shorten(lines[0], 200) if lines else ""
+
+
+def _diagnosis(item: ItemResult) -> str:
+    notes = list((item.record.get("score") or {}).get("diagnoses") or [])
+    if item.record.get("error"):
+        notes.append(str(item.record["error"]).splitlines()[0][:200])
+    if not notes:  # a diagnosis or error says it better than the assertion quoting it
+        notes.append(failure_line(item.record))
+    return "; ".join(n for n in notes if n)
+
+
+def item_columns(results: Results) -> list[Column]:
+    """One row per model × test item."""
+    items = results.ordered()
+    last = [i.generations[-1] if i.generations else {} for i in items]
+    columns = [
+        Column("model", tuple(_label(results, i.model) for i in items), shrink=True),
+        Column("test", tuple(i.test for i in items), shrink=True),
+        Column("outcome", tuple(i.outcome for i in items)),
+    ]
+    for n, metric in enumerate(ITEM_COLUMNS):
+        cells = tuple(metric.format(g.get("metrics", {}).get(metric.name)) for g in last)
+        columns.append(Column(metric.label, cells, 3 + n))  # before the diagnosis is cut
+    columns += [
+        Column("finish", tuple(str(g.get("finish_reason") or "-") for g in last), 1),
+        Column(
+            "score", tuple(SCORE.format(i.record.get("scores", {}).get(SCORE.name)) for i in items)
+        ),
+        Column("diagnosis", tuple(_diagnosis(i) for i in items), shrink=True),
+    ]
+    return columns
+
+
+def item_rows(results: Results) -> tuple[list[str], list[list[str]]]:
+    """One row per model × test item, every column."""
+    columns = item_columns(results)
+    rows = [list(r) for r in zip(*(c.cells for c in columns), strict=True)]
+    return [c.header for c in columns], rows
+
+
+def problems(results: Results, width: int | None, limit: int = 5) -> list[str]:
+    """What went wrong, per model: each diagnosis or error once, with how often and where,
+    the most frequent first."""
+    lines = []
+    for model in results.models():
+        where: dict[str, list[str]] = {}
+        for item in results.ordered():
+            if item.model != model:
+                continue
+            notes = list((item.record.get("score") or {}).get("diagnoses") or ())
+            if item.record.get("error"):
+                first = str(item.record["error"]).splitlines()[0]
+                notes.append(shorten(first.removeprefix(f"{model}: "), 160))
+            failure = failure_line(item.record)
+            if failure and not notes and not failure.startswith("threshold missed"):
+                notes.append(shorten(failure, 160))
+            for note in notes:
+                where.setdefault(note, []).append(benchmark_of(item.record))
+        if not where:
+            continue
+        ranked = sorted(where.items(), key=lambda kv: -len(kv[1]))
+        parts = []
+        for note, benches in ranked[:limit]:
+            count = f" ×{len(benches)}" if len(benches) > 1 else ""
+            parts.append(f"{note}{count} ({', '.join(dict.fromkeys(benches))})")
+        if len(ranked) > limit:
+            parts.append(f"{len(ranked) - limit} more (-v, --llm-html)")
+        text = for_cell(f"{_label(results, model)}: " + "; ".join(parts))
+        wrapped = textwrap.wrap(
+            text, width or 10_000, subsequent_indent="  ", break_on_hyphens=False
+        )
+        lines += wrapped or [text]
+    return lines
+
+
+def _items(results: Results, width: int | None) -> str:
+    """The items table; where the model column would squeeze it, one table per model under
+    the model's name instead."""
+    columns = _safe(item_columns(results))
+    if width is None or table_width(columns) <= width:
+        return _section("items:", fit(columns, width), width)
+    out = []
+    for model in results.models():
+        keep = [i for i, item in enumerate(results.ordered()) if item.model == model]
+        own = [Column(c.header, tuple(c.cells[i] for i in keep), c.priority, c.shrink)
+               for c in columns[1:]]  # fmt: skip
+        out.append(_section(f"items of {_label(results, model)}:", fit(own, width), width))
+    return "\n\n".join(out)
+
+
+def _section(title: str, fitted: Fitted, width: int | None) -> str:
+    text = f"{title}\n{fitted.text}" if title else fitted.text
+    if fitted.dropped:
+        note = (
+            f"(left out to fit {width} columns: {', '.join(fitted.dropped)}; "
+            f"all in --llm-json / --llm-html)"
+        )
+        text += "\n" + "\n".join(textwrap.wrap(note, width or 10_000, break_on_hyphens=False))
+    return text
+
+
+def _safe(columns: list[Column]) -> list[Column]:
+    """Cells as they may be shown: escape sequences from outside text shown, not obeyed."""
+    return [
+        Column(for_cell(c.header), tuple(map(for_cell, c.cells)), c.priority, c.shrink)
+        for c in columns
+    ]
+
+
+def render(results: Results, mode: str, verbose: int, width: int | None = None) -> str:
+    """The leaderboard text for ``mode`` (models, items, both, none, auto) within ``width``
+    columns: per model (counts, a column per benchmark, speed), benchmarks × models when the
+    benchmark columns do not fit beside TTFT, tok/s and trunc, what went wrong; with ``-v`` (or
+    ``both``) also per check and per item."""
+    if not results.items or mode == "none":
+        return ""
+    parts = []
+    if mode in ("models", "both", "auto"):
+        wide = fit(_safe(model_columns(results)), width)
+        first = {TTFT_S.label, DECODE_TPS.label, TRUNCATED.label}  # kept before benchmarks
+        if not (first & set(wide.dropped) or wide.shortened):
+            parts.append(_section("", wide, width))
+        else:  # benchmarks go to a table of their own, so the speed figures stay
+            parts.append(
+                _section("", fit(_safe(model_columns(results, benchmarks=False)), width), width)
+            )
+            across = _safe(matrix_columns(results))
+            if width is None or table_width(across) <= width:
+                matrix = fit(across, width)
+            else:
+                matrix = fit(_safe(long_columns(results)), width)
+            parts.append(_section("benchmarks (mean score /100, passed/ran):", matrix, width))
+            if named_scores(results):
+                across = _safe(named_columns(results, across=True))
+                if width is not None and table_width(across) > width:
+                    across = _safe(named_columns(results, across=False))
+                title = "record_score names (mean per model, each on its own scale):"
+                parts.append(_section(title, fit(across, width), width))
+        trouble = problems(results, width)
+        if trouble:
+            parts.append("\n".join(["what went wrong:", *trouble]))
+    detail = mode == "both" or (mode == "auto" and verbose > 0)
+    if detail and any((i.record.get("score") or {}).get("checks") for i in results.items.values()):
+        parts.append(_section("checks:", fit(_safe(check_columns(results)), width), width))
+    if mode in ("items", "both") or (mode == "auto" and verbose > 0):
+        parts.append(_items(results, width))
+    return "\n\n".join(parts)

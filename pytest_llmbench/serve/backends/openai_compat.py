@@ -1,0 +1,177 @@
+"""OpenAI-compatible ``/v1/chat/completions`` streaming (SSE), shared by llama-server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+from pytest_llmbench.errors import ModelNotFound, StreamError
+from pytest_llmbench.generate.generation import Settings
+from pytest_llmbench.generate.streaming import (
+    Accumulator,
+    Delta,
+    iter_lines,
+    iter_sse_data,
+    parse_json_line,
+)
+from pytest_llmbench.serve.backends.base import Backend, Messages, Progress
+from pytest_llmbench.serve.backends.bounded import BoundedResponse, ServerClient, get_json
+from pytest_llmbench.serve.server_info import ServerOptions
+from pytest_llmbench.serve.wire import Reader, bad_value
+
+
+class OpenAIBackend(Backend):
+    """Any OpenAI-compatible endpoint (``openai:MODEL@URL``). Sends only standard fields."""
+
+    base_url: str
+
+    def __init__(self, spec: Any, options: ServerOptions | None = None) -> None:
+        super().__init__(spec, options)
+        self.base_url = (spec.url or "").removesuffix("/v1")
+
+    def headers(self) -> dict[str, str]:
+        key = self.options.api_key
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def prepare(self, settings: Settings, progress: Progress) -> float | None:
+        with ServerClient(self.label, headers=self.headers()) as client:
+            # A llama-server that is still loading answers 503 here: wait for it.
+            listing = get_json(
+                client,
+                f"{self.base_url}/v1/models",
+                self.label,
+                wait_s=self.options.health_timeout_s,
+                progress=progress,
+            )
+        ids = [m.get("id") for m in listing.get("data", []) if isinstance(m, dict)]
+        if ids and self.spec.model not in ids:
+            raise ModelNotFound(
+                f"{self.label}: the endpoint does not list model {self.spec.model!r} "
+                f"(it has: {', '.join(map(str, ids[:10]))}). Fix the name in --llm-models."
+            )
+        self.server_info = replace(self.server_info, model_id=self.spec.model)
+        return None
+
+    def release(self) -> None:
+        return None
+
+    def generate_url(self) -> str:
+        return f"{self.base_url}/v1/chat/completions"
+
+    def request_body(self, messages: Messages, settings: Settings) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.spec.model,
+            "messages": messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "max_tokens": settings.max_tokens,
+            "temperature": settings.temperature,
+            "seed": settings.seed,
+        }
+        if settings.top_p is not None:
+            body["top_p"] = settings.top_p
+        if settings.stop:
+            body["stop"] = list(settings.stop)
+        return body
+
+    def iter_deltas(self, response: BoundedResponse) -> Iterator[Delta]:
+        label = self.label
+        read = Reader(label)
+        for payload in iter_sse_data(iter_lines(self.stream_text(response))):
+            if payload == "[DONE]":
+                return
+            event = parse_json_line(payload, label, "SSE")
+            error = event.get("error")
+            if error is not None:
+                message = error.get("message", error) if isinstance(error, dict) else error
+                raise StreamError(f"{label}: the server reported an error mid-stream: {message}")
+            final = _final(event, read) if ("usage" in event or "timings" in event) else None
+            if self.server_info.build is None:
+                fingerprint = read.text(event, "system_fingerprint", "event")
+                if fingerprint:
+                    self.server_info = replace(self.server_info, build=fingerprint)
+            choices = event.get("choices")
+            if not choices:
+                if final:
+                    yield Delta(final=final)
+                continue
+            if type(choices) is not list or type(choice := choices[0]) is not dict:
+                raise bad_value(label, "event.choices", choices, "an array of objects")
+            delta = choice.get("delta")
+            if type(delta) is not dict:
+                delta = read.object(choice, "delta", "choices[0]")
+            content = delta.get("content")
+            if content is not None and type(content) is not str:
+                raise bad_value(label, "choices[0].delta.content", content, "a string")
+            # llama-server: reasoning_content; Ollama's and vLLM's OpenAI layer: reasoning
+            thinking = delta.get("reasoning_content") or delta.get("reasoning")
+            if thinking is not None and type(thinking) is not str:
+                raise bad_value(label, "choices[0].delta.reasoning", thinking, "a string")
+            finish = choice.get("finish_reason")
+            if finish is not None and type(finish) is not str:
+                raise bad_value(label, "choices[0].finish_reason", finish, "a string")
+            yield Delta(content or "", thinking or "", finish, final)
+        raise StreamError(
+            f"{label}: the stream ended without [DONE] (connection closed early); "
+            f"the answer is incomplete. Check the server log."
+        )
+
+    def metrics(self, acc: Accumulator) -> dict[str, Any]:
+        usage = acc.final.get("usage") or {}
+        timings = acc.final.get("timings") or {}
+        out: dict[str, Any] = {
+            "prompt_tokens": _first(usage.get("prompt_tokens"), timings.get("prompt_n")),
+            "output_tokens": _first(usage.get("completion_tokens"), timings.get("predicted_n")),
+        }
+        # The OpenAI usage details (vLLM, OpenAI): the server's own counts of reused prompt
+        # tokens and of reasoning tokens, used where it gives them.
+        if usage.get("cached_tokens") is not None:
+            out["cached_prompt_tokens"] = usage["cached_tokens"]
+        if usage.get("reasoning_tokens") is not None:
+            out["thinking_tokens"] = usage["reasoning_tokens"]
+        if timings:
+            # llama-server writes 0.0 for a rate whose divisor is not known, and
+            # predicted_per_second is (n - 1) / t, 0.0 for n <= 1 (tools/server/
+            # server-common.h, n_gen_tps / n_prompt_tps): not reported, never 0 tok/s.
+            out.update(
+                cached_prompt_tokens=_first(timings.get("cache_n"), usage.get("cached_tokens")),
+                server_decode_tps=timings.get("predicted_per_second") or None,
+                prompt_tps=timings.get("prompt_per_second") or None,
+                server_prompt_ms=timings.get("prompt_ms"),
+                server_decode_ms=timings.get("predicted_ms"),
+            )
+            if usage.get("prompt_tokens") is None and timings.get("cache_n") is not None:
+                out["prompt_tokens"] = (timings.get("prompt_n") or 0) + timings["cache_n"]
+        return out
+
+
+_USAGE_COUNTS = ("prompt_tokens", "completion_tokens")
+_USAGE_DETAILS = (
+    ("prompt_tokens_details", "cached_tokens"),
+    ("completion_tokens_details", "reasoning_tokens"),
+)
+_TIMING_COUNTS = ("cache_n", "prompt_n", "predicted_n")
+_TIMING_NUMBERS = ("prompt_ms", "predicted_ms", "prompt_per_second", "predicted_per_second")
+
+
+def _final(event: dict[str, Any], read: Reader) -> dict[str, Any] | None:
+    """The ``usage`` and ``timings`` of an event, typed (only the fields the plugin reads)."""
+    final: dict[str, Any] = {}
+    usage = read.object(event, "usage", "event")
+    if usage:
+        final["usage"] = {k: read.count(usage, k, "usage") for k in _USAGE_COUNTS}
+        for details, key in _USAGE_DETAILS:
+            where = f"usage.{details}"
+            final["usage"][key] = read.count(read.object(usage, details, "usage"), key, where)
+    timings = read.object(event, "timings", "event")
+    if timings:
+        final["timings"] = {
+            **{k: read.count(timings, k, "timings") for k in _TIMING_COUNTS},
+            **{k: read.number(timings, k, "timings") for k in _TIMING_NUMBERS},
+        }
+    return final or None
+
+
+def _first(*values: int | None) -> int | None:
+    return next((v for v in values if v is not None), None)

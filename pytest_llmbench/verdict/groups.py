@@ -1,0 +1,160 @@
+"""Repeat groups: the repetitions of one model × test, and the gates judged on them together.
+
+A test run ``N`` times (``--llm-repeat``, ``@pytest.mark.llm(repeat=N)``) gets one verdict per
+gate: its pass rate against ``min_pass_rate``, and each threshold against the median of the
+values pooled over its repetitions (README: "an item whose median misses one fails").
+Built on the controller from the records on the reports, so it is the same under xdist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pytest_llmbench.config.thresholds import parse_thresholds
+from pytest_llmbench.report.leaderboard import ItemResult
+from pytest_llmbench.report.tables import Column, fit
+from pytest_llmbench.text_safety import for_cell
+from pytest_llmbench.verdict.gates import check_pooled, pass_at_k
+
+
+@dataclass(frozen=True)
+class RepeatGroup:
+    model: str
+    test: str
+    items: tuple[ItemResult, ...]
+    pass_k: int
+
+    @property
+    def ran(self) -> list[ItemResult]:
+        """The repetitions that produced a verdict on the model (not errors or skips)."""
+        return [i for i in self.items if i.outcome in ("passed", "failed")]
+
+    @property
+    def passed(self) -> int:
+        return sum(i.outcome == "passed" for i in self.items)
+
+    @property
+    def errors(self) -> int:
+        return sum(i.outcome == "error" for i in self.items)
+
+    @property
+    def pass_rate(self) -> float | None:
+        return self.passed / len(self.ran) if self.ran else None
+
+    @property
+    def k(self) -> int:
+        return min(self.pass_k, len(self.ran))
+
+    def pass_at(self, k: int) -> float | None:
+        return pass_at_k(len(self.ran), self.passed, k) if self.ran else None
+
+    @property
+    def min_pass_rate(self) -> float | None:
+        rates = (i.record.get("min_pass_rate") for i in self.items)
+        return next((float(r) for r in rates if r is not None), None)
+
+    @property
+    def pass_rate_ok(self) -> bool | None:
+        """The pass-rate gate's verdict; ``None`` when the test has none."""
+        gate, rate = self.min_pass_rate, self.pass_rate
+        return None if gate is None else (rate is not None and rate >= gate)
+
+    @property
+    def thresholds(self) -> list[str]:
+        return next((list(t) for i in self.items if (t := i.record.get("thresholds"))), [])
+
+    @property
+    def thresholds_missed(self) -> list[str]:
+        """The thresholds the group's median misses (value, limit and spread)."""
+        if not self.thresholds:
+            return []
+        records = [i.record for i in self.ran]
+        return check_pooled(records, parse_thresholds(self.thresholds))
+
+    @property
+    def gated(self) -> bool:
+        return self.min_pass_rate is not None or bool(self.thresholds)
+
+    @property
+    def ok(self) -> bool:
+        """Every gate of the group holds."""
+        return self.pass_rate_ok is not False and not self.thresholds_missed
+
+    @property
+    def forgiven(self) -> list[str]:
+        """Node ids whose failures the group's met pass rate excuses (never an error)."""
+        if not self.pass_rate_ok or self.thresholds_missed:
+            return []
+        return [i.nodeid for i in self.items if i.outcome == "failed"]
+
+    def gate_lines(self) -> list[str]:
+        """One line per gate of the group, ``OK`` or ``FAILED``."""
+        lines = []
+        where = f"{self.model} {self.test}"
+        if self.min_pass_rate is not None:
+            verdict = "OK" if self.pass_rate_ok else "FAILED"
+            rate = "-" if self.pass_rate is None else f"{self.pass_rate:.2f}"
+            lines.append(
+                f"pass-rate gate {verdict}: {where}: {self.passed}/{len(self.ran)} = {rate} "
+                f"(min {self.min_pass_rate:.2f})"
+            )
+        missed = self.thresholds_missed
+        if self.thresholds and not missed:
+            lines.append(f"threshold gate OK: {where}: {', '.join(self.thresholds)}")
+        lines.extend(f"threshold gate FAILED: {where}: {m}" for m in missed)
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "test": self.test,
+            "n": len(self.items),
+            "ran": len(self.ran),
+            "passed": self.passed,
+            "errors": self.errors,
+            "pass_rate": self.pass_rate,
+            "pass@1": self.pass_at(1),
+            "k": self.k,
+            "pass@k": self.pass_at(self.k),
+            "min_pass_rate": self.min_pass_rate,
+            "gate_ok": self.pass_rate_ok,
+            "thresholds": self.thresholds,
+            "thresholds_missed": self.thresholds_missed,
+            "nodeids": [i.nodeid for i in self.items],
+        }
+
+
+def repeat_groups(items: Sequence[ItemResult], pass_k: int) -> list[RepeatGroup]:
+    """The repeated items grouped per model × test (in ``items`` order)."""
+    groups: dict[tuple[str, str, str], list[ItemResult]] = {}
+    for item in items:
+        if int(item.record.get("repeats") or 1) > 1:
+            where = item.nodeid.rpartition("::")[0]  # the same name in two files: two groups
+            groups.setdefault((item.model, where, item.test), []).append(item)
+    return [
+        RepeatGroup(model, test, tuple(members), pass_k)
+        for (model, _, test), members in groups.items()
+    ]
+
+
+def repeats_table(
+    groups: Sequence[RepeatGroup], labels: Mapping[str, str], width: int | None
+) -> str:
+    """One row per repeat group (model, test, runs, passed, pass@1, pass@k, gate), fitted
+    to ``width`` (long model and test names are cut in the middle)."""
+    columns = [
+        Column("model", tuple(for_cell(labels.get(g.model, g.model)) for g in groups), shrink=True),
+        Column("test", tuple(for_cell(g.test) for g in groups), shrink=True),
+        Column("runs", tuple(str(len(g.items)) for g in groups)),
+        Column("passed", tuple(f"{g.passed}/{len(g.ran)}" for g in groups)),
+        Column("pass@1", tuple(_fmt(g.pass_at(1)) for g in groups)),
+        Column("pass@k", tuple(f"{_fmt(g.pass_at(g.k))} (k={g.k})" for g in groups)),
+        Column("gate", tuple(("ok" if g.ok else "FAILED") if g.gated else "-" for g in groups)),
+    ]
+    return fit(columns, width).text
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"

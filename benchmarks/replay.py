@@ -2,7 +2,7 @@
 
     python -m benchmarks.replay --tokens N
 
-Records what tests/fakes' ``FakeLlamaServer`` and ``FakeOllama`` stream for a reply of N
+Records what the fakes' (fakes/) ``FakeLlamaServer`` and ``FakeOllama`` stream for a reply of N
 tokens, in answer to the plugin's own requests (``Backend.request_body``), and then answers
 every request for the same method and path with those bytes, in 64 KiB HTTP chunks, on one
 port (printed as ``URL http://127.0.0.1:PORT``) until terminated. The fakes write one event
@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from benchmarks.harness import MESSAGES, backend
+from fakes import FakeLlamaServer, FakeOllama, ModelScript
 from pytest_llmbench.generate.generation import Settings
-from tests.fakes import FakeLlamaServer, FakeOllama, ModelScript
 
 Replies = dict[tuple[str, str], tuple[str, bytes]]
 WORDS = (" the", " quick", " brown", " fox", "Hello", ",", " world", ".", " def", " return")

@@ -1,4 +1,4 @@
-"""Tests of the loopback fakes (tests/fakes): shapes, timing, bookkeeping, faults."""
+"""Tests of the loopback fakes (fakes/): shapes, timing, bookkeeping, faults."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes import FakeLlamaServer, FakeOllama, ModelScript
-from tests.fakes._common import Attack
-from tests.fakes.ollama import CURRENT
+from fakes import FakeLlamaServer, FakeOllama, ModelScript
+from fakes._common import Attack
+from fakes.ollama import CURRENT
 
 RFC3339NANO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
 METRICS = (

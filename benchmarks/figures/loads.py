@@ -1,6 +1,6 @@
 """Model loads: each model loaded once per run, 3 models × 5 prompts. Ollama: loads seen by
 the fake's scheduler (the plugin preloads); llama-server: spawns of a fake binary
-(tests/fakes/llama_server_cli.py), also with ``-n 2 --dist loadgroup``."""
+(fakes/llama_server_cli.py), also with ``-n 2 --dist loadgroup``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.harness import PY, ROOT, Bench, Figure, run_pytest, template
-from tests.fakes import FakeOllama, ModelScript
+from fakes import FakeOllama, ModelScript
 
 NAMES = ("m1", "m2", "m3")
 PROMPTS = {"BENCH_PROMPTS": "5"}
@@ -43,7 +43,7 @@ def ollama(bench: Bench, root: Path) -> None:
 def llama_server(bench: Bench, root: Path) -> None:
     binary = root / "llama-server"
     binary.write_text(
-        f'#!/bin/sh\nPYTHONPATH="{ROOT}" exec "{PY}" -m tests.fakes.llama_server_cli "$@"\n'
+        f'#!/bin/sh\nPYTHONPATH="{ROOT}" exec "{PY}" -m fakes.llama_server_cli "$@"\n'
     )
     binary.chmod(0o755)
     for m in NAMES:

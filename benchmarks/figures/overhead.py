@@ -18,9 +18,9 @@ from benchmarks.harness import (
     run_pytest,
     template,
 )
+from fakes import FakeLlamaServer, FakeOllama, ModelScript
 from pytest_llmbench.generate.generation import Settings
 from pytest_llmbench.serve.backends import Backend, Timeouts
-from tests.fakes import FakeLlamaServer, FakeOllama, ModelScript
 
 SCRIPT = ModelScript(["Hello", ",", " world", "."])
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import Bench, Figure, junit_cases, median, run_pytest, template
-from tests.fakes import FakeLlamaServer, ModelScript
+from fakes import FakeLlamaServer, ModelScript
 
 RATE, TOKENS = 50.0, 100
 SCRIPT = ModelScript([f" w{i}" for i in range(TOKENS)], token_delay_s=1 / RATE)

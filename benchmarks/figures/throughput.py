@@ -1,6 +1,6 @@
 """Stream decoding throughput: the plugin's real path (``Backend.generate``) against a bare
 httpx line loop, on replies replayed as fast as the socket allows (benchmarks/replay.py):
-llama-server SSE and Ollama NDJSON, as tests/fakes write them."""
+llama-server SSE and Ollama NDJSON, as fakes/ writes them."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Measure issue 19's server attacks: pytest's peak RSS, wall time and outcome for each, as
-Markdown rows. The hostile server is this checkout's fake (``tests.fakes``, its ``Attack``);
+Markdown rows. The hostile server is this checkout's fake (``fakes/``, its ``Attack``);
 the pytest run that meets it imports whichever ``pytest_llmbench`` is first on
 ``PYTHONPATH``, so an older checkout can be measured with the same script::
 
@@ -22,8 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.fakes import FakeLlamaServer, ModelScript
-from tests.fakes._common import Attack
+from fakes import FakeLlamaServer, ModelScript
+from fakes._common import Attack
 
 STOP_RSS_MB = 3000
 STOP_S = 150.0

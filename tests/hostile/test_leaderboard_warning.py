@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from fakes import FakeLlamaServer, ModelScript
 from pytest_llmbench.sandbox import runner
 from pytest_llmbench.sandbox.containment import (
     MISSING,
@@ -13,7 +14,6 @@ from pytest_llmbench.sandbox.containment import (
     containment,
     sandbox_warnings,
 )
-from tests.fakes import FakeLlamaServer, ModelScript
 
 SCORED = """
 from pytest_llmbench import checks

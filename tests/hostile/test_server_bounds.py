@@ -1,6 +1,6 @@
 """Every byte from a server is bounded, on every request (issue 19 part 3).
 
-Each attack of ``tests.fakes._common.Attack`` (a reply dripping one byte every few seconds,
+Each attack of ``fakes._common.Attack`` (a reply dripping one byte every few seconds,
 a gzip bomb, a 2 GB body, a 100,000-deep JSON value) is aimed at each request the plugin
 makes: discovery (/v1/models, /props), health, Ollama's version, tags, show, ps, preload,
 pull, unload, the memory figures after a generation, and the generation stream. Each must
@@ -19,6 +19,8 @@ from dataclasses import dataclass, replace
 
 import pytest
 
+from fakes import FakeLlamaServer, FakeOllama, ModelScript
+from fakes._common import Attack, FakeHTTPServer
 from pytest_llmbench.config.specs import parse_spec
 from pytest_llmbench.errors import LLMBenchError, ReplyLimitError
 from pytest_llmbench.generate.generation import Settings
@@ -29,8 +31,6 @@ from pytest_llmbench.serve.backends.ollama import OllamaBackend
 from pytest_llmbench.serve.backends.openai_compat import OpenAIBackend
 from pytest_llmbench.serve.reply_limits import ReplyLimits
 from pytest_llmbench.serve.server_info import ServerOptions
-from tests.fakes import FakeLlamaServer, FakeOllama, ModelScript
-from tests.fakes._common import Attack, FakeHTTPServer
 
 SHORT_S = 1.5
 """The total time limit of every request here (the real ones are 5-30 s)."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import FakeLlamaServer, ModelScript
+from fakes import FakeLlamaServer, ModelScript
 
 PLAIN = """
 from pytest_llmbench.checks import Step, run_program

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fakes import FakeLlamaServer, ModelScript
+from fakes import FakeLlamaServer, ModelScript
 
 SCORED = '''
 import os

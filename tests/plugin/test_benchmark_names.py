@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from tests.fakes import ModelScript
-from tests.fakes.ollama import FakeOllama
+from fakes import ModelScript
+from fakes.ollama import FakeOllama
 
 TESTS = '''
 import pytest

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.fakes import ModelScript
-from tests.fakes.llama_server import FakeLlamaServer
+from fakes import ModelScript
+from fakes.llama_server import FakeLlamaServer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,12 +31,12 @@ def test_p(llm, i):
 
 @pytest.fixture
 def fake_bin(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The fake ``llama-server`` binary (tests/fakes/llama_server_cli.py), two GGUF stand-ins,
+    """The fake ``llama-server`` binary (fakes/llama_server_cli.py), two GGUF stand-ins,
     a spawn log, and a plugin cache of this test's own (no turns behind real servers)."""
     binary = pytester.path / "llama-server"
     binary.write_text(
         f'#!/bin/sh\nPYTHONPATH="{ROOT}" exec "{sys.executable}" '
-        f'-m tests.fakes.llama_server_cli "$@"\n'
+        f'-m fakes.llama_server_cli "$@"\n'
     )
     binary.chmod(0o755)
     for name in ("a", "b"):

@@ -9,7 +9,7 @@ from collections import defaultdict
 
 import pytest
 
-from tests.fakes import FakeLlamaServer, ModelScript
+from fakes import FakeLlamaServer, ModelScript
 
 TEST = '''
 import pytest

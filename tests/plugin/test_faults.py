@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes import FakeLlamaServer, ModelScript
+from fakes import FakeLlamaServer, ModelScript
 
 TEST = '''
 def test_answer(llm):

@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 import pytest_llmbench
-from tests.fakes import FakeLlamaServer, ModelScript
+from fakes import FakeLlamaServer, ModelScript
 
 
 @pytest.fixture

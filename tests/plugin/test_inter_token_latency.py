@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.fakes import FakeLlamaServer, ModelScript
+from fakes import FakeLlamaServer, ModelScript
 
 TEST = "def test_answer(llm):\n    assert llm.generate('Say hi').answer\n"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from fakes import FakeLlamaServer, ModelScript
 from pytest_llmbench.checks.judge import verdict_json
-from tests.fakes import FakeLlamaServer, ModelScript
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,7 +70,7 @@ def test_a_stalled_judge_is_stopped_by_the_run_stall_limit(pytester: pytest.Pyte
 def fake_binary(root: Path) -> Path:
     binary = root / "llama-server"
     binary.write_text(
-        f'#!/bin/sh\nPYTHONPATH="{ROOT}" exec "{sys.executable}" -m tests.fakes.llama_server_cli "$@"\n'
+        f'#!/bin/sh\nPYTHONPATH="{ROOT}" exec "{sys.executable}" -m fakes.llama_server_cli "$@"\n'
     )
     binary.chmod(0o755)
     return binary

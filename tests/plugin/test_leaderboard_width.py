@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fakes import ModelScript
-from tests.fakes.ollama import FakeOllama
+from fakes import ModelScript
+from fakes.ollama import FakeOllama
 
 TESTS = '''
 import pytest

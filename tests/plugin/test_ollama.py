@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.fakes import FakeOllama, ModelScript
-from tests.fakes.ollama import VERSIONS
+from fakes import FakeOllama, ModelScript
+from fakes.ollama import VERSIONS
 
 TEST = '''
 import pytest
@@ -127,7 +127,7 @@ def test_starts_ollama_serve_when_nothing_answers_and_stops_it_after(
     bindir.mkdir()
     fake = bindir / "ollama"
     fake.write_text(
-        f"#!/bin/sh\nPYTHONPATH={repo} exec {sys.executable} -m tests.fakes.ollama_cli \"$@\"\n"
+        f"#!/bin/sh\nPYTHONPATH={repo} exec {sys.executable} -m fakes.ollama_cli \"$@\"\n"
     )
     fake.chmod(0o755)
     with socket.socket() as s:

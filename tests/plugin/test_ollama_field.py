@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.fakes import FakeOllama, ModelScript
-from tests.fakes.ollama import VERSIONS
+from fakes import FakeOllama, ModelScript
+from fakes.ollama import VERSIONS
 
 
 @pytest.fixture(params=VERSIONS, ids=[f"ollama-{v}" for v in VERSIONS])

@@ -9,9 +9,9 @@ import os
 
 import pytest
 
+from fakes import FakeLlamaServer, ModelScript
+from fakes.llama_server import MIDSTREAM_ERROR
 from pytest_llmbench import controller, output_files
-from tests.fakes import FakeLlamaServer, ModelScript
-from tests.fakes.llama_server import MIDSTREAM_ERROR
 
 BLOCKS_MARKDOWN = '''
 import os

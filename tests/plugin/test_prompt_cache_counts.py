@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from fakes import FakeLlamaServer, ModelScript
 from pytest_llmbench.generate.caveats import prompt_cache_caveat
-from tests.fakes import FakeLlamaServer, ModelScript
 
 TEST = """
 def test_answer(llm):

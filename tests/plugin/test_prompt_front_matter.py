@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.fakes import FakeLlamaServer, ModelScript
+from fakes import FakeLlamaServer, ModelScript
 
 TEST = """
 from pytest_llmbench.prompts import prompt_params

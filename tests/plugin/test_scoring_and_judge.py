@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from fakes import FakeLlamaServer, ModelScript
 from pytest_llmbench.checks.judge import verdict_json
-from tests.fakes import FakeLlamaServer, ModelScript
 
 PROGRAM = "```python\nimport sys\nprint('hello', sys.argv[1])\n```"
 

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
+from fakes import ModelScript
+from fakes.ollama import FakeOllama
 from pytest_llmbench.config.plan import MARKER_KEYS
-from tests.fakes import ModelScript
-from tests.fakes.ollama import FakeOllama
 
 TESTS = '''
 import pytest

@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from fakes import FakeLlamaServer, ModelScript
+from fakes._common import Request, Responder
 from pytest_llmbench.config.specs import parse_spec
 from pytest_llmbench.errors import LLMBenchError, ServerError, StreamError
 from pytest_llmbench.generate.generation import Settings
@@ -20,8 +22,6 @@ from pytest_llmbench.serve.backends.base import Timeouts
 from pytest_llmbench.serve.backends.llama_cpp import LlamaServerBackend
 from pytest_llmbench.serve.backends.openai_compat import OpenAIBackend
 from pytest_llmbench.serve.server_info import ServerOptions
-from tests.fakes import FakeLlamaServer, ModelScript
-from tests.fakes._common import Request, Responder
 
 HI = [{"role": "user", "content": "Say hi"}]
 TOKENS = ["Hel", "lo", " there", "!"]

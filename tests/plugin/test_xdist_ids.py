@@ -9,8 +9,8 @@ from collections import defaultdict
 
 import pytest
 
-from tests.fakes import ModelScript
-from tests.fakes.ollama import FakeOllama
+from fakes import ModelScript
+from fakes.ollama import FakeOllama
 
 LLM_TEST = """
 import pytest

@@ -1,4 +1,7 @@
-"""Loopback fakes of Ollama and llama-server for the test-suite (stdlib only).
+"""Loopback fakes of Ollama and llama-server for the test-suite and the benchmarks (stdlib only).
+
+Development tooling at the repository root, imported by ``tests/`` and ``benchmarks/``; not
+part of the wheel (pyproject packages only ``pytest_llmbench*``).
 
 ``FakeOllama`` speaks Ollama's native ``/api/*`` (docs/api.md, server/routes.go);
 ``FakeLlamaServer`` speaks llama-server's ``/health``, ``/props``, ``/v1/models`` and
@@ -6,8 +9,8 @@
 and ``.requests``; both answer from a ``ModelScript``.
 """
 
-from tests.fakes._common import FAULTS, ModelScript
-from tests.fakes.llama_server import FakeLlamaServer
-from tests.fakes.ollama import FakeOllama
+from fakes._common import FAULTS, ModelScript
+from fakes.llama_server import FakeLlamaServer
+from fakes.ollama import FakeOllama
 
 __all__ = ["FAULTS", "FakeLlamaServer", "FakeOllama", "ModelScript"]

@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tests.fakes._common import (
+from fakes._common import (
     ClientGone,
     FakeHTTPServer,
     ModelScript,

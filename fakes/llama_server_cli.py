@@ -20,7 +20,7 @@ import signal
 import sys
 import time
 
-from tests.fakes import FakeLlamaServer, ModelScript
+from fakes import FakeLlamaServer, ModelScript
 
 
 def main(argv: list[str]) -> int:

@@ -3,7 +3,7 @@
 
 Used to test that the plugin starts ``ollama serve`` when nothing answers and the binary is
 on PATH. Each start appends a line to ``$LLMBENCH_FAKE_OLLAMA_LOG``;
-``$LLMBENCH_FAKE_OLLAMA_VERSION`` picks the fake's version (``tests.fakes.ollama.VERSIONS``).
+``$LLMBENCH_FAKE_OLLAMA_VERSION`` picks the fake's version (``fakes.ollama.VERSIONS``).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import signal
 import sys
 import time
 
-from tests.fakes import FakeOllama, ModelScript
-from tests.fakes.ollama import V0_12
+from fakes import FakeOllama, ModelScript
+from fakes.ollama import V0_12
 
 
 def main(argv: list[str]) -> int:

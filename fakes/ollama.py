@@ -44,7 +44,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tests.fakes._common import (
+from fakes._common import (
     ClientGone,
     FakeHTTPServer,
     ModelScript,
@@ -416,7 +416,8 @@ class FakeOllama(FakeHTTPServer):
                 return True
             raise _HTTPError(
                 400,
-                f'invalid think value: "{v}" (must be "high", "medium", "low", "max", true, or false)',
+                f'invalid think value: "{v}" '
+                '(must be "high", "medium", "low", "max", true, or false)',
             )
         raise _HTTPError(
             400,

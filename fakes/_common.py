@@ -50,11 +50,11 @@ class Attack:
 
     ``drip``: a 200 and its headers, then a body of ``size`` bytes, one byte every
     ``drip_s``; ``drip_head``: the status line and headers themselves one byte every
-    ``drip_s`` (their end never comes); ``gzip_bomb``: ``Content-Encoding: gzip`` and ``size`` compressed bytes that
-    inflate about 1000 times (to NUL bytes: no line ever ends); ``huge_body``: ``size`` bytes
-    of JSON whitespace; ``deep_json``: one JSON array nested ``depth`` deep. A route that
-    streams (the chat, a pull) gets its own framing: chunks, and the deep value as one SSE
-    event or NDJSON line.
+    ``drip_s`` (their end never comes); ``gzip_bomb``: ``Content-Encoding: gzip`` and
+    ``size`` compressed bytes that inflate about 1000 times (to NUL bytes: no line ever
+    ends); ``huge_body``: ``size`` bytes of JSON whitespace; ``deep_json``: one JSON array
+    nested ``depth`` deep. A route that streams (the chat, a pull) gets its own framing:
+    chunks, and the deep value as one SSE event or NDJSON line.
     """
 
     kind: str

@@ -11,6 +11,8 @@ Refused with ``EPERM``:
 - ``add_key``, ``request_key`` and ``keyctl``: the kernel's keyrings are not namespaced by
   anything the step has (pytest's session keyring is inherited, and the keys in it are the
   program's to read, whatever its uid), as in Flatpak's filter;
+- ``bpf``: BPF maps are kernel memory that no process's count holds (refused already where
+  ``kernel.unprivileged_bpf_disabled`` is set, not on every machine);
 - every system call of another ABI (x32, i386 on x86_64), where the numbers differ.
 
 A classic BPF program for bwrap's ``--seccomp FD`` (bwrap sets ``no_new_privs`` first).
@@ -40,6 +42,7 @@ _ABIS: dict[str, tuple[int, dict[str, int]]] = {
             "add_key": 248,
             "request_key": 249,
             "keyctl": 250,
+            "bpf": 321,
         },
     ),
     "aarch64": (
@@ -52,6 +55,7 @@ _ABIS: dict[str, tuple[int, dict[str, int]]] = {
             "add_key": 217,
             "request_key": 218,
             "keyctl": 219,
+            "bpf": 280,
         },
     ),
 }
@@ -63,6 +67,7 @@ REFUSED = (
     "add_key",
     "request_key",
     "keyctl",
+    "bpf",
 )
 
 

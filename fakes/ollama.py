@@ -43,6 +43,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from fakes._common import (
     ClientGone,
@@ -267,7 +268,8 @@ class FakeOllama(FakeHTTPServer):
     """Ollama on loopback. ``models`` are the installed models (None = none installed),
     keyed by name (``m`` means ``m:latest``); ``pull_catalog`` is what ``/api/pull`` can
     download. ``events`` logs ("load"|"unload", name) as the fake scheduler acts;
-    ``requests`` every request received.
+    ``requests`` every request received. ``tamper(path, obj)`` rewrites each JSON object
+    it answers (a plain reply or one line of a stream) to the request for ``path``.
     """
 
     def __init__(
@@ -280,9 +282,11 @@ class FakeOllama(FakeHTTPServer):
         default_keep_alive_s: float = 300.0,
         unload_delay_s: float = 0.0,
         max_loaded: int | None = None,
+        tamper: Callable[[str, dict[str, Any]], Any] | None = None,
         port: int = 0,
     ) -> None:
         super().__init__(port)
+        self.tamper = tamper
         self.version = version
         self.current = _version_tuple(version) >= (0, 30)
         """The llama-server-driven line (v0.30+)."""
@@ -362,7 +366,13 @@ class FakeOllama(FakeHTTPServer):
 
     # -- plumbing --------------------------------------------------------------------
     def _json(self, resp: Responder, status: int, obj: Any, *, head: bool = False) -> None:
-        resp.send(status, go_json(obj), JSON_CT, head=head)
+        resp.send(status, self._out(resp, obj), JSON_CT, head=head)
+
+    def _out(self, resp: Responder, obj: Any) -> bytes:
+        """``obj`` as Go writes it, after ``tamper``."""
+        if self.tamper is not None and isinstance(obj, dict):
+            obj = self.tamper(urlsplit(resp.h.path).path, json.loads(json.dumps(obj)))
+        return go_json(obj)
 
     def _error(self, resp: Responder, status: int, message: str) -> None:
         self._json(resp, status, {"error": message})
@@ -673,7 +683,7 @@ class FakeOllama(FakeHTTPServer):
         if stream:
             resp.begin_stream(200, NDJSON_CT)
             for ev in events:
-                resp.write(go_json(ev) + b"\n")
+                resp.write(self._out(resp, ev) + b"\n")
             if error is not None:
                 resp.write(go_json({"error": error}) + b"\n")
             resp.end()
@@ -839,7 +849,7 @@ class FakeOllama(FakeHTTPServer):
                 held += piece
                 continue
             if stream:
-                resp.write(go_json(self._chunk(name, chat, kind, held + piece)) + b"\n")
+                resp.write(self._out(resp, self._chunk(name, chat, kind, held + piece)) + b"\n")
             held = ""
         if plan.finish == "stop" and plan.pieces:
             resp.wait(script.token_delay_s)  # the EOS sample, counted in eval_count
@@ -867,7 +877,7 @@ class FakeOllama(FakeHTTPServer):
         }
         release()
         if stream:
-            resp.write(go_json(final) + b"\n")
+            resp.write(self._out(resp, final) + b"\n")
             resp.end()
         else:
             self._json(resp, 200, final)

@@ -23,8 +23,8 @@ import os
 import shutil
 import time
 import warnings
-from collections.abc import Iterator, Mapping
-from dataclasses import replace
+from collections.abc import Iterator
+from dataclasses import asdict, replace
 from typing import Any
 
 from pytest_llmbench.config.specs import ModelSpec
@@ -42,10 +42,27 @@ from pytest_llmbench.serve import reply_limits
 from pytest_llmbench.serve.backends.base import Backend, Messages, Progress, Timeouts
 from pytest_llmbench.serve.backends.bounded import BoundedResponse, ServerClient, get_json
 from pytest_llmbench.serve.backends.ollama_host import model_matches, ollama_base_url
+from pytest_llmbench.serve.backends.ollama_replies import (
+    CHAT,
+    PS,
+    PULL,
+    SHOW,
+    TAGS,
+    VERSION,
+    ChatLine,
+    Figures,
+    Listed,
+    PullLine,
+    Shown,
+    read_models,
+    read_version,
+    reader,
+)
 from pytest_llmbench.serve.backends.ollama_runner import RunnerWatch
 from pytest_llmbench.serve.processes import ServerProcess
 from pytest_llmbench.serve.reply_limits import ReplyLimits
 from pytest_llmbench.serve.server_info import ServerOptions
+from pytest_llmbench.serve.wire import Reader
 
 NS = 1e9
 KEEP_ALIVE = "60m"
@@ -86,26 +103,23 @@ def _error_message(body: str) -> str:
     return str(error).strip() if error else body.strip()
 
 
-def _no_chat_template(show: Mapping[str, Any]) -> bool:
+def _no_chat_template(show: Shown) -> bool:
     """Whether an /api/show answer describes a model without a chat template: its template
     passes the prompt through (``{{ .Prompt }}``, what ``ollama create`` writes for a GGUF
     whose template it does not know) and no renderer formats the messages instead."""
-    if not show or show.get("renderer"):
+    if show.renderer or show.template is None:
         return False
-    template = show.get("template")
-    if not isinstance(template, str):
-        return False
-    return "".join(template.split()) in ("", "{{.Prompt}}")
+    return "".join(show.template.split()) in ("", "{{.Prompt}}")
 
 
-def _thinking_tokens(acc: Accumulator, eval_count: Any) -> int | None:
+def _thinking_tokens(acc: Accumulator, eval_count: int) -> int | None:
     """Thinking tokens from the server's output count: ``eval_count`` less the streamed
     answer pieces and the unstreamed end-of-sequence token. Ollama counts no thinking on its
     own, and its thinking parser merges tokens into one chunk (38 chunks for 40 tokens,
     v0.33.0-rc2 ``PARSER qwen3-thinking``), so the chunks undercount. None without
     thinking or without a count."""
     clock = acc.clock
-    if not clock.thinking_events or isinstance(eval_count, bool) or not isinstance(eval_count, int):
+    if not clock.thinking_events or not eval_count:
         return None
     answer = clock.token_events - clock.thinking_events
     eos = 1 if acc.finish_reason == "stop" else 0
@@ -172,13 +186,15 @@ class OllamaBackend(Backend):
             return None  # warm: loaded by an earlier item of this model
         self._ensure_server(progress)
         with self._client() as client:
-            version = get_json(client, f"{self.base_url}/api/version", self.label)
-            self.server_info = replace(self.server_info, version=version.get("version"))
-            tags = get_json(client, f"{self.base_url}/api/tags", self.label)
-        entry = self._tag_entry(tags)
+            version = self._get(client, VERSION)
+            self.server_info = replace(
+                self.server_info, version=read_version(version, reader(self.label, VERSION))
+            )
+            tags = self._models(client, TAGS)
+        entry = self._entry(tags)
         if entry is None:
             if not self.options.pull:
-                names = [str(m.get("name", "")) for m in tags.get("models", [])]
+                names = [m.name for m in tags]
                 raise ModelNotFound(
                     f"{self.label}: model {self.spec.model!r} is not pulled on {self.base_url} "
                     f"(it has: {', '.join(names[:10]) or 'none'}). Run `ollama pull "
@@ -186,23 +202,26 @@ class OllamaBackend(Backend):
                 )
             self.pull(progress)
             with self._client() as client:
-                tags = get_json(client, f"{self.base_url}/api/tags", self.label)
-            entry = self._tag_entry(tags) or {}
-        details = entry.get("details") or {}
-        self.server_info = replace(
-            self.server_info,
-            digest=entry.get("digest"),
-            quantization=details.get("quantization_level"),
-            parameter_size=details.get("parameter_size"),
-        )
+                entry = self._entry(self._models(client, TAGS))
+        if entry is not None:
+            self.server_info = replace(
+                self.server_info,
+                digest=entry.digest,
+                quantization=entry.quantization,
+                parameter_size=entry.parameter_size,
+            )
         return self.preload(settings)
 
-    def _tag_entry(self, tags: dict[str, Any]) -> dict[str, Any] | None:
-        """This model's entry in an ``/api/tags`` answer."""
-        for model in tags.get("models", []):
-            if isinstance(model, dict) and model_matches(self.spec.model, model.get("name", "")):
-                return model
-        return None
+    def _get(self, client: ServerClient, endpoint: str) -> dict[str, Any]:
+        return get_json(client, f"{self.base_url}{endpoint}", self.label)
+
+    def _models(self, client: ServerClient, endpoint: str) -> tuple[Listed, ...]:
+        """The models an ``/api/tags`` or ``/api/ps`` answer lists, typed."""
+        return read_models(self._get(client, endpoint), reader(self.label, endpoint))
+
+    def _entry(self, models: tuple[Listed, ...]) -> Listed | None:
+        """This model's entry in an ``/api/tags`` or ``/api/ps`` list."""
+        return next((m for m in models if model_matches(self.spec.model, m.name)), None)
 
     def pull(self, progress: Progress) -> None:
         """``POST /api/pull`` with a progress line every few seconds."""
@@ -210,7 +229,7 @@ class OllamaBackend(Backend):
         with (
             self._client(reply_limits.PULL) as client,
             client.stream(
-                "POST", f"{self.base_url}/api/pull", json={"model": self.spec.model, "stream": True}
+                "POST", f"{self.base_url}{PULL}", json={"model": self.spec.model, "stream": True}
             ) as response,
         ):
             if response.status_code >= 400:
@@ -218,6 +237,7 @@ class OllamaBackend(Backend):
                 raise _pull_failure(
                     self.label, self.spec.model, f"HTTP {response.status_code}: {message}"
                 )
+            read = reader(self.label, PULL)
             for line in response.iter_lines():
                 if not line.strip():
                     continue
@@ -225,11 +245,11 @@ class OllamaBackend(Backend):
                 if "error" in event:
                     raise _pull_failure(self.label, self.spec.model, str(event["error"]))
                 now = time.monotonic()
-                status = event.get("status", "")
-                if now - last > 2 or status == "success":
-                    total, done = event.get("total"), event.get("completed")
+                step = PullLine.read(event, read)
+                if now - last > 2 or step.status == "success":
+                    total, done = step.total, step.completed
                     pct = f" {100 * done / total:.0f}%" if total and done else ""
-                    progress(f"{self.label}: pull: {status}{pct}")
+                    progress(f"{self.label}: pull: {step.status}{pct}")
                     last = now
 
     def preload(self, settings: Settings) -> float:
@@ -264,23 +284,20 @@ class OllamaBackend(Backend):
     def _read_context(self, asked: int) -> None:
         """Record the context in use; warn when Ollama capped the one asked for, and when
         the model has no chat template."""
-        in_use: list[int] = []
-        show: dict[str, Any] = {}
+        ps: dict[str, Any] = {}
+        show: Any = {}
         with self._client() as client:
             try:
-                ps = get_json(client, f"{self.base_url}/api/ps", self.label)
-                for model in ps.get("models", []):
-                    if model_matches(self.spec.model, model.get("name", "")):
-                        in_use.append(int(model.get("context_length") or 0))
-                answer = client.post(f"{self.base_url}/api/show", json={"model": self.spec.model})
+                ps = self._get(client, PS)
+                answer = client.post(f"{self.base_url}{SHOW}", json={"model": self.spec.model})
                 show = answer.json() if answer.status_code == 200 else {}
             except ReplyLimitError:
                 raise
             except (ServerError, ValueError):
-                show = {}
-        show = show if isinstance(show, dict) else {}
-        info = show.get("model_info") or {}
-        in_use += [int(v) for k, v in info.items() if k.endswith(".context_length")]
+                pass  # not an Ollama that answers them: the context asked for is the one used
+        running = self._entry(read_models(ps, reader(self.label, PS)))
+        shown = Shown.read(show, reader(self.label, SHOW))
+        in_use = [*shown.trained_ctx, *([running.context_length or 0] if running else [])]
         # num_ctx as sent, capped at what /api/ps and the trained context say.
         self.ctx_in_use = min([asked, *(n for n in in_use if n > 0)])
         warnings: list[str] = []
@@ -290,10 +307,10 @@ class OllamaBackend(Backend):
                 f"tokens, not the {asked} asked for (--llm-ctx / num_ctx): it caps num_ctx at "
                 f"the model's trained context without an error"
             )
-        if _no_chat_template(show):
+        if _no_chat_template(shown):
             warnings.append(
                 f"{self.label}: the Ollama model has no chat template (/api/show template "
-                f"{show.get('template')!r}), so each prompt reaches the model as bare text, "
+                f"{shown.template!r}), so each prompt reaches the model as bare text, "
                 f"not in its chat format (a model created from a GGUF without TEMPLATE); add "
                 f"a TEMPLATE (or RENDERER) to its Modelfile and `ollama create` it again"
             )
@@ -324,11 +341,20 @@ class OllamaBackend(Backend):
         model's load does not include this one's teardown; bounded by UNLOAD_WAIT_S."""
         deadline = time.monotonic() + UNLOAD_WAIT_S
         while time.monotonic() < deadline:
-            response = client.get(f"{self.base_url}/api/ps")
+            response = client.get(f"{self.base_url}{PS}")
             if response.status_code != 200:
                 return  # not an Ollama that lists its runners: nothing to wait for
-            names = [str(m.get("name", "")) for m in response.json().get("models") or []]
-            if not any(model_matches(self.spec.model, n) for n in names):
+            try:
+                answer = response.json()
+                running = self._entry(read_models(answer, reader(self.label, PS)))
+            except (ValueError, ServerError) as exc:
+                warnings.warn(
+                    f"{self.label}: cannot tell whether the model is unloaded: "
+                    f"{exc if isinstance(exc, ServerError) else f'/api/ps answered {exc}'}",
+                    stacklevel=1,
+                )
+                return
+            if running is None:
                 return
             time.sleep(interval_s)
         warnings.warn(
@@ -403,38 +429,34 @@ class OllamaBackend(Backend):
 
     def iter_deltas(self, response: BoundedResponse) -> Iterator[Delta]:
         label = self.label
+        read = Reader(label, StreamError, CHAT)
         for line in iter_lines(self.stream_text(response)):
             if not line:
                 continue
             chunk = parse_json_line(line, label, "NDJSON")
             if "error" in chunk:
                 raise StreamError(f"{label}: Ollama reported an error mid-stream: {chunk['error']}")
-            message = chunk.get("message") or {}
-            if chunk.get("done"):
+            typed = ChatLine.read(chunk, read)
+            if typed.figures is not None:
                 yield Delta(
-                    content=message.get("content") or "",
-                    thinking=message.get("thinking") or "",
-                    finish_reason=chunk.get("done_reason"),
-                    final={k: v for k, v in chunk.items() if k not in ("message", "model")},
+                    content=typed.content,
+                    thinking=typed.thinking,
+                    finish_reason=typed.done_reason,
+                    final=asdict(typed.figures),
                 )
                 return
-            yield Delta(
-                content=message.get("content") or "", thinking=message.get("thinking") or ""
-            )
+            yield Delta(content=typed.content, thinking=typed.thinking)
         raise StreamError(
             f"{label}: the stream ended without a final done:true chunk (connection closed "
             f"early); the answer is incomplete. Check `ollama serve`'s log."
         )
 
     def metrics(self, acc: Accumulator) -> dict[str, Any]:
-        final = acc.final
-        if not final:
+        if not acc.final:
             return {}
-        # Missing durations mean 0 in Ollama's JSON (omitempty).
-        eval_count = final.get("eval_count", 0)
-        eval_ns = final.get("eval_duration", 0)
-        prompt_count = final.get("prompt_eval_count", 0)
-        prompt_ns = final.get("prompt_eval_duration", 0)
+        final = Figures(**acc.final)  # as iter_deltas read it: typed, 0 where left out
+        eval_count, eval_ns = final.eval_count, final.eval_duration
+        prompt_count, prompt_ns = final.prompt_eval_count, final.prompt_eval_duration
         figures: dict[str, Any] = {
             "prompt_tokens": prompt_count,
             "output_tokens": eval_count,
@@ -442,7 +464,7 @@ class OllamaBackend(Backend):
             "prompt_tps": prompt_count / (prompt_ns / NS) if prompt_ns else None,
             "server_prompt_ms": prompt_ns / 1e6 if prompt_ns else None,
             "server_decode_ms": eval_ns / 1e6 if eval_ns else None,
-            "server_load_s": final.get("load_duration", 0) / NS,
+            "server_load_s": final.load_duration / NS,
         }
         thinking = _thinking_tokens(acc, eval_count)
         if thinking is not None:
@@ -455,20 +477,17 @@ class OllamaBackend(Backend):
         0 on a CPU server: not a measurement of 0 MB)."""
         try:
             with self._client(reply_limits.PROBE) as client:
-                ps = get_json(client, f"{self.base_url}/api/ps", self.label)
+                ps = self._get(client, PS)
         except ReplyLimitError:
             raise
         except ServerError:
             return {}
-        for model in ps.get("models") or []:
-            if isinstance(model, dict) and model_matches(self.spec.model, model.get("name", "")):
-                size, vram = model.get("size"), model.get("size_vram")
-                return {"model_mb": _mib(size), "vram_mb": _mib(vram)}
-        return {}
+        running = self._entry(read_models(ps, reader(self.label, PS)))
+        if running is None:
+            return {}
+        return {"model_mb": _mib(running.size), "vram_mb": _mib(running.size_vram)}
 
 
-def _mib(value: Any) -> float | None:
-    """Bytes as MiB; None for a missing, zero or non-numeric figure."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        return None
-    return value / 2**20
+def _mib(value: int | None) -> float | None:
+    """Bytes as MiB; None for a missing or zero figure."""
+    return value / 2**20 if value else None

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
+from fakes import FakeOllama, ModelScript
 from pytest_llmbench.config.specs import parse_spec
 from pytest_llmbench.errors import ServerError, StreamError
 from pytest_llmbench.generate.generation import Settings
 from pytest_llmbench.serve.backends.base import Timeouts
 from pytest_llmbench.serve.backends.ollama import OllamaBackend
 from pytest_llmbench.serve.server_info import ServerOptions
-from tests.fakes import FakeOllama, ModelScript
 
 GONE = object()
 """Tamper value: leave the field out."""

@@ -43,10 +43,7 @@ from pytest_llmbench.serve.backends.base import Backend, Messages, Progress, Tim
 from pytest_llmbench.serve.backends.bounded import BoundedResponse, ServerClient, get_json
 from pytest_llmbench.serve.backends.ollama_host import model_matches, ollama_base_url
 from pytest_llmbench.serve.backends.ollama_replies import (
-    CHAT,
     PS,
-    PULL,
-    SHOW,
     TAGS,
     VERSION,
     ChatLine,
@@ -229,7 +226,7 @@ class OllamaBackend(Backend):
         with (
             self._client(reply_limits.PULL) as client,
             client.stream(
-                "POST", f"{self.base_url}{PULL}", json={"model": self.spec.model, "stream": True}
+                "POST", f"{self.base_url}/api/pull", json={"model": self.spec.model, "stream": True}
             ) as response,
         ):
             if response.status_code >= 400:
@@ -237,7 +234,7 @@ class OllamaBackend(Backend):
                 raise _pull_failure(
                     self.label, self.spec.model, f"HTTP {response.status_code}: {message}"
                 )
-            read = reader(self.label, PULL)
+            read = reader(self.label, "/api/pull")
             for line in response.iter_lines():
                 if not line.strip():
                     continue
@@ -289,14 +286,14 @@ class OllamaBackend(Backend):
         with self._client() as client:
             try:
                 ps = self._get(client, PS)
-                answer = client.post(f"{self.base_url}{SHOW}", json={"model": self.spec.model})
+                answer = client.post(f"{self.base_url}/api/show", json={"model": self.spec.model})
                 show = answer.json() if answer.status_code == 200 else {}
             except ReplyLimitError:
                 raise
             except (ServerError, ValueError):
                 pass  # not an Ollama that answers them: the context asked for is the one used
         running = self._entry(read_models(ps, reader(self.label, PS)))
-        shown = Shown.read(show, reader(self.label, SHOW))
+        shown = Shown.read(show, reader(self.label, "/api/show"))
         in_use = [*shown.trained_ctx, *([running.context_length or 0] if running else [])]
         # num_ctx as sent, capped at what /api/ps and the trained context say.
         self.ctx_in_use = min([asked, *(n for n in in_use if n > 0)])
@@ -429,7 +426,7 @@ class OllamaBackend(Backend):
 
     def iter_deltas(self, response: BoundedResponse) -> Iterator[Delta]:
         label = self.label
-        read = Reader(label, StreamError, CHAT)
+        read = Reader(label, StreamError, "/api/chat")
         for line in iter_lines(self.stream_text(response)):
             if not line:
                 continue

@@ -39,12 +39,10 @@ from typing import Any
 from pytest_llmbench.errors import ServerError
 from pytest_llmbench.serve.wire import Reader
 
-CHAT = "/api/chat"
 VERSION = "/api/version"
 TAGS = "/api/tags"
 PS = "/api/ps"
-SHOW = "/api/show"
-PULL = "/api/pull"
+"""The loaded models: read after the preload, for the memory figures and while unloading."""
 
 
 def reader(label: str, endpoint: str) -> Reader:
@@ -174,20 +172,3 @@ def read_version(answer: dict[str, Any], read: Reader) -> str | None:
     """The ``version`` of an ``/api/version`` answer."""
     return read.text(answer, "version", "")
 
-
-__all__ = [
-    "CHAT",
-    "PS",
-    "PULL",
-    "SHOW",
-    "TAGS",
-    "VERSION",
-    "ChatLine",
-    "Figures",
-    "Listed",
-    "PullLine",
-    "Shown",
-    "read_models",
-    "read_version",
-    "reader",
-]

@@ -37,13 +37,13 @@ from pytest_llmbench.serve.server_info import ServerInfo
 
 if _typing.TYPE_CHECKING:
     from pytest_llmbench import checks
+    from pytest_llmbench.check_result import CheckResult
     from pytest_llmbench.checks.judge import JudgeError
-    from pytest_llmbench.checks.result import CheckResult
     from pytest_llmbench.sandbox import Step
 
 _LAZY = {
     "checks": ("pytest_llmbench.checks", None),
-    "CheckResult": ("pytest_llmbench.checks.result", "CheckResult"),
+    "CheckResult": ("pytest_llmbench.check_result", "CheckResult"),
     "JudgeError": ("pytest_llmbench.checks.judge", "JudgeError"),
     "Step": ("pytest_llmbench.sandbox", "Step"),
 }

@@ -1,8 +1,6 @@
 """Validators: plain functions returning a named :class:`CheckResult` (score in 0..1)."""
 
-from typing import TYPE_CHECKING
-
-from pytest_llmbench.checks.diagnoses import INTERACTIVE, NO_CODE, TIMED_OUT, TRUNCATED
+from pytest_llmbench.check_result import INTERACTIVE, NO_CODE, TIMED_OUT, TRUNCATED, CheckResult
 from pytest_llmbench.checks.extract import (
     extract_blocks,
     extract_code,
@@ -21,7 +19,6 @@ from pytest_llmbench.checks.features import (
     regex,
 )
 from pytest_llmbench.checks.judge import JudgeError, judge
-from pytest_llmbench.checks.result import CheckResult
 from pytest_llmbench.checks.rubric import (
     compose_has_service,
     compose_lacks_service,
@@ -34,6 +31,7 @@ from pytest_llmbench.checks.rubric import (
 from pytest_llmbench.checks.scoring import DEFAULT_CODE_WEIGHTS, Score, combine
 from pytest_llmbench.checks.syntax import python_syntax
 from pytest_llmbench.errors import CheckError
+from pytest_llmbench.sandbox import Step, run_program
 
 __all__ = [
     "DEFAULT_CODE_WEIGHTS",
@@ -71,16 +69,3 @@ __all__ = [
     "strip_thinking",
     "yaml_parses",
 ]
-
-if TYPE_CHECKING:
-    from pytest_llmbench.sandbox import Step, run_program
-
-
-def __getattr__(name: str) -> object:
-    # Step and run_program live in the sandbox, which itself imports from this package:
-    # resolved on first use so either package can be imported first.
-    if name in ("Step", "run_program"):
-        from pytest_llmbench import sandbox
-
-        return getattr(sandbox, name)
-    raise AttributeError(name)

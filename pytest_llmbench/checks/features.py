@@ -16,8 +16,7 @@ import tokenize
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 
-from pytest_llmbench.checks.result import CheckResult
-from pytest_llmbench.checks.syntax import parse_error
+from pytest_llmbench.check_result import CheckResult, parse_error
 from pytest_llmbench.errors import check_failed
 
 Predicate = Callable[[str], bool]

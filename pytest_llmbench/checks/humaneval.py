@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pytest_llmbench.checks.result import CheckResult
+from pytest_llmbench.check_result import CheckResult
 from pytest_llmbench.sandbox import Step, run_program
 
 _BEFORE = """\

@@ -11,10 +11,9 @@ from typing import Any
 
 import yaml
 
+from pytest_llmbench.check_result import CheckResult, parse_error
 from pytest_llmbench.checks.extract import extract_blocks, fenced_blocks
 from pytest_llmbench.checks.features import without_comments
-from pytest_llmbench.checks.result import CheckResult
-from pytest_llmbench.checks.syntax import parse_error
 
 
 def _yaml_documents(text: str) -> tuple[list[Any], list[str]]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from pytest_llmbench.checks.result import CheckResult
+from pytest_llmbench.check_result import CheckResult
 from pytest_llmbench.checks.rubric import (
     compose_lacks_service,
     phrases,

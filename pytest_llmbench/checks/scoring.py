@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_llmbench.checks.result import CheckResult
+from pytest_llmbench.check_result import CheckResult
 from pytest_llmbench.text_safety import for_terminal
 
 #: The weights implied by the published todo-app scores (BRIEF.md): 20 / 40 / 40.

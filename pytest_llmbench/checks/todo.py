@@ -13,8 +13,8 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
+from pytest_llmbench.check_result import CheckResult
 from pytest_llmbench.checks.features import any_of, calls, features, imports, main_block, regex
-from pytest_llmbench.checks.result import CheckResult
 from pytest_llmbench.checks.syntax import python_syntax
 from pytest_llmbench.sandbox import Step, run_program
 

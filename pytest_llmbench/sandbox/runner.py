@@ -32,9 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from re import Pattern
 
-from pytest_llmbench.checks import diagnoses
-from pytest_llmbench.checks.result import CheckResult
-from pytest_llmbench.checks.syntax import parse_error
+from pytest_llmbench import check_result
+from pytest_llmbench.check_result import CheckResult, parse_error
 from pytest_llmbench.errors import check_failed
 from pytest_llmbench.sandbox.bwrap import INSIDE, SCRATCH, SCRATCH_MB, bwrap_argv, bwrap_path
 from pytest_llmbench.sandbox.capped import CappedReader
@@ -349,9 +348,12 @@ def _run_step(run: _Run, step: Step, filename: str, earlier: Sequence[str]) -> S
     elif exceeded is None and run.root is not None:
         exceeded = DISK if over_disk(run.root, limits.disk_mb * 2**20, limits.files) else None
     over: tuple[str | None, str] | None = {
-        MEMORY: (diagnoses.MEMORY_LIMIT, f"its processes together held over {limits.memory_mb} MB"),
+        MEMORY: (
+            check_result.MEMORY_LIMIT,
+            f"its processes together held over {limits.memory_mb} MB",
+        ),
         DISK: (
-            diagnoses.DISK_LIMIT,
+            check_result.DISK_LIMIT,
             f"its files went over {limits.disk_mb} MB or {limits.files:,}",
         ),
     }.get(exceeded or "")
@@ -384,28 +386,28 @@ def _judge(
         r.diagnosis, r.why = over
         return
     if timed_out:
-        r.why, r.diagnosis = f"no exit within {r.seconds:.1f} s", diagnoses.TIMED_OUT
+        r.why, r.diagnosis = f"no exit within {r.seconds:.1f} s", check_result.TIMED_OUT
         return
     if overflow:
-        r.why, r.diagnosis = "output limit exceeded", diagnoses.OUTPUT_LIMIT
+        r.why, r.diagnosis = "output limit exceeded", check_result.OUTPUT_LIMIT
         return
     if code == -signal.SIGXCPU or (code == -signal.SIGKILL and r.seconds < 0.01):
-        r.why, r.diagnosis = "CPU time limit reached", diagnoses.TIMED_OUT
+        r.why, r.diagnosis = "CPU time limit reached", check_result.TIMED_OUT
         return
     if "EOFError" in r.stderr:
-        r.why, r.diagnosis = "read from stdin (closed)", diagnoses.INTERACTIVE
+        r.why, r.diagnosis = "read from stdin (closed)", check_result.INTERACTIVE
         return
     if r.step.expect_exit is not None and code != r.step.expect_exit:
         r.why = f"exit {code}, expected {r.step.expect_exit}"
         if code:
-            r.diagnosis = diagnoses.crashed(code, stderr_lines[-1] if stderr_lines else "")
+            r.diagnosis = check_result.crashed(code, stderr_lines[-1] if stderr_lines else "")
         return
     if r.step.finish and not r.finished:
         r.why = (
             f"the program did not run to its end (exit {code} before its last line returned: "
             "sys.exit, os._exit, SystemExit, or an exit from a hook)"
         )
-        r.diagnosis = diagnoses.ENDED_EARLY
+        r.diagnosis = check_result.ENDED_EARLY
         return
     try:
         matched = _matches(r.step.stdout, r.stdout)
@@ -448,7 +450,7 @@ def run_program(
     if not steps:
         raise ValueError("run_program needs at least one Step")
     if not code or not code.strip():
-        return CheckResult(name, 0.0, False, "no code found: nothing to run", diagnoses.NO_CODE)
+        return CheckResult(name, 0.0, False, "no code found: nothing to run", check_result.NO_CODE)
     if parse_error(code) is not None:
         if truncated:
             return CheckResult(
@@ -456,7 +458,7 @@ def run_program(
                 0.0,
                 False,
                 "not run: the program was cut at the output cap and does not parse",
-                diagnoses.TRUNCATED,
+                check_result.TRUNCATED,
             )
         return CheckResult(name, 0.0, False, "not run: the program does not parse")
     found = containment()
@@ -497,7 +499,7 @@ def run_program(
         )
         results: list[StepResult] = []
         for step in steps:
-            if results and results[-1].diagnosis == diagnoses.TIMED_OUT:
+            if results and results[-1].diagnosis == check_result.TIMED_OUT:
                 skipped = StepResult(step, None, "", "", 0.0, why="skipped: an earlier step hung")
                 results.append(skipped)
                 continue

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from pytest_llmbench import checks
+from pytest_llmbench import check_result, checks
 from pytest_llmbench.checks.features import without_comments
 from pytest_llmbench.checks.humaneval import humaneval_check
 from pytest_llmbench.checks.todo import _completion_shown
@@ -35,7 +35,7 @@ def test_a_program_that_ends_early_with_success_fails_a_finish_step(code: str) -
     result = checks.run_program(code, FINISH)
     assert result.score == 0, result.details
     assert "did not run to its end" in result.details, result.details
-    assert result.diagnosis == checks.diagnoses.ENDED_EARLY
+    assert result.diagnosis == check_result.ENDED_EARLY
 
 
 def test_killing_itself_fails_and_says_so() -> None:

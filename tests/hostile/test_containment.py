@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmbench import checks
+from pytest_llmbench import check_result, checks
 from pytest_llmbench.sandbox import Step, isolation_report, run_program
 from pytest_llmbench.sandbox.containment import (
     MISSING,
@@ -192,7 +192,7 @@ def test_memory_fork_swarm_is_bounded_for_the_step_as_a_whole() -> None:
     finally:
         done.set()
         sampler.join()
-    assert result.diagnosis == checks.diagnoses.MEMORY_LIMIT, result.details
+    assert result.diagnosis == check_result.MEMORY_LIMIT, result.details
     assert peak[0] < 2 * 1024 * 2**20, f"peak {peak[0] / 2**20:.0f} MB"
 
 
@@ -205,7 +205,7 @@ def test_many_files_disk_filler_is_stopped(where: str) -> None:
         f"    open({where!r} + f'/fill/{{i}}', 'w').close()\n"
     )
     result = run(code, timeout_s=30)
-    assert result.diagnosis == checks.diagnoses.DISK_LIMIT, result.details
+    assert result.diagnosis == check_result.DISK_LIMIT, result.details
 
 
 def test_disk_filler_with_files_under_the_size_limit_is_stopped() -> None:
@@ -216,7 +216,7 @@ def test_disk_filler_with_files_under_the_size_limit_is_stopped() -> None:
         "        f.write(b'x' * 2**20)\n"
     )
     result = run(code, timeout_s=30)
-    assert result.diagnosis == checks.diagnoses.DISK_LIMIT, result.details
+    assert result.diagnosis == check_result.DISK_LIMIT, result.details
 
 
 def test_process_count_starver_does_not_starve_a_step_beside_it() -> None:
@@ -313,7 +313,7 @@ def test_missing_guarantees_are_read_back_once_each() -> None:
 def test_a_killed_step_is_reported_as_killed_not_as_an_exit_code() -> None:
     result = run("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
     assert result.diagnosis is not None and "crashed (exit -9" in result.diagnosis
-    assert run("raise SystemExit(3)\n").diagnosis == checks.diagnoses.crashed(3, "")
+    assert run("raise SystemExit(3)\n").diagnosis == check_result.crashed(3, "")
 
 
 def test_a_hostile_program_under_load_is_still_contained() -> None:
@@ -338,7 +338,7 @@ def test_a_hostile_program_under_load_is_still_contained() -> None:
     assert outcomes[0].passed
     assert outcomes[1].diagnosis == checks.TIMED_OUT
     assert outcomes[2].passed
-    assert outcomes[3].diagnosis in (checks.diagnoses.DISK_LIMIT, checks.TIMED_OUT)
+    assert outcomes[3].diagnosis in (check_result.DISK_LIMIT, checks.TIMED_OUT)
 
 
 def test_the_users_home_is_hidden() -> None:

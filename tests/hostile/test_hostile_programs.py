@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmbench import checks
+from pytest_llmbench import check_result, checks
 from pytest_llmbench.sandbox import isolation_report
 from tests.hostile._sandbox import run
 
@@ -72,7 +72,7 @@ def test_gigabytes_of_output_are_capped() -> None:
     result = run(
         "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n", max_output_bytes=100_000
     )
-    assert result.diagnosis == checks.diagnoses.OUTPUT_LIMIT
+    assert result.diagnosis == check_result.OUTPUT_LIMIT
 
 
 def test_writes_land_in_the_private_home_not_the_users(tmp_path: Path) -> None:

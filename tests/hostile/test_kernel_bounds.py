@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from pytest_llmbench import checks
+from pytest_llmbench import check_result, checks
 from pytest_llmbench.sandbox import Step, isolation_report
 from pytest_llmbench.sandbox.runner import step_places
 from pytest_llmbench.sandbox.watch import (
@@ -123,7 +123,7 @@ def test_map_shared_pages_count_toward_the_step() -> None:
     """3 processes x 170 MB of shared pages under a 256 MB step limit (each under its own
     address-space limit)."""
     result = attacked(attacks.map_shared(3, 170, 10), memory_mb=LIMIT_MB, timeout_s=20)
-    assert result.diagnosis == checks.diagnoses.MEMORY_LIMIT, result.details
+    assert result.diagnosis == check_result.MEMORY_LIMIT, result.details
 
 
 #: Run in a fresh interpreter: a session keyring of its own holding a secret, then the
@@ -167,7 +167,7 @@ def test_shared_pages_filled_by_exited_children_count_toward_the_step() -> None:
     passed and the host held 540 MB under a 256 MB limit)."""
     code = attacks.shared_filled_by_children(3, 180)
     result = attacked(code, memory_mb=LIMIT_MB, timeout_s=20, steps=[Step([], stdout="held")])
-    assert result.diagnosis == checks.diagnoses.MEMORY_LIMIT, result.details
+    assert result.diagnosis == check_result.MEMORY_LIMIT, result.details
 
 
 @pytest.mark.parametrize(
@@ -218,7 +218,7 @@ def test_files_in_the_steps_tmpfs_count_as_memory(place: str) -> None:
         "time.sleep(10)\n"
     )
     result = run(code, memory_mb=LIMIT_MB, timeout_s=20)
-    assert result.diagnosis == checks.diagnoses.MEMORY_LIMIT, result.details
+    assert result.diagnosis == check_result.MEMORY_LIMIT, result.details
 
 
 def test_the_hosts_tmp_never_counts_as_the_steps_memory() -> None:
@@ -258,7 +258,7 @@ def test_fallocate_is_refused_at_the_cap(where: str) -> None:
     """40 x 60 MB of ``fallocate`` against a 256 MB cap: refused by the kernel (ENOSPC)
     wherever it lands, named as the disk limit; the host never pays for more than the cap."""
     result = attacked(attacks.fallocate(where, 40), steps=[Step([], stdout="reserved")])
-    assert result.diagnosis == checks.diagnoses.DISK_LIMIT, result.details
+    assert result.diagnosis == check_result.DISK_LIMIT, result.details
 
 
 def test_the_runs_files_survive_between_steps_modes_and_links_included() -> None:

@@ -1,0 +1,69 @@
+"""What a check returns, shared by ``checks/`` and ``sandbox/`` so neither imports the other.
+
+:class:`CheckResult` (named, scored in 0..1, readable, with a diagnosis when known), the names
+of the pitfalls a diagnosis gives (shown in the leaderboard), and :func:`parse_error`, the one
+test of whether a program parses (``checks.python_syntax`` scores it; ``run_program`` does not
+run what fails it).
+"""
+
+from __future__ import annotations
+
+import ast
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pytest_llmbench.text_safety import for_cell
+
+TRUNCATED = "truncated at the output cap"
+INTERACTIVE = "waited for interactive input"
+TIMED_OUT = "timed out"
+NO_CODE = "no code found"
+OUTPUT_LIMIT = "printed more than the output limit"
+MEMORY_LIMIT = "used more than the memory limit"
+DISK_LIMIT = "wrote more than the disk limit"
+ENDED_EARLY = "exited before its tests finished"
+
+
+def crashed(exit_code: int, last_stderr_line: str) -> str:
+    """``crashed (exit N: last stderr line)``."""
+    line = for_cell(last_stderr_line.strip()[:120])  # the program's own output
+    return f"crashed (exit {exit_code}: {line})" if line else f"crashed (exit {exit_code})"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """``score`` is in 0..1; ``details`` is for people; ``diagnosis`` names a known pitfall
+    ("truncated at the output cap", "waited for interactive input", ...)."""
+
+    name: str
+    score: float
+    passed: bool
+    details: str = ""
+    diagnosis: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CheckResult:
+        return cls(
+            name=str(data["name"]),
+            score=float(data["score"]),
+            passed=bool(data["passed"]),
+            details=str(data.get("details", "")),
+            diagnosis=data.get("diagnosis"),
+        )
+
+
+def parse_error(code: str) -> SyntaxError | None:
+    """The first syntax error of ``code`` (never executes it), or ``None``."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SyntaxWarning for odd escapes is not an error
+            ast.parse(code)
+    except SyntaxError as exc:
+        return exc
+    except (ValueError, RecursionError, MemoryError) as exc:  # NUL bytes, absurd nesting
+        return SyntaxError(str(exc))
+    return None

@@ -18,14 +18,11 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-from pytest_llmbench.checks.result import CheckResult
+from pytest_llmbench.check_result import CheckResult
 from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.text_safety import for_cell
-
-if TYPE_CHECKING:
-    from pytest_llmbench.generate.llm import LLM
 
 VERDICT_MAX_BYTES = 1_048_576
 """A judge reply longer than this (1 MiB) is not read as a verdict: a :class:`JudgeError`."""
@@ -61,6 +58,34 @@ RETRY_NOTE = """
 (Attempt {attempt} of {attempts}: your previous reply was not a valid verdict. Reply with ONLY
 the JSON object described above.)
 """
+
+
+class JudgeReply(Protocol):
+    """What the judge reads of a reply (a :class:`~pytest_llmbench.Generation`)."""
+
+    @property
+    def answer(self) -> str: ...
+
+    @property
+    def truncated(self) -> bool: ...
+
+
+class JudgeSettings(Protocol):
+    @property
+    def max_tokens(self) -> int: ...
+
+
+class JudgeModel(Protocol):
+    """What :func:`judge` asks of the judge model: the ``llm_judge`` fixture (an
+    :class:`~pytest_llmbench.LLM`), or anything that generates the same way."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def settings(self) -> JudgeSettings: ...
+
+    def generate(self, prompt: str, **overrides: Any) -> JudgeReply: ...
 
 
 class JudgeError(LLMBenchError):
@@ -166,7 +191,7 @@ def parse_verdict(
 
 
 def judge(
-    judge_llm: LLM,
+    judge_llm: JudgeModel,
     task: str,
     answer: str,
     rubric: Mapping[str, str],
@@ -232,6 +257,7 @@ def verdict_json(passes: Mapping[str, bool]) -> str:
 __all__ = [
     "VERDICT_MAX_BYTES",
     "JudgeError",
+    "JudgeModel",
     "block_tag",
     "judge",
     "judge_prompt",

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmbench.errors import LLMBenchError
+from pytest_llmbench.fingerprint import changes, hardware, plugin_version
 from pytest_llmbench.generate.generation import Generation, Settings
 from pytest_llmbench.output_files import OutputError, write_atomic
 from pytest_llmbench.serve.server_info import ServerInfo
@@ -106,8 +107,6 @@ class Recorder(_Occurrences):
 
 
 def _manifest() -> dict[str, Any]:
-    from pytest_llmbench.report.formats import hardware, plugin_version
-
     return {
         "version": FORMAT_VERSION,
         "recorded": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -167,8 +166,6 @@ class Replayer(_Occurrences):
     def what_changed(self, model: str, body: dict[str, Any]) -> str:
         """What differs from the nearest recording of ``model``: the settings that changed
         (``max_tokens 16 → 32``), or that the prompt did."""
-        from pytest_llmbench.verdict.baselines import changes
-
         nearest: tuple[int, str, list[str]] | None = None
         for name, recorded_model, request in self.recorded_requests():
             if recorded_model != model:

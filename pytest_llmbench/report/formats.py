@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import datetime as _dt
-import os
-import platform
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any
 
 from tabulate import tabulate
 
+from pytest_llmbench.fingerprint import hardware, plugin_version
 from pytest_llmbench.generate.replay import RecordingInfo
 from pytest_llmbench.report import html
 from pytest_llmbench.report.leaderboard import Results, item_rows, model_rows, problems, summarize
@@ -21,32 +19,6 @@ from pytest_llmbench.verdict.run_verdict import Verdict
 
 SCHEMA_ID = "pytest-llmbench/results"
 SCHEMA_VERSION = 1
-
-
-def plugin_version() -> str:
-    try:
-        return metadata.version("pytest-llmbench")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
-def hardware() -> dict[str, Any]:
-    """A short hardware summary for the fingerprint."""
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as info:
-            cpu = next(
-                (ln.split(":", 1)[1].strip() for ln in info if ln.startswith("model name")), cpu
-            )
-    except OSError:
-        pass
-    return {
-        "machine": platform.machine(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "system": platform.system(),
-        "python": platform.python_version(),
-    }
 
 
 def model_fingerprints(results: Results) -> dict[str, dict[str, Any]]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_llmbench.fingerprint import changes
 from pytest_llmbench.metrics import gated_metrics
 from pytest_llmbench.output_files import locked, write_atomic
 from pytest_llmbench.serve.server_info import like_for_like_keys
@@ -170,15 +171,3 @@ def fingerprint_mismatches(base: dict[str, Any], current: dict[str, Any]) -> lis
     if bh != ch:
         notes.append(f"hardware: {changes(bh, ch)}")
     return notes
-
-
-def changes(before: object, after: object) -> str:
-    """Only what differs: ``temperature 0.0 → 0.5, seed 42 → 7`` (dicts key by key)."""
-    if isinstance(before, dict) and isinstance(after, dict):
-        keys = [*before, *(k for k in after if k not in before)]
-        return ", ".join(
-            f"{k} {before.get(k)!r} → {after.get(k)!r}"
-            for k in keys
-            if before.get(k) != after.get(k)
-        )
-    return f"{before!r} → {after!r}"

@@ -1,4 +1,5 @@
-from pytest_llmbench.verdict.baselines import changes, fingerprint_mismatches
+from pytest_llmbench.fingerprint import changes
+from pytest_llmbench.verdict.baselines import fingerprint_mismatches
 
 
 def test_not_like_for_like_names_only_the_differences() -> None:

@@ -43,7 +43,7 @@ class ModelNotFound(ServerError):
 class ReplyLimitError(ServerError):
     """A server's reply broke one of the bounds of ``reply_limits`` (too slow in all, too big,
     compressed, too deeply nested JSON). Raised low with the limit alone; the request's edge
-    (``backends.bounded``) raises it again with :meth:`at`, naming the model and the URL."""
+    (``serve.bounded``) raises it again with :meth:`at`, naming the model and the URL."""
 
     def __init__(self, message: str, *, limit: str | None = None, partial: Any = None) -> None:
         super().__init__(message, partial=partial)

@@ -103,7 +103,7 @@ def wait_for_health(
     last_status = "no answer yet"
     # Plain http on loopback for spawned servers; attached ones may be https.
     from pytest_llmbench.serve import reply_limits
-    from pytest_llmbench.serve.backends.bounded import ServerClient
+    from pytest_llmbench.serve.bounded import ServerClient
 
     with ServerClient(label, reply_limits.HEALTH) as client:
         while True:

@@ -3,7 +3,7 @@
 Requests read the limits as ``reply_limits.NAME`` when they are made (never imported by
 name), so that they are defined here alone (and a test may shorten them).
 
-Every request the plugin makes goes through :mod:`pytest_llmbench.serve.backends.bounded`, which
+Every request the plugin makes goes through :mod:`pytest_llmbench.serve.bounded`, which
 applies them; a server that breaks one is an item error (:class:`ReplyLimitError`, a
 ``ServerError``) naming the server's URL and the limit, never the model's failure.
 

@@ -23,7 +23,7 @@ from pytest_llmbench.generate.caveats import prompt_cache_caveat
 from pytest_llmbench.generate.generation import Generation, Metrics, Settings
 from pytest_llmbench.generate.live_line import LiveHook
 from pytest_llmbench.generate.streaming import Accumulator, Delta, InterTokenLatency, decode_rate
-from pytest_llmbench.serve.backends.bounded import BoundedResponse, ServerClient
+from pytest_llmbench.serve.bounded import BoundedResponse, ServerClient
 from pytest_llmbench.serve.generation_limits import OutputCap, StreamLimits, stall_error
 from pytest_llmbench.serve.server_info import ServerInfo, ServerOptions
 from pytest_llmbench.serve.wire import Reader

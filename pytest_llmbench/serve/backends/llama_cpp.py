@@ -16,8 +16,8 @@ from pytest_llmbench.config.specs import EMBEDDED_MODEL, ModelSpec
 from pytest_llmbench.errors import ServerError
 from pytest_llmbench.generate.generation import Settings
 from pytest_llmbench.serve.backends.base import Messages, Progress
-from pytest_llmbench.serve.backends.bounded import ServerClient, get_json
 from pytest_llmbench.serve.backends.openai_compat import OpenAIBackend
+from pytest_llmbench.serve.bounded import ServerClient, get_json
 from pytest_llmbench.serve.processes import (
     ATTACH_REFUSED_S,
     ServerProcess,

@@ -40,7 +40,6 @@ from pytest_llmbench.generate.generation import Generation, Settings
 from pytest_llmbench.generate.streaming import Accumulator, Delta, iter_lines, parse_json_line
 from pytest_llmbench.serve import reply_limits
 from pytest_llmbench.serve.backends.base import Backend, Messages, Progress, Timeouts
-from pytest_llmbench.serve.backends.bounded import BoundedResponse, ServerClient, get_json
 from pytest_llmbench.serve.backends.ollama_host import model_matches, ollama_base_url
 from pytest_llmbench.serve.backends.ollama_replies import (
     PS,
@@ -56,6 +55,7 @@ from pytest_llmbench.serve.backends.ollama_replies import (
     reader,
 )
 from pytest_llmbench.serve.backends.ollama_runner import RunnerWatch
+from pytest_llmbench.serve.bounded import BoundedResponse, ServerClient, get_json
 from pytest_llmbench.serve.processes import ServerProcess
 from pytest_llmbench.serve.reply_limits import ReplyLimits
 from pytest_llmbench.serve.server_info import ServerOptions

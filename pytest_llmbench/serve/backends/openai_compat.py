@@ -16,7 +16,7 @@ from pytest_llmbench.generate.streaming import (
     parse_json_line,
 )
 from pytest_llmbench.serve.backends.base import Backend, Messages, Progress
-from pytest_llmbench.serve.backends.bounded import BoundedResponse, ServerClient, get_json
+from pytest_llmbench.serve.bounded import BoundedResponse, ServerClient, get_json
 from pytest_llmbench.serve.server_info import ServerOptions
 from pytest_llmbench.serve.wire import Reader, bad_value
 

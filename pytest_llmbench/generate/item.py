@@ -140,6 +140,10 @@ class BenchItem:
             self.record.settings = generation["settings"]  # what it used, per-call overrides too
         (self.record.judge if judge else self.record.generations).append(generation)
 
+    def recorded(self, name: str, *, judge: bool = False) -> None:
+        """The last generation was recorded to the file ``name`` (``--llm-record``)."""
+        (self.record.judge if judge else self.record.generations)[-1]["recording"] = name
+
     def scored(self, name: str, value: float) -> None:
         self.record.scores[name] = float(value)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_llmbench.config.specs import ModelSpec
 from pytest_llmbench.errors import LLMBenchError
@@ -16,10 +16,26 @@ from pytest_llmbench.serve.server_info import ServerInfo
 
 if TYPE_CHECKING:
     from pytest_llmbench.checks import CheckResult, Score
-    from pytest_llmbench.generate.item import BenchItem
     from pytest_llmbench.generate.known_answers import ItemAnswers
 
 Prompt = str | os.PathLike[str] | Sequence[Mapping[str, Any]]
+
+
+class ItemLog(Protocol):
+    """Where an :class:`LLM` hands what happens to the item it generates for (the item's
+    :class:`~pytest_llmbench.generate.item.BenchItem`, the only writer of its record)."""
+
+    def loaded(self, load_s: float | None) -> None: ...
+
+    def kept(self, generation: dict[str, Any], *, judge: bool = False) -> None: ...
+
+    def scored(self, name: str, value: float) -> None: ...
+
+    def combined(self, score: dict[str, Any], total: float) -> None: ...
+
+    def errored(self, exc: LLMBenchError, *, judge: bool = False) -> None: ...
+
+    def recorded(self, name: str, *, judge: bool = False) -> None: ...
 
 
 class LLM:
@@ -35,7 +51,7 @@ class LLM:
         backend: Backend | None,
         settings: Settings,
         timeouts: Timeouts,
-        item: BenchItem,
+        item: ItemLog,
         load_s: float | None,
         *,
         judge: bool = False,
@@ -131,8 +147,7 @@ class LLM:
             path = self.recorder.save(
                 self.model, generation.request, kept.to_dict(), backend.last_events, name
             )
-            record = self._item.record
-            (record.judge if self.is_judge else record.generations)[-1]["recording"] = path.name
+            self._item.recorded(path.name, judge=self.is_judge)
         return kept
 
     def _keep(self, generation: Generation) -> Generation:

@@ -1,5 +1,5 @@
 """Repeats, pass-rate gates, thresholds, baselines and reports through pytest, against
-FakeLlamaServer (none of them needs a real model; test_gates_real.py keeps one real smoke run)."""
+FakeLlamaServer (none of them needs a real model; tests/real/test_real_gates.py keeps one real smoke run)."""
 
 from __future__ import annotations
 

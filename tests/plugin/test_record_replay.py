@@ -1,6 +1,6 @@
 """Record a run against the llama-server fake, replay it offline: labelled as a replay, bad
 recordings named as item errors, missing ones reported or filled in. (The real-server smoke
-test is tests/plugin/test_record_replay_real.py.)"""
+test is tests/real/test_real_record_replay.py.)"""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The chat-template warnings: a fix that works, and the broken form named (each is tried on
-the real llama-server in tests/integration/test_advice.py)."""
+the real llama-server in tests/real/test_real_chat_template_advice.py)."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ def test_hello(llm):
 def test_the_option_an_error_names_fixes_it_when_raised(
     pytester: pytest.Pytester, gemma_gguf: Path, option: str, too_small: str, enough: str, says: str
 ) -> None:
-    pytester.makepyfile(test_option_advice=TEST)  # not test_advice: tests/integration has one
+    pytester.makepyfile(test_option_advice=TEST)
     base = ["--llm-models=llama-server:gemma3-270m", "--llm-ctx=1024", "-p", "no:cacheprovider"]
     failing = pytester.runpytest(*base, f"{option}={too_small}")
     failing.assert_outcomes(errors=1)  # server trouble, never the model's failure

@@ -1,18 +1,40 @@
-"""Explicit type checks for JSON read from files (baselines, recordings), so a bad file is
-named with its field and value where it enters, never a ``KeyError`` deep inside later."""
+"""Explicit type checks of JSON fields: the one field reader of the plugin.
+
+It guards the edge where JSON *files* enter (baselines, recordings): a bad file is named with
+its field and value where it is read, never a ``KeyError`` deep inside later; the file's
+reader turns :class:`Invalid` into its own error. ``serve/wire.py`` reads server replies
+through the same :func:`field`, and words the :class:`Invalid` as a server error instead.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+MISSING: Any = object()
+"""The value of a required field that is not there."""
+
 
 class Invalid(ValueError):
-    """A JSON value of the wrong shape; the message names the field and the value."""
+    """A JSON value of the wrong shape; the message names the field and the value, kept as
+    ``where``, ``value`` (:data:`MISSING` for a missing field) and ``expected``."""
+
+    where = ""
+    value: Any = None
+    expected = ""
+
+    @classmethod
+    def at(cls, where: str, value: Any, expected: str) -> Invalid:
+        got = "missing" if value is MISSING else f"expected {expected}, got {shown(value)}"
+        error = cls(f"{where}: {got}")
+        error.where, error.value, error.expected = where, value, expected
+        return error
 
 
 _NAMES: dict[type, str] = {
@@ -41,18 +63,42 @@ def expect(value: Any, where: str, *types: type) -> Any:
     else:
         ok = isinstance(value, tuple(wanted))
     if not ok:
-        names = " or ".join(_NAMES.get(t, t.__name__) for t in types)
-        raise Invalid(f"{where}: expected {names}, got {shown(value)}")
+        raise Invalid.at(where, value, _names(types))
     return value
 
 
-def field(data: dict[str, Any], key: str, where: str, *types: type, required: bool = True) -> Any:
+def _names(types: tuple[type, ...]) -> str:
+    return " or ".join(_NAMES.get(t, t.__name__) for t in types)
+
+
+def whole(value: Any, where: str) -> int:
+    """``value`` when it is a whole number ≥ 0 (a count, a size, nanoseconds)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise Invalid.at(where, value, "a whole number ≥ 0")
+    return value
+
+
+def finite(value: Any, where: str) -> float:
+    """``value`` as a float when it is a finite number (not ``NaN``, not infinite)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise Invalid.at(where, value, "a finite number")
+    return float(value)
+
+
+def key_at(where: str, key: str) -> str:
+    """How the field ``key`` of the object at ``where`` is named (``""``: the document)."""
+    return f"{where}.{key}" if where else key
+
+
+def field(
+    data: Mapping[str, Any], key: str, where: str, *types: type, required: bool = True
+) -> Any:
     """``data[key]`` checked against ``types``; a missing optional key gives ``None``."""
     if key not in data:
         if required:
-            raise Invalid(f"{where}.{key}: missing")
+            raise Invalid.at(key_at(where, key), MISSING, _names(types))
         return None
-    return expect(data[key], f"{where}.{key}", *types)
+    return expect(data[key], key_at(where, key), *types)
 
 
 def _check_typed(value: Any, hint: Any, where: str) -> None:
@@ -99,4 +145,15 @@ def read_json(path: Path) -> Any:
         raise Invalid(f"not valid JSON ({exc.msg} at {where})") from None
 
 
-__all__ = ["Invalid", "dataclass_fields", "expect", "field", "read_json", "shown"]
+__all__ = [
+    "MISSING",
+    "Invalid",
+    "dataclass_fields",
+    "expect",
+    "field",
+    "finite",
+    "key_at",
+    "read_json",
+    "shown",
+    "whole",
+]

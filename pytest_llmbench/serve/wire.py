@@ -1,21 +1,31 @@
 """Typed reading of server JSON where it enters the plugin.
 
-A server that sends one value of the wrong type (``"predicted_per_second": "fast"``, a
-token count as a string, ``NaN``, an Ollama ``"done": "yes"``) makes that item an error
-naming the field, the value and the endpoint, instead of a crash later (a ``TypeError`` in
-a figure, at the session's end, in the leaderboard or the JSON report).
+It guards the edge where *server replies* enter (llama-server, OpenAI-compatible servers,
+Ollama): a server that sends one value of the wrong type (``"predicted_per_second": "fast"``,
+a token count as a string, ``NaN``, an Ollama ``"done": "yes"``) makes that item an error
+naming the field, the value and the endpoint, instead of a crash later (a ``TypeError`` in a
+figure, at the session's end, in the leaderboard or the JSON report). Each field is read by
+:mod:`pytest_llmbench.typed_json`'s :func:`~pytest_llmbench.typed_json.field`, as JSON files
+are; only the error differs: a server error, worded for a server.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, cast
 
 from pytest_llmbench.errors import LLMBenchError, StreamError
+from pytest_llmbench.typed_json import (
+    MISSING,
+    Invalid,
+    expect,
+    field,
+    finite,
+    key_at,
+    whole,
+)
 
-_MISSING = object()
-"""A required field the server left out."""
+_T = TypeVar("_T")
 
 
 def bad_value(
@@ -29,7 +39,7 @@ def bad_value(
     shown = repr(value)
     if len(shown) > 80:
         shown = shown[:77] + "..."
-    sent = f"no {where}" if value is _MISSING else f"{where} = {shown}"
+    sent = f"no {where}" if value is MISSING else f"{where} = {shown}"
     reply = f" in its {endpoint} reply" if endpoint else ""
     return error(
         f"{label}: the server sent {sent}{reply}, expected {expected}; "
@@ -37,9 +47,8 @@ def bad_value(
     )
 
 
-def _at(where: str, key: str) -> str:
-    """``key`` of the object at ``where`` (``""``: the reply itself)."""
-    return f"{where}.{key}" if where else key
+_CHECKED: dict[Any, str] = {whole: "a whole number ≥ 0", finite: "a finite number"}
+"""What a value read by these checks is expected to be, also when its type is wrong."""
 
 
 class Reader:
@@ -63,93 +72,68 @@ class Reader:
         """The error for ``where`` holding ``value`` instead of ``expected``."""
         return bad_value(self.label, where, value, expected, self.error, self.endpoint)
 
-    def reply(self, value: Any) -> dict[str, Any]:
-        """A whole reply, which must be a JSON object."""
-        if not isinstance(value, dict):
-            raise self.fail("the reply", value, "a JSON object")
-        return value
-
-    def _get(
+    def _read(
         self,
         obj: Mapping[str, Any],
         key: str,
         where: str,
-        expected: str,
-        required: bool,
-        null: bool,
-    ) -> Any:
-        value = obj.get(key, _MISSING)
-        if value is _MISSING and not required:
-            return None
-        if value is None and null and not required:
-            return None
-        if value is None or value is _MISSING:
-            raise self.fail(_at(where, key), value, expected)
-        return value
+        kind: type,
+        check: Callable[[Any, str], _T] | None = None,
+        *,
+        required: bool = False,
+        null: bool = True,
+    ) -> _T | None:
+        """``obj[key]`` of type ``kind``, then ``check``-ed; ``None`` when absent or null
+        (as ``required`` and ``null`` allow). An error says what ``check`` expects."""
+        nullable = (type(None),) if null and not required else ()
+        try:
+            value = field(obj, key, where, kind, *nullable, required=required)
+            if value is None or check is None:
+                return cast("_T | None", value)
+            return check(value, key_at(where, key))
+        except Invalid as exc:
+            expected = _CHECKED.get(check, exc.expected)
+            raise self.fail(exc.where, exc.value, expected) from None
+
+    def reply(self, value: Any) -> dict[str, Any]:
+        """A whole reply, which must be a JSON object."""
+        try:
+            return dict(expect(value, "the reply", dict))
+        except Invalid as exc:
+            raise self.fail(exc.where, exc.value, exc.expected) from None
 
     def count(
         self, obj: Mapping[str, Any], key: str, where: str, *, null: bool = True
     ) -> int | None:
-        """A non-negative integer, or ``None`` when absent (or null)."""
-        expected = "a whole number ≥ 0"
-        value = self._get(obj, key, where, expected, False, null)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise self.fail(_at(where, key), value, expected)
-        return value
+        """A whole number ≥ 0, or ``None`` when absent (or null)."""
+        return self._read(obj, key, where, int, whole, null=null)
 
     def number(self, obj: Mapping[str, Any], key: str, where: str) -> float | None:
         """A finite number, or ``None`` when absent or null."""
-        value = obj.get(key)
-        if value is None:
-            return None
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
-            raise self.fail(_at(where, key), value, "a finite number")
-        return float(value)
+        return self._read(obj, key, where, float, finite)
 
     def text(
         self, obj: Mapping[str, Any], key: str, where: str, *, required: bool = False
     ) -> str | None:
         """A string, or ``None`` when absent or null (an error when ``required``)."""
-        value = self._get(obj, key, where, "a string", required, True)
-        if value is None or isinstance(value, str):
-            return value
-        raise self.fail(_at(where, key), value, "a string")
+        return self._read(obj, key, where, str, required=required)
 
     def flag(self, obj: Mapping[str, Any], key: str, where: str) -> bool | None:
         """``true`` or ``false``, or ``None`` when absent or null."""
-        value = obj.get(key)
-        if value is None or isinstance(value, bool):
-            return value
-        raise self.fail(_at(where, key), value, "true or false")
+        return self._read(obj, key, where, bool)
 
     def object(self, obj: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
         """A JSON object (``{}`` when absent or null)."""
-        value = obj.get(key)
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise self.fail(_at(where, key), value, "an object")
-        return value
+        return self._read(obj, key, where, dict) or {}
 
     def array(self, obj: Mapping[str, Any], key: str, where: str) -> list[Any]:
         """A JSON array (``[]`` when absent or null)."""
-        value = obj.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise self.fail(_at(where, key), value, "an array")
-        return value
+        return self._read(obj, key, where, list) or []
 
     def objects(self, obj: Mapping[str, Any], key: str, where: str) -> list[dict[str, Any]]:
         """A JSON array of objects (``[]`` when absent or null)."""
         items = self.array(obj, key, where)
         for i, item in enumerate(items):
             if not isinstance(item, dict):
-                raise self.fail(f"{_at(where, key)}[{i}]", item, "an object")
+                raise self.fail(f"{key_at(where, key)}[{i}]", item, "an object")
         return items

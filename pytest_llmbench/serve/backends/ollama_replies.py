@@ -24,7 +24,7 @@ as 0 or empty here) and none of them is ever written as null.
   ``api.ProcessModelResponse`` (types.go:835-844: the same, with ``size_vram`` int64 and
   ``context_length`` int); ``details`` an ``api.ModelDetails`` (types.go:933-942:
   ``parameter_size``, ``quantization_level`` string).
-- ``POST /api/show``: ``api.ShowResponse`` (types.go:737-752): ``template``, ``renderer``
+- ``POST /api/show``: ``api.ShowResponse`` (types.go:737-755): ``template``, ``renderer``
   string (omitempty), ``model_info`` ``map[string]any`` whose ``<arch>.context_length``
   is the trained context (a whole number).
 - ``POST /api/pull`` stream lines: ``api.ProgressResponse`` (types.go:777-782):

@@ -41,6 +41,9 @@ class CheckResult:
     passed: bool
     details: str = ""
     diagnosis: str | None = None
+    unguaranteed: tuple[str, ...] = ()
+    """The sandbox guarantees that did not hold where this check ran generated code
+    (``sandbox.containment.Guarantee`` names); ``details`` draws them as prose."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,6 +56,7 @@ class CheckResult:
             passed=bool(data["passed"]),
             details=str(data.get("details", "")),
             diagnosis=data.get("diagnosis"),
+            unguaranteed=tuple(map(str, data.get("unguaranteed") or ())),
         )
 
 

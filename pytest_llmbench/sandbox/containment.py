@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import platform
-import re
 import shutil
 import socket
 import subprocess
@@ -32,10 +31,12 @@ import tempfile
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from pytest_llmbench.check_result import CheckResult
 from pytest_llmbench.errors import CheckError
 from pytest_llmbench.sandbox.bwrap import bwrap_argv, bwrap_path, visible_again
 from pytest_llmbench.sandbox.isolation import (
@@ -48,22 +49,40 @@ from pytest_llmbench.sandbox.isolation import (
 from pytest_llmbench.sandbox.seccomp import filter_fd
 
 BWRAP, FALLBACK = "bubblewrap", "fallback"
-#: The guarantees, by the name the details and the leaderboard warning use (no "," or ")").
-PID_NAMESPACE = "own PID namespace: no process outlives its step or sees others"
-NETWORK = "no network"
-PRIVATE_TMP = "private /tmp"
-READ_ONLY = "read-only file system outside the run's directory"
-STEP_PROCESSES = "process limit per step"
-DISK_CAP = "size-capped file systems"
-NO_UNSEEN_MEMORY = "no System V shm or memfd"
-NO_NESTED_USERNS = "no nested user namespaces"
+
+
+class Guarantee(StrEnum):
+    """The sandbox's guarantees, each by the name the run's header, a check's details and
+    the leaderboard warning show; which of them hold here is a set of these, never prose."""
+
+    PID_NAMESPACE = "own PID namespace: no process outlives its step or sees others"
+    NETWORK = "no network"
+    PRIVATE_TMP = "private /tmp"
+    READ_ONLY = "read-only file system outside the run's directory"
+    STEP_PROCESSES = "process limit per step"
+    DISK_CAP = "size-capped file systems"
+    NO_UNSEEN_MEMORY = "no System V shm or memfd"
+    NO_NESTED_USERNS = "no nested user namespaces"
+
+
 MISSING = "not guaranteed here: "
-_MISSING_RE = re.compile(re.escape(MISSING) + r"([^)]*)\)")
+
+
+def not_guaranteed(missing: Iterable[str]) -> str:
+    """``not guaranteed here: a, b``: the missing guarantees drawn as prose, in
+    :class:`Guarantee` order."""
+    names = set(missing)
+    return MISSING + ", ".join(g for g in Guarantee if g in names)
 
 
 class SandboxUnavailable(CheckError):
     """The sandbox cannot run generated code safely here (e.g. pytest runs as root and no
-    interpreter is usable by an unprivileged user): the item errors with the fix."""
+    interpreter is usable by an unprivileged user): the item errors with the fix.
+    ``missing``: the guarantees that do not hold here (empty when no sandbox runs at all)."""
+
+    def __init__(self, message: str, missing: frozenset[Guarantee] = frozenset()) -> None:
+        super().__init__(message)
+        self.missing = missing
 
 
 @dataclass(frozen=True)
@@ -83,24 +102,29 @@ class Containment:
     keep_visible: tuple[str, ...] = ()
     tried: tuple[str, ...] = field(default=(), compare=False)
 
-    def missing(self) -> list[str]:
-        """The guarantees that do not hold here, by name."""
-        held = (
-            (PID_NAMESPACE, self.pid_namespace),
-            (NETWORK, self.network),
-            (PRIVATE_TMP, self.private_tmp),
-            (READ_ONLY, self.read_only),
-            (STEP_PROCESSES, self.step_processes),
-            (DISK_CAP, self.disk_cap),
-            (NO_UNSEEN_MEMORY, self.no_unseen_memory),
-            (NO_NESTED_USERNS, self.no_nested_userns),
-        )
-        return [name for name, ok in held if not ok]
+    def missing(self) -> frozenset[Guarantee]:
+        """The guarantees that do not hold here."""
+        held = {
+            Guarantee.PID_NAMESPACE: self.pid_namespace,
+            Guarantee.NETWORK: self.network,
+            Guarantee.PRIVATE_TMP: self.private_tmp,
+            Guarantee.READ_ONLY: self.read_only,
+            Guarantee.STEP_PROCESSES: self.step_processes,
+            Guarantee.DISK_CAP: self.disk_cap,
+            Guarantee.NO_UNSEEN_MEMORY: self.no_unseen_memory,
+            Guarantee.NO_NESTED_USERNS: self.no_nested_userns,
+        }
+        return frozenset(g for g, ok in held.items() if not ok)
+
+    def missing_names(self) -> tuple[str, ...]:
+        """:meth:`missing` in :class:`Guarantee` order, as JSON holds them."""
+        missing = self.missing()
+        return tuple(str(g) for g in Guarantee if g in missing)
 
     def note(self) -> str:
         """`` (not guaranteed here: a, b)`` for a check's details, or ``""``."""
         missing = self.missing()
-        return f" ({MISSING}{', '.join(missing)})" if missing else ""
+        return f" ({not_guaranteed(missing)})" if missing else ""
 
     def unavailable(self) -> SandboxUnavailable:
         tried = "; ".join(self.tried) or "none found"
@@ -113,27 +137,17 @@ class Containment:
         )
 
 
-def missing_guarantees(details: Iterable[str]) -> list[str]:
-    """The guarantee names reported missing in checks' ``details`` (for the leaderboard
-    warning), once each, in order."""
-    seen: dict[str, None] = {}
-    for text in details:
-        for match in _MISSING_RE.finditer(text):
-            for name in match.group(1).split(", "):
-                seen.setdefault(name)
-    return list(seen)
-
-
 def sandbox_warnings(records: Iterable[Mapping[str, Any]]) -> list[str]:
     """The line under the leaderboard when items' sandboxed checks ran without some
-    guarantee (``records``: the items' records, with their score's checks)."""
-    details = (
-        str(check.get("details", ""))
+    guarantee (``records``: the items' records, with their score's checks), read from
+    each check's :attr:`~pytest_llmbench.check_result.CheckResult.unguaranteed`."""
+    missing = {
+        name
         for record in records
         for check in ((record.get("score") or {}).get("checks") or ())
-    )
-    missing = missing_guarantees(details)
-    return [f"sandbox: {MISSING}{', '.join(missing)} (README: Safety)"] if missing else []
+        for name in CheckResult.from_dict(check).unguaranteed
+    }
+    return [f"sandbox: {not_guaranteed(missing)} (README: Safety)"] if missing else []
 
 
 def candidates() -> list[str]:
@@ -358,9 +372,10 @@ def require_full(found: Containment) -> Containment:
     # The cause and the fix on the first line: the leaderboard's "what went wrong" quotes it.
     raise SandboxUnavailable(
         f"run_program refused: {fix_for(found)}.\n"
-        f"Containment here is weaker ({MISSING}{', '.join(missing)}); to accept it for this "
+        f"Containment here is weaker ({not_guaranteed(missing)}); to accept it for this "
         f"run: {WEAK_OPTION} (ini: llm_sandbox = weak), which the run's header then states "
-        "(README: Safety)."
+        "(README: Safety).",
+        missing,
     )
 
 
@@ -375,7 +390,7 @@ def header_line() -> str:
     if weak_allowed():
         return (
             f"sandbox: WEAKER ISOLATION ({WEAK_OPTION}): generated code runs in the "
-            f"{found.backend} sandbox, {MISSING}{', '.join(missing)} (README: Safety)"
+            f"{found.backend} sandbox, {not_guaranteed(missing)} (README: Safety)"
         )
     return (
         "sandbox: generated code will NOT run here (tests that run it are errors): "

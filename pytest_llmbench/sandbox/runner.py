@@ -192,7 +192,7 @@ def isolation_report() -> dict[str, object]:
         "private_tmp": found.private_tmp,
         "read_only": found.read_only,
         "step_processes": found.step_processes,
-        "missing": found.missing(),
+        "missing": list(found.missing_names()),
     }
 
 
@@ -522,4 +522,5 @@ def run_program(
         passed == len(results),
         "\n".join(lines),
         seen[0] if seen else None,
+        found.missing_names(),
     )

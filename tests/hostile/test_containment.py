@@ -19,11 +19,13 @@ from pytest_llmbench import check_result, checks
 from pytest_llmbench.sandbox import Step, isolation_report, run_program
 from pytest_llmbench.sandbox.containment import (
     MISSING,
-    PID_NAMESPACE,
     Containment,
+    Guarantee,
     SandboxUnavailable,
     candidates,
-    missing_guarantees,
+    not_guaranteed,
+    require_full,
+    sandbox_warnings,
 )
 from tests.hostile._sandbox import STEP, new_mark, processes_marked, run
 
@@ -297,17 +299,36 @@ def test_fallback_names_every_missing_guarantee(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(module, "weak_allowed", lambda: True)  # --llm-sandbox=weak
     result = run_program(GOOD, [Step(["x"], stdout="ok x")])
     assert result.passed, result.details
-    assert PID_NAMESPACE in found.missing()
+    assert Guarantee.PID_NAMESPACE in found.missing()
     assert f"({MISSING}" in result.details.splitlines()[0]
-    assert missing_guarantees([result.details]) == found.missing()
+    assert set(result.unguaranteed) == found.missing()  # typed, not parsed from the details
+    assert found.note() in result.details
 
 
-def test_missing_guarantees_are_read_back_once_each() -> None:
+def test_missing_guarantees_travel_as_a_set_and_are_drawn_once_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pytest_llmbench.sandbox import containment as module
+
     partial = Containment("fallback", "/usr/bin/python3", network=True, private_tmp=True)
-    details = [f"1/1 steps passed{partial.note()}", "no note", f"0/2 steps passed{partial.note()}"]
-    assert missing_guarantees(details) == partial.missing()
+    missing = partial.missing()
+    assert missing == frozenset(Guarantee) - {Guarantee.NETWORK, Guarantee.PRIVATE_TMP}
+    checked = check_result.CheckResult("f", 1.0, True, "", None, partial.missing_names())
+    records = [
+        {"score": {"checks": [checked.to_dict()]}},
+        {"score": None},
+        {"score": {"checks": [checked.to_dict(), check_result.CheckResult("g", 1, True).to_dict()]}},
+    ]
+    (line,) = sandbox_warnings(records)
+    assert line == f"sandbox: {not_guaranteed(missing)} (README: Safety)"
+    assert all(line.count(g) == 1 for g in missing)
+    assert line.index(Guarantee.PID_NAMESPACE) < line.index(Guarantee.NO_NESTED_USERNS)
+    monkeypatch.setattr(module, "weak_allowed", lambda: False)
+    with pytest.raises(SandboxUnavailable) as refused:
+        require_full(partial)
+    assert refused.value.missing == missing
     full = Containment("bubblewrap", "python", *[True] * 8)
-    assert full.note() == "" and full.missing() == []
+    assert full.note() == "" and full.missing() == frozenset()
 
 
 def test_a_killed_step_is_reported_as_killed_not_as_an_exit_code() -> None:
@@ -422,7 +443,8 @@ def test_without_a_known_seccomp_abi_bubblewrap_runs_unfiltered_and_names_it(
     monkeypatch.setattr(seccomp, "supported", lambda machine=None: False)
     found = module.containment.__wrapped__()
     assert found.backend == module.BWRAP
-    assert found.missing() == [module.NO_UNSEEN_MEMORY]
+    assert found.missing() == {Guarantee.NO_UNSEEN_MEMORY}
     with pytest.raises(SandboxUnavailable, match="no System V shm or memfd") as refused:
         module.require_full(found)
+    assert refused.value.missing == {Guarantee.NO_UNSEEN_MEMORY}
     assert "seccomp filter knows x86_64 and aarch64 only" in str(refused.value)

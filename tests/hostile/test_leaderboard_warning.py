@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from fakes import FakeLlamaServer, ModelScript
+from pytest_llmbench.check_result import CheckResult
 from pytest_llmbench.sandbox import runner
 from pytest_llmbench.sandbox.containment import (
     MISSING,
-    NETWORK,
-    PID_NAMESPACE,
     Containment,
+    Guarantee,
     containment,
     sandbox_warnings,
 )
@@ -40,19 +40,17 @@ def test_missing_guarantees_get_one_line_under_the_leaderboard(
     monkeypatch.setattr(runner, "containment", lambda: weak)
     result = run(pytester, "--llm-sandbox=weak")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines([f"[[]llmbench[]] WARNING: sandbox: {MISSING}{PID_NAMESPACE}, *"])
+    result.stdout.fnmatch_lines([f"[[]llmbench[]] WARNING: sandbox: {MISSING}{Guarantee.PID_NAMESPACE}, *"])
     lines = [line for line in result.stdout.lines if "WARNING: sandbox" in line]
-    assert len(lines) == 1 and NETWORK in lines[0]
+    assert len(lines) == 1 and Guarantee.NETWORK in lines[0]
 
 
 def test_no_line_when_every_guarantee_holds(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     full = Containment("bubblewrap", "python3", *[True] * 8)
-    assert (
-        sandbox_warnings([{"score": {"checks": [{"details": f"1/1 steps passed{full.note()}"}]}}])
-        == []
-    )
+    check = CheckResult("functional", 1.0, True, "1/1 steps passed", None, full.missing_names())
+    assert sandbox_warnings([{"score": {"checks": [check.to_dict()]}}]) == []
     if containment().missing():
         pytest.skip("this machine lacks a guarantee: the line is expected here")
     result = run(pytester)

@@ -24,6 +24,7 @@ from pytest_llmbench.generate.live_line import live_line, progress_lines
 from pytest_llmbench.generate.llm import LLM
 from pytest_llmbench.generate.replay import recording_info
 from pytest_llmbench.serve.registry import BenchSession
+from pytest_llmbench.serve.shared import SharedServers
 from pytest_llmbench.text_safety import for_cell, for_terminal
 from pytest_llmbench.verdict.outcome import NO_MODELS, phase_outcome
 
@@ -31,6 +32,8 @@ SESSION_KEY = pytest.StashKey[BenchSession]()
 PLAN_KEY = pytest.StashKey[ItemPlan]()
 ENDPOINT_KEY = pytest.StashKey[int]()
 """Which endpoint of a pooled model (``@URL1+URL2``) serves the item."""
+SHARED_KEY = pytest.StashKey[SharedServers]()
+"""The run's spawned servers, on a worker that joined them."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -53,16 +56,13 @@ def pytest_configure(config: pytest.Config) -> None:
         _sigterm_as_interrupt()
     if not hasattr(config, "workerinput"):  # the leaderboard lives on the controller only
         config.pluginmanager.register(Controller(config, run), "llmbench-controller")
-    elif run.server_options.run_dir and any(s.spawns for s in (*run.specs, run.judge) if s):
-        # A worker: the servers it may need wait for it to get past their model. The items of
-        # a model spread over the workers, which share its one server, so --dist loadgroup's
-        # group ids are not needed here (with them, a worker given none of a model's items
-        # and the worker that spawned it waited for each other at the end).
-        from pytest_llmbench.serve.shared import SharedServers
-
-        SharedServers.of(Path(run.server_options.run_dir)).join()
-    elif config.getvalue("loadgroup"):
-        config.pluginmanager.register(_LoadgroupNodeIds(), "llmbench-loadgroup-nodeids")
+    else:  # a worker: both of these may apply
+        if run.server_options.run_dir and any(s.spawns for s in (*run.specs, run.judge) if s):
+            # The servers it may need wait for it to get past their model (or to leave).
+            config.stash[SHARED_KEY] = SharedServers.of(Path(run.server_options.run_dir))
+            config.stash[SHARED_KEY].join()
+        if config.getvalue("loadgroup"):
+            config.pluginmanager.register(_LoadgroupNodeIds(), "llmbench-loadgroup-nodeids")
 
 
 def _sigterm_as_interrupt() -> None:
@@ -79,6 +79,14 @@ def _sigterm_as_interrupt() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # Every worker that joined leaves, also one given no item of a spawned model (it made no
+    # backend): the servers the others spawned stop waiting for it.
+    shared = session.config.stash.get(SHARED_KEY, None)
+    if shared is not None:
+        shared.leave()
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     # Also reached after Ctrl-C, where session fixtures may not have been torn down.
     session = config.stash.get(SESSION_KEY, None)
@@ -91,8 +99,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         allow_weak(False)
     if run is not None and run.server_options.run_dir and not hasattr(config, "workerinput"):
         # The end of the run: whatever an interrupted worker left running, and the folder.
-        from pytest_llmbench.serve.shared import SharedServers
-
         SharedServers(Path(run.server_options.run_dir)).stop_all()
 
 

@@ -9,7 +9,11 @@ Items run in model order, so a server nobody uses any more is stopped once every
 got past its model (or finished): no second spawn for a worker that comes to it late, and no
 model kept loaded after the run has moved on. The spawning process stays its parent
 (``PR_SET_PDEATHSIG``: the server dies with it, so an interrupted run leaves none behind), so
-at the end of its session it waits until the others no longer need it. A failed start is
+at the end of its session it waits until the others no longer need it. Every worker leaves at
+the end of its session, also one given no item of a spawned model (it made no backend): a
+server waits only for workers still running items, never for one that is idle until the run
+ends (the spawner would wait for it, and it, alive until the run ends, for the spawner); a
+worker that died (its pid gone or a zombie) holds no one. A failed start is
 written down too: the other workers fail fast with the same message instead of waiting
 again. At the end of the run the controller stops whatever is left and removes the folder.
 """
@@ -136,7 +140,7 @@ class SharedServers:
 
     def join(self) -> None:
         """This process runs items of the run (an xdist worker): servers wait for it to get
-        past their model before they stop."""
+        past their model, or to :meth:`leave`, before they stop."""
         pid, started = _me()
         with self._run() as run:
             run["workers"][pid] = {"started": started, "at": -1}
@@ -202,10 +206,10 @@ class SharedServers:
             stale = self._passed(run)
         self._stop_all(stale)
 
-    def close(self) -> None:
-        """End of this process's session: it has passed every model. The servers it spawned
-        are stopped once the others no longer need them (it is their parent: they would die
-        with it)."""
+    def leave(self) -> None:
+        """End of this process's session, whether or not it ever used a server: it has passed
+        every model, so no server waits for it any more. The servers it spawned are stopped
+        once the others no longer need them (it is their parent: they would die with it)."""
         pid, _ = _me()
         while True:
             with self._run() as run:

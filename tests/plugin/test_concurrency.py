@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -89,6 +90,39 @@ def run_on_a(
     )
 
 
+def run_bounded(pytester: pytest.Pytester, timeout_s: float, *args: str) -> pytest.RunResult:
+    """pytest with ``args`` in a process group of its own, killed whole (controller, workers,
+    their servers) if it runs past ``timeout_s``: a run that hangs fails the test instead of
+    holding the suite."""
+    out, err = pytester.path / "bounded.out", pytester.path / "bounded.err"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        proc = pytester.popen(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
+        )
+        began = time.monotonic()
+        try:
+            rc = proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            pytest.fail(f"pytest {' '.join(args)} hung: still running after {timeout_s:g} s")
+    lines = out.read_text().splitlines()
+    return pytest.RunResult(rc, lines, err.read_text().splitlines(), time.monotonic() - began)
+
+
+def workers_per_model(result: pytest.RunResult) -> dict[str, set[str]]:
+    """The xdist workers that ran each model's items (from ``-v`` lines)."""
+    workers: dict[str, set[str]] = {}
+    for line in result.outlines:
+        match = re.search(r"\[(gw\d+)\].*\[(llama-server:\w+)", line)
+        if match:
+            workers.setdefault(match.group(2), set()).add(match.group(1))
+    return workers
+
+
 def kinds(generation: dict[str, Any]) -> set[str]:
     return {c["kind"] for c in generation.get("caveats") or ()}
 
@@ -102,17 +136,55 @@ def test_one_server_per_model_under_any_dist(
     pytester: pytest.Pytester, fake_bin: Path, dist: list[str]
 ) -> None:
     pytester.makepyfile(test_p=PROMPTS.format(n=6))
-    result = pytester.runpytest(
+    result = run_bounded(
+        pytester,
+        240,
         "--llm-models=llama-server:a.gguf,llama-server:b.gguf",
         f"--llm-llama-server-bin={fake_bin}",
+        "-v",
         *dist,
     )
     result.assert_outcomes(passed=12)
+    if "loadgroup" in dist:
+        assert all(len(w) == 1 for w in workers_per_model(result).values()), result.outlines
     started = spawns(pytester)
     assert sorted(s[1] for s in started) == ["a.gguf", "b.gguf"], started
     assert all(s[3] == "np=1" for s in started), started
     assert fake_servers(pytester.path) == []  # each stopped by its last user
     assert not any((pytester.path / "cache" / "runs").iterdir())  # the run folder is gone
+
+
+@pytest.mark.parametrize(
+    ("dist", "per_model"), [("loadgroup", 3), ("load", 1)], ids=["loadgroup", "load"]
+)
+def test_more_workers_than_models_end_without_waiting(
+    pytester: pytest.Pytester, fake_bin: Path, dist: str, per_model: int
+) -> None:
+    """Three workers, two models: one worker gets no item (loadgroup: two groups; load: two
+    items), so it never makes a backend. It leaves the run's servers at its session end all
+    the same: the workers that spawned them stop them and the run ends (before, the spawners
+    waited for it and it, alive until the run ended, for them)."""
+    pytester.makepyfile(test_p=PROMPTS.format(n=per_model))
+    result = run_bounded(
+        pytester,
+        240,
+        "--llm-models=llama-server:a.gguf,llama-server:b.gguf",
+        f"--llm-llama-server-bin={fake_bin}",
+        "-n",
+        "3",
+        "--dist",
+        dist,
+        "-v",
+    )
+    result.assert_outcomes(passed=2 * per_model)
+    workers = workers_per_model(result)
+    assert set(workers) == {"llama-server:a", "llama-server:b"}, result.outlines
+    assert len(set.union(*workers.values())) == 2, workers  # the third worker ran nothing
+    if dist == "loadgroup":
+        assert all(len(w) == 1 for w in workers.values()), workers  # a model on one worker
+    assert sorted(s[1] for s in spawns(pytester)) == ["a.gguf", "b.gguf"]
+    assert fake_servers(pytester.path) == []
+    assert not any((pytester.path / "cache" / "runs").iterdir())
 
 
 def test_workers_share_a_server_with_n_slots_and_mark_the_overlap(

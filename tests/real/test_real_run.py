@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -121,7 +122,7 @@ def test_matrix_ids_order_one_load_per_model_and_leaderboard(
     assert "llmbench" not in props  # the full record stays off the XML
 
 
-def test_xdist_gives_the_same_rows(
+def test_xdist_gives_the_same_rows_and_keeps_a_model_on_one_worker(
     pytester: pytest.Pytester, two_models: list[str]
 ) -> None:
     serial = pytester.runpytest(*two_models)
@@ -131,8 +132,12 @@ def test_xdist_gives_the_same_rows(
     assert a.keys() == b.keys()
     for model in a:
         assert [a[model][i] for i in STABLE] == [b[model][i] for i in STABLE]
-    # A model's items may run on either worker, sharing its one server: the count of servers
-    # under every --dist is tested on the fake binary's spawn log (tests/plugin/test_concurrency.py).
+    workers: dict[str, set[str]] = {}
+    for line in parallel.stdout.lines:
+        match = re.search(r"\[(gw\d)\].*\[(llama-server:(?:gemma3-270m|tiny))", line)
+        if match:
+            workers.setdefault(match.group(2), set()).add(match.group(1))
+    assert len(workers) == 2 and all(len(w) == 1 for w in workers.values()), workers
 
 
 def test_k_selects_one_model(pytester: pytest.Pytester, two_models: list[str]) -> None:

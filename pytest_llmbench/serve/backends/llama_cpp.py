@@ -230,7 +230,7 @@ class LlamaServerBackend(OpenAIBackend):
             self.release()
             return
         if self._servers is not None:
-            self._servers.close()
+            self._servers.leave()
             if not self.options.run_dir:
                 shutil.rmtree(self._servers.root, ignore_errors=True)
                 self._servers = None

@@ -1,4 +1,5 @@
-"""Shared fixtures: the real llama-server + embedded model (required in CI)."""
+"""Shared fixtures: the real llama-server + embedded model (required in CI), the real Ollama;
+the fakes' fixtures come from ``tests/fixtures/fakes.py``."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from tests.fixtures.real_ollama import RealOllama
 # pytester's in-process runs restore sys.modules afterwards; a module first imported inside
 # one is imported again later as a new object, and httpx's lazily built httpcore->httpx
 # exception map then no longer matches (httpcore.ConnectError escapes unmapped).
+
+pytest_plugins = ["tests.fixtures.fakes"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

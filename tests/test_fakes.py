@@ -17,6 +17,7 @@ import pytest
 from fakes import FakeLlamaServer, FakeOllama, ModelScript
 from fakes._common import Attack
 from fakes.ollama import CURRENT
+from tests.fixtures.fakes import StartLlamaServer, StartOllama
 
 RFC3339NANO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
 METRICS = (
@@ -250,9 +251,10 @@ def test_ollama_preload_unload_and_ps_bookkeeping() -> None:
         assert len(fake.calls("POST", "/api/chat")) == 5
 
 
-def test_ollama_pull() -> None:
+def test_ollama_pull(fake_ollama: StartOllama) -> None:
     catalog = {"new": ModelScript(["x"], size=4000)}
-    with FakeOllama(None, pull_catalog=catalog) as fake, httpx.Client(base_url=fake.url) as c:
+    fake = fake_ollama(None, pull_catalog=catalog)
+    with httpx.Client(base_url=fake.url) as c:
         assert c.get("/api/tags").json() == {"models": []}
         _, rows = lines(c, "/api/pull", {"model": "new"})
         statuses = [json.loads(line) for _, line in rows]
@@ -292,13 +294,13 @@ def test_ollama_fault_cut() -> None:
         assert [json.loads(line)["message"]["content"] for line in got] == ["a", "b"]
 
 
-def test_ollama_fault_stall_then_client_timeout() -> None:
+def test_ollama_fault_stall_then_client_timeout(fake_ollama: StartOllama) -> None:
     script = ModelScript(["a", "b"], fault="stall", fault_after=1, stall_s=10)
-    with FakeOllama({"m": script}) as fake:
-        t0 = time.perf_counter()
-        with httpx.Client(base_url=fake.url, timeout=httpx.Timeout(5, read=0.3)) as c:
-            got = until_timeout(c, "/api/chat", {"model": "m", "messages": CHAT})
-        assert len(got) == 1 and time.perf_counter() - t0 < 2
+    fake = fake_ollama({"m": script})
+    t0 = time.perf_counter()
+    with httpx.Client(base_url=fake.url, timeout=httpx.Timeout(5, read=0.3)) as c:
+        got = until_timeout(c, "/api/chat", {"model": "m", "messages": CHAT})
+    assert len(got) == 1 and time.perf_counter() - t0 < 2
     # A short stall just delays the answer.
     with ollama(m=ModelScript(["a", "b"], fault="stall", fault_after=1, stall_s=0.2)) as (_, c):
         _, rows = lines(c, "/api/chat", {"model": "m", "messages": CHAT})
@@ -331,12 +333,12 @@ def test_ollama_fault_error_midstream_garbage_zero() -> None:
         assert "eval_count" not in final  # Go omitempty: a 0 count is simply missing
 
 
-def test_ollama_context_overflow_truncates_silently_unless_truncate_false() -> None:
+def test_ollama_context_overflow_truncates_silently_unless_truncate_false(
+    fake_ollama: StartOllama,
+) -> None:
     script = ModelScript(["a"], fault="context_overflow")
-    with (  # truncate:false is read from v0.12.6 on
-        FakeOllama({"m": script}, version="0.12.6") as fake,
-        httpx.Client(base_url=fake.url, timeout=5) as c,
-    ):
+    fake = fake_ollama({"m": script}, version="0.12.6")  # truncate:false is read from v0.12.6 on
+    with httpx.Client(base_url=fake.url, timeout=5) as c:
         body = {"model": "m", "messages": CHAT, "stream": False, "options": {"num_ctx": 2048}}
         done = c.post("/api/chat", json=body).json()
         assert done["done"] is True and done["prompt_eval_count"] == 2048
@@ -382,7 +384,7 @@ def test_llama_props_models_404() -> None:
         assert r.status_code == 404 and r.json()["error"]["type"] == "not_found_error"
 
 
-def test_llama_stream_shapes_timings_and_close() -> None:
+def test_llama_stream_shapes_timings_and_close(fake_llama_server: StartLlamaServer) -> None:
     script = ModelScript(
         ["Hel", "lo", "!"], thinking=["Hmm"], token_delay_s=D, prompt_eval_count=12
     )
@@ -422,18 +424,18 @@ def test_llama_stream_shapes_timings_and_close() -> None:
         assert "timings" in plain[-2] and plain[-2]["choices"][0]["finish_reason"] == "stop"
         assert fake.requests[0] == ("POST", "/v1/chat/completions", body)
     # The connection is closed after a streamed answer (advertising keep-alive).
-    with FakeLlamaServer(ModelScript(["a"])) as fake:
-        payload = json.dumps({"messages": CHAT, "stream": True}).encode()
-        host, port = fake.url.removeprefix("http://").split(":")
-        with socket.create_connection((host, int(port)), timeout=2) as s:
-            s.sendall(
-                b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                b"application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(payload), payload)
-            )
-            data = b""
-            while chunk := s.recv(65536):  # ends at EOF; a kept-alive socket would time out
-                data += chunk
-        assert b"keep-alive: timeout=5" in data.lower() and data.endswith(b"0\r\n\r\n")
+    fake = fake_llama_server(ModelScript(["a"]))
+    payload = json.dumps({"messages": CHAT, "stream": True}).encode()
+    host, port = fake.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=2) as s:
+        s.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+            b"application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(payload), payload)
+        )
+        data = b""
+        while chunk := s.recv(65536):  # ends at EOF; a kept-alive socket would time out
+            data += chunk
+    assert b"keep-alive: timeout=5" in data.lower() and data.endswith(b"0\r\n\r\n")
 
 
 def test_llama_limits_thinking_options_nonstream() -> None:
@@ -496,7 +498,7 @@ def test_llama_context_overflow_and_pings() -> None:
 # -- llama-server: faults ---------------------------------------------------------------
 
 
-def test_llama_faults() -> None:
+def test_llama_faults(fake_llama_server: StartLlamaServer) -> None:
     body = {"messages": CHAT, "stream": True}
     with llama(ModelScript(["a", "b", "c"], fault="cut", fault_after=1)) as (_, c):
         got: list[str] = []
@@ -528,10 +530,8 @@ def test_llama_faults() -> None:
         t = finish["timings"]
         assert t["predicted_n"] == 0 and t["predicted_per_second"] == 0.0
     stall = ModelScript(["a", "b"], fault="stall", fault_after=1, stall_s=10)
-    with (
-        FakeLlamaServer(stall) as fake,
-        httpx.Client(base_url=fake.url, timeout=httpx.Timeout(5, read=0.3)) as c,
-    ):
+    fake = fake_llama_server(stall)
+    with httpx.Client(base_url=fake.url, timeout=httpx.Timeout(5, read=0.3)) as c:
         t0 = time.perf_counter()
         first = until_timeout(c, "/v1/chat/completions", body)
         # One slot: the second request only starts if the stalled one noticed the
@@ -599,14 +599,12 @@ def test_ollama_current_shift_change_restarts_the_runner_d3_and_size_vram_d7() -
         assert ps["size_vram"] == 0 and ps["size"] == 800_000_000  # D7: ps-loaded.json (CPU)
 
 
-def test_ollama_current_ps_waits_for_an_unloading_runner_d4() -> None:
+def test_ollama_current_ps_waits_for_an_unloading_runner_d4(fake_ollama: StartOllama) -> None:
     """D4: after ``keep_alive: 0`` the next /api/ps blocks until the runner stopped and
     omits it (unload-timing-1.txt); v0.12 lists it while it stops."""
     for version, listed in ((CURRENT, False), ("0.12.0", True)):
-        with (
-            FakeOllama({"m": ModelScript(["a"])}, version=version, unload_delay_s=0.2) as fake,
-            httpx.Client(base_url=fake.url, timeout=5) as c,
-        ):
+        fake = fake_ollama({"m": ModelScript(["a"])}, version=version, unload_delay_s=0.2)
+        with httpx.Client(base_url=fake.url, timeout=5) as c:
             c.post("/api/chat", json={"model": "m", "messages": []})
             c.post("/api/chat", json={"model": "m", "messages": [], "keep_alive": 0})
             started = time.perf_counter()
@@ -725,12 +723,12 @@ def _raw(url: str, request: bytes, until: bytes, limit: int = 2**24) -> bytes:
 GET_MODELS = b"GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
-def test_attack_gzip_bomb_inflates_a_thousand_times() -> None:
+def test_attack_gzip_bomb_inflates_a_thousand_times(fake_llama_server: StartLlamaServer) -> None:
     import zlib
 
-    with FakeLlamaServer(ModelScript(["a"])) as fake:
-        fake.attack = Attack("gzip_bomb", size=2**20)
-        data = _raw(fake.url, GET_MODELS, b"never", limit=2**20)  # < the whole body
+    fake = fake_llama_server(ModelScript(["a"]))
+    fake.attack = Attack("gzip_bomb", size=2**20)
+    data = _raw(fake.url, GET_MODELS, b"never", limit=2**20)  # < the whole body
     head, _, body = data.partition(b"\r\n\r\n")
     assert b"Content-Encoding: gzip" in head and b"Content-Length: 1048576" in head
     inflater = zlib.decompressobj(31)
@@ -740,44 +738,46 @@ def test_attack_gzip_bomb_inflates_a_thousand_times() -> None:
     assert inflated.count(b"\0") == len(inflated)
 
 
-def test_attack_huge_body_and_deep_json_on_plain_and_streamed_routes() -> None:
-    with FakeLlamaServer(ModelScript(["a"])) as fake:
-        fake.attack = Attack("huge_body", size=2 * 2**30)
-        head = _raw(fake.url, GET_MODELS, b"\r\n\r\n")
-        assert b"Content-Length: 2147483648" in head
-        fake.attack = Attack("deep_json", depth=1000)
-        assert b"[" * 1000 + b"]" * 1000 in _raw(fake.url, GET_MODELS, b"]" * 1000)
-        chat = json.dumps({"messages": [{"role": "user", "content": "x"}], "stream": True})
-        post = (
-            f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {len(chat)}"
-            f"\r\n\r\n{chat}"
-        ).encode()
-        streamed = _raw(fake.url, post, b"\n\n")
-        assert b"Transfer-Encoding: chunked" in streamed
-        assert b"data: " + b"[" * 1000 in streamed  # one SSE event
-    with FakeOllama({"m": ModelScript(["a"])}) as fake:
-        fake.attack = Attack("deep_json", depth=1000, paths=frozenset({"/api/chat"}))
-        body = json.dumps({"model": "m", "messages": []})
-        post = f"POST /api/chat HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
-        streamed = _raw(fake.url, post.encode() + body.encode(), b"]\n")
-        assert b"application/x-ndjson" in streamed and b"]" * 1000 + b"\n" in streamed
-        assert fake.calls("POST", "/api/chat")  # the request is still logged
+def test_attack_huge_body_and_deep_json_on_plain_and_streamed_routes(
+    fake_llama_server: StartLlamaServer, fake_ollama: StartOllama
+) -> None:
+    fake = fake_llama_server(ModelScript(["a"]))
+    fake.attack = Attack("huge_body", size=2 * 2**30)
+    head = _raw(fake.url, GET_MODELS, b"\r\n\r\n")
+    assert b"Content-Length: 2147483648" in head
+    fake.attack = Attack("deep_json", depth=1000)
+    assert b"[" * 1000 + b"]" * 1000 in _raw(fake.url, GET_MODELS, b"]" * 1000)
+    chat = json.dumps({"messages": [{"role": "user", "content": "x"}], "stream": True})
+    post = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {len(chat)}"
+        f"\r\n\r\n{chat}"
+    ).encode()
+    streamed = _raw(fake.url, post, b"\n\n")
+    assert b"Transfer-Encoding: chunked" in streamed
+    assert b"data: " + b"[" * 1000 in streamed  # one SSE event
+    fake = fake_ollama({"m": ModelScript(["a"])})
+    fake.attack = Attack("deep_json", depth=1000, paths=frozenset({"/api/chat"}))
+    body = json.dumps({"model": "m", "messages": []})
+    post = f"POST /api/chat HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
+    streamed = _raw(fake.url, post.encode() + body.encode(), b"]\n")
+    assert b"application/x-ndjson" in streamed and b"]" * 1000 + b"\n" in streamed
+    assert fake.calls("POST", "/api/chat")  # the request is still logged
 
 
 @pytest.mark.parametrize("kind", ["drip", "drip_head"])
-def test_attack_drips_one_byte_at_a_time(kind: str) -> None:
-    with FakeLlamaServer(ModelScript(["a"])) as fake:
-        fake.attack = Attack(kind, drip_s=0.3, paths=frozenset({"/v1/models"}))
-        host, port = fake.url.removeprefix("http://").split(":")
-        with socket.create_connection((host, int(port)), timeout=10) as sock:
-            sock.sendall(GET_MODELS)
-            data, started = b"", time.monotonic()
-            while time.monotonic() - started < 1.5:
-                data += sock.recv(65536)
-        # Headers at once then a byte per 0.3 s, or the head itself a byte per 0.3 s.
-        after_head = data.partition(b"\r\n\r\n")[2]
-        if kind == "drip":
-            assert data.startswith(b"HTTP/1.1 200") and 2 <= len(after_head) <= 7
-        else:
-            assert b"\r\n\r\n" not in data and 2 <= len(data) <= 7
-        assert len(_raw(fake.url, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n", b"ok")) < 1000
+def test_attack_drips_one_byte_at_a_time(kind: str, fake_llama_server: StartLlamaServer) -> None:
+    fake = fake_llama_server(ModelScript(["a"]))
+    fake.attack = Attack(kind, drip_s=0.3, paths=frozenset({"/v1/models"}))
+    host, port = fake.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(GET_MODELS)
+        data, started = b"", time.monotonic()
+        while time.monotonic() - started < 1.5:
+            data += sock.recv(65536)
+    # Headers at once then a byte per 0.3 s, or the head itself a byte per 0.3 s.
+    after_head = data.partition(b"\r\n\r\n")[2]
+    if kind == "drip":
+        assert data.startswith(b"HTTP/1.1 200") and 2 <= len(after_head) <= 7
+    else:
+        assert b"\r\n\r\n" not in data and 2 <= len(data) <= 7
+    assert len(_raw(fake.url, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n", b"ok")) < 1000

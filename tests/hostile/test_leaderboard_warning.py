@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fakes import FakeLlamaServer, ModelScript
+from fakes import ModelScript
 from pytest_llmbench.check_result import CheckResult
 from pytest_llmbench.sandbox import runner
 from pytest_llmbench.sandbox.containment import (
@@ -14,6 +14,7 @@ from pytest_llmbench.sandbox.containment import (
     containment,
     sandbox_warnings,
 )
+from tests.fixtures.fakes import StartLlamaServer
 
 SCORED = """
 from pytest_llmbench import checks
@@ -25,20 +26,23 @@ def test_code(llm):
 PROGRAM = "```python\nimport sys\nprint('hi', sys.argv[1])\n```"
 
 
-def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+@pytest.fixture
+def model(fake_llama_server: StartLlamaServer) -> str:
+    srv = fake_llama_server(ModelScript([PROGRAM[i : i + 4] for i in range(0, len(PROGRAM), 4)]))
+    return f"--llm-models=llama-server@{srv.url}"
+
+
+def run(pytester: pytest.Pytester, model: str, *args: str) -> pytest.RunResult:
     pytester.makepyfile(test_s=SCORED)
-    with FakeLlamaServer(ModelScript([PROGRAM[i : i + 4] for i in range(0, len(PROGRAM), 4)])) as s:
-        return pytester.runpytest(
-            f"--llm-models=llama-server@{s.url}", "-p", "no:cacheprovider", *args
-        )
+    return pytester.runpytest(model, "-p", "no:cacheprovider", *args)
 
 
 def test_missing_guarantees_get_one_line_under_the_leaderboard(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, model: str
 ) -> None:
     weak = Containment("fallback", containment().python or "python3", network=False)
     monkeypatch.setattr(runner, "containment", lambda: weak)
-    result = run(pytester, "--llm-sandbox=weak")
+    result = run(pytester, model, "--llm-sandbox=weak")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines([f"[[]llmbench[]] WARNING: sandbox: {MISSING}{Guarantee.PID_NAMESPACE}, *"])
     lines = [line for line in result.stdout.lines if "WARNING: sandbox" in line]
@@ -46,14 +50,14 @@ def test_missing_guarantees_get_one_line_under_the_leaderboard(
 
 
 def test_no_line_when_every_guarantee_holds(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, model: str
 ) -> None:
     full = Containment("bubblewrap", "python3", *[True] * 8)
     check = CheckResult("functional", 1.0, True, "1/1 steps passed", None, full.missing_names())
     assert sandbox_warnings([{"score": {"checks": [check.to_dict()]}}]) == []
     if containment().missing():
         pytest.skip("this machine lacks a guarantee: the line is expected here")
-    result = run(pytester)
+    result = run(pytester, model)
     result.assert_outcomes(passed=1)
     assert "WARNING: sandbox" not in result.stdout.str()
 

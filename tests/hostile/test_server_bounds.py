@@ -31,6 +31,7 @@ from pytest_llmbench.serve.backends.ollama import OllamaBackend
 from pytest_llmbench.serve.backends.openai_compat import OpenAIBackend
 from pytest_llmbench.serve.reply_limits import ReplyLimits
 from pytest_llmbench.serve.server_info import ServerOptions
+from tests.fixtures.fakes import StartLlamaServer
 
 SHORT_S = 1.5
 """The total time limit of every request here (the real ones are 5-30 s)."""
@@ -218,18 +219,19 @@ def test_every_request_is_bounded(case: Case, attack: str) -> None:
 
 
 def test_a_failed_discovery_is_one_error_per_model_and_the_others_are_kept(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, fake_llama_server: StartLlamaServer,
 ) -> None:
     pytester.makepyfile(
         test_f="import pytest\n"
         "@pytest.mark.parametrize('n', [1, 2])\n"
         "def test_answer(llm, n):\n    assert llm.generate('Say hi').answer\n"
     )
-    with FakeLlamaServer(ModelScript(TOKENS)) as good, FakeLlamaServer(ModelScript(TOKENS)) as bad:
-        bad.attack = Attack("gzip_bomb", paths=frozenset({"/v1/models"}), size=10 * MB)
-        result = pytester.runpytest(
-            f"--llm-models=openai:/models/m.gguf@{good.url}/v1,openai:/models/m.gguf@{bad.url}/v1"
-        )
+    good = fake_llama_server(ModelScript(TOKENS))
+    bad = fake_llama_server(ModelScript(TOKENS))
+    bad.attack = Attack("gzip_bomb", paths=frozenset({"/v1/models"}), size=10 * MB)
+    result = pytester.runpytest(
+        f"--llm-models=openai:/models/m.gguf@{good.url}/v1,openai:/models/m.gguf@{bad.url}/v1"
+    )
     result.assert_outcomes(passed=2, errors=2)
     result.stdout.fnmatch_lines(
         [
@@ -271,7 +273,11 @@ def test_only_the_bounded_client_talks_to_servers() -> None:
     ],
 )
 def test_the_judges_requests_are_bounded_and_its_failure_is_an_item_error(
-    pytester: pytest.Pytester, path: str, attack: Attack, what: str
+    pytester: pytest.Pytester,
+    path: str,
+    attack: Attack,
+    what: str,
+    fake_llama_server: StartLlamaServer,
 ) -> None:
     pytester.makepyfile(
         test_j="from pytest_llmbench import checks\n"
@@ -279,14 +285,12 @@ def test_the_judges_requests_are_bounded_and_its_failure_is_an_item_error(
         "    answer = llm.generate('explain')\n"
         "    checks.judge(llm_judge, 'explain', answer.answer, {'clear': 'is clear'})\n"
     )
-    with (
-        FakeLlamaServer(ModelScript(TOKENS)) as model,
-        FakeLlamaServer(ModelScript(TOKENS)) as judge,
-    ):
-        judge.attack = replace(attack, paths=frozenset({path}))
-        result = pytester.runpytest(
-            f"--llm-models=llama-server@{model.url}",
-            f"--llm-judge=openai:/models/m.gguf@{judge.url}/v1",
-        )
+    model = fake_llama_server(ModelScript(TOKENS))
+    judge = fake_llama_server(ModelScript(TOKENS))
+    judge.attack = replace(attack, paths=frozenset({path}))
+    result = pytester.runpytest(
+        f"--llm-models=llama-server@{model.url}",
+        f"--llm-judge=openai:/models/m.gguf@{judge.url}/v1",
+    )
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([f"*ReplyLimitError: *{judge.url}{path}: *{what}*"])

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from fakes import FakeLlamaServer, ModelScript
+from fakes import ModelScript
+from tests.fixtures.fakes import StartLlamaServer
 
 PLAIN = """
 from pytest_llmbench.checks import Step, run_program
@@ -94,13 +95,13 @@ def test_the_ini_twin_opts_in_too(pytester: pytest.Pytester, no_bwrap: Path) -> 
 
 
 def test_a_benchmark_run_says_it_before_any_generation(
-    pytester: pytest.Pytester, no_bwrap: Path
+    pytester: pytest.Pytester, no_bwrap: Path, fake_llama_server: StartLlamaServer
 ) -> None:
     """The header of a run with models says generated code will not run, and the item is
     an error (the server's and the model's figures are kept; no score is counted)."""
     pytester.makepyfile(test_s=SCORED)
-    with FakeLlamaServer(ModelScript([REPLY])) as server:
-        result = inner(pytester, f"--llm-models=llama-server@{server.url}")
+    server = fake_llama_server(ModelScript([REPLY]))
+    result = inner(pytester, f"--llm-models=llama-server@{server.url}")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         [
@@ -111,15 +112,15 @@ def test_a_benchmark_run_says_it_before_any_generation(
 
 
 def test_what_went_wrong_names_the_cause_and_the_fix(
-    pytester: pytest.Pytester, no_bwrap: Path
+    pytester: pytest.Pytester, no_bwrap: Path, fake_llama_server: StartLlamaServer
 ) -> None:
     """The line under the leaderboard quotes the error's first line, cut to 160 characters in
     the middle: it read 'refusing to run generated code with weaker containment (not
     guarant…(ini: llm_sandbox = weak), which the run's header then states', the cause and
     the fix cut out."""
     pytester.makepyfile(test_s=SCORED)
-    with FakeLlamaServer(ModelScript([REPLY])) as server:
-        result = inner(pytester, f"--llm-models=llama-server@{server.url}")
+    server = fake_llama_server(ModelScript([REPLY]))
+    result = inner(pytester, f"--llm-models=llama-server@{server.url}")
     result.assert_outcomes(errors=1)
     lines = result.stdout.lines
     start = lines.index("what went wrong:")

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from fakes import ModelScript
-from fakes.ollama import FakeOllama
+from tests.fixtures.fakes import StartOllama
 
 TESTS = '''
 import pytest
@@ -29,12 +29,12 @@ def test_speed_check(llm):
 
 
 def test_named_benchmarks_share_a_column(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, fake_ollama: StartOllama
 ) -> None:
     monkeypatch.setenv("COLUMNS", "200")
     pytester.makepyfile(test_named=TESTS)
-    with FakeOllama({"m": ModelScript(["Hi"])}) as fake:
-        result = pytester.runpytest(f"--llm-models=m=ollama:m@{fake.url}", "--llm-json=r.json")
+    fake = fake_ollama({"m": ModelScript(["Hi"])})
+    result = pytester.runpytest(f"--llm-models=m=ollama:m@{fake.url}", "--llm-json=r.json")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["| model | n | pass | fail | err | speed_check | todo     |*",
                                  "| m     | 3 | 3    | 0    | 0   | 1/1         | 70.0 2/2 |*"])  # fmt: skip

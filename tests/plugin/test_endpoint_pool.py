@@ -9,7 +9,8 @@ from collections import defaultdict
 
 import pytest
 
-from fakes import FakeLlamaServer, ModelScript
+from fakes import ModelScript
+from tests.fixtures.fakes import StartLlamaServer
 
 TEST = '''
 import pytest
@@ -20,14 +21,17 @@ def test_p(llm, prompt):
 '''
 
 
-def test_serial_run_spreads_items_and_shows_one_row(pytester: pytest.Pytester) -> None:
+def test_serial_run_spreads_items_and_shows_one_row(
+    pytester: pytest.Pytester, fake_llama_server: StartLlamaServer
+) -> None:
     pytester.makepyfile(test_pool=TEST)
     script = ModelScript(["Hi", "!"], token_delay_s=0.005)
-    with FakeLlamaServer(script) as one, FakeLlamaServer(script) as two:
-        result = pytester.runpytest(
-            f"--llm-models=llama-server@{one.url}+{two.url}", "--llm-json=r.json", "-v"
-        )
-        served = [len(s.calls("POST", "/v1/chat/completions")) for s in (one, two)]
+    one = fake_llama_server(script)
+    two = fake_llama_server(script)
+    result = pytester.runpytest(
+        f"--llm-models=llama-server@{one.url}+{two.url}", "--llm-json=r.json", "-v"
+    )
+    served = [len(s.calls("POST", "/v1/chat/completions")) for s in (one, two)]
     result.assert_outcomes(passed=4)
     assert served == [2, 2]
     rows = [line for line in result.stdout.lines if re.match(r"\| llama-server@\S+ +\| 4 ", line)]
@@ -40,13 +44,16 @@ def test_serial_run_spreads_items_and_shows_one_row(pytester: pytest.Pytester) -
     assert ran == ["a", "c", "b", "d"]  # each endpoint's items together: one load each
 
 
-def test_xdist_keeps_each_endpoint_on_one_worker(pytester: pytest.Pytester) -> None:
+def test_xdist_keeps_each_endpoint_on_one_worker(
+    pytester: pytest.Pytester, fake_llama_server: StartLlamaServer
+) -> None:
     pytester.makepyfile(test_pool=TEST)
     script = ModelScript(["Hi", "!"], token_delay_s=0.005)
-    with FakeLlamaServer(script) as one, FakeLlamaServer(script) as two:
-        spec = f"llama-server@{one.url}+{two.url}"
-        result = pytester.runpytest(f"--llm-models={spec}", "-n", "2", "--dist", "loadgroup", "-v")
-        served = [len(s.calls("POST", "/v1/chat/completions")) for s in (one, two)]
+    one = fake_llama_server(script)
+    two = fake_llama_server(script)
+    spec = f"llama-server@{one.url}+{two.url}"
+    result = pytester.runpytest(f"--llm-models={spec}", "-n", "2", "--dist", "loadgroup", "-v")
+    served = [len(s.calls("POST", "/v1/chat/completions")) for s in (one, two)]
     result.assert_outcomes(passed=4)
     assert served == [2, 2]
     workers: dict[str, set[str]] = defaultdict(set)

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from fakes import FakeLlamaServer, ModelScript
+from fakes import ModelScript
+from tests.fixtures.fakes import StartLlamaServer
 
 TEST = '''
 def test_answer(llm):
@@ -31,11 +32,13 @@ def records(pytester: pytest.Pytester) -> list[dict[str, Any]]:
     return [i["record"] for i in json.loads((pytester.path / "r.json").read_text())["items"]]
 
 
-def test_healthy_stream_metrics_and_thinking(pytester: pytest.Pytester) -> None:
+def test_healthy_stream_metrics_and_thinking(
+    pytester: pytest.Pytester, fake_llama_server: StartLlamaServer
+) -> None:
     script = ModelScript(TOKENS, thinking=["hmm", " ok"], token_delay_s=0.03, prompt_eval_count=7)
-    with FakeLlamaServer(script, sse_ping_interval=0.01) as srv:  # pings between tokens
-        result = run(pytester, srv.url)
-        body = srv.calls("POST", "/v1/chat/completions")[0]
+    srv = fake_llama_server(script, sse_ping_interval=0.01)  # pings between tokens
+    result = run(pytester, srv.url)
+    body = srv.calls("POST", "/v1/chat/completions")[0]
     result.assert_outcomes(passed=2)
     gen = records(pytester)[0]["generations"][0]
     assert (gen["answer"], gen["thinking"], gen["finish_reason"]) == ("Hello there!", "hmm ok", "stop")
@@ -60,11 +63,11 @@ def test_healthy_stream_metrics_and_thinking(pytester: pytest.Pytester) -> None:
     ],
 )
 def test_stream_faults_error_the_items_and_keep_partial_metrics(
-    pytester: pytest.Pytester, fault: str, message: str
+    pytester: pytest.Pytester, fault: str, message: str, fake_llama_server: StartLlamaServer
 ) -> None:
     script = ModelScript(TOKENS, fault=fault, fault_after=2, stall_s=5)
-    with FakeLlamaServer(script) as srv:
-        result = run(pytester, srv.url, "--llm-read-timeout=1")
+    srv = fake_llama_server(script)
+    result = run(pytester, srv.url, "--llm-read-timeout=1")
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines([message])
     result.stdout.fnmatch_lines(["*llmbench leaderboard*", "| llama-server@:* | 2 | 0 * | 0 * | 2 * |*"])
@@ -81,64 +84,80 @@ def test_connection_refused_is_named_and_fails_fast(pytester: pytest.Pytester) -
     result.stdout.fnmatch_lines(["*(failed earlier in this run)*"])  # the second fails fast
 
 
-def test_never_healthy_within_the_wait(pytester: pytest.Pytester) -> None:
-    with FakeLlamaServer(ModelScript(TOKENS), loading_s=float("inf")) as srv:
-        result = run(pytester, srv.url, "--llm-health-timeout=1")
+def test_never_healthy_within_the_wait(
+    pytester: pytest.Pytester, fake_llama_server: StartLlamaServer
+) -> None:
+    srv = fake_llama_server(ModelScript(TOKENS), loading_s=float("inf"))
+    result = run(pytester, srv.url, "--llm-health-timeout=1")
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(["*not healthy after 1 s (last: HTTP 503*Raise --llm-health-timeout*"])
 
 
-def test_loading_then_healthy_counts_as_load_time(pytester: pytest.Pytester) -> None:
-    with FakeLlamaServer(ModelScript(TOKENS), loading_s=0.5) as srv:
-        result = run(pytester, srv.url)
+def test_loading_then_healthy_counts_as_load_time(
+    pytester: pytest.Pytester, fake_llama_server: StartLlamaServer
+) -> None:
+    srv = fake_llama_server(ModelScript(TOKENS), loading_s=0.5)
+    result = run(pytester, srv.url)
     result.assert_outcomes(passed=2)
     # The fake answers 503 for 0.5 s from the first request it gets: the wait is seen
     # however late the run starts (its clock used to start when the fake was built).
     assert records(pytester)[0]["load_s"] >= 0.45
 
 
-def test_wrong_port_serving_html(pytester: pytest.Pytester) -> None:
-    with FakeLlamaServer(ModelScript(TOKENS, fault="html_404")) as srv:
-        result = run(pytester, srv.url, "--llm-health-timeout=0.5")
+def test_wrong_port_serving_html(
+    pytester: pytest.Pytester, fake_llama_server: StartLlamaServer
+) -> None:
+    srv = fake_llama_server(ModelScript(TOKENS, fault="html_404"))
+    result = run(pytester, srv.url, "--llm-health-timeout=0.5")
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(["*not healthy after 0.5 s (last: HTTP 404*"])
 
 
-def test_context_overflow_is_named(pytester: pytest.Pytester) -> None:
-    with FakeLlamaServer(ModelScript(TOKENS, fault="context_overflow")) as srv:
-        result = run(pytester, srv.url)
+def test_context_overflow_is_named(
+    pytester: pytest.Pytester, fake_llama_server: StartLlamaServer
+) -> None:
+    srv = fake_llama_server(ModelScript(TOKENS, fault="context_overflow"))
+    result = run(pytester, srv.url)
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(["*RequestRejected: *rejected the request with HTTP 400*exceeds the available context size*"])
 
 
-def test_zero_tokens_reply_is_the_models_failure(pytester: pytest.Pytester) -> None:
-    with FakeLlamaServer(ModelScript(TOKENS, fault="zero_tokens")) as srv:
-        result = run(pytester, srv.url)
+def test_zero_tokens_reply_is_the_models_failure(
+    pytester: pytest.Pytester, fake_llama_server: StartLlamaServer
+) -> None:
+    srv = fake_llama_server(ModelScript(TOKENS, fault="zero_tokens"))
+    result = run(pytester, srv.url)
     result.assert_outcomes(failed=2)  # the model answered nothing: a real (model) failure
     gen = records(pytester)[0]["generations"][0]
     assert gen["answer"] == "" and gen["metrics"]["output_tokens"] == 0
     assert gen["metrics"]["ttft_s"] is None and gen["metrics"]["decode_tps"] is None
 
 
-def test_length_finish_is_truncation(pytester: pytest.Pytester) -> None:
-    with FakeLlamaServer(ModelScript(TOKENS)) as srv:
-        run(pytester, srv.url, "--llm-max-tokens=2")
+def test_length_finish_is_truncation(
+    pytester: pytest.Pytester, fake_llama_server: StartLlamaServer
+) -> None:
+    srv = fake_llama_server(ModelScript(TOKENS))
+    run(pytester, srv.url, "--llm-max-tokens=2")
     gen = records(pytester)[0]["generations"][0]
     assert gen["truncated"] is True and gen["metrics"]["output_tokens"] == 2
 
 
-def test_unicode_line_separators_inside_tokens_survive(pytester: pytest.Pytester) -> None:
+def test_unicode_line_separators_inside_tokens_survive(
+    pytester: pytest.Pytester, fake_llama_server: StartLlamaServer
+) -> None:
     # llama-server sends U+2028/U+0085 raw inside JSON strings; str.splitlines() (httpx's
     # iter_lines) would cut the event there and report a malformed line.
-    with FakeLlamaServer(ModelScript(["a\u2028b", "\x85c", "\u2029d"])) as srv:
-        result = run(pytester, srv.url)
+    srv = fake_llama_server(ModelScript(["a\u2028b", "\x85c", "\u2029d"]))
+    result = run(pytester, srv.url)
     result.assert_outcomes(passed=2)
     assert records(pytester)[0]["generations"][0]["answer"] == "a\u2028b\x85c\u2029d"
 
 
-def test_warmup_generations_are_left_out_of_speed_figures(pytester: pytest.Pytester) -> None:
-    with FakeLlamaServer(ModelScript(TOKENS, token_delay_s=0.005)) as srv:
-        result = run(pytester, srv.url, "--llm-warmup=1")
+def test_warmup_generations_are_left_out_of_speed_figures(
+    pytester: pytest.Pytester, fake_llama_server: StartLlamaServer
+) -> None:
+    srv = fake_llama_server(ModelScript(TOKENS, token_delay_s=0.005))
+    result = run(pytester, srv.url, "--llm-warmup=1")
     result.assert_outcomes(passed=2)
     document = json.loads((pytester.path / "r.json").read_text())
     first, second = (i["record"]["generations"][0] for i in document["items"])

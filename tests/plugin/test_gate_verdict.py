@@ -4,17 +4,17 @@ report, through pytest against FakeLlamaServer."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
-from fakes import FakeLlamaServer, ModelScript
+from fakes import ModelScript
+from tests.fixtures.fakes import StartLlamaServer
 
 
 @pytest.fixture
-def model() -> Iterator[list[str]]:
-    with FakeLlamaServer(ModelScript(["Yes", "."])) as srv:
-        yield [f"--llm-models=llama-server@{srv.url}", "-p", "no:cacheprovider"]
+def model(fake_llama_server: StartLlamaServer) -> list[str]:
+    srv = fake_llama_server(ModelScript(["Yes", "."]))
+    return [f"--llm-models=llama-server@{srv.url}", "-p", "no:cacheprovider"]
 
 
 QUALITY = """

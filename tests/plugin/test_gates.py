@@ -4,20 +4,20 @@ FakeLlamaServer (none of them needs a real model; tests/real/test_real_gates.py 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
 import pytest
 
 import pytest_llmbench
-from fakes import FakeLlamaServer, ModelScript
+from fakes import ModelScript
+from tests.fixtures.fakes import StartLlamaServer
 
 
 @pytest.fixture
-def model() -> Iterator[list[str]]:
-    with FakeLlamaServer(ModelScript(["Yes", "."])) as srv:
-        yield [f"--llm-models=llama-server@{srv.url}", "-p", "no:cacheprovider"]
+def model(fake_llama_server: StartLlamaServer) -> list[str]:
+    srv = fake_llama_server(ModelScript(["Yes", "."]))
+    return [f"--llm-models=llama-server@{srv.url}", "-p", "no:cacheprovider"]
 
 
 REPEATED = '''

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from fakes import FakeLlamaServer, ModelScript
+from fakes import ModelScript
+from tests.fixtures.fakes import StartLlamaServer
 
 UNJUDGED = """
 def test_only_generates(llm):
@@ -23,9 +23,8 @@ def test_asserts(llm):
 
 
 @pytest.fixture
-def model() -> Iterator[str]:
-    with FakeLlamaServer(ModelScript(["Hel", "lo"])) as srv:
-        yield f"--llm-models=llama-server@{srv.url}"
+def model(fake_llama_server: StartLlamaServer) -> str:
+    return f"--llm-models=llama-server@{fake_llama_server(ModelScript(['Hel', 'lo'])).url}"
 
 
 def test_unscored_warning_and_strict_audit(pytester: pytest.Pytester, model: str) -> None:
@@ -74,15 +73,16 @@ def test_judged(llm, llm_judge):
 """
 
 
-def test_judge_trouble_is_the_items_error_named_as_the_judges(pytester: pytest.Pytester) -> None:
+def test_judge_trouble_is_the_items_error_named_as_the_judges(
+    pytester: pytest.Pytester, fake_llama_server: StartLlamaServer
+) -> None:
     pytester.makepyfile(test_j=JUDGED)
-    with FakeLlamaServer(ModelScript(["ok"])) as good, FakeLlamaServer(
-        ModelScript(["x"], fault="cut", fault_after=0)
-    ) as judge:
-        result = pytester.runpytest(
-            f"--llm-models=llama-server@{good.url}", f"--llm-judge=llama-server@{judge.url}",
-            "-p", "no:cacheprovider", "--junitxml=j.xml", "--llm-json=r.json",
-        )
+    good = fake_llama_server(ModelScript(["ok"]))
+    judge = fake_llama_server(ModelScript(["x"], fault="cut", fault_after=0))
+    result = pytester.runpytest(
+        f"--llm-models=llama-server@{good.url}", f"--llm-judge=llama-server@{judge.url}",
+        "-p", "no:cacheprovider", "--junitxml=j.xml", "--llm-json=r.json",
+    )
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*StreamError: llama-server@http*: the server cut the stream*"])
     assert "Traceback" not in result.stdout.str() and "httpx" not in result.stdout.str()

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from fakes import FakeLlamaServer, ModelScript
+from fakes import ModelScript
 from pytest_llmbench.checks.judge import verdict_json
+from tests.fixtures.fakes import StartLlamaServer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,28 +41,31 @@ def tokens(text: str) -> list[str]:
 
 @pytest.mark.parametrize(("args", "cap"), [((), 1024), (("--llm-max-tokens=200",), 200)])
 def test_the_judge_cap_is_the_run_cap_when_lower(
-    pytester: pytest.Pytester, args: tuple[str, ...], cap: int
+    pytester: pytest.Pytester, args: tuple[str, ...], cap: int, fake_llama_server: StartLlamaServer
 ) -> None:
     pytester.makepyfile(test_j=JUDGED)
     verdict = verdict_json({"clear": True})
-    with FakeLlamaServer(ModelScript(["Fine"])) as model, \
-            FakeLlamaServer(ModelScript(tokens(verdict))) as judge:
-        result = pytester.runpytest(f"--llm-models=llama-server@{model.url}",
-                                    f"--llm-judge=llama-server@{judge.url}", *args)
-        bodies = judge.calls("POST", "/v1/chat/completions")
+    model = fake_llama_server(ModelScript(["Fine"]))
+    judge = fake_llama_server(ModelScript(tokens(verdict)))
+    result = pytester.runpytest(f"--llm-models=llama-server@{model.url}",
+                                f"--llm-judge=llama-server@{judge.url}", *args)
+    bodies = judge.calls("POST", "/v1/chat/completions")
     result.assert_outcomes(passed=1)
     assert [body["max_tokens"] for body in bodies] == [cap]
 
 
-def test_a_stalled_judge_is_stopped_by_the_run_stall_limit(pytester: pytest.Pytester) -> None:
+def test_a_stalled_judge_is_stopped_by_the_run_stall_limit(
+    pytester: pytest.Pytester, fake_llama_server: StartLlamaServer
+) -> None:
     pytester.makepyfile(test_j=JUDGED)
     stalled = ModelScript(tokens(verdict_json({"clear": True})), fault="stall", fault_after=2,
                           stall_s=60)
     started = time.perf_counter()
-    with FakeLlamaServer(ModelScript(["Fine"])) as model, FakeLlamaServer(stalled) as judge:
-        result = pytester.runpytest(f"--llm-models=llama-server@{model.url}",
-                                    f"--llm-judge=llama-server@{judge.url}",
-                                    "--llm-read-timeout=1")
+    model = fake_llama_server(ModelScript(["Fine"]))
+    judge = fake_llama_server(stalled)
+    result = pytester.runpytest(f"--llm-models=llama-server@{model.url}",
+                                f"--llm-judge=llama-server@{judge.url}",
+                                "--llm-read-timeout=1")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*StreamError: *stall limit: no new token for 1 s*"])
     assert time.perf_counter() - started < 30  # not the judge's 60 s stall, three times

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from fakes import ModelScript
-from fakes.ollama import FakeOllama
+from tests.fixtures.fakes import StartOllama
 
 TESTS = '''
 import pytest
@@ -24,14 +24,14 @@ def test_speed(llm):
 
 @pytest.mark.parametrize("width", [80, 100, 200])
 def test_leaderboard_fits_the_terminal(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, width: int
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, width: int, fake_ollama: StartOllama
 ) -> None:
     pytester.makepyfile(test_w=TESTS)
     monkeypatch.setenv("COLUMNS", str(width))
     script = ModelScript(["Hi", " there", "!"])
-    with FakeOllama({"qwen3-coder:30b": script, "gemma4:e4b": script}) as fake:
-        specs = f"ollama:qwen3-coder:30b@{fake.url}/,g=ollama:gemma4:e4b@{fake.url}"
-        result = pytester.runpytest(f"--llm-models={specs}", "--color=no", "-v")
+    fake = fake_ollama({"qwen3-coder:30b": script, "gemma4:e4b": script})
+    specs = f"ollama:qwen3-coder:30b@{fake.url}/,g=ollama:gemma4:e4b@{fake.url}"
+    result = pytester.runpytest(f"--llm-models={specs}", "--color=no", "-v")
     result.assert_outcomes(passed=6)
     out = result.stdout.str()
     board = out.split("llmbench leaderboard", 1)[1].split("= 6 passed", 1)[0]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from fakes import FakeLlamaServer, ModelScript
+from fakes import ModelScript
+from tests.fixtures.fakes import StartLlamaServer
 
 TEST = '''
 def test_answer(llm, request):
@@ -18,9 +19,9 @@ def test_answer(llm, request):
 
 @pytest.mark.parametrize("args", [(), ("-q",), ("-s",)])
 def test_live_line_on_unless_quiet_or_uncaptured(
-    pytester: pytest.Pytester, args: tuple[str, ...]
+    pytester: pytest.Pytester, args: tuple[str, ...], fake_llama_server: StartLlamaServer
 ) -> None:
     pytester.makepyfile(test_live_wiring=TEST)  # not test_live: tests/unit has one
-    with FakeLlamaServer(ModelScript(["Hi", "!"])) as srv:
-        result = pytester.runpytest(f"--llm-models=llama-server@{srv.url}", *args)
+    srv = fake_llama_server(ModelScript(["Hi", "!"]))
+    result = pytester.runpytest(f"--llm-models=llama-server@{srv.url}", *args)
     result.assert_outcomes(passed=1)

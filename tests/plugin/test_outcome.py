@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 
 import pytest
 
-from fakes import FakeLlamaServer, ModelScript
+from fakes import ModelScript
+from tests.fixtures.fakes import StartLlamaServer
 
 GATED = '''
 import pytest
@@ -31,9 +31,8 @@ def test_plain():
 
 
 @pytest.fixture
-def url() -> Iterator[str]:
-    with FakeLlamaServer(ModelScript(["Yes", "."])) as srv:
-        yield f"llama-server@{srv.url}"
+def url(fake_llama_server: StartLlamaServer) -> str:
+    return f"llama-server@{fake_llama_server(ModelScript(['Yes', '.'])).url}"
 
 
 def run(pytester: pytest.Pytester, url: str, *args: str) -> pytest.RunResult:
@@ -80,10 +79,12 @@ def test_a_missed_pass_rate_fails_the_run_without_the_terminal(
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
-def test_an_errored_sample_is_never_forgiven(pytester: pytest.Pytester) -> None:
+def test_an_errored_sample_is_never_forgiven(
+    pytester: pytest.Pytester, fake_llama_server: StartLlamaServer
+) -> None:
     pytester.makepyfile(test_gated=GATED.replace("min_pass_rate=0.6", "min_pass_rate=0.3"))
-    with FakeLlamaServer(ModelScript(["Yes"], fault="cut", fault_after=0)) as srv:
-        result = run(pytester, f"llama-server@{srv.url}", "-p", "no:terminal")
+    srv = fake_llama_server(ModelScript(["Yes"], fault="cut", fault_after=0))
+    result = run(pytester, f"llama-server@{srv.url}", "-p", "no:terminal")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
@@ -111,10 +112,12 @@ def test_a_forgiven_samples_teardown_error_still_fails_the_run(
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
-def test_server_trouble_is_an_error_under_xdist(pytester: pytest.Pytester) -> None:
+def test_server_trouble_is_an_error_under_xdist(
+    pytester: pytest.Pytester, fake_llama_server: StartLlamaServer
+) -> None:
     pytester.makepyfile(test_gated=GATED)
-    with FakeLlamaServer(ModelScript(["Yes"], fault="cut", fault_after=0)) as srv:
-        result = run(pytester, f"llama-server@{srv.url}", "-n", "2")
+    srv = fake_llama_server(ModelScript(["Yes"], fault="cut", fault_after=0))
+    result = run(pytester, f"llama-server@{srv.url}", "-n", "2")
     result.assert_outcomes(errors=3)
     result.stdout.fnmatch_lines(["*StreamError: llama-server@http*: the server cut the stream*"])
     assert result.ret == pytest.ExitCode.TESTS_FAILED

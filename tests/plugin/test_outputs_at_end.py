@@ -9,9 +9,10 @@ import os
 
 import pytest
 
-from fakes import FakeLlamaServer, ModelScript
+from fakes import ModelScript
 from fakes.llama_server import MIDSTREAM_ERROR
 from pytest_llmbench import controller, output_files
+from tests.fixtures.fakes import StartLlamaServer
 
 BLOCKS_MARKDOWN = '''
 import os
@@ -22,13 +23,15 @@ def test_answer(llm):
 '''
 
 
-def test_one_output_failing_never_stops_the_others(pytester: pytest.Pytester) -> None:
+def test_one_output_failing_never_stops_the_others(
+    pytester: pytest.Pytester, fake_llama_server: StartLlamaServer
+) -> None:
     pytester.makepyfile(test_f=BLOCKS_MARKDOWN)
-    with FakeLlamaServer(ModelScript(["Hi"])) as srv:
-        result = pytester.runpytest(
-            f"--llm-models=llama-server@{srv.url}", "--llm-json=r.json", "--llm-markdown=lb.md",
-            "--llm-html=r.html", "--llm-save=base",
-        )  # fmt: skip
+    srv = fake_llama_server(ModelScript(["Hi"]))
+    result = pytester.runpytest(
+        f"--llm-models=llama-server@{srv.url}", "--llm-json=r.json", "--llm-markdown=lb.md",
+        "--llm-html=r.html", "--llm-save=base",
+    )  # fmt: skip
     result.assert_outcomes(passed=1)
     assert result.ret == pytest.ExitCode.USAGE_ERROR  # outcome.exit_status: an output not written
     result.stdout.fnmatch_lines(
@@ -41,18 +44,18 @@ def test_one_output_failing_never_stops_the_others(pytester: pytest.Pytester) ->
 
 
 def test_results_that_cannot_be_assembled_still_leave_the_other_reports(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, fake_llama_server: StartLlamaServer
 ) -> None:
     def broken(*args: object) -> None:
         raise ValueError("could not convert string to float: 'fast'")
 
     monkeypatch.setattr(controller, "results_document", broken)
     pytester.makepyfile(test_f="def test_answer(llm):\n    assert llm.generate('Say hi').answer\n")
-    with FakeLlamaServer(ModelScript(["Hi"])) as srv:
-        result = pytester.runpytest(
-            f"--llm-models=llama-server@{srv.url}", "--llm-json=r.json", "--llm-markdown=lb.md",
-            "--llm-html=r.html", "--llm-save=base",
-        )  # fmt: skip
+    srv = fake_llama_server(ModelScript(["Hi"]))
+    result = pytester.runpytest(
+        f"--llm-models=llama-server@{srv.url}", "--llm-json=r.json", "--llm-markdown=lb.md",
+        "--llm-html=r.html", "--llm-save=base",
+    )  # fmt: skip
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stdout.fnmatch_lines([
         "*llmbench leaderboard*",
@@ -66,7 +69,7 @@ def test_results_that_cannot_be_assembled_still_leave_the_other_reports(
 
 
 def test_a_full_disk_at_the_end_leaves_no_empty_files(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, fake_llama_server: StartLlamaServer
 ) -> None:
     pytester.makepyfile(test_f="def test_answer(llm):\n    assert llm.generate('Say hi').answer\n")
 
@@ -74,10 +77,10 @@ def test_a_full_disk_at_the_end_leaves_no_empty_files(
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(output_files.os, "fsync", disk_full)
-    with FakeLlamaServer(ModelScript(["Hi"])) as srv:
-        result = pytester.runpytest(
-            f"--llm-models=llama-server@{srv.url}", "--llm-json=r.json", "--llm-save=base"
-        )
+    srv = fake_llama_server(ModelScript(["Hi"]))
+    result = pytester.runpytest(
+        f"--llm-models=llama-server@{srv.url}", "--llm-json=r.json", "--llm-save=base"
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stdout.fnmatch_lines([
         "*ERROR: results JSON r.json not written: cannot write r.json: No space left on device*",
@@ -100,14 +103,14 @@ def test_answer(llm, case):
 
 
 def test_server_text_is_shown_escaped_in_the_terminal_and_markdown(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, fake_llama_server: StartLlamaServer
 ) -> None:
     monkeypatch.setitem(MIDSTREAM_ERROR, "message", HOSTILE)
     pytester.makepyfile(test_f=PIPED)
-    with FakeLlamaServer(ModelScript(["Hel", "lo"], fault="error_midstream", fault_after=1)) as srv:
-        result = pytester.runpytest(
-            f"--llm-models=llama-server@{srv.url}", "--llm-markdown=lb.md", "--llm-leaderboard=both"
-        )
+    srv = fake_llama_server(ModelScript(["Hel", "lo"], fault="error_midstream", fault_after=1))
+    result = pytester.runpytest(
+        f"--llm-models=llama-server@{srv.url}", "--llm-markdown=lb.md", "--llm-leaderboard=both"
+    )
     result.assert_outcomes(errors=1)
     out = result.stdout.str()
     assert "\x1b" not in out and "\x07" not in out

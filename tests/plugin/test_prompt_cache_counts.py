@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from fakes import FakeLlamaServer, ModelScript
+from fakes import ModelScript
 from pytest_llmbench.generate.caveats import prompt_cache_caveat
+from tests.fixtures.fakes import StartLlamaServer
 
 TEST = """
 def test_answer(llm):
@@ -25,13 +26,15 @@ def generations(pytester: pytest.Pytester) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("cache", [True, False], ids=["cache-prompt", "no-cache"])
-def test_llama_server_repeat_is_marked_from_cache_n(pytester: pytest.Pytester, cache: bool) -> None:
-    with FakeLlamaServer(ModelScript(["a"], prompt_eval_count=28)) as srv:
-        pytester.makepyfile(test_c=TEST)
-        flags = ["--llm-cache-prompt"] if cache else []
-        result = pytester.runpytest(
-            f"--llm-models=llama-server@{srv.url}", "--llm-json=r.json", *flags
-        )
+def test_llama_server_repeat_is_marked_from_cache_n(
+    pytester: pytest.Pytester, cache: bool, fake_llama_server: StartLlamaServer
+) -> None:
+    srv = fake_llama_server(ModelScript(["a"], prompt_eval_count=28))
+    pytester.makepyfile(test_c=TEST)
+    flags = ["--llm-cache-prompt"] if cache else []
+    result = pytester.runpytest(
+        f"--llm-models=llama-server@{srv.url}", "--llm-json=r.json", *flags
+    )
     result.assert_outcomes(passed=1)
     first, again, other = generations(pytester)
     assert again["metrics"]["cached_prompt_tokens"] == (27 if cache else 0)
@@ -80,11 +83,13 @@ def _openai_usage(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def test_openai_usage_details_are_the_servers_counts(pytester: pytest.Pytester) -> None:
+def test_openai_usage_details_are_the_servers_counts(
+    pytester: pytest.Pytester, fake_llama_server: StartLlamaServer
+) -> None:
     script = ModelScript(["a"], thinking=["hm", "m"], prompt_eval_count=28)
-    with FakeLlamaServer(script, alias="gemma", tamper=_openai_usage) as srv:
-        pytester.makepyfile(test_c=TEST)
-        result = pytester.runpytest(f"--llm-models=openai:gemma@{srv.url}/v1", "--llm-json=r.json")
+    srv = fake_llama_server(script, alias="gemma", tamper=_openai_usage)
+    pytester.makepyfile(test_c=TEST)
+    result = pytester.runpytest(f"--llm-models=openai:gemma@{srv.url}/v1", "--llm-json=r.json")
     result.assert_outcomes(passed=1)
     first, again, other = generations(pytester)
     assert again["metrics"]["cached_prompt_tokens"] == 27  # usage.prompt_tokens_details

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from fakes import FakeLlamaServer, ModelScript
+from fakes import ModelScript
+from tests.fixtures.fakes import StartLlamaServer
 
 TEST = """
 from pytest_llmbench.prompts import prompt_params
@@ -21,16 +22,16 @@ def test_prompt(llm, prompt):
 
 
 def test_prompt_front_matter_pairs_a_prompt_with_its_expected_answer(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, fake_llama_server: StartLlamaServer,
 ) -> None:
     pytester.makepyfile(test_p=TEST)
     (pytester.path / "prompts").mkdir()
     (pytester.path / "prompts" / "yes.md").write_text("---\nexpected: Yes\n---\nSay yes.\n")
     (pytester.path / "prompts" / "no.md").write_text("---\nexpected: No\n---\nSay no.\n")
-    with FakeLlamaServer(ModelScript(["Yes", "."])) as srv:
-        result = pytester.runpytest(
-            f"--llm-models=llama-server@{srv.url}", "--llm-json=r.json", "-p", "no:cacheprovider"
-        )
+    srv = fake_llama_server(ModelScript(["Yes", "."]))
+    result = pytester.runpytest(
+        f"--llm-models=llama-server@{srv.url}", "--llm-json=r.json", "-p", "no:cacheprovider"
+    )
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*AssertionError: no: expected No*"])
     items = json.loads((pytester.path / "r.json").read_text())["items"]

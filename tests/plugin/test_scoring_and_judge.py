@@ -9,6 +9,7 @@ import pytest
 
 from fakes import FakeLlamaServer, ModelScript
 from pytest_llmbench.checks.judge import verdict_json
+from tests.fixtures.fakes import StartLlamaServer
 
 PROGRAM = "```python\nimport sys\nprint('hello', sys.argv[1])\n```"
 
@@ -46,10 +47,12 @@ def tokens(text: str) -> list[str]:
     return [text[i:i + 3] for i in range(0, len(text), 3)]
 
 
-def test_scores_per_check_and_diagnoses(pytester: pytest.Pytester) -> None:
+def test_scores_per_check_and_diagnoses(
+    pytester: pytest.Pytester, fake_llama_server: StartLlamaServer
+) -> None:
     pytester.makepyfile(test_s=SCORED)
-    with FakeLlamaServer(ModelScript(tokens(PROGRAM))) as good:
-        ok = pytester.runpytest(f"--llm-models=llama-server@{good.url}", "--llm-json=r.json", "-v")
+    good = fake_llama_server(ModelScript(tokens(PROGRAM)))
+    ok = pytester.runpytest(f"--llm-models=llama-server@{good.url}", "--llm-json=r.json", "-v")
     ok.assert_outcomes(passed=1)
     ok.stdout.fnmatch_lines(["| model *| n *| pass *| fail *| err *| code *|*",
                              "| llama-server@:* | 1 *| 1 *| 0 *| 0 *| 80.0 1/1 *|*",
@@ -58,32 +61,36 @@ def test_scores_per_check_and_diagnoses(pytester: pytest.Pytester) -> None:
                              "*| code *| features *| 50.0 *| 0/1 *|",
                              "*| code *| functional *| 100.0 *| 1/1 *|"])
     assert items(pytester)[0]["record"]["score"]["weights"] == {"syntax": 20, "features": 40, "functional": 40}
-    with FakeLlamaServer(ModelScript(tokens(PROGRAM[:30]))) as cut:
-        truncated = pytester.runpytest(f"--llm-models=llama-server@{cut.url}", "--llm-max-tokens=10", "-v")
+    cut = fake_llama_server(ModelScript(tokens(PROGRAM[:30])))
+    truncated = pytester.runpytest(f"--llm-models=llama-server@{cut.url}", "--llm-max-tokens=10", "-v")
     truncated.assert_outcomes(failed=1)
     truncated.stdout.fnmatch_lines(["*| failed *| length *|*| truncated at the output cap*"])
 
 
-def test_judge_verdict_is_scored_and_recorded_apart(pytester: pytest.Pytester) -> None:
+def test_judge_verdict_is_scored_and_recorded_apart(
+    pytester: pytest.Pytester, fake_llama_server: StartLlamaServer
+) -> None:
     pytester.makepyfile(test_j=JUDGED)
     verdict = verdict_json({"clear": True, "short": False})
-    with FakeLlamaServer(ModelScript(["Fine", " answer"])) as model, \
-            FakeLlamaServer(ModelScript(tokens(verdict))) as judge:
-        result = pytester.runpytest(f"--llm-models=llama-server@{model.url}",
-                                    f"--llm-judge=llama-server@{judge.url}", "--llm-json=r.json")
+    model = fake_llama_server(ModelScript(["Fine", " answer"]))
+    judge = fake_llama_server(ModelScript(tokens(verdict)))
+    result = pytester.runpytest(f"--llm-models=llama-server@{model.url}",
+                                f"--llm-judge=llama-server@{judge.url}", "--llm-json=r.json")
     result.assert_outcomes(passed=1)
     record = items(pytester)[0]["record"]
     assert len(record["generations"]) == 1 and len(record["judge"]) == 1
     assert record["score"]["checks"][0]["details"].startswith("judged by llama-server@")
 
 
-def test_a_judge_that_cannot_answer_json_is_an_error_not_a_score(pytester: pytest.Pytester) -> None:
+def test_a_judge_that_cannot_answer_json_is_an_error_not_a_score(
+    pytester: pytest.Pytester, fake_llama_server: StartLlamaServer
+) -> None:
     pytester.makepyfile(test_j=JUDGED)
-    with FakeLlamaServer(ModelScript(["Fine"])) as model, \
-            FakeLlamaServer(ModelScript(["I", " think", " it", " is", " good"])) as judge:
-        result = pytester.runpytest(f"--llm-models=llama-server@{model.url}",
-                                    f"--llm-judge=llama-server@{judge.url}")
-        attempts = len(judge.calls("POST", "/v1/chat/completions"))
+    model = fake_llama_server(ModelScript(["Fine"]))
+    judge = fake_llama_server(ModelScript(["I", " think", " it", " is", " good"]))
+    result = pytester.runpytest(f"--llm-models=llama-server@{model.url}",
+                                f"--llm-judge=llama-server@{judge.url}")
+    attempts = len(judge.calls("POST", "/v1/chat/completions"))
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*JudgeError: judge llama-server@* gave no valid JSON verdict in 3 attempt(s)*"])
     assert attempts == 3
@@ -105,11 +112,11 @@ def test_code(llm):
 
 
 def test_a_broken_check_errors_the_item_and_names_the_predicate(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, fake_llama_server: StartLlamaServer,
 ) -> None:
     pytester.makepyfile(test_s=BROKEN_CHECK)
-    with FakeLlamaServer(ModelScript([PROGRAM])) as srv:
-        result = pytester.runpytest(f"--llm-models=llama-server@{srv.url}")
+    srv = fake_llama_server(ModelScript([PROGRAM]))
+    result = pytester.runpytest(f"--llm-models=llama-server@{srv.url}")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         ["*CheckError: features: predicate 'bad' raised ZeroDivisionError: division by zero*"]
@@ -122,6 +129,7 @@ def test_a_judged_run_replays_offline(pytester: pytest.Pytester) -> None:
     not a random nonce), so a recorded judge replays with no server."""
     pytester.makepyfile(test_j=JUDGED)
     verdict = verdict_json({"clear": True, "short": False})
+    # with blocks, not the fixture: both servers are gone before the replay runs
     with FakeLlamaServer(ModelScript(["Fine", " answer"])) as model, \
             FakeLlamaServer(ModelScript(tokens(verdict))) as judge:
         models = [f"--llm-models=llama-server@{model.url}", f"--llm-judge=llama-server@{judge.url}"]

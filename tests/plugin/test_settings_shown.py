@@ -8,8 +8,8 @@ import json
 import pytest
 
 from fakes import ModelScript
-from fakes.ollama import FakeOllama
 from pytest_llmbench.config.plan import MARKER_KEYS
+from tests.fixtures.fakes import StartOllama
 
 TESTS = '''
 import pytest
@@ -33,10 +33,12 @@ def test_marker_typo_lists_every_valid_key(pytester: pytest.Pytester) -> None:
         assert key in MARKER_KEYS and key in line.split("valid keys:")[1], key
 
 
-def test_header_json_and_overrides_say_what_was_used(pytester: pytest.Pytester) -> None:
+def test_header_json_and_overrides_say_what_was_used(
+    pytester: pytest.Pytester, fake_ollama: StartOllama
+) -> None:
     pytester.makepyfile(test_s=TESTS)
-    with FakeOllama({"m": ModelScript(["Hi", "!"])}) as fake:
-        result = pytester.runpytest(f"--llm-models=m=ollama:m@{fake.url}", "--llm-json=r.json")
+    fake = fake_ollama({"m": ModelScript(["Hi", "!"])})
+    result = pytester.runpytest(f"--llm-models=m=ollama:m@{fake.url}", "--llm-json=r.json")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
         [

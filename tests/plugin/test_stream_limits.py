@@ -22,6 +22,7 @@ from pytest_llmbench.serve.backends.base import Timeouts
 from pytest_llmbench.serve.backends.llama_cpp import LlamaServerBackend
 from pytest_llmbench.serve.backends.openai_compat import OpenAIBackend
 from pytest_llmbench.serve.server_info import ServerOptions
+from tests.fixtures.fakes import StartLlamaServer
 
 HI = [{"role": "user", "content": "Say hi"}]
 TOKENS = ["Hel", "lo", " there", "!"]
@@ -42,13 +43,15 @@ def generate_error(url: str, timeouts: Timeouts, settings: Settings | None = Non
 # -- time limits -------------------------------------------------------------------------
 
 
-def test_stall_limit_fires_although_pings_keep_the_connection_alive() -> None:
+def test_stall_limit_fires_although_pings_keep_the_connection_alive(
+    fake_llama_server: StartLlamaServer
+) -> None:
     # The old read timeout never fired: a ping every 0.05 s reset it for the whole stall.
     script = ModelScript(TOKENS, fault="stall", fault_after=2, stall_s=60)
-    with FakeLlamaServer(script, sse_ping_interval=0.05) as srv:
-        started = time.monotonic()
-        exc = generate_error(srv.url, Timeouts(read_s=1.0))
-        elapsed = time.monotonic() - started
+    srv = fake_llama_server(script, sse_ping_interval=0.05)
+    started = time.monotonic()
+    exc = generate_error(srv.url, Timeouts(read_s=1.0))
+    elapsed = time.monotonic() - started
     assert elapsed < 20  # not the 60 s stall
     message = str(exc)
     assert "stall limit: no new token for 1 s (after token 2)" in message
@@ -57,22 +60,26 @@ def test_stall_limit_fires_although_pings_keep_the_connection_alive() -> None:
     assert exc.partial.metrics.ttft_s is not None
 
 
-def test_stall_limit_counts_from_the_request_while_the_prompt_is_processed() -> None:
+def test_stall_limit_counts_from_the_request_while_the_prompt_is_processed(
+    fake_llama_server: StartLlamaServer
+) -> None:
     # Headers at once, then only pings for the 60 s of "prompt processing".
-    with FakeLlamaServer(ModelScript(TOKENS, prompt_delay_s=60), sse_ping_interval=0.05) as srv:
-        started = time.monotonic()
-        exc = generate_error(srv.url, Timeouts(read_s=1.0))
-        assert time.monotonic() - started < 20
+    srv = fake_llama_server(ModelScript(TOKENS, prompt_delay_s=60), sse_ping_interval=0.05)
+    started = time.monotonic()
+    exc = generate_error(srv.url, Timeouts(read_s=1.0))
+    assert time.monotonic() - started < 20
     assert "no new token for 1 s (before the first token)" in str(exc)
     assert exc.partial is not None and exc.partial.text == ""
 
 
-def test_total_limit_ends_a_stream_that_keeps_sending_tokens() -> None:
+def test_total_limit_ends_a_stream_that_keeps_sending_tokens(
+    fake_llama_server: StartLlamaServer
+) -> None:
     script = ModelScript(["x"] * 400, token_delay_s=0.02)  # 8 s of steady tokens
-    with FakeLlamaServer(script) as srv:
-        started = time.monotonic()
-        exc = generate_error(srv.url, Timeouts(read_s=30, total_s=1.0))
-        assert time.monotonic() - started < 6
+    srv = fake_llama_server(script)
+    started = time.monotonic()
+    exc = generate_error(srv.url, Timeouts(read_s=30, total_s=1.0))
+    assert time.monotonic() - started < 6
     assert "total time limit of 1 s reached (--llm-timeout)" in str(exc)
     assert exc.partial is not None and exc.partial.text.startswith("x")
 
@@ -93,13 +100,15 @@ def test_total_limit_covers_a_server_that_never_sends_headers(silent_server: str
     assert "total time limit of 1 s reached" in str(exc) and "after 0 token(s)" in str(exc)
 
 
-def test_limits_are_item_errors_naming_the_limit(pytester: pytest.Pytester) -> None:
+def test_limits_are_item_errors_naming_the_limit(
+    pytester: pytest.Pytester, fake_llama_server: StartLlamaServer
+) -> None:
     pytester.makepyfile(test_f="def test_answer(llm):\n    assert llm.generate('Say hi').answer\n")
     script = ModelScript(TOKENS, fault="stall", fault_after=1, stall_s=60)
-    with FakeLlamaServer(script, sse_ping_interval=0.05) as srv:
-        result = pytester.runpytest(
-            f"--llm-models=llama-server@{srv.url}", "--llm-timeout=1", "--llm-read-timeout=30"
-        )
+    srv = fake_llama_server(script, sse_ping_interval=0.05)
+    result = pytester.runpytest(
+        f"--llm-models=llama-server@{srv.url}", "--llm-timeout=1", "--llm-read-timeout=30"
+    )
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*StreamError: *total time limit of 1 s reached*"])
 
@@ -107,18 +116,20 @@ def test_limits_are_item_errors_naming_the_limit(pytester: pytest.Pytester) -> N
 # -- output cap --------------------------------------------------------------------------
 
 
-def test_a_server_that_ignores_max_tokens_is_stopped_by_the_token_cap() -> None:
-    with FakeLlamaServer(ModelScript(["x"] * 200), ignore_max_tokens=True) as srv:
-        exc = generate_error(srv.url, Timeouts(), Settings(max_tokens=4))
+def test_a_server_that_ignores_max_tokens_is_stopped_by_the_token_cap(
+    fake_llama_server: StartLlamaServer
+) -> None:
+    srv = fake_llama_server(ModelScript(["x"] * 200), ignore_max_tokens=True)
+    exc = generate_error(srv.url, Timeouts(), Settings(max_tokens=4))
     assert "ignored the output cap: 21 tokens streamed for max_tokens=4" in str(exc)
     assert exc.partial is not None and exc.partial.text == "x" * 21
 
 
-def test_the_byte_cap_stops_reading_a_huge_reply() -> None:
+def test_the_byte_cap_stops_reading_a_huge_reply(fake_llama_server: StartLlamaServer) -> None:
     # 2 tokens allowed: the client reads ~1.1 MB, never the 30 MB the server sends.
     huge = ["y" * 3_000_000] * 10
-    with FakeLlamaServer(ModelScript(huge), ignore_max_tokens=True) as srv:
-        exc = generate_error(srv.url, Timeouts(), Settings(max_tokens=2))
+    srv = fake_llama_server(ModelScript(huge), ignore_max_tokens=True)
+    exc = generate_error(srv.url, Timeouts(), Settings(max_tokens=2))
     assert "ignored the output cap: more than 1,122,304 bytes streamed" in str(exc)
 
 
@@ -199,31 +210,33 @@ def _set(path: str, value: Any) -> Any:
     ],
 )
 def test_a_wrong_typed_value_is_an_item_error_naming_field_and_value(
-    path: str, value: Any, named: str
+    path: str, value: Any, named: str, fake_llama_server: StartLlamaServer
 ) -> None:
-    with FakeLlamaServer(ModelScript(TOKENS), tamper=_set(path, value)) as srv:
-        exc = generate_error(srv.url, Timeouts())
+    srv = fake_llama_server(ModelScript(TOKENS), tamper=_set(path, value))
+    exc = generate_error(srv.url, Timeouts())
     assert named in str(exc), str(exc)
 
 
-def test_wrong_typed_content_is_named() -> None:
+def test_wrong_typed_content_is_named(fake_llama_server: StartLlamaServer) -> None:
     def tamper(event: dict[str, Any]) -> dict[str, Any]:
         for choice in event.get("choices") or []:
             if choice["delta"].get("content") == "lo":
                 choice["delta"]["content"] = 5
         return event
 
-    with FakeLlamaServer(ModelScript(TOKENS), tamper=tamper) as srv:
-        exc = generate_error(srv.url, Timeouts())
+    srv = fake_llama_server(ModelScript(TOKENS), tamper=tamper)
+    exc = generate_error(srv.url, Timeouts())
     assert "choices[0].delta.content = 5, expected a string" in str(exc)
     assert exc.partial is not None and exc.partial.text == "Hel"
 
 
-def test_a_wrong_typed_figure_never_breaks_the_session_end(pytester: pytest.Pytester) -> None:
+def test_a_wrong_typed_figure_never_breaks_the_session_end(
+    pytester: pytest.Pytester, fake_llama_server: StartLlamaServer
+) -> None:
     pytester.makepyfile(test_f="def test_answer(llm):\n    assert llm.generate('Say hi').answer\n")
     tamper = _set("timings.predicted_per_second", "fast")
-    with FakeLlamaServer(ModelScript(TOKENS), tamper=tamper) as srv:
-        result = pytester.runpytest(f"--llm-models=llama-server@{srv.url}", "--llm-json=r.json")
+    srv = fake_llama_server(ModelScript(TOKENS), tamper=tamper)
+    result = pytester.runpytest(f"--llm-models=llama-server@{srv.url}", "--llm-json=r.json")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         ["*timings.predicted_per_second = 'fast'*", "*llmbench leaderboard*"]
@@ -234,26 +247,26 @@ def test_a_wrong_typed_figure_never_breaks_the_session_end(pytester: pytest.Pyte
 # -- llama-server facts ----------------------------------------------------------------------
 
 
-def test_a_one_token_answer_has_no_server_decode_rate() -> None:
+def test_a_one_token_answer_has_no_server_decode_rate(fake_llama_server: StartLlamaServer) -> None:
     # llama-server reports predicted_per_second = 0.0 for n <= 1: "not reported", not 0.
-    with FakeLlamaServer(ModelScript(TOKENS)) as srv:
-        one = attach(srv.url).generate(HI, Settings(max_tokens=1), Timeouts())
-        many = attach(srv.url).generate(HI, Settings(), Timeouts())
+    srv = fake_llama_server(ModelScript(TOKENS))
+    one = attach(srv.url).generate(HI, Settings(max_tokens=1), Timeouts())
+    many = attach(srv.url).generate(HI, Settings(), Timeouts())
     assert one.metrics.output_tokens == 1 and one.metrics.server_decode_tps is None
     assert many.metrics.server_decode_tps is not None and many.metrics.server_decode_tps > 0
 
 
-def test_attaching_to_a_loading_server_waits_for_it() -> None:
+def test_attaching_to_a_loading_server_waits_for_it(fake_llama_server: StartLlamaServer) -> None:
     # llama-server answers 503 on every route while loading, /v1/models included.
-    with FakeLlamaServer(ModelScript(TOKENS), loading_s=0.5, alias="m") as srv:
-        backend = OpenAIBackend(
-            parse_spec(f"openai:m@{srv.url}"), ServerOptions(health_timeout_s=30)
-        )
+    srv = fake_llama_server(ModelScript(TOKENS), loading_s=0.5, alias="m")
+    backend = OpenAIBackend(
+        parse_spec(f"openai:m@{srv.url}"), ServerOptions(health_timeout_s=30)
+    )
+    backend.prepare(Settings(), lambda _m: None)
+    assert backend.generate(HI, Settings(), Timeouts()).answer == "Hello there!"
+    srv = fake_llama_server(ModelScript(TOKENS), loading_s=float("inf"))
+    backend = OpenAIBackend(
+        parse_spec(f"openai:m@{srv.url}"), ServerOptions(health_timeout_s=0.5)
+    )
+    with pytest.raises(ServerError, match=r"still answered HTTP 503 after 0.5 s"):
         backend.prepare(Settings(), lambda _m: None)
-        assert backend.generate(HI, Settings(), Timeouts()).answer == "Hello there!"
-    with FakeLlamaServer(ModelScript(TOKENS), loading_s=float("inf")) as srv:
-        backend = OpenAIBackend(
-            parse_spec(f"openai:m@{srv.url}"), ServerOptions(health_timeout_s=0.5)
-        )
-        with pytest.raises(ServerError, match=r"still answered HTTP 503 after 0.5 s"):
-            backend.prepare(Settings(), lambda _m: None)

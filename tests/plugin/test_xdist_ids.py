@@ -10,7 +10,7 @@ from collections import defaultdict
 import pytest
 
 from fakes import ModelScript
-from fakes.ollama import FakeOllama
+from tests.fixtures.fakes import StartOllama
 
 LLM_TEST = """
 import pytest
@@ -30,12 +30,14 @@ def test_plain(a):
 """
 
 
-def test_two_models_on_one_url_get_a_worker_each(pytester: pytest.Pytester) -> None:
+def test_two_models_on_one_url_get_a_worker_each(
+    pytester: pytest.Pytester, fake_ollama: StartOllama
+) -> None:
     pytester.makepyfile(test_llm=LLM_TEST)
     script = ModelScript(["Hi", "!"], token_delay_s=0.005)
-    with FakeOllama({"m1": script, "m2": script}) as fake:
-        specs = f"ollama:m1@{fake.url},ollama:m2@{fake.url}"
-        result = pytester.runpytest(f"--llm-models={specs}", "-n", "2", "--dist", "loadgroup", "-v")
+    fake = fake_ollama({"m1": script, "m2": script})
+    specs = f"ollama:m1@{fake.url},ollama:m2@{fake.url}"
+    result = pytester.runpytest(f"--llm-models={specs}", "-n", "2", "--dist", "loadgroup", "-v")
     result.assert_outcomes(passed=4)
     workers: dict[str, set[str]] = defaultdict(set)
     for line in result.stdout.lines:
@@ -47,14 +49,16 @@ def test_two_models_on_one_url_get_a_worker_each(pytester: pytest.Pytester) -> N
     assert workers["ollama:m1"] != workers["ollama:m2"]  # and each model has its own
 
 
-def test_ids_are_untouched_in_summary_and_junit(pytester: pytest.Pytester) -> None:
+def test_ids_are_untouched_in_summary_and_junit(
+    pytester: pytest.Pytester, fake_ollama: StartOllama
+) -> None:
     pytester.makepyfile(test_llm=LLM_TEST, test_plain=PLAIN_TEST)
     script = ModelScript(["Hi", "!"], token_delay_s=0.005)
-    with FakeOllama({"m1": script}) as fake:
-        result = pytester.runpytest(
-            f"--llm-models=ollama:m1@{fake.url}", "-n", "2", "--dist", "loadgroup",
-            "-rA", "--junitxml=j.xml",
-        )  # fmt: skip
+    fake = fake_ollama({"m1": script})
+    result = pytester.runpytest(
+        f"--llm-models=ollama:m1@{fake.url}", "-n", "2", "--dist", "loadgroup",
+        "-rA", "--junitxml=j.xml",
+    )  # fmt: skip
     result.assert_outcomes(passed=3, failed=1)
     summary = result.stdout.str().split("short test summary info", 1)[1]
     assert "@g1" not in summary and "]@" not in summary and "]]" not in summary, summary

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from pytest_llmbench.generate.caveats import Caveat
@@ -129,10 +129,19 @@ class Generation:
     """The exact JSON body sent."""
     caveats: tuple[Caveat, ...] = ()
     """Why some of its figures are not comparable (see ``pytest_llmbench.generate.caveats``)."""
+    recording: str | None = None
+    """The file this reply was recorded to (``--llm-record``), in the recordings' folder."""
 
     @property
     def truncated(self) -> bool:
         return self.finish_reason == "length"
+
+    def paying(self, load_s: float | None) -> Generation:
+        """This generation with the model's load, paid just before it, in its metrics
+        (``None``: nothing was paid; it is returned as it is)."""
+        if load_s is None:
+            return self
+        return replace(self, metrics=replace(self.metrics, load_s=load_s))
 
     def code(self, language: str | None = "python") -> str | None:
         """The code block for ``language`` in the answer (see ``pytest_llmbench.extract``)."""
@@ -153,6 +162,7 @@ class Generation:
             "server": self.server.to_dict(),
             "request": dict(self.request),
             "caveats": [c.to_dict() for c in self.caveats],
+            **({} if self.recording is None else {"recording": self.recording}),
         }
 
     @classmethod
@@ -168,4 +178,5 @@ class Generation:
             server=ServerInfo.from_dict(data.get("server") or {}),
             request=dict(data.get("request", {})),
             caveats=tuple(Caveat.from_dict(c) for c in data.get("caveats") or ()),
+            recording=data.get("recording"),
         )

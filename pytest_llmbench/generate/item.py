@@ -9,7 +9,6 @@ record on the report.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -81,17 +80,15 @@ class BenchItem:
             self.errored(exc)
             raise
         self.loaded(load_s)
+        source = session.source(backend, spec.id, served_by, settings, loaded=self.loaded)
         return LLM(
             spec,
-            backend,
+            source,
             settings,
             self.run.timeouts,
             self,
             load_s,
-            recorder=session.recorder,
-            replayer=session.replayer,
             warmup=session.is_warmup,
-            fill_in=_fill_in(session, served_by, settings),
             alone=self.plan.alone,
         )
 
@@ -104,7 +101,7 @@ class BenchItem:
             raise
         self.known = answers.first
         self.record.known_answer = answers.first.to_dict()
-        return LLM(spec, None, settings, self.run.timeouts, self, None, known=answers)
+        return LLM(spec, answers, settings, self.run.timeouts, self, None)
 
     def open_judge(self, session: BenchSession, judge: ModelSpec) -> LLM:
         """The judge model (``--llm-judge``); its generations are kept apart."""
@@ -114,18 +111,8 @@ class BenchItem:
         except LLMBenchError as exc:
             self.errored(exc, judge=True)
             raise
-        return LLM(
-            judge,
-            backend,
-            settings,
-            self.run.timeouts,
-            self,
-            None,
-            judge=True,
-            recorder=session.recorder,
-            replayer=session.replayer,
-            fill_in=_fill_in(session, judge.member(0), settings, judge=True),
-        )
+        source = session.source(backend, judge.id, judge.member(0), settings, judge=True)
+        return LLM(judge, source, settings, self.run.timeouts, self, None, judge=True)
 
     # -- the only changes to the record ----------------------------------------------------
 
@@ -139,10 +126,6 @@ class BenchItem:
         if not judge and not self.record.generations:
             self.record.settings = generation["settings"]  # what it used, per-call overrides too
         (self.record.judge if judge else self.record.generations).append(generation)
-
-    def recorded(self, name: str, *, judge: bool = False) -> None:
-        """The last generation was recorded to the file ``name`` (``--llm-record``)."""
-        (self.record.judge if judge else self.record.generations)[-1]["recording"] = name
 
     def scored(self, name: str, value: float) -> None:
         self.record.scores[name] = float(value)
@@ -240,16 +223,6 @@ def name_without_model(node: pytest.Item, model_id: str) -> str:
         if part in name:
             return name.replace(part, replacement, 1)
     return name
-
-
-def _fill_in(
-    session: BenchSession, spec: ModelSpec, settings: Settings, judge: bool = False
-) -> Callable[[], float | None] | None:
-    """With ``--llm-replay-missing=record``: how an item gets its model ready to generate a
-    recording that replay lacks."""
-    if session.run.replay_dir is None or session.run.replay_missing != "record":
-        return None
-    return lambda: session.fill_in(spec, settings, judge=judge)
 
 
 ITEM_KEY = pytest.StashKey[BenchItem]()

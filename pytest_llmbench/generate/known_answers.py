@@ -34,7 +34,8 @@ import pytest
 from pytest_llmbench.config.specs import ModelSpec
 from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.front_matter import FrontMatterError, split
-from pytest_llmbench.generate.generation import Generation, Metrics, Settings
+from pytest_llmbench.generate.generation import Generation, Metrics
+from pytest_llmbench.serve.backends.base import Asked
 from pytest_llmbench.serve.server_info import ServerInfo
 
 SUFFIX = ".md"
@@ -133,7 +134,7 @@ class ItemAnswers:
         self.test = test
         self.served = 0
         self.first = self._read(1)
-        self.server = ServerInfo(backend="answers", model_id=str(Path(spec.model)))
+        self.server_info = ServerInfo(backend="answers", model_id=str(Path(spec.model)))
 
     @classmethod
     def of(cls, spec: ModelSpec, node: pytest.Item, test: str) -> ItemAnswers:
@@ -168,8 +169,9 @@ class ItemAnswers:
             )
         return answer
 
-    def serve(self, messages: list[dict[str, Any]], settings: Settings) -> Generation:
-        """The next answer as a generation: no timing, nothing measured (metrics absent)."""
+    def generate_in_flight(self, asked: Asked) -> Generation:
+        """The next answer as a generation: no timing, nothing measured (metrics absent);
+        no server, no load (what ``asked`` says of them has nothing to act on)."""
         from pytest_llmbench.checks.extract import split_thinking
 
         self.served += 1
@@ -182,9 +184,9 @@ class ItemAnswers:
             thinking=thinking,
             finish_reason=answer.finish_reason,
             metrics=Metrics(),
-            settings=settings,
-            server=self.server,
-            request={"messages": messages, "answer_file": str(answer.path)},
+            settings=asked.settings,
+            server=self.server_info,
+            request={"messages": asked.messages, "answer_file": str(answer.path)},
         )
 
 

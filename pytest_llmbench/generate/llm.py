@@ -9,14 +9,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pytest_llmbench.config.specs import ModelSpec
 from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.generate.generation import Generation, Settings
-from pytest_llmbench.generate.replay import Recorder, RecordingMissing, Replayer
 from pytest_llmbench.records import prompt_messages
-from pytest_llmbench.serve.backends import Backend, Timeouts
+from pytest_llmbench.serve.backends import Timeouts
+from pytest_llmbench.serve.backends.base import Asked, ReplySource
 from pytest_llmbench.serve.server_info import ServerInfo
 
 if TYPE_CHECKING:
     from pytest_llmbench.checks import CheckResult, Score
-    from pytest_llmbench.generate.known_answers import ItemAnswers
 
 Prompt = str | os.PathLike[str] | Sequence[Mapping[str, Any]]
 
@@ -25,8 +24,6 @@ class ItemLog(Protocol):
     """Where an :class:`LLM` hands what happens to the item it generates for (the item's
     :class:`~pytest_llmbench.generate.item.BenchItem`, the only writer of its record)."""
 
-    def loaded(self, load_s: float | None) -> None: ...
-
     def kept(self, generation: dict[str, Any], *, judge: bool = False) -> None: ...
 
     def scored(self, name: str, value: float) -> None: ...
@@ -34,8 +31,6 @@ class ItemLog(Protocol):
     def combined(self, score: dict[str, Any], total: float) -> None: ...
 
     def errored(self, exc: LLMBenchError, *, judge: bool = False) -> None: ...
-
-    def recorded(self, name: str, *, judge: bool = False) -> None: ...
 
 
 class LLM:
@@ -48,22 +43,20 @@ class LLM:
     def __init__(
         self,
         spec: ModelSpec,
-        backend: Backend | None,
+        backend: ReplySource,
         settings: Settings,
         timeouts: Timeouts,
         item: ItemLog,
         load_s: float | None,
         *,
         judge: bool = False,
-        recorder: Recorder | None = None,
-        replayer: Replayer | None = None,
         warmup: Callable[[str], bool] | None = None,
-        fill_in: Callable[[], float | None] | None = None,
-        known: ItemAnswers | None = None,
         alone: bool = False,
     ) -> None:
         self.spec = spec
         self.backend = backend
+        """What it generates from: the server's backend, or a wrapper that records or replays
+        its replies, or known answers (chosen for the item by the run's session)."""
         self.settings = settings
         self.timeouts = timeouts
         self._item = item
@@ -71,14 +64,7 @@ class LLM:
         self._pending_load_s = load_s
         self.generations: list[Generation] = []
         self.is_judge = judge
-        self.recorder = recorder
-        self.replayer = replayer
         self.warmup = warmup
-        self.fill_in = fill_in
-        """Makes the model ready to generate what replay lacks; returns the load time paid
-        (``--llm-replay-missing=record``); ``None``: a missing recording is an error."""
-        self.known = known
-        """Known answers (``answers:DIR``) served in place of a model: then no backend."""
         self.alone = alone
         """Generate with nothing else in flight on the server (``@pytest.mark.llm(alone=True)``)."""
 
@@ -90,9 +76,6 @@ class LLM:
     @property
     def server(self) -> ServerInfo:
         """Facts about the server (backend, build/version, model id, chat template...)."""
-        if self.known is not None:
-            return self.known.server
-        assert self.backend is not None, "a model is served by known answers or a backend"
         return self.backend.server_info
 
     def generate(
@@ -116,49 +99,18 @@ class LLM:
             messages.append({"role": "user", "content": str(prompt)})
         else:
             messages.extend(dict(m) for m in prompt)
-        name: str | None = None
-        backend = self.backend
         try:
-            if self.known is not None:
-                return self._keep(self.known.serve(messages, settings))
-            assert backend is not None, "a model is served by known answers or a backend"
-            if self.replayer is not None:
-                body = backend.request_body(messages, settings)
-                try:
-                    return self._keep(self.replayer.lookup(self.model, body))
-                except RecordingMissing as missing:
-                    if self.fill_in is None:
-                        raise
-                    name = missing.name
-                    load_s = self.fill_in()
-                    if load_s is not None:
-                        self._pending_load_s = load_s
-                    self._item.loaded(load_s)
-            generation = backend.generate_in_flight(
-                messages, settings, self.timeouts, alone=self.alone
-            )
+            asked = Asked(messages, settings, self.timeouts, self.alone, self._pending_load_s)
+            generation = self.backend.generate_in_flight(asked)
         except LLMBenchError as exc:
             self._item.errored(exc, judge=self.is_judge)
             if isinstance(exc.partial, Generation):
                 self._keep(exc.partial)
             raise
-        kept = self._keep(generation)
-        if self.recorder is not None:
-            path = self.recorder.save(
-                self.model, generation.request, kept.to_dict(), backend.last_events, name
-            )
-            self._item.recorded(path.name, judge=self.is_judge)
-        return kept
+        return self._keep(generation)
 
     def _keep(self, generation: Generation) -> Generation:
-        if self._pending_load_s is not None:
-            # The load paid just before this item belongs to its first generation only.
-            from dataclasses import replace
-
-            generation = replace(
-                generation, metrics=replace(generation.metrics, load_s=self._pending_load_s)
-            )
-            self._pending_load_s = None
+        self._pending_load_s = None  # the load paid before this item belongs to its first
         self.generations.append(generation)
         data = generation.to_dict()
         data.pop("request", None)  # the messages can be long; settings are kept

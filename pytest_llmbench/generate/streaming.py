@@ -138,6 +138,10 @@ class StreamClock:
     """Arrival time of every streamed token (answer or thinking), in order."""
 
 
+StreamEvent = tuple[float, str, str]
+"""One delta as a recording keeps it: (seconds since the request was sent, content, thinking)."""
+
+
 class Accumulator:
     """Collects deltas of one stream, with their arrival times.
 
@@ -145,10 +149,10 @@ class Accumulator:
     the first *answer* token is timed correctly for models that think inline.
     """
 
-    def __init__(self, record_events: bool = False) -> None:
+    def __init__(self, events: list[StreamEvent] | None = None) -> None:
         self.clock = StreamClock()
-        self.events: list[tuple[float, str, str]] | None = [] if record_events else None
-        """(seconds since sent, content, thinking) per delta, when recording."""
+        self.events = events
+        """Where each delta's (seconds since sent, content, thinking) goes, when recording."""
         self.answer_parts: list[str] = []
         self.thinking_parts: list[str] = []
         self.raw_parts: list[str] = []

@@ -13,8 +13,10 @@ from pytest_llmbench.config.specs import ModelSpec
 from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.generate.generation import Settings
 from pytest_llmbench.generate.live_line import LiveHook
+from pytest_llmbench.generate.record_replay import FillIn, Recording, Replaying
 from pytest_llmbench.generate.replay import Recorder, Replayer
 from pytest_llmbench.serve.backends import Backend, make_backend
+from pytest_llmbench.serve.backends.base import ReplySource
 from pytest_llmbench.serve.flight import slot_warning
 from pytest_llmbench.serve.shared import LAST
 
@@ -98,7 +100,6 @@ class BenchSession:
         if backend is None:
             backend = self.backends[spec.raw] = make_backend(spec, self.run.server_options)
             backend.live = self.live
-            backend.record_events = self.recorder is not None
         return backend
 
     def acquire_judge(self, spec: ModelSpec, settings: Settings, *, live: bool = False) -> Backend:
@@ -120,7 +121,6 @@ class BenchSession:
         if backend is None:
             backend = self.judges[spec.raw] = make_backend(spec, self.run.server_options)
             backend.order = LAST  # needed until the end of the run
-            backend.record_events = self.recorder is not None
         if self.replayer is not None and not live:
             return backend
         try:
@@ -157,6 +157,34 @@ class BenchSession:
             raise
         self._judges_ready.add(member.raw)
         return backend
+
+    def source(
+        self,
+        backend: Backend,
+        model: str,
+        spec: ModelSpec,
+        settings: Settings,
+        *,
+        judge: bool = False,
+        loaded: Callable[[float | None], None] | None = None,
+    ) -> ReplySource:
+        """What an item's model (``model``: its id; ``spec``: what serves it) generates from,
+        decided here once: ``backend`` itself, or recording every reply (``--llm-record``),
+        or the recordings (``--llm-replay``), a missing one generated live and recorded when
+        the run asks (``--llm-replay-missing=record``; ``loaded`` hears the load it paid)."""
+        if self.replayer is None:
+            return backend if self.recorder is None else Recording(backend, model, self.recorder)
+        recorder = self.recorder
+        fill_in: FillIn | None = None
+        if recorder is not None:  # --llm-replay-missing=record: it writes into the replay dir
+
+            def fill_in(name: str) -> tuple[ReplySource, float | None]:
+                load_s = self.fill_in(spec, settings, judge=judge)
+                if loaded is not None:
+                    loaded(load_s)
+                return Recording(backend, model, recorder, name), load_s
+
+        return Replaying(backend, model, self.replayer, fill_in)
 
     def fill_in(self, spec: ModelSpec, settings: Settings, *, judge: bool = False) -> float | None:
         """Make ``spec`` ready to generate a recording that replay lacks; the load time paid."""

@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import httpx
 
@@ -22,7 +22,13 @@ from pytest_llmbench.errors import (
 from pytest_llmbench.generate.caveats import prompt_cache_caveat
 from pytest_llmbench.generate.generation import Generation, Metrics, Settings
 from pytest_llmbench.generate.live_line import LiveHook
-from pytest_llmbench.generate.streaming import Accumulator, Delta, InterTokenLatency, decode_rate
+from pytest_llmbench.generate.streaming import (
+    Accumulator,
+    Delta,
+    InterTokenLatency,
+    StreamEvent,
+    decode_rate,
+)
 from pytest_llmbench.serve.bounded import BoundedResponse, ServerClient
 from pytest_llmbench.serve.generation_limits import OutputCap, StreamLimits, stall_error
 from pytest_llmbench.serve.server_info import ServerInfo, ServerOptions
@@ -60,6 +66,36 @@ def streamed_tokens(counted: int | None, finish_reason: str | None) -> int | Non
     return counted - 1 if finish_reason == "stop" and counted > 0 else counted
 
 
+Events = list[StreamEvent] | None
+"""Where a stream's deltas go with their timing, when it is recorded (``None``: it is not)."""
+
+
+@dataclass(frozen=True)
+class Asked:
+    """One reply asked of a :class:`ReplySource`."""
+
+    messages: Messages
+    settings: Settings
+    timeouts: Timeouts
+    alone: bool = False
+    """Nothing else in flight on its server meanwhile (``@pytest.mark.llm(alone=True)``)."""
+    load_s: float | None = None
+    """The load paid just before it (the item's first reply): put in its metrics, and in the
+    partial answer of an error."""
+
+
+class ReplySource(Protocol):
+    """What an item's model generates from (an :class:`~pytest_llmbench.LLM` holds one): a
+    :class:`Backend`, a wrapper around one that records its replies or replays them
+    (``pytest_llmbench.generate.record_replay``), or known answers. The run's
+    :class:`~pytest_llmbench.serve.registry.BenchSession` picks it once per item."""
+
+    @property
+    def server_info(self) -> ServerInfo: ...
+
+    def generate_in_flight(self, asked: Asked) -> Generation: ...
+
+
 class Backend(ABC):
     """A model behind a server. ``prepare`` makes it ready (spawn, attach, pull, preload) and
     returns the load time it measured; ``generate`` streams one reply."""
@@ -69,8 +105,6 @@ class Backend(ABC):
         self.options = options or ServerOptions()
         self.label = spec.id
         self.server_info = ServerInfo(backend=spec.kind, url=spec.url)
-        self.record_events = False
-        self.last_events: list[tuple[float, str, str]] | None = None
         self.live: LiveHook | None = None
         """The live progress line (``pytest_llmbench.generate.live_line``), told of every delta."""
         self.order = 0
@@ -139,18 +173,24 @@ class Backend(ABC):
             machine=False,
         )
 
-    def generate_in_flight(
-        self, messages: Messages, settings: Settings, timeouts: Timeouts, *, alone: bool = False
-    ) -> Generation:
+    def generate_in_flight(self, asked: Asked, events: Events = None) -> Generation:
         """:meth:`generate` in its turn, marked with what it shared its server with
-        (``caveats``: ``concurrent``, ``queued``, ``side_by_side``)."""
-        with self.turn(alone, timeouts.read_s) as turn:
-            generation = self.generate(messages, settings, timeouts)
-        return turn.mark(generation, slots=self.server_info.total_slots)
+        (``caveats``: ``concurrent``, ``queued``, ``side_by_side``) and the load paid for it."""
+        with self.turn(asked.alone, asked.timeouts.read_s) as turn:
+            try:
+                generation = self.generate(asked.messages, asked.settings, asked.timeouts, events)
+            except LLMBenchError as exc:
+                if isinstance(exc.partial, Generation):
+                    exc.partial = exc.partial.paying(asked.load_s)
+                raise
+        return turn.mark(generation.paying(asked.load_s), slots=self.server_info.total_slots)
 
-    def generate(self, messages: Messages, settings: Settings, timeouts: Timeouts) -> Generation:
+    def generate(
+        self, messages: Messages, settings: Settings, timeouts: Timeouts, events: Events = None
+    ) -> Generation:
+        """Stream one reply; ``events``: where each delta's timing goes (a recording)."""
         body = self.request_body(messages, settings)
-        acc = Accumulator(record_events=self.record_events)
+        acc = Accumulator(events)
         url = self.generate_url()
         cap = OutputCap.of(settings.max_tokens, settings.ctx)
         limits = StreamLimits(
@@ -206,7 +246,6 @@ class Backend(ABC):
         finally:
             if self.live is not None:
                 self.live.clear()
-        self.last_events = acc.events
         return self.build(acc, settings, body, figures)
 
     def _check_status(self, response: BoundedResponse, url: str) -> None:
@@ -297,7 +336,6 @@ class Backend(ABC):
             figures = self.figures(acc)
         except StreamError:
             figures = {}
-        self.last_events = acc.events
         exc.partial = self.build(acc, settings, body, figures)
         return exc
 

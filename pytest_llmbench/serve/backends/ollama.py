@@ -39,7 +39,7 @@ from pytest_llmbench.errors import (
 from pytest_llmbench.generate.generation import Generation, Settings
 from pytest_llmbench.generate.streaming import Accumulator, Delta, iter_lines, parse_json_line
 from pytest_llmbench.serve import reply_limits
-from pytest_llmbench.serve.backends.base import Backend, Messages, Progress, Timeouts
+from pytest_llmbench.serve.backends.base import Backend, Events, Messages, Progress, Timeouts
 from pytest_llmbench.serve.backends.ollama_host import model_matches, ollama_base_url
 from pytest_llmbench.serve.backends.ollama_replies import (
     PS,
@@ -360,10 +360,12 @@ class OllamaBackend(Backend):
             stacklevel=1,
         )
 
-    def generate(self, messages: Messages, settings: Settings, timeouts: Timeouts) -> Generation:
+    def generate(
+        self, messages: Messages, settings: Settings, timeouts: Timeouts, events: Events = None
+    ) -> Generation:
         """A generation with its load wait recorded and its caveats (reload, prompt cache);
         a prompt that filled the whole context (v0.12.0-0.12.5 cut it) is an error."""
-        generation = super().generate(messages, settings, timeouts)
+        generation = super().generate(messages, settings, timeouts, events)
         load_s = generation.metrics.server_load_s
         generation = replace(
             generation,

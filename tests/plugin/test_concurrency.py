@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from fakes import ModelScript
-from fakes.llama_server import FakeLlamaServer
+from tests.fixtures.fakes import StartLlamaServer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -255,7 +255,7 @@ def test_a_test_marked_alone_runs_alone(
 
 
 def test_an_attached_server_with_one_slot_names_the_queueing(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, fake_llama_server: StartLlamaServer
 ) -> None:
     """Two workers, one attached server with one slot: with --llm-concurrency=2 a request
     waits in the server's queue (named, left out of TTFT); by default it waits its turn
@@ -263,10 +263,10 @@ def test_an_attached_server_with_one_slot_names_the_queueing(
     monkeypatch.setenv("PYTEST_LLMBENCH_CACHE", str(pytester.path / "cache"))
     pytester.makepyfile(test_p=PROMPTS.format(n=6))
     script = ModelScript(["a", "b", "c", "d"], token_delay_s=0.2)
-    with FakeLlamaServer(script, total_slots=1) as fake:
-        spec = f"--llm-models=llama-server@{fake.url}"
-        queued = pytester.runpytest(spec, "-n", "2", "--llm-concurrency=2", "--llm-json=q.json")
-        serial = pytester.runpytest(spec, "-n", "2", "--llm-json=s.json")
+    fake = fake_llama_server(script, total_slots=1)
+    spec = f"--llm-models=llama-server@{fake.url}"
+    queued = pytester.runpytest(spec, "-n", "2", "--llm-concurrency=2", "--llm-json=q.json")
+    serial = pytester.runpytest(spec, "-n", "2", "--llm-json=s.json")
     queued.assert_outcomes(passed=6)
     serial.assert_outcomes(passed=6)
     waited = [g for g in generations(pytester.path / "q.json") if "queued" in kinds(g)]

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from fakes import FakeOllama, ModelScript
+from fakes import ModelScript
 from fakes.ollama import VERSIONS
+from tests.fixtures.fakes import StartOllama
 
 TEST = '''
 import pytest
@@ -39,14 +40,16 @@ def items(pytester: pytest.Pytester) -> list[dict[str, Any]]:
     return json.loads((pytester.path / "r.json").read_text())["items"]
 
 
-def test_one_load_per_model_previous_unloaded_and_metrics(pytester: pytest.Pytester, version: str) -> None:
+def test_one_load_per_model_previous_unloaded_and_metrics(
+    pytester: pytest.Pytester, version: str, fake_ollama: StartOllama
+) -> None:
     gemma = ModelScript(["Hi", " there"], thinking=["let", " me", " think"], token_delay_s=0.01,
                         load_delay_s=0.2, size=2 << 30, size_vram=1 << 30, quantization_level="Q4_K_M")
     qwen = ModelScript(["Yo", "!"], token_delay_s=0.01)
-    with FakeOllama({"gemma3:270m": gemma, "qwen3": qwen}, version=version) as fake:
-        result = run(pytester, fake.url, "gemma3:270m,qwen3")
-        events = list(fake.events)
-        chats = fake.calls("POST", "/api/chat")
+    fake = fake_ollama({"gemma3:270m": gemma, "qwen3": qwen}, version=version)
+    result = run(pytester, fake.url, "gemma3:270m,qwen3")
+    events = list(fake.events)
+    chats = fake.calls("POST", "/api/chat")
     result.assert_outcomes(passed=4)
     assert events == [("load", "gemma3:270m"), ("unload", "gemma3:270m"),
                       ("load", "qwen3:latest"), ("unload", "qwen3:latest")]
@@ -67,23 +70,29 @@ def test_one_load_per_model_previous_unloaded_and_metrics(pytester: pytest.Pytes
     assert items(pytester)[1]["record"]["generations"][0]["metrics"]["load_s"] is None  # warm
 
 
-def test_missing_model_says_how_to_pull(pytester: pytest.Pytester, version: str) -> None:
-    with FakeOllama({"other": ModelScript(["x"])}, version=version) as fake:
-        result = run(pytester, fake.url, "gemma3:270m")
+def test_missing_model_says_how_to_pull(
+    pytester: pytest.Pytester, version: str, fake_ollama: StartOllama
+) -> None:
+    fake = fake_ollama({"other": ModelScript(["x"])}, version=version)
+    result = run(pytester, fake.url, "gemma3:270m")
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(["*ModelNotFound: ollama:gemma3:270m@*: model 'gemma3:270m' is not pulled on * (it has: other:latest). Run `ollama pull gemma3:270m` or pass --llm-pull.*"])
 
 
-def test_pull_with_progress_then_run(pytester: pytest.Pytester, version: str) -> None:
-    with FakeOllama({}, pull_catalog={"gemma3:270m": ModelScript(["ok"])}, version=version) as fake:
-        result = run(pytester, fake.url, "gemma3:270m", "--llm-pull")
+def test_pull_with_progress_then_run(
+    pytester: pytest.Pytester, version: str, fake_ollama: StartOllama
+) -> None:
+    fake = fake_ollama({}, pull_catalog={"gemma3:270m": ModelScript(["ok"])}, version=version)
+    result = run(pytester, fake.url, "gemma3:270m", "--llm-pull")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*pull: pulling manifest*", "*pull: success*"])
 
 
-def test_pull_of_unknown_model_is_named(pytester: pytest.Pytester, version: str) -> None:
-    with FakeOllama({}, version=version) as fake:
-        result = run(pytester, fake.url, "nope", "--llm-pull")
+def test_pull_of_unknown_model_is_named(
+    pytester: pytest.Pytester, version: str, fake_ollama: StartOllama
+) -> None:
+    fake = fake_ollama({}, version=version)
+    result = run(pytester, fake.url, "nope", "--llm-pull")
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(["*`ollama pull nope` failed: pull model manifest: file does not exist*"])
 
@@ -96,16 +105,20 @@ def test_pull_of_unknown_model_is_named(pytester: pytest.Pytester, version: str)
         ("garbage", "*StreamError: *malformed NDJSON line*"),
     ],
 )
-def test_stream_faults_error_the_item(pytester: pytest.Pytester, version: str, fault: str, message: str) -> None:
-    with FakeOllama({"m": ModelScript(["a", "b", "c"], fault=fault, fault_after=1)}, version=version) as fake:
-        result = run(pytester, fake.url, "m")
+def test_stream_faults_error_the_item(
+    pytester: pytest.Pytester, version: str, fault: str, message: str, fake_ollama: StartOllama
+) -> None:
+    fake = fake_ollama({"m": ModelScript(["a", "b", "c"], fault=fault, fault_after=1)}, version=version)
+    result = run(pytester, fake.url, "m")
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines([message])
 
 
-def test_num_predict_cap_is_truncation(pytester: pytest.Pytester, version: str) -> None:
-    with FakeOllama({"m": ModelScript(["a", "b", "c"])}, version=version) as fake:
-        run(pytester, fake.url, "m", "--llm-max-tokens=2")
+def test_num_predict_cap_is_truncation(
+    pytester: pytest.Pytester, version: str, fake_ollama: StartOllama
+) -> None:
+    fake = fake_ollama({"m": ModelScript(["a", "b", "c"])}, version=version)
+    run(pytester, fake.url, "m", "--llm-max-tokens=2")
     gen = items(pytester)[0]["record"]["generations"][0]
     assert gen["finish_reason"] == "length" and gen["truncated"]
     assert gen["metrics"]["output_tokens"] == 2
@@ -149,11 +162,11 @@ def test_starts_ollama_serve_when_nothing_answers_and_stops_it_after(
 
 
 def test_pull_without_a_route_to_the_registry_is_not_a_wrong_name(
-    pytester: pytest.Pytester, version: str
+    pytester: pytest.Pytester, version: str, fake_ollama: StartOllama
 ) -> None:
     """Offline, Ollama's pull fails on DNS (D11): the hint is the network, not the name."""
-    with FakeOllama({}, registry_reachable=False, version=version) as fake:
-        result = run(pytester, fake.url, "gemma3:270m", "--llm-pull")
+    fake = fake_ollama({}, registry_reachable=False, version=version)
+    result = run(pytester, fake.url, "gemma3:270m", "--llm-pull")
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(["*ServerError: *`ollama pull gemma3:270m` failed: the Ollama "
                                  "server could not reach the registry (pull model manifest: *no "
@@ -163,13 +176,13 @@ def test_pull_without_a_route_to_the_registry_is_not_a_wrong_name(
 
 @pytest.mark.parametrize("vram", [0, None], ids=["cpu", "profile-default"])
 def test_memory_on_a_cpu_server_is_the_model_size_and_no_vram(
-    pytester: pytest.Pytester, version: str, vram: int | None
+    pytester: pytest.Pytester, version: str, vram: int | None, fake_ollama: StartOllama
 ) -> None:
     """/api/ps size_vram 0 (a CPU server; the 0.33.0 profile's default, D7): no VRAM figure
     at all, never 0.0; the model's size is the memory figure."""
     script = ModelScript(["a"], size=345_201_704, size_vram=vram)
-    with FakeOllama({"m": script}, version=version) as fake:
-        result = run(pytester, fake.url, "m")
+    fake = fake_ollama({"m": script}, version=version)
+    result = run(pytester, fake.url, "m")
     result.assert_outcomes(passed=2)
     m = items(pytester)[0]["record"]["generations"][0]["metrics"]
     assert m["model_mb"] == pytest.approx(345_201_704 / 2**20)
@@ -180,23 +193,23 @@ def test_memory_on_a_cpu_server_is_the_model_size_and_no_vram(
 
 
 def test_thinking_tokens_are_counted_by_the_server_not_by_chunks(
-    pytester: pytest.Pytester, version: str
+    pytester: pytest.Pytester, version: str, fake_ollama: StartOllama
 ) -> None:
     """The 0.33.0 profile merges a blank thinking token into the next chunk (D14): 4 tokens
     in 3 chunks; the count is eval_count less the answer and the end-of-sequence token."""
     thinker = ModelScript(["Yes", "."], thinking=["let", "\n\n", "me", " think"])
-    with FakeOllama({"m": thinker}, version=version) as fake:
-        run(pytester, fake.url, "m")
+    fake = fake_ollama({"m": thinker}, version=version)
+    run(pytester, fake.url, "m")
     m = items(pytester)[0]["record"]["generations"][0]["metrics"]
     assert m["output_tokens"] == 7 and m["thinking_tokens"] == 4
 
 
 @pytest.mark.parametrize("template", ["{{ .Prompt }}", " {{.Prompt}}\n"])
 def test_a_model_without_chat_template_is_warned(
-    pytester: pytest.Pytester, version: str, template: str
+    pytester: pytest.Pytester, version: str, template: str, fake_ollama: StartOllama
 ) -> None:
-    with FakeOllama({"m": ModelScript(["a"], template=template), "n": ModelScript(["b"])}, version=version) as fake:
-        result = run(pytester, fake.url, "m,n")
+    fake = fake_ollama({"m": ModelScript(["a"], template=template), "n": ModelScript(["b"])}, version=version)
+    result = run(pytester, fake.url, "m,n")
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(["*WARNING: ollama:m@*: the Ollama model has no chat template "
                                  "(/api/show template *), so each prompt reaches the model as "

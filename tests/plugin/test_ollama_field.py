@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from fakes import FakeOllama, ModelScript
+from fakes import ModelScript
 from fakes.ollama import VERSIONS
+from tests.fixtures.fakes import StartOllama
 
 
 @pytest.fixture(params=VERSIONS, ids=[f"ollama-{v}" for v in VERSIONS])
@@ -44,14 +45,14 @@ def test_answer(llm, prompt):
 
 
 def test_keep_alive_keeps_the_model_loaded_and_load_duration_is_recorded(
-    pytester: pytest.Pytester, version: str
+    pytester: pytest.Pytester, version: str, fake_ollama: StartOllama
 ) -> None:
-    with FakeOllama(
+    fake = fake_ollama(
         {"m": ModelScript(["a"], load_delay_s=0.3)}, version=version, default_keep_alive_s=0.2
-    ) as fake:
-        result = run(pytester, SLOW_ITEMS, f"ollama:m@{fake.url}")
-        chats = fake.calls("POST", "/api/chat")
-        loads = fake.count("load", "m")
+    )
+    result = run(pytester, SLOW_ITEMS, f"ollama:m@{fake.url}")
+    chats = fake.calls("POST", "/api/chat")
+    loads = fake.count("load", "m")
     result.assert_outcomes(passed=3)
     assert loads == 1  # Ollama's own keep-alive (0.2 s here) would have unloaded it twice
     assert all(body["keep_alive"] == "60m" for body in chats[:-1])  # the last one unloads
@@ -72,14 +73,14 @@ def test_answer(llm, llm_judge):
 
 
 def test_reload_during_the_run_is_named_and_kept_out_of_ttft(
-    pytester: pytest.Pytester, version: str
+    pytester: pytest.Pytester, version: str, fake_ollama: StartOllama
 ) -> None:
     models = {"m": ModelScript(["a"], load_delay_s=0.6), "judge": ModelScript(["ok"])}
-    with FakeOllama(models, version=version, max_loaded=1) as fake:
-        result = run(
-            pytester, JUDGED, f"ollama:m@{fake.url}", f"--llm-judge=ollama:judge@{fake.url}"
-        )
-        loads = fake.count("load", "m")
+    fake = fake_ollama(models, version=version, max_loaded=1)
+    result = run(
+        pytester, JUDGED, f"ollama:m@{fake.url}", f"--llm-judge=ollama:judge@{fake.url}"
+    )
+    loads = fake.count("load", "m")
     result.assert_outcomes(passed=1)
     # The judge's preload evicts the model before its first generation, its verdict again
     # before the second: two reloads (plus the preload); the third finds it loaded.
@@ -109,11 +110,11 @@ def test_answer(llm):
 
 
 def test_prompt_cache_reuse_is_marked_and_kept_out_of_prompt_rate_and_ttft(
-    pytester: pytest.Pytester, version: str
+    pytester: pytest.Pytester, version: str, fake_ollama: StartOllama
 ) -> None:
     script = ModelScript(["a"], prompt_eval_count=200, prompt_delay_s=0.2)
-    with FakeOllama({"m": script}, version=version) as fake:
-        result = run(pytester, REPEATED, f"ollama:m@{fake.url}")
+    fake = fake_ollama({"m": script}, version=version)
+    result = run(pytester, REPEATED, f"ollama:m@{fake.url}")
     result.assert_outcomes(passed=1)
     first, again, other = generations(pytester)
     # What Ollama does: the repeat counts all 200 prompt tokens but evaluates one of them.
@@ -134,10 +135,10 @@ ONE = "def test_answer(llm):\n    assert llm.generate('hi').answer\n"
 
 
 def test_capped_context_is_read_recorded_and_warned(
-    pytester: pytest.Pytester, version: str
+    pytester: pytest.Pytester, version: str, fake_ollama: StartOllama
 ) -> None:
-    with FakeOllama({"m": ModelScript(["a"], context_length=2048)}, version=version) as fake:
-        result = run(pytester, ONE, f"ollama:m@{fake.url}", "--llm-ctx=8192")
+    fake = fake_ollama({"m": ModelScript(["a"], context_length=2048)}, version=version)
+    result = run(pytester, ONE, f"ollama:m@{fake.url}", "--llm-ctx=8192")
     result.assert_outcomes(passed=1)
     (gen,) = generations(pytester)
     assert gen["server"]["n_ctx"] == 2048 and gen["settings"]["ctx"] == 8192
@@ -146,11 +147,11 @@ def test_capped_context_is_read_recorded_and_warned(
 
 
 def test_over_long_prompt_is_one_clear_error_naming_the_context(
-    pytester: pytest.Pytester, version: str
+    pytester: pytest.Pytester, version: str, fake_ollama: StartOllama
 ) -> None:
     """v0.12.0 cuts the prompt silently, the current line answers 400: both say so."""
-    with FakeOllama({"m": ModelScript(["a"], prompt_eval_count=5000)}, version=version) as fake:
-        result = run(pytester, ONE, f"ollama:m@{fake.url}", "--llm-ctx=4096")
+    fake = fake_ollama({"m": ModelScript(["a"], prompt_eval_count=5000)}, version=version)
+    result = run(pytester, ONE, f"ollama:m@{fake.url}", "--llm-ctx=4096")
     result.assert_outcomes(errors=1)  # the server's doing, never the model's failure
     if version.startswith("0.12"):
         result.stdout.fnmatch_lines(["*GenerationError: ollama:m@*: the prompt filled the whole "
@@ -164,13 +165,13 @@ def test_over_long_prompt_is_one_clear_error_naming_the_context(
 
 
 def test_unload_waits_until_ps_no_longer_lists_the_model(
-    pytester: pytest.Pytester, version: str
+    pytester: pytest.Pytester, version: str, fake_ollama: StartOllama
 ) -> None:
     models = {"a": ModelScript(["x"]), "b": ModelScript(["y"])}
-    with FakeOllama(models, version=version, unload_delay_s=0.5) as fake:
-        result = run(pytester, ONE, f"ollama:a@{fake.url},ollama:b@{fake.url}")
-        events = list(zip(fake.events, fake.event_times, strict=True))
-        preloads = [t for (e, n), t in events if e == "load" and n == "b:latest"]
+    fake = fake_ollama(models, version=version, unload_delay_s=0.5)
+    result = run(pytester, ONE, f"ollama:a@{fake.url},ollama:b@{fake.url}")
+    events = list(zip(fake.events, fake.event_times, strict=True))
+    preloads = [t for (e, n), t in events if e == "load" and n == "b:latest"]
     result.assert_outcomes(passed=2)
     unloaded_a = next(t for (e, n), t in events if e == "unload" and n == "a:latest")
     assert [e for e, _ in events][:3] == [("load", "a:latest"), ("unload", "a:latest"),
@@ -178,9 +179,11 @@ def test_unload_waits_until_ps_no_longer_lists_the_model(
     assert preloads[0] >= unloaded_a
 
 
-def test_model_names_match_case_insensitively(pytester: pytest.Pytester, version: str) -> None:
-    with FakeOllama({"gemma3:270m": ModelScript(["a"])}, version=version) as fake:
-        result = run(pytester, ONE, f"ollama:Gemma3:270M@{fake.url}")
+def test_model_names_match_case_insensitively(
+    pytester: pytest.Pytester, version: str, fake_ollama: StartOllama
+) -> None:
+    fake = fake_ollama({"gemma3:270m": ModelScript(["a"])}, version=version)
+    result = run(pytester, ONE, f"ollama:Gemma3:270M@{fake.url}")
     result.assert_outcomes(passed=1)
 
 
@@ -192,13 +195,15 @@ def test_answer(llm):
 '''
 
 
-def test_shared_text_without_reuse_is_not_marked(pytester: pytest.Pytester, version: str) -> None:
+def test_shared_text_without_reuse_is_not_marked(
+    pytester: pytest.Pytester, version: str, fake_ollama: StartOllama
+) -> None:
     """Six prompts sharing 46 % of their text: the 0.33.0 profile reuses one token of each
     (gemma3's checkpoints, D6), v0.12 their common prefix (under 2x faster): none is marked;
     the exact repeat at the end is (issue 20: 5 of 6 were marked from the text)."""
     script = ModelScript(["a"], prompt_eval_count=200, prompt_delay_s=0.1)
-    with FakeOllama({"m": script}, version=version) as fake:
-        result = run(pytester, COUNTING, f"ollama:m@{fake.url}")
+    fake = fake_ollama({"m": script}, version=version)
+    result = run(pytester, COUNTING, f"ollama:m@{fake.url}")
     result.assert_outcomes(passed=1)
     *counts, repeat = generations(pytester)
     assert [c["kind"] for g in counts for c in g["caveats"]] == []

@@ -15,13 +15,14 @@ from typing import Any
 
 import pytest
 
-from fakes import FakeOllama, ModelScript
+from fakes import ModelScript
 from pytest_llmbench.config.specs import parse_spec
 from pytest_llmbench.errors import ServerError, StreamError
 from pytest_llmbench.generate.generation import Settings
 from pytest_llmbench.serve.backends.base import Timeouts
 from pytest_llmbench.serve.backends.ollama import OllamaBackend
 from pytest_llmbench.serve.server_info import ServerOptions
+from tests.fixtures.fakes import StartOllama
 
 GONE = object()
 """Tamper value: leave the field out."""
@@ -167,28 +168,30 @@ def backend(url: str, pull: bool = False) -> OllamaBackend:
     return OllamaBackend(parse_spec(f"ollama:gemma3@{url}"), options)
 
 
-def meet(case: Case) -> BaseException:
+def meet(case: Case, fake_ollama: StartOllama) -> BaseException:
     """What the backend raises on meeting ``case``'s reply."""
     models = {} if case.stage == "pull" else {"gemma3": SCRIPT}
     catalog = {"gemma3": SCRIPT} if case.stage == "pull" else None
     rewrite = tamper(case.path, case.dotted, case.value, case.when)
-    with FakeOllama(models, pull_catalog=catalog, tamper=rewrite) as fake:
-        ollama = backend(fake.url, pull=case.stage == "pull")
-        try:
-            ollama.prepare(SETTINGS, lambda _line: None)
-            ollama.generate(HI, SETTINGS, Timeouts())
-        except Exception as exc:
-            return exc
-        finally:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ollama.release()
+    fake = fake_ollama(models, pull_catalog=catalog, tamper=rewrite)
+    ollama = backend(fake.url, pull=case.stage == "pull")
+    try:
+        ollama.prepare(SETTINGS, lambda _line: None)
+        ollama.generate(HI, SETTINGS, Timeouts())
+    except Exception as exc:
+        return exc
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ollama.release()
     pytest.fail(f"{case.path} {case.dotted} = {case.value!r} was not noticed")
 
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
-def test_a_mistyped_field_is_a_server_error_naming_field_value_and_endpoint(case: Case) -> None:
-    error = meet(case)
+def test_a_mistyped_field_is_a_server_error_naming_field_value_and_endpoint(
+    case: Case, fake_ollama: StartOllama
+) -> None:
+    error = meet(case, fake_ollama)
     wanted = StreamError if case.stage == "generate" else ServerError
     assert isinstance(error, wanted), f"{type(error).__name__}: {error}"
     assert case.shown() in str(error), str(error)
@@ -207,26 +210,28 @@ def test_the_class_covers_each_field_the_backend_reads() -> None:
     }
 
 
-def test_a_mistyped_reply_while_unloading_is_a_warning_not_a_hang() -> None:
+def test_a_mistyped_reply_while_unloading_is_a_warning_not_a_hang(fake_ollama: StartOllama) -> None:
     rewrite = tamper("/api/ps", "models/0/name", 7)
-    with FakeOllama({"gemma3": SCRIPT}, unload_delay_s=5.0) as fake:
-        ollama = backend(fake.url)
-        ollama.prepare(SETTINGS, lambda _line: None)
-        fake.tamper = rewrite
-        with pytest.warns(UserWarning, match=r"models\[0\]\.name = 7 in its /api/ps reply"):
-            ollama.release()
+    fake = fake_ollama({"gemma3": SCRIPT}, unload_delay_s=5.0)
+    ollama = backend(fake.url)
+    ollama.prepare(SETTINGS, lambda _line: None)
+    fake.tamper = rewrite
+    with pytest.warns(UserWarning, match=r"models\[0\]\.name = 7 in its /api/ps reply"):
+        ollama.release()
 
 
 ONE = "def test_answer(llm):\n    assert llm.generate('hi').answer\n"
 
 
 @pytest.mark.parametrize("case", ["chat.eval_count", "tags.name-missing"])
-def test_the_item_is_an_error_not_a_failure(pytester: pytest.Pytester, case: str) -> None:
+def test_the_item_is_an_error_not_a_failure(
+    pytester: pytest.Pytester, case: str, fake_ollama: StartOllama
+) -> None:
     c = CASES[case]
     rewrite = tamper(c.path, c.dotted, c.value, c.when)
     pytester.makepyfile(test_o=ONE)
-    with FakeOllama({"gemma3": SCRIPT}, tamper=rewrite) as fake:
-        result = pytester.runpytest(f"--llm-models=ollama:gemma3@{fake.url}", "--llm-json=r.json")
+    fake = fake_ollama({"gemma3": SCRIPT}, tamper=rewrite)
+    result = pytester.runpytest(f"--llm-models=ollama:gemma3@{fake.url}", "--llm-json=r.json")
     result.assert_outcomes(errors=1)
     shown = c.shown().replace("[", "<").replace("]", "[]]").replace("<", "[[]")
     result.stdout.fnmatch_lines([f"*{shown}*"])

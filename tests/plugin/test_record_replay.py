@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from fakes import FakeLlamaServer, ModelScript
+from tests.fixtures.fakes import StartLlamaServer
 
 TESTS = '''
 import pytest
@@ -36,6 +37,7 @@ def items(path: Path) -> dict[str, dict[str, Any]]:
 def recorded(pytester: pytest.Pytester) -> str:
     """Record the two items into ``rec``; returns the --llm-models option of that server."""
     pytester.makepyfile(test_rec=TESTS)
+    # a with block, not the fixture: the tests replay with this server gone
     with FakeLlamaServer(ModelScript(["Ban", "ana"])) as srv:
         models = f"--llm-models=llama-server@{srv.url}"
         result = pytester.runpytest(models, "--llm-record=rec", "--llm-json=recorded.json")
@@ -96,7 +98,7 @@ def test_a_missing_recording_names_the_setting_that_changed(
 
 
 def test_a_changed_prompt_has_no_recording_or_is_filled_in_when_asked(
-    pytester: pytest.Pytester, recorded: str
+    pytester: pytest.Pytester, recorded: str, fake_llama_server: StartLlamaServer
 ) -> None:
     pytester.makepyfile(test_rec=TESTS.replace("Name a fruit.", "Name a vegetable."))
     changed = pytester.runpytest(recorded, "--llm-replay=rec")
@@ -104,10 +106,10 @@ def test_a_changed_prompt_has_no_recording_or_is_filled_in_when_asked(
     changed.stdout.fnmatch_lines(["*RecordingMissing: llama-server@http*: no recording*; against the "
                                   "nearest recording (*.json): the prompt differs. Re-record*"])
     (pytester.path / "rec" / "recorded.json").unlink()  # recordings of unknown origin
-    with FakeLlamaServer(ModelScript(["Car", "rot"])) as srv:
-        filled = pytester.runpytest(
-            f"--llm-models=llama-server@{srv.url}", "--llm-replay=rec", "--llm-replay-missing=record"
-        )
+    srv = fake_llama_server(ModelScript(["Car", "rot"]))
+    filled = pytester.runpytest(
+        f"--llm-models=llama-server@{srv.url}", "--llm-replay=rec", "--llm-replay-missing=record"
+    )
     # The fake's URL differs from the recording's, so both items are new recordings here.
     filled.assert_outcomes(passed=2)
     filled.stdout.fnmatch_lines(["*generating it live*", "*recorded 2 replies to rec*"])
@@ -139,17 +141,19 @@ def test_a_bad_recording_is_an_item_error_naming_the_file(
     assert "Traceback" not in result.stdout.str() and "KeyError" not in result.stdout.str()
 
 
-def test_a_planted_link_in_the_recording_folder_is_refused(pytester: pytest.Pytester) -> None:
+def test_a_planted_link_in_the_recording_folder_is_refused(
+    pytester: pytest.Pytester, fake_llama_server: StartLlamaServer
+) -> None:
     pytester.makepyfile(test_rec=TESTS)
     outside = pytester.path / "outside.txt"
     outside.write_text("precious")
-    with FakeLlamaServer(ModelScript(["Ban", "ana"])) as srv:
-        models = f"--llm-models=llama-server@{srv.url}"
-        pytester.runpytest(models, "--llm-record=rec").assert_outcomes(passed=2)
-        planted = pytester.mkdir("planted")
-        for path in (pytester.path / "rec").glob("*-1.json"):
-            (planted / path.name).symlink_to(outside)
-        result = pytester.runpytest(models, "--llm-record=planted")
+    srv = fake_llama_server(ModelScript(["Ban", "ana"]))
+    models = f"--llm-models=llama-server@{srv.url}"
+    pytester.runpytest(models, "--llm-record=rec").assert_outcomes(passed=2)
+    planted = pytester.mkdir("planted")
+    for path in (pytester.path / "rec").glob("*-1.json"):
+        (planted / path.name).symlink_to(outside)
+    result = pytester.runpytest(models, "--llm-record=planted")
     assert outside.read_text() == "precious"
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(
@@ -158,10 +162,12 @@ def test_a_planted_link_in_the_recording_folder_is_refused(pytester: pytest.Pyte
     )
 
 
-def test_recording_under_xdist_counts_every_worker(pytester: pytest.Pytester) -> None:
+def test_recording_under_xdist_counts_every_worker(
+    pytester: pytest.Pytester, fake_llama_server: StartLlamaServer
+) -> None:
     pytester.makepyfile(test_rec=TESTS)
-    with FakeLlamaServer(ModelScript(["Ban", "ana"])) as srv:
-        result = pytester.runpytest(f"--llm-models=llama-server@{srv.url}", "--llm-record=rec", "-n", "2")
+    srv = fake_llama_server(ModelScript(["Ban", "ana"]))
+    result = pytester.runpytest(f"--llm-models=llama-server@{srv.url}", "--llm-record=rec", "-n", "2")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*recorded 2 replies to rec*"])
     assert len(list((pytester.path / "rec").glob("*-1.json"))) == 2

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from fakes import FakeLlamaServer, ModelScript
+from fakes import ModelScript
 from pytest_llmbench.config.specs import parse_spec
 from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.generate.generation import Generation, Metrics, Settings
@@ -20,6 +20,7 @@ from pytest_llmbench.generate.replay import Recorder, RecordingMissing, Replayer
 from pytest_llmbench.serve.backends.base import Asked, Messages, ReplySource, Timeouts
 from pytest_llmbench.serve.backends.llama_cpp import LlamaServerBackend
 from pytest_llmbench.serve.server_info import ServerInfo, ServerOptions
+from tests.fixtures.fakes import StartLlamaServer
 
 HI: Messages = [{"role": "user", "content": "hi"}]
 SETTINGS = Settings(max_tokens=16)
@@ -28,12 +29,12 @@ HI_ONCE_MORE = Asked(HI, SETTINGS, TIMEOUTS)
 
 
 @pytest.fixture
-def backend() -> Iterator[LlamaServerBackend]:
-    with FakeLlamaServer(ModelScript(["Ban", "ana", "s"])) as server:
-        made = LlamaServerBackend(parse_spec(f"llama-server@{server.url}"), ServerOptions())
-        made.prepare(SETTINGS, lambda _line: None)
-        yield made
-        made.release()
+def backend(fake_llama_server: StartLlamaServer) -> Iterator[LlamaServerBackend]:
+    server = fake_llama_server(ModelScript(["Ban", "ana", "s"]))
+    made = LlamaServerBackend(parse_spec(f"llama-server@{server.url}"), ServerOptions())
+    made.prepare(SETTINGS, lambda _line: None)
+    yield made
+    made.release()
 
 
 def test_a_recording_keeps_its_own_streams_events_and_the_load_it_paid(

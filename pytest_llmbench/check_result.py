@@ -1,6 +1,7 @@
 """What a check returns, shared by ``checks/`` and ``sandbox/`` so neither imports the other.
 
-:class:`CheckResult` (named, scored in 0..1, readable, with a diagnosis when known), the names
+:class:`CheckResult` (named, scored in 0..1, readable, with a diagnosis when known), the
+:class:`Score` that weighs an item's checks into one total (an item's record keeps it), the names
 of the pitfalls a diagnosis gives (shown in the leaderboard), and :func:`parse_error`, the one
 test of whether a program parses (``checks.python_syntax`` scores it; ``run_program`` does not
 run what fails it).
@@ -10,10 +11,10 @@ from __future__ import annotations
 
 import ast
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from pytest_llmbench.text_safety import for_cell
+from pytest_llmbench.text_safety import for_cell, for_terminal
 
 TRUNCATED = "truncated at the output cap"
 INTERACTIVE = "waited for interactive input"
@@ -46,7 +47,8 @@ class CheckResult:
     (``sandbox.containment.Guarantee`` names); ``details`` draws them as prose."""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-shaped: lists, never tuples (the form a results file reads back)."""
+        return {**asdict(self), "unguaranteed": list(self.unguaranteed)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CheckResult:
@@ -57,6 +59,45 @@ class CheckResult:
             details=str(data.get("details", "")),
             diagnosis=data.get("diagnosis"),
             unguaranteed=tuple(map(str, data.get("unguaranteed") or ())),
+        )
+
+
+@dataclass(frozen=True)
+class Score:
+    total: float
+    checks: tuple[CheckResult, ...]
+    weights: dict[str, float] = field(default_factory=dict)
+    diagnoses: tuple[str, ...] = ()
+
+    def explain(self) -> str:
+        """One line per check: score, weight, details and diagnosis."""
+        lines = [
+            f"score {self.total:.1f}/100"
+            + (f" — {'; '.join(self.diagnoses)}" if self.diagnoses else "")
+        ]
+        for check in self.checks:
+            note = f" [{check.diagnosis}]" if check.diagnosis else ""
+            lines.append(
+                f"  {check.name}: {100 * check.score:.0f}% × weight "
+                f"{self.weights.get(check.name, 0):g}{note} — {check.details}"
+            )
+        return for_terminal("\n".join(lines))  # details and diagnoses quote model output
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "checks": [c.to_dict() for c in self.checks],
+            "weights": dict(self.weights),
+            "diagnoses": list(self.diagnoses),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Score:
+        return cls(
+            float(data["total"]),
+            tuple(CheckResult.from_dict(c) for c in data["checks"]),
+            dict(data.get("weights", {})),
+            tuple(data.get("diagnoses", ())),
         )
 
 

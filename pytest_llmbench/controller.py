@@ -15,16 +15,21 @@ import pytest
 
 from pytest_llmbench.config.run_config import RUN_DIR_KEY, RunConfig
 from pytest_llmbench.config.specs import labels
-from pytest_llmbench.config.thresholds import parse_thresholds
 from pytest_llmbench.generate.caveats import notes as caveat_notes
 from pytest_llmbench.generate.replay import RecordingInfo, recording_info
 from pytest_llmbench.output_files import write_atomic
 from pytest_llmbench.report.formats import RunNotes, html_page, markdown, results_document
-from pytest_llmbench.report.leaderboard import Results, render
+from pytest_llmbench.report.leaderboard import render
+from pytest_llmbench.report.results import Results
 from pytest_llmbench.report.tables import shorten
-from pytest_llmbench.serve.server_info import ServerInfo
 from pytest_llmbench.text_safety import fold, for_cell, for_markdown, for_terminal
-from pytest_llmbench.verdict.baselines import Store, StoreError, fingerprint_mismatches, run_name
+from pytest_llmbench.verdict.baselines import (
+    Store,
+    StoreError,
+    fingerprint_mismatches,
+    run_name,
+    saved_items,
+)
 from pytest_llmbench.verdict.comparison import Comparison, missing_items, relabel
 from pytest_llmbench.verdict.gates import check_thresholds
 from pytest_llmbench.verdict.groups import RepeatGroup, repeat_groups, repeats_table
@@ -124,12 +129,12 @@ class Controller:
                 )
             failures += [GateFailure("threshold", where, m) for m in group.thresholds_missed]
         for item in self.results.ordered():
-            thresholds = item.record.get("thresholds") or []
-            if item.outcome != "failed" or not thresholds or item.record.get("repeats", 1) > 1:
+            thresholds = item.record.thresholds
+            if item.outcome != "failed" or not thresholds or item.record.repeats > 1:
                 continue
-            if (item.record.get("known_answer") or {}).get("expect") == "fail":
+            if item.record.expects_failure:
                 continue  # a known bad answer missing its threshold: the verdict it expects
-            missed = check_thresholds(item.record, parse_thresholds(thresholds))
+            missed = check_thresholds(item.record, thresholds)
             where = f"{self._label(item.model)} :: {item.test}"
             failures += [GateFailure("threshold", where, m) for m in missed]
             if missed:
@@ -169,14 +174,14 @@ class Controller:
     def _checked(self) -> list[str]:
         """What the run gated on, for the verdict's head line."""
         ordered = self.results.ordered()
-        thresholds = dict.fromkeys(t for i in ordered for t in i.record.get("thresholds") or ())
+        thresholds = dict.fromkeys(str(t) for i in ordered for t in i.record.thresholds)
         out = []
         if thresholds:
             out.append(f"thresholds {', '.join(thresholds)}")
         rates = dict.fromkeys(f"{g.min_pass_rate:.2f}" for g in self.groups if g.min_pass_rate)
         if rates:
             out.append(f"pass rate ≥ {', '.join(rates)}")
-        known = [(i.record.get("known_answer") or {}).get("expect") for i in ordered]
+        known = [i.record.known_answer.expect for i in ordered if i.record.known_answer]
         if any(known):
             out.append(
                 f"known answers: {known.count('pass')} must pass, {known.count('fail')} must fail"
@@ -272,9 +277,9 @@ class Controller:
         # Written by whichever process ran the item (xdist workers too); each generation
         # names its recording on the report.
         count = sum(
-            "recording" in generation
+            generation.recording is not None
             for item in self.results.ordered()
-            for generation in (*item.record.get("generations", ()), *item.record.get("judge", ()))
+            for generation in (*item.record.generations, *item.record.judge)
         )
         self.lines.append(f"recorded {count} repl{'y' if count == 1 else 'ies'} to {target}")
 
@@ -287,7 +292,9 @@ class Controller:
             self._output_failed(f"--llm-compare: {exc}")
             return
         self.baseline_name = run_name(path)
-        comparison = Comparison.of(path.name, base, document, self.run.compare_fail)
+        current = self.results.ordered()
+        base_items = saved_items(base)  # checked when it was loaded
+        comparison = Comparison.of(path.name, base_items, current, self.run.compare_fail)
         self.comparison = comparison
         for note in fingerprint_mismatches(base, document):
             self.lines.append(f"WARNING: not like for like with {path.name}: {note}")
@@ -302,7 +309,7 @@ class Controller:
                     + f", beyond margin {margin}",
                 )
             )
-        unfinished = self._missing(path.name, missing_items(base, document))
+        unfinished = self._missing(path.name, missing_items(base_items, current))
         if self.run.compare_fail:
             self.gate_failures += [
                 GateFailure(
@@ -387,13 +394,13 @@ class Controller:
         sandbox's missing guarantees, once each."""
         from pytest_llmbench.sandbox.containment import sandbox_warnings  # loaded only now
 
-        records = (item.record for item in self.results.ordered())
-        return [*self.server_warnings(), *sandbox_warnings(records)]
+        checks = (check for item in self.results.ordered() for check in item.record.checks)
+        return [*self.server_warnings(), *sandbox_warnings(checks)]
 
     def notes(self) -> list[str]:
         """Why some figures are not like the others (caveats), one line per model and kind."""
         ordered = self.results.ordered()
-        return caveat_notes((i.model, g) for i in ordered for g in i.generations)
+        return caveat_notes((i.model, g.caveats) for i in ordered for g in i.generations)
 
     def server_warnings(self) -> list[str]:
         """Configuration pitfalls the backends noticed (e.g. a GGUF without a chat template),
@@ -401,6 +408,6 @@ class Controller:
         seen: dict[str, None] = {}
         for item in self.results.ordered():
             for generation in item.generations:
-                for warning in ServerInfo.from_dict(generation.get("server") or {}).warnings:
+                for warning in generation.server.warnings:
                     seen.setdefault(str(warning))
         return list(seen)

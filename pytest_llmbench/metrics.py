@@ -17,9 +17,7 @@ import re
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
-
-from pytest_llmbench.generate.caveats import counts_toward_speed
+from typing import Any, Literal, Protocol
 
 Source = Literal["generation", "flag", "score", "outcomes"]
 """Where a value comes from: ``generation`` a field of each generation's ``metrics``;
@@ -31,6 +29,27 @@ Stat = Literal["median", "p90", "sum", "max", "count", "mean", "stdev"]
 those whose caveats leave the metric out (``pytest_llmbench.generate.caveats``);
 ``sum``, ``max`` and ``count`` (an integer total, 0 when nothing was reported) take every
 generation; ``mean``/``stdev`` are over items (scores)."""
+
+
+class Measured(Protocol):
+    """What a metric reads in one generation (``records.GenerationRecord``)."""
+
+    def figure(self, name: str) -> float | None: ...
+
+    def flag(self, name: str) -> bool: ...
+
+    def counts_toward_speed(self, metric: str) -> bool: ...
+
+
+class Figures(Protocol):
+    """What a metric reads in one item record (``records.ItemRecord``)."""
+
+    @property
+    def scores(self) -> Mapping[str, float]: ...
+
+    @property
+    def generations(self) -> Sequence[Measured]: ...
+
 
 #: Statistics whose JSON key is the metric's bare name (the others are ``name_stat``).
 BARE_STATS: tuple[Stat, ...] = ("sum", "max", "count")
@@ -82,31 +101,27 @@ class Metric:
         """The JSON key of one summary statistic: ``ttft_s_median``, ``load_s``."""
         return self.name if stat in BARE_STATS else f"{self.name}_{stat}"
 
-    def values(self, record: Mapping[str, Any], *, timed_only: bool = False) -> list[float]:
+    def values(self, record: Figures, *, timed_only: bool = False) -> list[float]:
         """The metric's values in one item record: one per generation that reported it, or
         the item's score. ``timed_only`` skips warm-up generations and the generations whose
         caveats leave this metric out."""
         if self.source == "score":
-            score = (record.get("scores") or {}).get(self.name)
+            score = record.scores.get(self.name)
             return [] if score is None else [float(score)]
         if self.source == "outcomes":
             raise ValueError(f"{self.name} is a figure of a group of items, not of one item")
-        gens = [
-            g
-            for g in record.get("generations") or ()
-            if not timed_only or counts_toward_speed(g, self.name)
-        ]
+        gens = [g for g in record.generations if not timed_only or g.counts_toward_speed(self.name)]
         if self.source == "flag":
-            return [1.0 if g.get(self.name) else 0.0 for g in gens]
-        raw = (g.get("metrics", {}).get(self.name) for g in gens)
-        return [float(v) for v in raw if v is not None]
+            return [1.0 if g.flag(self.name) else 0.0 for g in gens]
+        raw = (g.figure(self.name) for g in gens)
+        return [v for v in raw if v is not None]
 
     def worse_by(self, before: float, after: float) -> float:
         """How much worse ``after`` is than ``before`` (negative when it improved)."""
         change = after - before
         return -change if self.higher_is_better else change
 
-    def summarize(self, records: Sequence[Mapping[str, Any]]) -> dict[Stat, float | None]:
+    def summarize(self, records: Sequence[Figures]) -> dict[Stat, float | None]:
         """This metric's :attr:`summary` statistics over the item records of one model."""
         timed = [v for r in records for v in self.values(r, timed_only=True)]
         every = [v for r in records for v in self.values(r)]
@@ -308,10 +323,10 @@ def lookup(name: str) -> Metric:
     return score_metric(name) if is_named_score(name) else metric(name)
 
 
-def record_metrics(record: Mapping[str, Any]) -> tuple[Metric, ...]:
+def record_metrics(record: Figures) -> tuple[Metric, ...]:
     """The comparable figures of one item record: the registry's per-item metrics with a
     better direction, then each score recorded under its own name."""
-    named = (score_metric(n) for n in record.get("scores") or {} if is_named_score(n))
+    named = (score_metric(n) for n in record.scores if is_named_score(n))
     return (*gated_metrics(per_item=True), *named)
 
 

@@ -23,6 +23,7 @@ from pytest_llmbench.generate.item import ITEM_KEY, BenchItem
 from pytest_llmbench.generate.live_line import live_line, progress_lines
 from pytest_llmbench.generate.llm import LLM
 from pytest_llmbench.generate.replay import recording_info
+from pytest_llmbench.records import record_from_report
 from pytest_llmbench.serve.registry import BenchSession
 from pytest_llmbench.serve.shared import SharedServers
 from pytest_llmbench.text_safety import for_cell, for_terminal
@@ -283,7 +284,9 @@ def pytest_report_teststatus(
     """A model that produced no answer (server down, stream cut, stall) is an *error*, not a
     failure: infrastructure trouble must never read as a bad model."""
     infra = report.failed and getattr(report, "llmbench_infra", False)
-    if report.when == "call" and (infra or phase_outcome(report) == "error"):
+    if report.when == "call" and (
+        infra or phase_outcome(report, record_from_report(report)) == "error"
+    ):
         return "error", "E", ("ERROR", {"red": True})
     return None
 

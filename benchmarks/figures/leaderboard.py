@@ -10,8 +10,9 @@ import pytest
 
 from benchmarks.harness import Bench, Figure, median
 from pytest_llmbench.generate.generation import Generation, Metrics, Settings
-from pytest_llmbench.records import PROPERTY, ItemRecord
-from pytest_llmbench.report.leaderboard import Results, render
+from pytest_llmbench.records import PROPERTY, GenerationRecord, ItemRecord
+from pytest_llmbench.report.leaderboard import render
+from pytest_llmbench.report.results import Results
 
 ITEMS, MODELS = 10_000, 100
 
@@ -32,7 +33,7 @@ def synthetic_reports(n: int, models: list[str]) -> list[pytest.TestReport]:
         )
         generation = Generation(model, "x", "x", "", "stop", metrics, Settings())
         test = f"test_prompt[prompt {i // len(models)}]"
-        record = ItemRecord(model, test, generations=[generation.to_dict()])
+        record = ItemRecord(model, test, generations=[GenerationRecord.of(generation)])
         record.scores["score"] = float(i % 100)
         nodeid = f"test_x.py::test_prompt[{model}-prompt {i // len(models)}]"
         when: Literal["setup", "call", "teardown"]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import Bench, Figure, demo_model, median, run_pytest, template
-from pytest_llmbench.generate.caveats import excluded
+from pytest_llmbench.records import ItemRecord
 
 TARGET = 0.85
 RUNS = {"one at a time": 1, "side by side": 2}
@@ -43,11 +43,12 @@ def one_run(root: Path, workers: int, tokens: int) -> dict[str, Any]:
     rates: dict[str, list[float]] = {}
     marked = 0
     for item in json.loads((root / "r.json").read_text())["items"]:
-        for gen in item["record"]["generations"]:
+        for gen in ItemRecord.from_dict(item["record"]).generations:
             # As the leaderboard's medians: figures marked side by side are left out.
-            if gen["metrics"].get("decode_tps") and not excluded(gen, "decode_tps"):
-                rates.setdefault(item["model"], []).append(gen["metrics"]["decode_tps"])
-            marked += any(c.get("kind") == "side_by_side" for c in gen.get("caveats") or ())
+            tps = gen.figure("decode_tps")
+            if tps and not gen.excluded("decode_tps"):
+                rates.setdefault(item["model"], []).append(tps)
+            marked += any(c.kind == "side_by_side" for c in gen.caveats)
     return {"wall_s": wall, "decode_tps": rates, "marked_side_by_side": marked}
 
 

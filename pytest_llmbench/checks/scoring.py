@@ -3,53 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
-from pytest_llmbench.check_result import CheckResult
-from pytest_llmbench.text_safety import for_terminal
+from pytest_llmbench.check_result import CheckResult, Score
+
+__all__ = ["DEFAULT_CODE_WEIGHTS", "Score", "combine"]
 
 #: The weights implied by the published todo-app scores (BRIEF.md): 20 / 40 / 40.
 DEFAULT_CODE_WEIGHTS = {"syntax": 20.0, "features": 40.0, "functional": 40.0}
-
-
-@dataclass(frozen=True)
-class Score:
-    total: float
-    checks: tuple[CheckResult, ...]
-    weights: dict[str, float] = field(default_factory=dict)
-    diagnoses: tuple[str, ...] = ()
-
-    def explain(self) -> str:
-        """One line per check: score, weight, details and diagnosis."""
-        lines = [
-            f"score {self.total:.1f}/100"
-            + (f" — {'; '.join(self.diagnoses)}" if self.diagnoses else "")
-        ]
-        for check in self.checks:
-            note = f" [{check.diagnosis}]" if check.diagnosis else ""
-            lines.append(
-                f"  {check.name}: {100 * check.score:.0f}% × weight "
-                f"{self.weights.get(check.name, 0):g}{note} — {check.details}"
-            )
-        return for_terminal("\n".join(lines))  # details and diagnoses quote model output
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "total": self.total,
-            "checks": [c.to_dict() for c in self.checks],
-            "weights": dict(self.weights),
-            "diagnoses": list(self.diagnoses),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Score:
-        return cls(
-            float(data["total"]),
-            tuple(CheckResult.from_dict(c) for c in data["checks"]),
-            dict(data.get("weights", {})),
-            tuple(data.get("diagnoses", ())),
-        )
 
 
 def combine(

@@ -79,33 +79,17 @@ def prompt_cache_caveat(prompt_tokens: int | None, cached_tokens: int | None) ->
     )
 
 
-def excluded(generation: Mapping[str, Any], metric: str) -> bool:
-    """Whether a generation's (dict) ``metric`` is left out of the medians."""
-    return any(metric in (c.get("excludes") or ()) for c in generation.get("caveats") or ())
-
-
-def counts_toward_speed(generation: Mapping[str, Any], metric: str) -> bool:
-    """The one rule for speed figures, read by the medians and the thresholds alike: a
-    warm-up generation, or one whose caveats leave ``metric`` out, does not count."""
-    return not (generation.get("warmup") or excluded(generation, metric))
-
-
-def comparable(generations: Iterable[Mapping[str, Any]], metric: str) -> list[Mapping[str, Any]]:
-    """The generations whose ``metric`` may go into a median."""
-    return [g for g in generations if not excluded(g, metric)]
-
-
-def notes(generations: Iterable[tuple[str, Mapping[str, Any]]]) -> list[str]:
-    """One line per model and kind of caveat, from ``(model, generation dict)`` pairs:
-    how many generations, what happened, which figures leave them out, and the details."""
-    grouped: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
-    for model, generation in generations:
-        for caveat in generation.get("caveats") or ():
-            grouped.setdefault((model, str(caveat.get("kind"))), []).append(caveat)
+def notes(generations: Iterable[tuple[str, Iterable[Caveat]]]) -> list[str]:
+    """One line per model and kind of caveat, from ``(model, a generation's caveats)``
+    pairs: how many generations, what happened, which figures leave them out, the details."""
+    grouped: dict[tuple[str, str], list[Caveat]] = {}
+    for model, caveats_of_one in generations:
+        for caveat in caveats_of_one:
+            grouped.setdefault((model, caveat.kind), []).append(caveat)
     lines = []
     for (model, kind), caveats in grouped.items():
-        excludes = sorted({m for c in caveats for m in c.get("excludes") or ()})
-        details = _distinct(str(c.get("detail", "")) for c in caveats)
+        excludes = sorted({m for c in caveats for m in c.excludes})
+        details = _distinct(c.detail for c in caveats)
         left_out = f"; left out of the {', '.join(excludes)} medians" if excludes else ""
         lines.append(
             f"{model}: {len(caveats)} generation(s): {_WHAT.get(kind, kind)} "

@@ -9,10 +9,9 @@ record on the report.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
+from pytest_llmbench.check_result import Score
 from pytest_llmbench.config.plan import ItemPlan
 from pytest_llmbench.config.run_config import RunConfig
 from pytest_llmbench.config.specs import ModelSpec
@@ -20,7 +19,12 @@ from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.generate.generation import Settings
 from pytest_llmbench.generate.known_answers import ItemAnswers, KnownAnswer, hold_to_expectation
 from pytest_llmbench.generate.llm import LLM
-from pytest_llmbench.records import PROPERTY, ItemRecord, junit_properties
+from pytest_llmbench.records import (
+    PROPERTY,
+    GenerationRecord,
+    ItemRecord,
+    junit_properties,
+)
 from pytest_llmbench.serve.registry import BenchSession
 from pytest_llmbench.text_safety import for_terminal
 from pytest_llmbench.verdict.audit import LLMBenchUnscoredWarning, unjudged_message
@@ -51,11 +55,11 @@ class BenchItem:
         record = ItemRecord(
             model=spec.id,
             test=name_without_model(node, token),
-            settings=plan.settings_for(rep).to_dict(),
+            settings=plan.settings_for(rep),
             repeat=rep,
             repeats=plan.repeat,
             min_pass_rate=plan.min_pass_rate if repeated else None,
-            thresholds=[str(t) for t in plan.thresholds],
+            thresholds=tuple(plan.thresholds),
             benchmark=plan.benchmark,
         )
         return cls(node, run, record, plan)
@@ -100,7 +104,7 @@ class BenchItem:
             self.errored(exc)
             raise
         self.known = answers.first
-        self.record.known_answer = answers.first.to_dict()
+        self.record.known_answer = answers.first.reference()
         return LLM(spec, answers, settings, self.run.timeouts, self, None)
 
     def open_judge(self, session: BenchSession, judge: ModelSpec) -> LLM:
@@ -121,19 +125,19 @@ class BenchItem:
         if load_s is not None:
             self.record.load_s = load_s
 
-    def kept(self, generation: dict[str, Any], *, judge: bool = False) -> None:
-        """One generation (a JSON-ready dict) of the model, or of the judge."""
+    def kept(self, generation: GenerationRecord, *, judge: bool = False) -> None:
+        """One generation of the model, or of the judge."""
         if not judge and not self.record.generations:
-            self.record.settings = generation["settings"]  # what it used, per-call overrides too
+            self.record.settings = generation.settings  # what it used, per-call overrides too
         (self.record.judge if judge else self.record.generations).append(generation)
 
     def scored(self, name: str, value: float) -> None:
         self.record.scores[name] = float(value)
 
-    def combined(self, score: dict[str, Any], total: float) -> None:
+    def combined(self, score: Score) -> None:
         """The combined check score (``llm.score``): its breakdown and its total."""
         self.record.score = score
-        self.record.scores["score"] = float(total)
+        self.record.scores["score"] = float(score.total)
 
     def errored(self, exc: LLMBenchError, *, judge: bool = False) -> None:
         """Server trouble: the item is an error, whatever the test says afterwards."""
@@ -169,7 +173,7 @@ class BenchItem:
         setattr(report, PROPERTY, data)
         if shipped:
             # JUnit XML reads properties from the teardown report, made from the item's list.
-            self.node.user_properties.extend(junit_properties(data))
+            self.node.user_properties.extend(junit_properties(record))
         if bench_error is not None:
             # Infrastructure trouble: one clear line, not a traceback through httpx.
             report.longrepr = for_terminal(f"{type(bench_error).__name__}: {bench_error}")
@@ -194,7 +198,7 @@ class BenchItem:
         plan = self.plan
         if plan is not None and plan.thresholds and plan.repeat == 1:
             # Repeated items are gated together, on the group's median (controller side).
-            missed = check_thresholds(self.record.to_dict(), plan.thresholds)
+            missed = check_thresholds(self.record, plan.thresholds)
             if missed:
                 return "threshold missed: " + "; ".join(missed)
         return None

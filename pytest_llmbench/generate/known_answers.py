@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import pytest
 
@@ -35,6 +35,7 @@ from pytest_llmbench.config.specs import ModelSpec
 from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.front_matter import FrontMatterError, split
 from pytest_llmbench.generate.generation import Generation, Metrics
+from pytest_llmbench.records import AnswerFile
 from pytest_llmbench.serve.backends.base import Asked
 from pytest_llmbench.serve.server_info import ServerInfo
 
@@ -63,9 +64,9 @@ class KnownAnswer:
     finish_reason: str = "stop"
     note: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def reference(self) -> AnswerFile:
         """What the item's record keeps (the leaderboard reads ``expect``)."""
-        return {"path": str(self.path), "expect": self.expect, "note": self.note}
+        return AnswerFile(str(self.path), self.expect, self.note)
 
 
 def file_name(test: str, generation: int = 1) -> str:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pytest_llmbench.config.specs import ModelSpec
 from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.generate.generation import Generation, Settings
-from pytest_llmbench.records import prompt_messages
+from pytest_llmbench.records import GenerationRecord
 from pytest_llmbench.serve.backends import Timeouts
 from pytest_llmbench.serve.backends.base import Asked, ReplySource
 from pytest_llmbench.serve.server_info import ServerInfo
@@ -24,11 +24,11 @@ class ItemLog(Protocol):
     """Where an :class:`LLM` hands what happens to the item it generates for (the item's
     :class:`~pytest_llmbench.generate.item.BenchItem`, the only writer of its record)."""
 
-    def kept(self, generation: dict[str, Any], *, judge: bool = False) -> None: ...
+    def kept(self, generation: GenerationRecord, *, judge: bool = False) -> None: ...
 
     def scored(self, name: str, value: float) -> None: ...
 
-    def combined(self, score: dict[str, Any], total: float) -> None: ...
+    def combined(self, score: Score) -> None: ...
 
     def errored(self, exc: LLMBenchError, *, judge: bool = False) -> None: ...
 
@@ -112,15 +112,8 @@ class LLM:
     def _keep(self, generation: Generation) -> Generation:
         self._pending_load_s = None  # the load paid before this item belongs to its first
         self.generations.append(generation)
-        data = generation.to_dict()
-        data.pop("request", None)  # the messages can be long; settings are kept
-        if self.warmup is not None and not self.is_judge and self.warmup(self.model):
-            data["warmup"] = True
-        data["request_settings"] = {
-            k: v for k, v in generation.request.items() if k not in ("messages", "prompt")
-        }
-        data["messages"] = prompt_messages(generation.request)  # bounded, for the HTML report
-        self._item.kept(data, judge=self.is_judge)
+        warmup = self.warmup is not None and not self.is_judge and self.warmup(self.model)
+        self._item.kept(GenerationRecord.of(generation, warmup=warmup), judge=self.is_judge)
         return generation
 
     def record_score(self, name: str, value: float) -> None:
@@ -148,5 +141,5 @@ class LLM:
             combined = combine({**checks, **named}, weights)
         else:
             combined = combine([*checks, *named.values()], weights)
-        self._item.combined(combined.to_dict(), combined.total)
+        self._item.combined(combined)
         return combined

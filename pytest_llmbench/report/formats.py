@@ -12,8 +12,8 @@ from tabulate import tabulate
 from pytest_llmbench.fingerprint import hardware, plugin_version
 from pytest_llmbench.generate.replay import RecordingInfo
 from pytest_llmbench.report import html
-from pytest_llmbench.report.leaderboard import Results, item_rows, model_rows, problems, summarize
-from pytest_llmbench.serve.server_info import ServerInfo
+from pytest_llmbench.report.leaderboard import item_rows, model_rows, problems, summarize
+from pytest_llmbench.report.results import Results
 from pytest_llmbench.text_safety import for_markdown
 from pytest_llmbench.verdict.run_verdict import Verdict
 
@@ -28,8 +28,8 @@ def model_fingerprints(results: Results) -> dict[str, dict[str, Any]]:
         if item.model in prints or not item.generations:
             continue
         first = item.generations[0]
-        prints[item.model] = ServerInfo.from_dict(first.get("server") or {}).fingerprint()
-        prints[item.model]["settings"] = first.get("settings", {})
+        prints[item.model] = first.server.fingerprint()
+        prints[item.model]["settings"] = first.settings.to_dict()
     return prints
 
 
@@ -56,7 +56,7 @@ def results_document(
                 "model": i.model,
                 "test": i.test,
                 "outcome": i.outcome,
-                "record": i.record,
+                "record": i.record.to_dict(),
             }
             for i in results.ordered()
         ],

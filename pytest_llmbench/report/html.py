@@ -13,19 +13,17 @@ import datetime as _dt
 import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from pytest_llmbench.generate.caveats import Caveat
 from pytest_llmbench.metrics import DECODE_TPS, SCORE, TTFT_S, Metric, generation_metrics
+from pytest_llmbench.records import GenerationRecord
 from pytest_llmbench.report.leaderboard import (
-    ItemResult,
-    Results,
     benchmark_cells,
     benchmark_of,
     failure_line,
     model_rows,
     summarize,
 )
+from pytest_llmbench.report.results import ItemResult, Results
 from pytest_llmbench.text_safety import for_cell, for_terminal
 from pytest_llmbench.verdict.run_verdict import Verdict
 
@@ -200,35 +198,32 @@ def _numeric(text: str) -> bool:
 
 
 def _diagnoses(item: ItemResult) -> list[str]:
-    notes = list((item.record.get("score") or {}).get("diagnoses") or [])
-    if item.record.get("error"):
-        notes.append(str(item.record["error"]).splitlines()[0])
+    notes = list(item.record.diagnoses)
+    if item.record.error:
+        notes.append(item.record.error.splitlines()[0])
     if not notes:  # a diagnosis or error says it better than the assertion quoting it
         notes.append(failure_line(item.record))
     return [for_cell(n) for n in notes if n]
 
 
-def _messages(generation: dict[str, Any]) -> str:
-    messages = generation.get("messages") or []
-    if not messages:
+def _messages(generation: GenerationRecord) -> str:
+    if not generation.messages:
         return '<p class="muted">(prompt not recorded)</p>'
     return "".join(
-        f'<div class="muted">{_e(m.get("role", "user"))}</div><pre>{_e(m.get("content", ""))}</pre>'
-        for m in messages
+        f'<div class="muted">{_e(m.role)}</div><pre>{_e(m.content)}</pre>'
+        for m in generation.messages
     )
 
 
-def _figures(generation: dict[str, Any]) -> str:
+def _figures(generation: GenerationRecord) -> str:
     """The generation's figures with their units (each one's definition on hover)."""
-    values = generation.get("metrics") or {}
     rows = [
-        (m.label, f"{m.format(values[m.name])} {m.unit}".strip(), m.description)
+        (m.label, f"{m.format(value)} {m.unit}".strip(), m.description)
         for m in generation_metrics()
-        if values.get(m.name) is not None
+        if (value := generation.figure(m.name)) is not None
     ]
-    rows.append(("finish", str(generation.get("finish_reason") or "-"), "why the stream ended"))
-    for raw in generation.get("caveats") or ():
-        caveat = Caveat.from_dict(raw)
+    rows.append(("finish", generation.finish_reason or "-", "why the stream ended"))
+    for caveat in generation.caveats:
         left_out = (
             f" (left out of the {', '.join(caveat.excludes)} medians)" if caveat.excludes else ""
         )
@@ -246,13 +241,13 @@ def _figures(generation: dict[str, Any]) -> str:
 
 
 def _checks(item: ItemResult) -> str:
-    checks = (item.record.get("score") or {}).get("checks") or []
+    checks = item.record.checks
     if not checks:
         return ""
     rows = "".join(
-        f"<tr><td>{_e(c.get('name'))}</td><td class='num'>{SCORE.format(100 * float(c['score']))}"
-        f"</td><td>{'yes' if c.get('passed') else 'no'}</td>"
-        f"<td>{_e(c.get('diagnosis') or '')}</td><td><pre>{_e(c.get('details') or '')}</pre></td>"
+        f"<tr><td>{_e(c.name)}</td><td class='num'>{SCORE.format(100 * c.score)}"
+        f"</td><td>{'yes' if c.passed else 'no'}</td>"
+        f"<td>{_e(c.diagnosis or '')}</td><td><pre>{_e(c.details)}</pre></td>"
         f"</tr>"
         for c in checks
     )
@@ -265,7 +260,7 @@ def _checks(item: ItemResult) -> str:
 def cell(item: ItemResult) -> str:
     """One item: a summary line (outcome, score, diagnosis) that opens to the whole story."""
     kind = OUTCOME_CLASS.get(item.outcome, "skip")
-    score = (item.record.get("scores") or {}).get(SCORE.name)
+    score = item.record.scores.get(SCORE.name)
     notes = _diagnoses(item)
     summary = (
         f'<span class="badge">{OUTCOME_TEXT.get(item.outcome, item.outcome.upper())}</span> '
@@ -277,24 +272,24 @@ def cell(item: ItemResult) -> str:
         if len(item.generations) > 1:
             parts.append(f"<h4>Generation {n}</h4>")
         parts.append(f"<h4>Prompt</h4>{_messages(generation)}")
-        parts.append(f"<h4>Answer</h4><pre>{_e(generation.get('answer', ''))}</pre>")
-        thinking = generation.get("thinking") or ""
-        if thinking:
-            tokens = (generation.get("metrics") or {}).get("thinking_tokens")
+        parts.append(f"<h4>Answer</h4><pre>{_e(generation.answer)}</pre>")
+        if generation.thinking:
+            tokens = generation.metrics.thinking_tokens
             count = f" ({tokens} tokens)" if tokens else ""
             parts.append(
-                f"<details><summary>Thinking{count}</summary><pre>{_e(thinking)}</pre></details>"
+                f"<details><summary>Thinking{count}</summary>"
+                f"<pre>{_e(generation.thinking)}</pre></details>"
             )
         parts.append(f"<h4>Figures</h4>{_figures(generation)}")
     parts.append(_checks(item))
-    for name, value in (item.record.get("scores") or {}).items():
+    for name, value in item.record.scores.items():
         if name != SCORE.name:
             parts.append(f"<p>score <b>{_e(name)}</b>: {value:.4g}</p>")
-    if item.record.get("failure"):
-        parts.append(f"<h4>Why it failed</h4><pre>{_e(for_terminal(item.record['failure']))}</pre>")
-    if item.record.get("error"):
-        parts.append(f"<h4>Error</h4><pre>{_e(for_terminal(item.record['error']))}</pre>")
-    if not item.generations and not item.record.get("error"):
+    if item.record.failure:
+        parts.append(f"<h4>Why it failed</h4><pre>{_e(for_terminal(item.record.failure))}</pre>")
+    if item.record.error:
+        parts.append(f"<h4>Error</h4><pre>{_e(for_terminal(item.record.error))}</pre>")
+    if not item.generations and not item.record.error:
         parts.append('<p class="muted">(no generation)</p>')
     body = "".join(parts)
     return (

@@ -1,15 +1,12 @@
-"""Gathering item records from reports (controller side) and rendering the leaderboard."""
+"""The terminal leaderboard: its tables, drawn from the run's results."""
 
 from __future__ import annotations
 
 import statistics
 import textwrap
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-import pytest
-
+from pytest_llmbench.check_result import CheckResult
 from pytest_llmbench.metrics import (
     DECODE_TPS,
     OUTPUT_TOKENS,
@@ -25,83 +22,26 @@ from pytest_llmbench.metrics import (
     registry,
     score_metric,
 )
-from pytest_llmbench.records import record_from_report
+from pytest_llmbench.records import ItemRecord
+from pytest_llmbench.report.results import ItemResult, Results
 from pytest_llmbench.report.summary import ModelSummary
 from pytest_llmbench.report.tables import Column, Fitted, fit, shorten, table_width
 from pytest_llmbench.text_safety import for_cell
-from pytest_llmbench.verdict.outcome import Outcome, fold
-
-
-@dataclass
-class ItemResult:
-    """The outcome of one model × test item, folded from its setup/call/teardown reports."""
-
-    nodeid: str
-    model: str
-    test: str
-    outcome: Outcome = "pending"
-    record: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def generations(self) -> list[dict[str, Any]]:
-        return list(self.record.get("generations") or [])
-
-
-class Results:
-    """Fed by ``pytest_runtest_logreport``; identical with and without pytest-xdist because
-    everything it reads travels on the reports."""
-
-    def __init__(self, model_order: Sequence[str], labels: Mapping[str, str] | None = None) -> None:
-        self.model_order = list(model_order)
-        self.labels = dict(labels or {})
-        """Short table labels by model id (``specs.labels``); the id where none is given."""
-        self.items: dict[str, ItemResult] = {}
-
-    def add(self, report: pytest.TestReport) -> None:
-        record = record_from_report(report)
-        if record is None:
-            return
-        item = self.items.get(report.nodeid)
-        if item is None:
-            item = self.items[report.nodeid] = ItemResult(
-                report.nodeid, record["model"], record["test"]
-            )
-        if (
-            record.get("generations")
-            or record.get("scores")
-            or record.get("error")
-            or not item.record
-        ):
-            item.record = record
-        item.outcome = fold(item.outcome, report)
-
-    def ordered(self) -> list[ItemResult]:
-        def key(item: ItemResult) -> tuple[int, str]:
-            try:
-                return (self.model_order.index(item.model), item.nodeid)
-            except ValueError:
-                return (len(self.model_order), item.nodeid)
-
-        return sorted(self.items.values(), key=key)
-
-    def models(self) -> list[str]:
-        seen = [i.model for i in self.ordered()]
-        return list(dict.fromkeys(seen))
 
 
 def summarize(results: Results) -> list[ModelSummary]:
     """One summary per model, in ``--llm-models`` order (the leaderboard's rows, the JSON
     report's ``models``)."""
-    by_model: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    by_model: dict[str, list[tuple[str, ItemRecord]]] = {}
     for item in results.ordered():
         by_model.setdefault(item.model, []).append((item.outcome, item.record))
     return [ModelSummary.of(model, items) for model, items in by_model.items()]
 
 
-def benchmark_of(record: dict[str, Any]) -> str:
+def benchmark_of(record: ItemRecord) -> str:
     """The benchmark an item belongs to: the name its test gives, else the test function's
     name without its parameters and ``test_`` prefix (``test_todo_app[v1]`` -> ``todo_app``)."""
-    name = str(record.get("benchmark") or record.get("test") or "?")
+    name = record.benchmark or record.test or "?"
     base = name.split("[", 1)[0]
     return base.removeprefix("test_") or base
 
@@ -149,8 +89,8 @@ def named_scores(results: Results) -> dict[str, dict[str, float]]:
     """``llm.record_score(name, value)`` names other than the total: mean per model."""
     values: dict[str, dict[str, list[float]]] = {}
     for item in results.ordered():
-        for name, value in (item.record.get("scores") or {}).items():
-            if name != SCORE.name and value is not None:
+        for name, value in item.record.scores.items():
+            if name != SCORE.name:
                 values.setdefault(name, {}).setdefault(item.model, []).append(float(value))
     return {
         name: {model: statistics.fmean(v) for model, v in per.items()}
@@ -287,11 +227,11 @@ def long_columns(results: Results) -> list[Column]:
 
 def check_columns(results: Results) -> list[Column]:
     """Per model × benchmark × check: the check's mean score and how often it passed."""
-    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str, str], list[CheckResult]] = {}
     for item in results.ordered():
         bench = benchmark_of(item.record)
-        for check in (item.record.get("score") or {}).get("checks") or ():
-            groups.setdefault((item.model, bench, str(check["name"])), []).append(check)
+        for check in item.record.checks:
+            groups.setdefault((item.model, bench, check.name), []).append(check)
     keys = list(groups)
     return [
         Column("model", tuple(_label(results, k[0]) for k in keys), shrink=True),
@@ -299,14 +239,11 @@ def check_columns(results: Results) -> list[Column]:
         Column("check", tuple(k[2] for k in keys), shrink=True),
         Column(
             "score",
-            tuple(
-                SCORE.format(statistics.fmean(100 * float(c["score"]) for c in groups[k]))
-                for k in keys
-            ),
+            tuple(SCORE.format(statistics.fmean(100 * c.score for c in groups[k])) for k in keys),
         ),
         Column(
             "passed",
-            tuple(f"{sum(bool(c.get('passed')) for c in g)}/{len(g)}" for g in groups.values()),
+            tuple(f"{sum(c.passed for c in g)}/{len(g)}" for g in groups.values()),
         ),
     ]
 
@@ -315,16 +252,16 @@ def check_columns(results: Results) -> list[Column]:
 ITEM_COLUMNS = (TTFT_S, DECODE_TPS, SERVER_DECODE_TPS, OUTPUT_TOKENS)
 
 
-def failure_line(record: Mapping[str, Any]) -> str:
+def failure_line(record: ItemRecord) -> str:
     """The first line of why the test failed (its assertion message), or ``""``."""
-    lines = str(record.get("failure") or "").strip().splitlines()
+    lines = (record.failure or "").strip().splitlines()
     return shorten(lines[0], 200) if lines else ""
 
 
 def _diagnosis(item: ItemResult) -> str:
-    notes = list((item.record.get("score") or {}).get("diagnoses") or [])
-    if item.record.get("error"):
-        notes.append(str(item.record["error"]).splitlines()[0][:200])
+    notes = list(item.record.diagnoses)
+    if item.record.error:
+        notes.append(item.record.error.splitlines()[0][:200])
     if not notes:  # a diagnosis or error says it better than the assertion quoting it
         notes.append(failure_line(item.record))
     return "; ".join(n for n in notes if n)
@@ -333,20 +270,18 @@ def _diagnosis(item: ItemResult) -> str:
 def item_columns(results: Results) -> list[Column]:
     """One row per model × test item."""
     items = results.ordered()
-    last = [i.generations[-1] if i.generations else {} for i in items]
+    last = [i.generations[-1] if i.generations else None for i in items]
     columns = [
         Column("model", tuple(_label(results, i.model) for i in items), shrink=True),
         Column("test", tuple(i.test for i in items), shrink=True),
         Column("outcome", tuple(i.outcome for i in items)),
     ]
     for n, metric in enumerate(ITEM_COLUMNS):
-        cells = tuple(metric.format(g.get("metrics", {}).get(metric.name)) for g in last)
+        cells = tuple(metric.format(None if g is None else g.figure(metric.name)) for g in last)
         columns.append(Column(metric.label, cells, 3 + n))  # before the diagnosis is cut
     columns += [
-        Column("finish", tuple(str(g.get("finish_reason") or "-") for g in last), 1),
-        Column(
-            "score", tuple(SCORE.format(i.record.get("scores", {}).get(SCORE.name)) for i in items)
-        ),
+        Column("finish", tuple((g and g.finish_reason) or "-" for g in last), 1),
+        Column("score", tuple(SCORE.format(i.record.scores.get(SCORE.name)) for i in items)),
         Column("diagnosis", tuple(_diagnosis(i) for i in items), shrink=True),
     ]
     return columns
@@ -368,9 +303,9 @@ def problems(results: Results, width: int | None, limit: int = 5) -> list[str]:
         for item in results.ordered():
             if item.model != model:
                 continue
-            notes = list((item.record.get("score") or {}).get("diagnoses") or ())
-            if item.record.get("error"):
-                first = str(item.record["error"]).splitlines()[0]
+            notes = list(item.record.diagnoses)
+            if item.record.error:
+                first = item.record.error.splitlines()[0]
                 notes.append(shorten(first.removeprefix(f"{model}: "), 160))
             failure = failure_line(item.record)
             if failure and not notes and not failure.startswith("threshold missed"):
@@ -461,7 +396,7 @@ def render(results: Results, mode: str, verbose: int, width: int | None = None) 
         if trouble:
             parts.append("\n".join(["what went wrong:", *trouble]))
     detail = mode == "both" or (mode == "auto" and verbose > 0)
-    if detail and any((i.record.get("score") or {}).get("checks") for i in results.items.values()):
+    if detail and any(i.record.checks for i in results.items.values()):
         parts.append(_section("checks:", fit(_safe(check_columns(results)), width), width))
     if mode in ("items", "both") or (mode == "auto" and verbose > 0):
         parts.append(_items(results, width))

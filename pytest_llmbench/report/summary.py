@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_llmbench.metrics import Metric, Stat, pass_rate, registry
+from pytest_llmbench.records import ItemRecord
 
 _COUNTS = ("items", "passed", "failed", "errors", "skipped", "generations")
 
@@ -35,14 +36,14 @@ class ModelSummary:
     """Mean score (0..100) per check name, over the scored items."""
 
     @classmethod
-    def of(cls, model: str, items: Sequence[tuple[str, Mapping[str, Any]]]) -> ModelSummary:
+    def of(cls, model: str, items: Sequence[tuple[str, ItemRecord]]) -> ModelSummary:
         """Summarize one model's items, given as (outcome, item record) pairs."""
         outcomes = [outcome for outcome, _ in items]
         records = [record for _, record in items]
         checks: dict[str, list[float]] = {}
         for record in records:
-            for check in (record.get("score") or {}).get("checks") or ():
-                checks.setdefault(check["name"], []).append(100 * float(check["score"]))
+            for check in record.checks:
+                checks.setdefault(check.name, []).append(100 * check.score)
         return cls(
             model=model,
             items=len(items),
@@ -50,7 +51,7 @@ class ModelSummary:
             failed=outcomes.count("failed"),
             errors=outcomes.count("error"),
             skipped=outcomes.count("skipped"),
-            generations=sum(len(r.get("generations") or ()) for r in records),
+            generations=sum(len(r.generations) for r in records),
             pass_rate=pass_rate(outcomes),
             figures={m.name: m.summarize(records) for m in registry() if m.summary},
             checks={name: statistics.fmean(v) for name, v in checks.items()},

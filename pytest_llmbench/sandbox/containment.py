@@ -29,12 +29,11 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from pytest_llmbench.check_result import CheckResult
 from pytest_llmbench.errors import CheckError
@@ -137,16 +136,11 @@ class Containment:
         )
 
 
-def sandbox_warnings(records: Iterable[Mapping[str, Any]]) -> list[str]:
+def sandbox_warnings(checks: Iterable[CheckResult]) -> list[str]:
     """The line under the leaderboard when items' sandboxed checks ran without some
-    guarantee (``records``: the items' records, with their score's checks), read from
-    each check's :attr:`~pytest_llmbench.check_result.CheckResult.unguaranteed`."""
-    missing = {
-        name
-        for record in records
-        for check in ((record.get("score") or {}).get("checks") or ())
-        for name in CheckResult.from_dict(check).unguaranteed
-    }
+    guarantee (``checks``: the checks of the items' scores), read from each check's
+    :attr:`~pytest_llmbench.check_result.CheckResult.unguaranteed`."""
+    missing = {name for check in checks for name in check.unguaranteed}
     return [f"sandbox: {not_guaranteed(missing)} (README: Safety)"] if missing else []
 
 

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmbench.fingerprint import changes
-from pytest_llmbench.metrics import gated_metrics
 from pytest_llmbench.output_files import locked, write_atomic
+from pytest_llmbench.records import ItemRecord
+from pytest_llmbench.report.results import ItemResult
 from pytest_llmbench.serve.server_info import like_for_like_keys
 from pytest_llmbench.typed_json import Invalid, expect, field, read_json
+from pytest_llmbench.verdict.outcome import OUTCOMES
 
 
 class StoreError(ValueError):
@@ -132,26 +134,28 @@ def check_baseline(data: Any) -> None:
     models = field(environment, "models", "environment", dict, required=False) or {}
     for model, facts in models.items():
         expect(facts, f"environment.models[{model!r}]", dict)
+    saved_items(data)
+
+
+def saved_items(data: dict[str, Any]) -> list[ItemResult]:
+    """The items of a results document (a saved run), typed; :class:`Invalid` names the
+    first field that is not what this plugin writes there."""
+    items = []
     for n, item in enumerate(field(data, "items", "document", list)):
         where = f"items[{n}]"
         expect(item, where, dict)
-        field(item, "model", where, str)
-        field(item, "test", where, str)
-        field(item, "outcome", where, str, required=False)
-        field(item, "nodeid", where, str, required=False)
+        model = field(item, "model", where, str)
+        test = field(item, "test", where, str)
+        outcome = field(item, "outcome", where, str, required=False) or "pending"
+        if outcome not in OUTCOMES:
+            raise Invalid(
+                f"{where}.outcome: expected one of {', '.join(OUTCOMES)}, got {outcome!r}"
+            )
+        nodeid = field(item, "nodeid", where, str, required=False) or ""
         record = field(item, "record", where, dict, type(None), required=False) or {}
-        scores = field(record, "scores", f"{where}.record", dict, required=False) or {}
-        for name, value in scores.items():
-            expect(value, f"{where}.record.scores.{name}", float, type(None))
-        gens = field(record, "generations", f"{where}.record", list, required=False) or []
-        for g, gen in enumerate(gens):
-            gwhere = f"{where}.record.generations[{g}]"
-            expect(gen, gwhere, dict)
-            metrics = field(gen, "metrics", gwhere, dict, required=False) or {}
-            for metric in gated_metrics(per_item=True):  # the figures compare() reads
-                if metric.source == "generation":
-                    name = metric.name
-                    field(metrics, name, f"{gwhere}.metrics", float, type(None), required=False)
+        typed = ItemRecord.from_dict({"model": model, "test": test, **record}, f"{where}.record")
+        items.append(ItemResult(nodeid, model, test, typed, outcome))
+    return items
 
 
 def fingerprint_mismatches(base: dict[str, Any], current: dict[str, Any]) -> list[str]:

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import statistics
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pytest_llmbench.config.thresholds import Margin
 from pytest_llmbench.metrics import PASS_RATE, lookup, pass_rate, record_metrics
+from pytest_llmbench.records import ItemRecord
+from pytest_llmbench.report.results import ItemResult
 from pytest_llmbench.report.tables import Column, Fitted, fit, table_width
 
 
@@ -35,13 +37,12 @@ class Figure:
         return max(self.repeats) - min(self.repeats) if len(self.repeats) > 1 else None
 
 
-def item_key(item: Mapping[str, Any]) -> str:
-    return f"{item['model']} :: {item['test']}"
+def item_key(item: ItemResult) -> str:
+    return f"{item.model} :: {item.test}"
 
 
-def item_metrics(item: Mapping[str, Any]) -> dict[str, float]:
-    """The comparable figures of one item of a results document (medians per item)."""
-    record = item.get("record") or {}
+def item_metrics(record: ItemRecord) -> dict[str, float]:
+    """The comparable figures of one item (medians per item)."""
     out: dict[str, float] = {}
     for metric in record_metrics(record):
         values = metric.values(record)
@@ -50,20 +51,20 @@ def item_metrics(item: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
-def grouped(document: Mapping[str, Any]) -> dict[str, dict[str, Figure]]:
+def grouped(items: Iterable[ItemResult]) -> dict[str, dict[str, Figure]]:
     """Figures by ``model :: test``; repeats of one test pooled (medians, pass rate)."""
-    pools: dict[str, list[Mapping[str, Any]]] = {}
-    for item in document.get("items", []):
+    pools: dict[str, list[ItemResult]] = {}
+    for item in items:
         pools.setdefault(item_key(item), []).append(item)
     out: dict[str, dict[str, Figure]] = {}
-    for key, items in pools.items():
+    for key, pool in pools.items():
         per: dict[str, list[float]] = {}
-        for figures in (item_metrics(i) for i in items):
+        for figures in (item_metrics(i.record) for i in pool):
             for name, value in figures.items():
                 per.setdefault(name, []).append(value)
         merged = {name: Figure(statistics.median(v), tuple(v)) for name, v in per.items()}
-        rate = pass_rate(str(i.get("outcome")) for i in items)
-        if rate is not None and len(items) > 1:  # of one run, it is the outcome itself
+        rate = pass_rate(i.outcome for i in pool)
+        if rate is not None and len(pool) > 1:  # of one run, it is the outcome itself
             merged[PASS_RATE.name] = Figure(rate, ())
         out[key] = merged
     return out
@@ -97,7 +98,8 @@ class Delta:
         return None
 
 
-def compare(base: Mapping[str, Any], current: Mapping[str, Any]) -> list[Delta]:
+def compare(base: Sequence[ItemResult], current: Sequence[ItemResult]) -> list[Delta]:
+    """Every figure of ``current`` that ``base`` has too, item by item (``model :: test``)."""
     before, after = grouped(base), grouped(current)
     deltas = []
     for key, figures in after.items():
@@ -110,15 +112,17 @@ def compare(base: Mapping[str, Any], current: Mapping[str, Any]) -> list[Delta]:
     return deltas
 
 
-def missing_items(base: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, list[str]]:
+def missing_items(
+    base: Sequence[ItemResult], current: Sequence[ItemResult]
+) -> dict[str, list[str]]:
     """Baseline items (``model :: test``) with no result in ``current`` (absent, or present
     without any figure: skipped, errored), with the baseline's node ids of each."""
     after = grouped(current)
     missing: dict[str, list[str]] = {}
-    for item in base.get("items", []):
+    for item in base:
         key = item_key(item)
         if not after.get(key):
-            missing.setdefault(key, []).append(str(item.get("nodeid") or ""))
+            missing.setdefault(key, []).append(item.nodeid)
     return missing
 
 
@@ -142,7 +146,7 @@ class Comparison:
 
     @classmethod
     def of(
-        cls, baseline: str, base: Mapping[str, Any], current: Mapping[str, Any],
+        cls, baseline: str, base: Sequence[ItemResult], current: Sequence[ItemResult],
         margins: tuple[Margin, ...],
     ) -> Comparison:  # fmt: skip
         deltas = compare(base, current)

@@ -5,20 +5,20 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Iterable
-from typing import Any
 
 from pytest_llmbench.config.thresholds import Threshold
+from pytest_llmbench.records import ItemRecord
 
 
-def check_thresholds(record: dict[str, Any], thresholds: Iterable[Threshold]) -> list[str]:
+def check_thresholds(record: ItemRecord, thresholds: Iterable[Threshold]) -> list[str]:
     """Failure messages for thresholds the item's median misses (value, limit, spread)."""
     return check_pooled([record], thresholds)
 
 
-def check_pooled(records: Iterable[dict[str, Any]], thresholds: Iterable[Threshold]) -> list[str]:
+def check_pooled(records: Iterable[ItemRecord], thresholds: Iterable[Threshold]) -> list[str]:
     """Failure messages for thresholds the median of the values pooled over ``records`` (a
     repeat group's items) misses. Speed figures count as in the medians: warm-ups and
-    caveat-marked generations are left out (``caveats.counts_toward_speed``)."""
+    caveat-marked generations are left out (``GenerationRecord.counts_toward_speed``)."""
     records = list(records)
     failures = []
     for threshold in thresholds:
@@ -47,7 +47,7 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - math.comb(n - c, k) / math.comb(n, k)
 
 
-def _unmeasured(threshold: Threshold, records: list[dict[str, Any]]) -> str:
+def _unmeasured(threshold: Threshold, records: list[ItemRecord]) -> str:
     """Why a threshold has no value: a score never recorded names the ones that were; speed
     figures all left out say why."""
     if threshold.spec.source != "score":
@@ -59,7 +59,7 @@ def _unmeasured(threshold: Threshold, records: list[dict[str, Any]]) -> str:
                 f"--llm-concurrency); mark the test @pytest.mark.llm(alone=True)"
             )
         return f"no {threshold.metric} was measured"
-    names = sorted({n for r in records for n in r.get("scores") or {}})
+    names = sorted({n for r in records for n in r.scores})
     return (
         f"no score {threshold.metric!r} was recorded (llm.record_score({threshold.metric!r}, "
         f"value)); recorded: {', '.join(names) or 'none'}"

@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_llmbench.config.thresholds import parse_thresholds
-from pytest_llmbench.report.leaderboard import ItemResult
+from pytest_llmbench.config.thresholds import Threshold
+from pytest_llmbench.report.results import ItemResult
 from pytest_llmbench.report.tables import Column, fit
 from pytest_llmbench.text_safety import for_cell
 from pytest_llmbench.verdict.gates import check_pooled, pass_at_k
@@ -52,8 +52,8 @@ class RepeatGroup:
 
     @property
     def min_pass_rate(self) -> float | None:
-        rates = (i.record.get("min_pass_rate") for i in self.items)
-        return next((float(r) for r in rates if r is not None), None)
+        rates = (i.record.min_pass_rate for i in self.items)
+        return next((r for r in rates if r is not None), None)
 
     @property
     def pass_rate_ok(self) -> bool | None:
@@ -62,8 +62,8 @@ class RepeatGroup:
         return None if gate is None else (rate is not None and rate >= gate)
 
     @property
-    def thresholds(self) -> list[str]:
-        return next((list(t) for i in self.items if (t := i.record.get("thresholds"))), [])
+    def thresholds(self) -> tuple[Threshold, ...]:
+        return next((t for i in self.items if (t := i.record.thresholds)), ())
 
     @property
     def thresholds_missed(self) -> list[str]:
@@ -71,7 +71,7 @@ class RepeatGroup:
         if not self.thresholds:
             return []
         records = [i.record for i in self.ran]
-        return check_pooled(records, parse_thresholds(self.thresholds))
+        return check_pooled(records, self.thresholds)
 
     @property
     def gated(self) -> bool:
@@ -102,7 +102,7 @@ class RepeatGroup:
             )
         missed = self.thresholds_missed
         if self.thresholds and not missed:
-            lines.append(f"threshold gate OK: {where}: {', '.join(self.thresholds)}")
+            lines.append(f"threshold gate OK: {where}: {', '.join(map(str, self.thresholds))}")
         lines.extend(f"threshold gate FAILED: {where}: {m}" for m in missed)
         return lines
 
@@ -120,7 +120,7 @@ class RepeatGroup:
             "pass@k": self.pass_at(self.k),
             "min_pass_rate": self.min_pass_rate,
             "gate_ok": self.pass_rate_ok,
-            "thresholds": self.thresholds,
+            "thresholds": [str(t) for t in self.thresholds],
             "thresholds_missed": self.thresholds_missed,
             "nodeids": [i.nodeid for i in self.items],
         }
@@ -130,7 +130,7 @@ def repeat_groups(items: Sequence[ItemResult], pass_k: int) -> list[RepeatGroup]
     """The repeated items grouped per model × test (in ``items`` order)."""
     groups: dict[tuple[str, str, str], list[ItemResult]] = {}
     for item in items:
-        if int(item.record.get("repeats") or 1) > 1:
+        if item.record.repeats > 1:
             where = item.nodeid.rpartition("::")[0]  # the same name in two files: two groups
             groups.setdefault((item.model, where, item.test), []).append(item)
     return [

@@ -1,7 +1,8 @@
 """What an item's reports mean, and what the run's exit status is: each decided here once.
 
 An item's outcome is folded from its setup/call/teardown reports by :func:`fold`, through
-:func:`phase_outcome`, which reads only the report (so workers and the xdist controller agree).
+:func:`phase_outcome`, which reads only the report and the record it carries (so workers and
+the xdist controller agree).
 Server trouble is an *error*, never the model's failure: a call that failed with an item
 record carrying an ``error`` is an error, as is any failed setup or teardown.
 
@@ -13,16 +14,17 @@ less the failed samples that a met pass-rate gate forgives, plus the gates' verd
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from typing import Literal, Protocol
+from typing import Literal, Protocol, get_args
 
 import pytest
 
-from pytest_llmbench.records import PROPERTY
+from pytest_llmbench.records import ItemRecord
 
 NO_MODELS = "no models: pass --llm-models=SPEC (or set llm_models in the ini file)"
 """Why LLM tests are skipped when the run names no model (counted in the summary)."""
 
 Outcome = Literal["pending", "passed", "failed", "error", "skipped"]
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 
 
 class PhaseReport(Protocol):
@@ -35,33 +37,31 @@ class PhaseReport(Protocol):
     def outcome(self) -> str: ...
 
 
-def phase_outcome(report: PhaseReport) -> Outcome | None:
-    """What one phase says about its item; ``None`` when it says nothing yet (setup passed)."""
+def phase_outcome(report: PhaseReport, record: ItemRecord | None) -> Outcome | None:
+    """What one phase says about its item (``record``: the one ``report`` carries);
+    ``None`` when it says nothing yet (setup passed)."""
     if report.outcome == "skipped":
-        return "failed" if expected_failure(report) else "skipped"
+        return "failed" if expected_failure(report, record) else "skipped"
     if report.outcome == "passed":
         return None if report.when == "setup" else "passed"
-    record = getattr(report, PROPERTY, None)
-    infra = isinstance(record, dict) and bool(record.get("error"))
+    infra = record is not None and bool(record.error)
     return "failed" if report.when == "call" and not infra else "error"
 
 
-def expected_failure(report: PhaseReport) -> bool:
+def expected_failure(report: PhaseReport, record: ItemRecord | None) -> bool:
     """A known bad answer (``answers:DIR``, ``expect: fail``) that failed its test as
     expected: pytest's ``xfailed``, and on the leaderboard the failure it is."""
-    record = getattr(report, PROPERTY, None)
-    known = record.get("known_answer") if isinstance(record, dict) else None
     return (
         report.when == "call"
         and hasattr(report, "wasxfail")
-        and isinstance(known, dict)
-        and known.get("expect") == "fail"
+        and record is not None
+        and record.expects_failure
     )
 
 
-def fold(previous: Outcome, report: PhaseReport) -> Outcome:
+def fold(previous: Outcome, report: PhaseReport, record: ItemRecord | None) -> Outcome:
     """The item's outcome after ``report``: the first phase that did not pass decides."""
-    phase = phase_outcome(report)
+    phase = phase_outcome(report, record)
     if phase is None or previous not in ("pending", "passed"):
         return previous
     return phase

@@ -314,12 +314,7 @@ def test_missing_guarantees_travel_as_a_set_and_are_drawn_once_each(
     missing = partial.missing()
     assert missing == frozenset(Guarantee) - {Guarantee.NETWORK, Guarantee.PRIVATE_TMP}
     checked = check_result.CheckResult("f", 1.0, True, "", None, partial.missing_names())
-    records = [
-        {"score": {"checks": [checked.to_dict()]}},
-        {"score": None},
-        {"score": {"checks": [checked.to_dict(), check_result.CheckResult("g", 1, True).to_dict()]}},
-    ]
-    (line,) = sandbox_warnings(records)
+    (line,) = sandbox_warnings([checked, checked, check_result.CheckResult("g", 1, True)])
     assert line == f"sandbox: {not_guaranteed(missing)} (README: Safety)"
     assert all(line.count(g) == 1 for g in missing)
     assert line.index(Guarantee.PID_NAMESPACE) < line.index(Guarantee.NO_NESTED_USERNS)

@@ -7,7 +7,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from pytest_llmbench.config.specs import labels, parse_specs
-from pytest_llmbench.report.leaderboard import Results
+from pytest_llmbench.records import ItemRecord
+from pytest_llmbench.report.results import Results
 
 SPECS = parse_specs(
     [
@@ -16,6 +17,11 @@ SPECS = parse_specs(
         "llama-server:gemma3-270m,ollama:qwen3:8b@http://gpu1.lab.example:11434"
     ]
 )
+
+
+def typed(data: dict[str, Any], model: str = "m", test: str = "t") -> ItemRecord:
+    """A record as the controller reads it, from the parts of its report form a test gives."""
+    return ItemRecord.from_dict({"model": model, "test": test, **data})
 
 
 def fake_report(nodeid: str, when: str, outcome: str, record: dict[str, Any]) -> Any:

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from pytest_llmbench.config.thresholds import parse_margins
+from pytest_llmbench.report.results import ItemResult
+from pytest_llmbench.verdict.baselines import saved_items
 from pytest_llmbench.verdict.comparison import Comparison
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -32,8 +34,9 @@ def item(test: str, score: float, ttft: float, *, quality: float | None = None, 
     }
 
 
-def doc(*items: dict[str, Any]) -> dict[str, Any]:
-    return {"items": list(items)}
+def doc(*items: dict[str, Any]) -> list[ItemResult]:
+    """The items of a saved run, typed as the comparison reads them."""
+    return saved_items({"items": list(items)})
 
 
 def test_one_moved_score_of_one_item_is_one_row() -> None:

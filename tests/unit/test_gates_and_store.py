@@ -4,9 +4,10 @@ from pathlib import Path
 import pytest
 
 from pytest_llmbench.config.thresholds import parse_margins, parse_thresholds
-from pytest_llmbench.verdict.baselines import Store, StoreError, fingerprint_mismatches
+from pytest_llmbench.verdict.baselines import Store, StoreError, fingerprint_mismatches, saved_items
 from pytest_llmbench.verdict.comparison import compare, regressions
 from pytest_llmbench.verdict.gates import check_thresholds, pass_at_k
+from tests.unit._examples import typed
 
 
 def test_pass_at_k_unbiased_estimator() -> None:
@@ -26,7 +27,7 @@ def test_thresholds_parse_and_report_value_limit_and_spread() -> None:
         "scores": {"score": 72.0},
         "generations": [{"metrics": {"decode_tps": v, "ttft_s": 0.5}} for v in (14.0, 15.0, 19.0)],
     }
-    failures = check_thresholds(record, gates)
+    failures = check_thresholds(typed(record), gates)
     assert failures == [
         "score = 72, threshold score>=80",
         "decode_tps = 15, threshold decode_tps>=20 (median of 3: 14–19)",
@@ -34,7 +35,7 @@ def test_thresholds_parse_and_report_value_limit_and_spread() -> None:
     with pytest.raises(ValueError, match="METRIC>=N"):
         parse_thresholds("speed>fast")
     # A record_score name the item never recorded (a typo) says which it did record.
-    assert check_thresholds(record, parse_thresholds("qualty>=0.5")) == [
+    assert check_thresholds(typed(record), parse_thresholds("qualty>=0.5")) == [
         "qualty>=0.5: no score 'qualty' was recorded (llm.record_score('qualty', value)); "
         "recorded: score"
     ]
@@ -52,11 +53,11 @@ def test_speed_thresholds_count_what_the_medians_count() -> None:
     clean = {"metrics": {"decode_tps": 12.0, "ttft_s": 0.5}}
     warm_up = {"metrics": {"decode_tps": 90.0, "ttft_s": 0.1}, "warmup": True}
     record = {"scores": {"score": 60.0}, "generations": [_marked(90.0), _marked(95.0), clean]}
-    assert check_thresholds(record, gates) == ["decode_tps = 12, threshold decode_tps>=20"]
+    assert check_thresholds(typed(record), gates) == ["decode_tps = 12, threshold decode_tps>=20"]
     record["generations"].append(warm_up)
-    assert check_thresholds(record, gates) == ["decode_tps = 12, threshold decode_tps>=20"]
+    assert check_thresholds(typed(record), gates) == ["decode_tps = 12, threshold decode_tps>=20"]
     only_marked = {"scores": {"score": 60.0}, "generations": [_marked(90.0), warm_up]}
-    missed = check_thresholds(only_marked, gates)
+    missed = check_thresholds(typed(only_marked), gates)
     assert len(missed) == 2 and all("were left out of the speed figures" in m for m in missed)
     assert "all 2 decode_tps figure(s)" in missed[0] and "alone=True" in missed[0]
 
@@ -82,11 +83,11 @@ def doc(score: float, tps: float, digest: str = "sha256:a", outcome: str = "pass
 
 def test_compare_fail_margins_absolute_and_relative() -> None:
     margins = parse_margins("score:5,decode_tps:10%")
-    within = regressions(compare(doc(90, 100), doc(86, 91)), margins)
+    within = regressions(compare(saved_items(doc(90, 100)), saved_items(doc(86, 91))), margins)
     assert within == []
-    beyond = regressions(compare(doc(90, 100), doc(84, 89)), margins)
+    beyond = regressions(compare(saved_items(doc(90, 100)), saved_items(doc(84, 89))), margins)
     assert sorted(d.metric for d, _ in beyond) == ["decode_tps", "score"]
-    improved = regressions(compare(doc(50, 50), doc(90, 100)), margins)
+    improved = regressions(compare(saved_items(doc(50, 50)), saved_items(doc(90, 100))), margins)
     assert improved == []
     with pytest.raises(ValueError, match="METRIC:AMOUNT"):
         parse_margins("speed:fast")

@@ -84,7 +84,7 @@ def test_bars_grow_to_fit_long_labels_and_name_their_unit() -> None:
 
 def test_a_caveat_reads_as_its_kind_and_detail_not_a_raw_dict() -> None:
     from pytest_llmbench.generate.caveats import Caveat
-    from pytest_llmbench.report.leaderboard import Results
+    from pytest_llmbench.report.results import Results
     from tests.unit._examples import fake_report
 
     caveat = Caveat("reloaded", "TTFT includes 4.1 s of load", ("ttft_s",)).to_dict()
@@ -120,3 +120,4 @@ def test_the_page_carries_the_verdict_settings_warnings_and_notes() -> None:
     assert "Run settings: max_tokens=512, temperature=0.0" in page
     assert "<h2>Warnings</h2><ul><li>gpt: the GGUF has no chat template \\x1b[2J</li>" in page
     assert "<h2>Notes</h2><ul><li>gpt: 1 generation(s)" in page
+

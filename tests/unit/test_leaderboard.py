@@ -10,7 +10,8 @@ from pytest_llmbench.metrics import (
     TRUNCATED,
     TTFT_S,
 )
-from pytest_llmbench.report.leaderboard import Results, render, summarize
+from pytest_llmbench.report.leaderboard import render, summarize
+from pytest_llmbench.report.results import Results
 from pytest_llmbench.serve.backends.ollama import model_matches, ollama_base_url
 from tests.unit._examples import fake_report as report
 

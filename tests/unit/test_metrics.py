@@ -9,14 +9,16 @@ from typing import Any
 import pytest
 
 import pytest_llmbench
-from pytest_llmbench import metrics
+from pytest_llmbench import metrics, records
 from pytest_llmbench.config.thresholds import parse_margins, parse_thresholds
 from pytest_llmbench.generate.generation import Metrics
-from pytest_llmbench.records import junit_properties
-from pytest_llmbench.report.leaderboard import Results, render, summarize
+from pytest_llmbench.records import ItemRecord, junit_properties
+from pytest_llmbench.report.leaderboard import render, summarize
+from pytest_llmbench.report.results import ItemResult, Results
+from pytest_llmbench.verdict.baselines import saved_items
 from pytest_llmbench.verdict.comparison import compare, regressions
 from pytest_llmbench.verdict.gates import check_thresholds
-from tests.unit._examples import fake_report
+from tests.unit._examples import fake_report, typed
 
 
 def test_registry_matches_the_generation_metrics_and_the_json_schema() -> None:
@@ -58,7 +60,7 @@ def test_one_grammar_for_thresholds_and_margins_keyed_on_the_registry() -> None:
 def test_record_score_names_are_metrics_on_their_own_scale() -> None:
     (quality,) = parse_thresholds("quality>=0.5")
     assert quality.spec.source == "score" and quality.spec.higher_is_better
-    assert quality.spec.values({"scores": {"quality": 0.333}}) == [0.333]
+    assert quality.spec.values(typed({"scores": {"quality": 0.333}})) == [0.333]
     assert quality.holds(0.5) and not quality.holds(0.333)
     (margin,) = parse_margins("quality:10%")
     assert margin.exceeded(0.5, 0.4) and not margin.exceeded(0.5, 0.6)
@@ -70,7 +72,7 @@ def test_record_score_names_are_metrics_on_their_own_scale() -> None:
     assert [shown.format(v) for v in (0.33333, 12.345, 1234.5, 70.0, 0.0)] == [
         "0.333", "12.3", "1234", "70.0", "0",
     ]  # fmt: skip
-    record = {"scores": {"score": 60.0, "quality": 0.25}}
+    record = typed({"scores": {"score": 60.0, "quality": 0.25}})
     assert [m.name for m in metrics.record_metrics(record)][-1] == "quality"
 
 
@@ -83,8 +85,9 @@ def test_margins_follow_the_registry_direction() -> None:
 
 
 def test_a_new_metric_is_one_registry_entry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Once registered, a figure measured per generation is gated, compared, summarized,
-    shown on the leaderboard and exported to JUnit with no other change."""
+    """Once registered, with its field in ``Metrics`` (what the backends measure), a figure
+    measured per generation is gated, compared, summarized, shown on the leaderboard and
+    exported to JUnit with no other change."""
     stall = metrics.Metric(
         "stall_s",
         "stall s",
@@ -96,10 +99,17 @@ def test_a_new_metric_is_one_registry_entry(monkeypatch: pytest.MonkeyPatch) -> 
         column=True,
     )
     monkeypatch.setattr(metrics, "REGISTRY", (*metrics.REGISTRY, stall))
+    measured = dataclasses.make_dataclass(
+        "Metrics", [("stall_s", "float | None", None)], bases=(Metrics,), frozen=True
+    )
+    monkeypatch.setattr(records, "Metrics", measured)
 
-    def record(stalls: list[float]) -> dict[str, Any]:
+    def report_form(stalls: list[float]) -> dict[str, Any]:
         gens = [{"metrics": {"stall_s": s, "ttft_s": 0.1}} for s in stalls]
         return {"model": "m", "test": "t", "generations": gens, "scores": {"score": 90.0}}
+
+    def record(stalls: list[float]) -> ItemRecord:
+        return ItemRecord.from_dict(report_form(stalls))
 
     thresholds = parse_thresholds("stall_s<=0.5")
     assert check_thresholds(record([0.2, 0.9, 0.3]), thresholds) == []
@@ -107,10 +117,9 @@ def test_a_new_metric_is_one_registry_entry(monkeypatch: pytest.MonkeyPatch) -> 
         "stall_s = 0.8, threshold stall_s<=0.5 (median of 3: 0.2–0.9)"
     ]
 
-    def document(stalls: list[float]) -> dict[str, Any]:
-        return {
-            "items": [{"model": "m", "test": "t", "outcome": "passed", "record": record(stalls)}]
-        }
+    def document(stalls: list[float]) -> list[ItemResult]:
+        item = {"model": "m", "test": "t", "outcome": "passed", "record": report_form(stalls)}
+        return saved_items({"items": [item]})
 
     deltas = compare(document([0.2]), document([0.4]))
     assert [(d.metric, d.before, d.after) for d in deltas if d.metric == "stall_s"] == [
@@ -121,7 +130,7 @@ def test_a_new_metric_is_one_registry_entry(monkeypatch: pytest.MonkeyPatch) -> 
     assert ("llm.stall_s", 0.9) in junit_properties(record([0.9]))
 
     results = Results(["m"])
-    results.add(fake_report("t::t[m]", "call", "passed", record([0.25, 0.75])))
+    results.add(fake_report("t::t[m]", "call", "passed", report_form([0.25, 0.75])))
     (summary,) = summarize(results)
     assert summary.value(stall) == 0.5 and summary.to_dict()["stall_s_median"] == 0.5
     header, row = render(results, "models", verbose=0).splitlines()[0::2]
@@ -130,11 +139,14 @@ def test_a_new_metric_is_one_registry_entry(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_summary_statistics_skip_warmups_for_speed_only() -> None:
     gens = [
-        {"warmup": True, "truncated": True, "metrics": {"ttft_s": 9.0, "load_s": 2.0}},
-        {"truncated": False, "metrics": {"ttft_s": 0.2, "load_s": None}},
-        {"truncated": True, "metrics": {"ttft_s": 0.4, "load_s": 1.0}},
+        {"warmup": True, "finish_reason": "length", "metrics": {"ttft_s": 9.0, "load_s": 2.0}},
+        {"finish_reason": "stop", "metrics": {"ttft_s": 0.2, "load_s": None}},
+        {"finish_reason": "length", "metrics": {"ttft_s": 0.4, "load_s": 1.0}},
     ]
-    records = [{"generations": gens, "scores": {"score": 50.0}}, {"scores": {"score": 70.0}}]
+    records = [
+        typed({"generations": gens, "scores": {"score": 50.0}}),
+        typed({"scores": {"score": 70.0}}),
+    ]
     assert metrics.TTFT_S.summarize(records) == {"median": pytest.approx(0.3), "p90": 0.4}
     assert metrics.LOAD_S.summarize(records) == {"sum": 3.0}
     assert metrics.TRUNCATED.summarize(records) == {"count": 2}
@@ -142,9 +154,9 @@ def test_summary_statistics_skip_warmups_for_speed_only() -> None:
         "mean": 60.0,
         "stdev": pytest.approx(14.142, abs=1e-3),
     }
-    assert metrics.OUTPUT_TOKENS.summarize([{}]) == {"count": 0}
+    assert metrics.OUTPUT_TOKENS.summarize([typed({})]) == {"count": 0}
     with pytest.raises(ValueError, match="group of items"):
-        metrics.PASS_RATE.values({})
+        metrics.PASS_RATE.values(typed({}))
     with pytest.raises(KeyError, match="known: load_s, ttft_s"):
         metrics.metric("speed")
 

@@ -8,13 +8,16 @@ from typing import Any
 import pytest
 
 from pytest_llmbench.config.thresholds import parse_thresholds
+from pytest_llmbench.records import record_from_report
 from pytest_llmbench.verdict.outcome import Outcome, exit_status, fold
 
 OK, FAILED = pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED
 
 
 def phase(when: str, outcome: str, error: str | None = None) -> Any:
-    return SimpleNamespace(when=when, outcome=outcome, llmbench={"model": "m", "error": error})
+    return SimpleNamespace(
+        when=when, outcome=outcome, llmbench={"model": "m", "test": "t", "error": error}
+    )
 
 
 @pytest.mark.parametrize(
@@ -37,7 +40,8 @@ def test_the_first_phase_that_did_not_pass_decides(
 ) -> None:
     outcome: Outcome = "pending"
     for args in phases:
-        outcome = fold(outcome, phase(*args))
+        report = phase(*args)
+        outcome = fold(outcome, report, record_from_report(report))
     assert outcome == expected
 
 

@@ -29,7 +29,7 @@ from pytest_llmbench.output_files import (
     write_atomic,
 )
 from pytest_llmbench.text_safety import for_cell, for_markdown, for_terminal
-from pytest_llmbench.verdict.baselines import Store, StoreError, check_name
+from pytest_llmbench.verdict.baselines import Store, StoreError, check_name, saved_items
 from pytest_llmbench.verdict.comparison import missing_items
 
 # --- writing ---------------------------------------------------------------------------------
@@ -185,7 +185,7 @@ def test_baseline_items_missing_from_this_run() -> None:
             {"model": "m", "test": "b", "outcome": "skipped", "record": {}},
         ]
     }
-    assert missing_items(base, current) == {"m :: b": ["t.py::b[m]"], "m :: c": ["t.py::c[m]"]}
+    assert missing_items(saved_items(base), saved_items(current)) == {"m :: b": ["t.py::b[m]"], "m :: c": ["t.py::c[m]"]}
 
 
 # --- recordings --------------------------------------------------------------------------------

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmbench.report.leaderboard import ItemResult
+from pytest_llmbench.report.results import ItemResult
 from pytest_llmbench.verdict.groups import repeat_groups, repeats_table
+from tests.unit._examples import typed
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 MODELS = {
@@ -23,10 +24,11 @@ def _items() -> list[ItemResult]:
         for test in ("test_todo_app[v1]", "test_humaneval[HumanEval/163-long-parameter-id]"):
             for rep in range(5):
                 outcome = "failed" if (rep + m) % 4 == 0 else "passed"
-                record = {"repeats": 5, "min_pass_rate": 0.8 if "todo" in test else None}
-                items.append(
-                    ItemResult(f"t.py::{test}[{model}-r{rep + 1}]", model, test, outcome, record)
+                record = typed(
+                    {"repeats": 5, "min_pass_rate": 0.8 if "todo" in test else None}, model, test
                 )
+                nodeid = f"t.py::{test}[{model}-r{rep + 1}]"
+                items.append(ItemResult(nodeid, model, test, record, outcome))
     return items
 
 

@@ -8,17 +8,21 @@ import pytest
 
 import pytest_llmbench
 from pytest_llmbench.metrics import DECODE_TPS, LOAD_S, SCORE, TOTAL_S, TTFT_S
+from pytest_llmbench.records import ItemRecord
 from pytest_llmbench.report.summary import ModelSummary
+from tests.unit._examples import typed
 
 
-def record(ttft: float, score: float | None, load: float | None = None) -> dict[str, object]:
+def record(ttft: float, score: float | None, load: float | None = None) -> ItemRecord:
     gen = {"metrics": {"ttft_s": ttft, "decode_tps": 10 / ttft, "output_tokens": 7, "load_s": load}}
     check = {"name": "syntax", "score": 1.0 if (score or 0) >= 50 else 0.0}
-    return {
-        "generations": [gen],
-        "scores": {} if score is None else {"score": score},
-        "score": {"checks": [check]},
-    }
+    return typed(
+        {
+            "generations": [gen],
+            "scores": {} if score is None else {"score": score},
+            "score": {"checks": [check]},
+        }
+    )
 
 
 def test_summary_json_follows_schema_v1_and_reads_back() -> None:
@@ -27,8 +31,8 @@ def test_summary_json_follows_schema_v1_and_reads_back() -> None:
         [
             ("passed", record(0.5, 90.0, load=3.0)),
             ("failed", record(1.5, 10.0)),
-            ("error", {"error": "ServerError: gone"}),
-            ("skipped", {}),
+            ("error", typed({"error": "ServerError: gone"})),
+            ("skipped", typed({})),
         ],
     )
     assert (summary.items, summary.passed, summary.failed, summary.errors) == (4, 1, 1, 1)

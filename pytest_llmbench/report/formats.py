@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,8 +75,13 @@ class RunNotes:
     notes: tuple[str, ...] = ()
 
     def settings_text(self) -> str:
-        """``max_tokens=512, temperature=0.0, seed=42`` (unset ones left out)."""
-        return ", ".join(f"{k}={v}" for k, v in self.settings.items() if v is not None)
+        """``max_tokens=512, temperature=0.0, seed=42, stop="END" "###"`` (unset and empty
+        ones left out; a list as its quoted items, never a Python repr)."""
+        return ", ".join(
+            f"{k}={' '.join(json.dumps(x) for x in v) if isinstance(v, list | tuple) else v}"
+            for k, v in self.settings.items()
+            if v is not None and v != [] and v != ()
+        )
 
 
 def markdown(results: Results, notes: RunNotes | None = None, with_items: bool = False) -> str:

@@ -121,3 +121,63 @@ def test_the_page_carries_the_verdict_settings_warnings_and_notes() -> None:
     assert "<h2>Warnings</h2><ul><li>gpt: the GGUF has no chat template \\x1b[2J</li>" in page
     assert "<h2>Notes</h2><ul><li>gpt: 1 generation(s)" in page
 
+
+def test_no_raw_python_value_reaches_a_rich_page() -> None:
+    """Every fact of a rich run is drawn as words: no ``{'kind': ...}``, ``['...']`` or
+    ``'key': value`` repr of a record's dicts and lists anywhere in the page."""
+    import html as html_lib
+
+    from pytest_llmbench.generate.caveats import Caveat
+    from pytest_llmbench.generate.generation import Settings
+    from pytest_llmbench.report.formats import RunNotes, markdown
+    from pytest_llmbench.report.formats import html_page as report_page
+    from pytest_llmbench.verdict.run_verdict import GateFailure, Verdict
+    from tests.unit._examples import fake_report
+
+    results = example_results()
+    caveats = [
+        Caveat("reloaded", "TTFT includes 4.1 s of load", ("ttft_s", "ttfa_s")).to_dict(),
+        Caveat("concurrent", "up to 4 in flight", ("decode_tps",)).to_dict(),
+    ]
+    generation = {
+        "model": "m", "text": "<think>hm</think>ok", "answer": "ok", "thinking": "hm",
+        "finish_reason": "stop", "metrics": {"ttft_s": 4.2, "decode_tps": 9.0},
+        "settings": Settings(stop=("END",)).to_dict(), "caveats": caveats, "warmup": True,
+        "server": {"backend": "ollama", "warnings": ["no chat template"], "health_seen": ["503"]},
+        "request_settings": {"temperature": 0.0, "stop": ["END"], "options": {"num_ctx": 8}},
+        "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
+        "recording": "abc.json",
+    }  # fmt: skip
+    record = {
+        "model": SPECS[0].id, "test": "test_rich[x]", "generations": [generation],
+        "judge": [generation], "scores": {"score": 40.0, "quality": 0.5},
+        "score": {"total": 40.0, "weights": {"syntax": 1.0}, "diagnoses": ["no code block"],
+                  "checks": [{"name": "syntax", "score": 0.4, "passed": False,
+                              "details": "line 2: invalid", "diagnosis": "no code block"}]},
+        "failure": "AssertionError: assert 40.0 >= 80", "thresholds": ["score>=80"],
+        "min_pass_rate": None, "known_answer": {"path": "a/b.md", "expect": "fail", "note": "n"},
+        "settings": Settings(stop=("END",)).to_dict(), "benchmark": "rich",
+    }  # fmt: skip
+    nodeid = f"t.py::test_rich[x][{SPECS[0].id}]"
+    results.add(fake_report(nodeid, "call", "failed", record))
+    verdict = Verdict(
+        passed=False,
+        failures=(GateFailure("threshold", "m :: test_rich[x]", "score = 40, threshold score>=80"),),
+        failed_tests=("m :: test_rich[x]",),
+        errors=1,
+        checked=("thresholds score>=80",),
+    )
+    notes = RunNotes(
+        verdict=verdict,
+        settings=Settings(stop=("END",)).to_dict(),
+        warnings=("no chat template",),
+        notes=("m: 1 generation(s): reloaded (TTFT includes 4.1 s of load)",),
+    )
+    page = report_page(results, notes)
+    text = html_lib.unescape(re.sub(r"<style>.*?</style>", "", page, flags=re.S))
+    raw = r".{0,30}(?:\{'|\['|': |\{\"|\": |=\[\]|=\(\)).{0,30}"
+    assert re.findall(raw, text) == []
+    assert re.findall(raw, markdown(results, notes, with_items=True)) == []
+    assert 'stop="END"' in text
+    assert "reloaded: TTFT includes 4.1 s of load (left out of the ttft_s, ttfa_s medians)" in text
+    assert "concurrent: up to 4 in flight" in text and "line 2: invalid" in text

@@ -23,11 +23,10 @@ from pytest_llmbench.generate.item import ITEM_KEY, BenchItem
 from pytest_llmbench.generate.live_line import live_line, progress_lines
 from pytest_llmbench.generate.llm import LLM
 from pytest_llmbench.generate.replay import recording_info
-from pytest_llmbench.records import record_from_report
 from pytest_llmbench.serve.registry import BenchSession
 from pytest_llmbench.serve.shared import SharedServers
 from pytest_llmbench.text_safety import for_cell, for_terminal
-from pytest_llmbench.verdict.outcome import NO_MODELS, phase_outcome
+from pytest_llmbench.verdict.outcome import NO_MODELS, reported_outcome
 
 SESSION_KEY = pytest.StashKey[BenchSession]()
 PLAN_KEY = pytest.StashKey[ItemPlan]()
@@ -284,9 +283,7 @@ def pytest_report_teststatus(
     """A model that produced no answer (server down, stream cut, stall) is an *error*, not a
     failure: infrastructure trouble must never read as a bad model."""
     infra = report.failed and getattr(report, "llmbench_infra", False)
-    if report.when == "call" and (
-        infra or phase_outcome(report, record_from_report(report)) == "error"
-    ):
+    if report.when == "call" and (infra or reported_outcome(report) == "error"):
         return "error", "E", ("ERROR", {"red": True})
     return None
 

@@ -347,21 +347,24 @@ def _score(data: Any, where: str) -> Score | None:
 
 
 def record_from_report(report: object) -> ItemRecord | None:
-    """The typed record a report carries (``None``: not an LLM item). A record that does not
-    read (a worker of another version, a plugin that wrote over it) becomes an error of its
-    item naming the field, never a crash of the run's reports."""
+    """The typed record a report carries (``None``: not an LLM item); :class:`Invalid`
+    naming the field when it does not read (a worker of another version, a plugin that wrote
+    over it)."""
     value = getattr(report, PROPERTY, None)
-    if not isinstance(value, dict):
-        return None
-    try:
-        return ItemRecord.from_dict(value)
-    except Invalid as exc:
-        model, test = value.get("model"), value.get("test")
-        return ItemRecord(
-            model=model if isinstance(model, str) else "?",
-            test=test if isinstance(test, str) else str(getattr(report, "nodeid", "?")),
-            error=f"the item's record on its report does not read: {exc}",
-        )
+    return ItemRecord.from_dict(value) if isinstance(value, dict) else None
+
+
+def unreadable(report: object, problem: Invalid) -> ItemRecord:
+    """The record of an item whose report's record does not read: an error naming the
+    field, so the run's other results are still reported."""
+    value = getattr(report, PROPERTY, None)
+    data = value if isinstance(value, dict) else {}
+    model, test = data.get("model"), data.get("test")
+    return ItemRecord(
+        model=model if isinstance(model, str) else "?",
+        test=test if isinstance(test, str) else str(getattr(report, "nodeid", "?")),
+        error=f"the item's record on its report does not read: {problem}",
+    )
 
 
 def junit_properties(record: ItemRecord) -> list[tuple[str, object]]:

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from pytest_llmbench.records import GenerationRecord, ItemRecord, record_from_report
+from pytest_llmbench.records import GenerationRecord, ItemRecord, record_from_report, unreadable
+from pytest_llmbench.typed_json import Invalid
 from pytest_llmbench.verdict.outcome import Outcome, fold
 
 
@@ -38,7 +39,11 @@ class Results:
         self.items: dict[str, ItemResult] = {}
 
     def add(self, report: pytest.TestReport) -> None:
-        record = record_from_report(report)
+        unread = False
+        try:
+            record = record_from_report(report)
+        except Invalid as problem:
+            record, unread = unreadable(report, problem), True
         if record is None:
             return
         item = self.items.get(report.nodeid)
@@ -48,7 +53,7 @@ class Results:
             )
         elif record.shipped:
             item.record = record
-        item.outcome = fold(item.outcome, report, record)
+        item.outcome = "error" if unread else fold(item.outcome, report, record)
 
     def ordered(self) -> list[ItemResult]:
         def key(item: ItemResult) -> tuple[int, str]:

@@ -18,7 +18,8 @@ from typing import Literal, Protocol, get_args
 
 import pytest
 
-from pytest_llmbench.records import ItemRecord
+from pytest_llmbench.records import ItemRecord, record_from_report
+from pytest_llmbench.typed_json import Invalid
 
 NO_MODELS = "no models: pass --llm-models=SPEC (or set llm_models in the ini file)"
 """Why LLM tests are skipped when the run names no model (counted in the summary)."""
@@ -46,6 +47,16 @@ def phase_outcome(report: PhaseReport, record: ItemRecord | None) -> Outcome | N
         return None if report.when == "setup" else "passed"
     infra = record is not None and bool(record.error)
     return "failed" if report.when == "call" and not infra else "error"
+
+
+def reported_outcome(report: PhaseReport) -> Outcome | None:
+    """:func:`phase_outcome` of ``report`` with the record it carries; a record that does
+    not read makes the phase an error (its item's figures cannot be told)."""
+    try:
+        record = record_from_report(report)
+    except Invalid:
+        return "error"
+    return phase_outcome(report, record)
 
 
 def expected_failure(report: PhaseReport, record: ItemRecord | None) -> bool:

@@ -1,0 +1,63 @@
+"""An item's record is typed on both sides and a dict only on its report: it reads back equal,
+and a report whose record does not read makes its item an error naming the field."""
+
+from __future__ import annotations
+
+from pytest_llmbench.check_result import CheckResult, Score
+from pytest_llmbench.config.thresholds import parse_thresholds
+from pytest_llmbench.generate.caveats import Caveat
+from pytest_llmbench.generate.generation import Generation, Metrics, Settings
+from pytest_llmbench.records import AnswerFile, GenerationRecord, ItemRecord, with_recording
+from pytest_llmbench.report.results import Results
+from pytest_llmbench.serve.server_info import ServerInfo
+from tests.unit._examples import fake_report
+
+
+def _record() -> ItemRecord:
+    generation = Generation(
+        model="m",
+        text="<think>hm</think>ok",
+        answer="ok",
+        thinking="hm",
+        finish_reason="length",
+        metrics=Metrics(ttft_s=0.5, output_tokens=12, decode_tps=30.0),
+        settings=Settings(stop=("END",)),
+        server=ServerInfo(backend="ollama", digest="sha256:a", warnings=("no template",)),
+        request={"messages": [{"role": "user", "content": "hi"}], "temperature": 0.0},
+        caveats=(Caveat("reloaded", "TTFT includes 4.1 s of load", ("ttft_s",)),),
+    )
+    kept = with_recording(GenerationRecord.of(generation, warmup=True), "abc.json")
+    return ItemRecord(
+        model="m",
+        test="test_a[x]",
+        settings=Settings(stop=("END",)),
+        generations=[kept],
+        judge=[GenerationRecord.of(generation)],
+        scores={"score": 40.0, "quality": 0.5},
+        score=Score(40.0, (CheckResult("syntax", 0.4, False, "line 2", "no code"),), {}, ("x",)),
+        load_s=1.5,
+        failure="AssertionError",
+        thresholds=parse_thresholds("score>=80,ttft_s<=5"),
+        known_answer=AnswerFile("a/b.md", "fail", "bad on purpose"),
+    )
+
+
+def test_a_record_reads_back_equal_from_its_report_form() -> None:
+    record = _record()
+    assert ItemRecord.from_dict(record.to_dict()) == record
+    generation = record.generations[0]
+    assert generation.truncated and generation.recording == "abc.json"
+    assert not generation.counts_toward_speed("decode_tps")  # a warm-up
+    assert record.judge[0].excluded("ttft_s") and not record.judge[0].excluded("decode_tps")
+    assert [str(t) for t in record.thresholds] == ["score>=80", "ttft_s<=5"]
+
+
+def test_a_record_that_does_not_read_is_its_items_error_naming_the_field() -> None:
+    data = _record().to_dict()
+    data["generations"][0]["metrics"]["ttft_s"] = "fast"
+    results = Results(["m"])
+    results.add(fake_report("t.py::test_a[x][m]", "call", "passed", data))
+    (item,) = results.ordered()
+    assert item.outcome == "error"
+    assert item.record.error is not None
+    assert "record.generations[0].metrics.ttft_s: expected a number or null" in item.record.error

@@ -15,14 +15,13 @@ import pytest
 
 from pytest_llmbench.config.run_config import RUN_DIR_KEY, RunConfig
 from pytest_llmbench.config.specs import labels
-from pytest_llmbench.generate.caveats import notes as caveat_notes
 from pytest_llmbench.generate.replay import RecordingInfo, recording_info
 from pytest_llmbench.output_files import write_atomic
 from pytest_llmbench.report.formats import RunNotes, html_page, markdown, results_document
-from pytest_llmbench.report.leaderboard import render
 from pytest_llmbench.report.results import Results
-from pytest_llmbench.report.tables import shorten
-from pytest_llmbench.text_safety import fold, for_cell, for_markdown, for_terminal
+from pytest_llmbench.report.summary import RunSummary, summarize
+from pytest_llmbench.report.terminal import TerminalReport
+from pytest_llmbench.text_safety import for_markdown
 from pytest_llmbench.verdict.baselines import (
     Store,
     StoreError,
@@ -32,7 +31,7 @@ from pytest_llmbench.verdict.baselines import (
 )
 from pytest_llmbench.verdict.comparison import Comparison, missing_items, relabel
 from pytest_llmbench.verdict.gates import check_thresholds
-from pytest_llmbench.verdict.groups import RepeatGroup, repeat_groups, repeats_table
+from pytest_llmbench.verdict.groups import RepeatGroup, repeat_groups
 from pytest_llmbench.verdict.outcome import NO_MODELS, counts_as_failure, exit_status
 from pytest_llmbench.verdict.run_verdict import GateFailure, Verdict, accept_command
 
@@ -60,6 +59,8 @@ class Controller:
         self.collected: set[str] = set()
         """Node ids collected in this run (to tell a baseline item left out from one that
         ran and produced nothing)."""
+        self.summary: RunSummary | None = None
+        """The run added up (:meth:`added_up`), once all its reports are in."""
         self.replay: RecordingInfo | None = (
             recording_info(Path(run.replay_dir)) if run.replay_dir else None
         )
@@ -199,7 +200,7 @@ class Controller:
     def _write_outputs(self, status: Callable[[], int]) -> None:
         run = self.run
         try:
-            document = results_document(self.results, run.settings.to_dict(), self.replay)
+            document = results_document(self.added_up(), run.settings.to_dict(), self.replay)
             document["repeat_groups"] = [group.to_dict() for group in self.groups]
         except Exception as exc:  # still write what does not need it: Markdown, HTML
             self._output_failed(
@@ -232,7 +233,7 @@ class Controller:
         outputs: list[tuple[str, str, Callable[[], str]]] = [
             ("json", "results JSON", lambda: json.dumps(document, indent=1, default=str)),
             ("markdown", "Markdown leaderboard", lambda: self._markdown(notes)),
-            ("html", "HTML report", lambda: html_page(self.results, notes)),
+            ("html", "HTML report", lambda: html_page(self.added_up(), notes)),
         ]
         for name, what, render_text in outputs:
             target = self.run.outputs.get(name)
@@ -256,7 +257,7 @@ class Controller:
         )
 
     def _markdown(self, notes: RunNotes) -> str:
-        text = markdown(self.results, notes, with_items=True)
+        text = markdown(self.added_up(), notes, with_items=True)
         if self.replay is not None:
             title, rest = text.split("\n", 1)
             text = f"{title} — {for_markdown(self.replay.label())}\n{rest}"
@@ -277,7 +278,7 @@ class Controller:
         # Written by whichever process ran the item (xdist workers too); each generation
         # names its recording on the report.
         count = sum(
-            generation.recording is not None
+            generation.reply.recording is not None
             for item in self.results.ordered()
             for generation in (*item.record.generations, *item.record.judge)
         )
@@ -340,74 +341,44 @@ class Controller:
     # -- the terminal ----------------------------------------------------------------------
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        width = terminalreporter._tw.fullwidth  # pytest's own width (COLUMNS, the tty)
-        verbose = self.config.get_verbosity()
-        text = render(self.results, self.run.leaderboard, verbose, width)
-        if text:
-            title = "llmbench leaderboard"
-            if self.replay is not None:
-                # The separator needs room for its own "= " and " =" on each side.
-                title += f" — {shorten(for_cell(self.replay.label()), width - len(title) - 11)}"
-            terminalreporter.write_sep("=", title)
-            terminalreporter.write_line(text)
-        if self.groups:
-            terminalreporter.write_sep("-", "llmbench repeats")
-            terminalreporter.write_line(repeats_table(self.groups, self.results.labels, width))
-        if self.comparison is not None:
-            title = f"llmbench compared with {self.comparison.baseline}"
-            model = self.comparison.model()
-            if model is not None:
-                title += f": {self.results.labels.get(model, model)}"
-            title = shorten(for_cell(title), width - 6)
-            terminalreporter.write_sep("-", title)
-            table = self.comparison.render(self.results.labels, width, every=verbose > 0)
-            terminalreporter.write_line(table)
-        # Folded to the width in a terminal; one line each in a log, where grep finds them.
-        fold_to = width if terminalreporter.isatty() else 0
-
-        def note(text: str) -> None:
-            terminalreporter.write_line(fold(for_terminal(f"[llmbench] {text}"), fold_to))
-
-        for line in self.lines:
-            note(line)
-        for warning in self.warnings():
-            note(f"WARNING: {warning}")
-        for caveat in self.notes():
-            note(f"NOTE: {caveat}")
-        skipped = len(self.skipped_without_models)
-        if skipped:
-            tests = "LLM test" if skipped == 1 else "LLM tests"
-            terminalreporter.write_line(
-                f"[llmbench] {skipped} {tests} skipped: no models; pass --llm-models",
-                yellow=True,
-            )
+        verdict = None
         if self.results.items and self.exitstatus is not None:
             verdict = self.verdict(self.exitstatus)
-            terminalreporter.write_sep("-", "llmbench verdict")
-            head, *rest = verdict.lines()
-            terminalreporter.write_line(fold(head, fold_to), bold=True, red=not verdict.passed)
-            for line in rest:
-                terminalreporter.write_line(fold(line, fold_to))
+        TerminalReport(
+            summary=self.added_up(),
+            mode=self.run.leaderboard,
+            replay=None if self.replay is None else self.replay.label(),
+            groups=self.groups,
+            comparison=self.comparison,
+            notes=[
+                *self.lines,
+                *(f"WARNING: {warning}" for warning in self.warnings()),
+                *(f"NOTE: {caveat}" for caveat in self.notes()),
+            ],
+            skipped_without_models=len(self.skipped_without_models),
+            verdict=verdict,
+        ).write(terminalreporter, self.config.get_verbosity())
 
     def warnings(self) -> list[str]:
         """Configuration pitfalls: the backends' (a GGUF without a chat template) and the
         sandbox's missing guarantees, once each."""
         from pytest_llmbench.sandbox.containment import sandbox_warnings  # loaded only now
 
-        checks = (check for item in self.results.ordered() for check in item.record.checks)
+        checks = (check for item in self.added_up().items for check in item.record.checks)
         return [*self.server_warnings(), *sandbox_warnings(checks)]
 
     def notes(self) -> list[str]:
         """Why some figures are not like the others (caveats), one line per model and kind."""
-        ordered = self.results.ordered()
-        return caveat_notes((i.model, g.caveats) for i in ordered for g in i.generations)
+        return list(self.added_up().caveat_notes)
 
     def server_warnings(self) -> list[str]:
         """Configuration pitfalls the backends noticed (e.g. a GGUF without a chat template),
         once each, so they are seen next to the figures they affect."""
-        seen: dict[str, None] = {}
-        for item in self.results.ordered():
-            for generation in item.generations:
-                for warning in generation.server.warnings:
-                    seen.setdefault(str(warning))
-        return list(seen)
+        return list(self.added_up().server_warnings)
+
+    def added_up(self) -> RunSummary:
+        """The run added up, once (every report draws it): at the session's end, when no
+        report is still to come."""
+        if self.summary is None:
+            self.summary = summarize(self.results)
+        return self.summary

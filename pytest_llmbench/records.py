@@ -12,12 +12,11 @@ properties).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pytest_llmbench.check_result import CheckResult, Score
 from pytest_llmbench.config.thresholds import Threshold, parse_thresholds
-from pytest_llmbench.generate.caveats import Caveat
 from pytest_llmbench.generate.generation import Generation, Metrics, Settings
 from pytest_llmbench.metrics import generation_metrics
 from pytest_llmbench.serve.server_info import ServerInfo
@@ -40,62 +39,40 @@ class PromptMessage:
 
 @dataclass(frozen=True)
 class GenerationRecord:
-    """One generation as its item keeps it: the reply and its facts, the prompt's messages
-    (bounded) in place of the request body, and how it was made (warm-up, recording)."""
+    """One generation as its item keeps it: the reply (a :class:`Generation` whose request
+    body is dropped: it can be long), the prompt's messages (bounded) and the request's
+    settings in its place, and whether its server was warming up."""
 
-    model: str = ""
-    text: str = ""
-    answer: str = ""
-    thinking: str = ""
-    finish_reason: str | None = None
-    metrics: Metrics = field(default_factory=Metrics)
-    settings: Settings = field(default_factory=Settings)
-    server: ServerInfo = field(default_factory=lambda: ServerInfo(backend="unknown"))
-    caveats: tuple[Caveat, ...] = ()
+    reply: Generation
     warmup: bool = False
     """Generated while its server warmed up: left out of the speed figures."""
     request_settings: Mapping[str, Any] = field(default_factory=dict)
     """The request body less its messages (sampling settings as the server got them)."""
     messages: tuple[PromptMessage, ...] = ()
-    recording: str | None = None
-    """The file this generation was recorded to (``--llm-record``)."""
 
     @classmethod
     def of(cls, generation: Generation, *, warmup: bool = False) -> GenerationRecord:
         """The record of ``generation`` (its request body reduced to settings and messages)."""
         request = generation.request
         return cls(
-            model=generation.model,
-            text=generation.text,
-            answer=generation.answer,
-            thinking=generation.thinking,
-            finish_reason=generation.finish_reason,
-            metrics=generation.metrics,
-            settings=generation.settings,
-            server=generation.server,
-            caveats=generation.caveats,
+            replace(generation, request={}),
             warmup=warmup,
             request_settings={k: v for k, v in request.items() if k not in ("messages", "prompt")},
             messages=prompt_messages(request),
-            recording=generation.recording,
         )
-
-    @property
-    def truncated(self) -> bool:
-        return self.finish_reason == "length"
 
     def figure(self, name: str) -> float | None:
         """The measured figure ``name`` (a :class:`Metrics` field); ``None``: not reported."""
-        value = getattr(self.metrics, name, None)
+        value = getattr(self.reply.metrics, name, None)
         return None if value is None else float(value)
 
     def flag(self, name: str) -> bool:
-        """A boolean fact of the generation (``truncated``)."""
-        return bool(getattr(self, name, False))
+        """A boolean fact of the reply (``truncated``)."""
+        return bool(getattr(self.reply, name, False))
 
     def excluded(self, metric: str) -> bool:
         """Whether a caveat leaves ``metric`` out of the medians."""
-        return any(metric in caveat.excludes for caveat in self.caveats)
+        return any(metric in caveat.excludes for caveat in self.reply.caveats)
 
     def counts_toward_speed(self, metric: str) -> bool:
         """The one rule for speed figures, read by the medians and the thresholds alike: a
@@ -103,24 +80,11 @@ class GenerationRecord:
         return not (self.warmup or self.excluded(metric))
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "model": self.model,
-            "text": self.text,
-            "answer": self.answer,
-            "thinking": self.thinking,
-            "finish_reason": self.finish_reason,
-            "truncated": self.truncated,
-            "metrics": self.metrics.to_dict(),
-            "settings": self.settings.to_dict(),
-            "server": self.server.to_dict(),
-            "caveats": [c.to_dict() for c in self.caveats],
-        }
+        out = {k: v for k, v in self.reply.to_dict().items() if k != "request"}
         if self.warmup:
             out["warmup"] = True
         out["request_settings"] = dict(self.request_settings)
         out["messages"] = [{"role": m.role, "content": m.content} for m in self.messages]
-        if self.recording is not None:
-            out["recording"] = self.recording
         return out
 
     @classmethod
@@ -128,10 +92,15 @@ class GenerationRecord:
         """From :meth:`to_dict`'s form, checked: :class:`Invalid` names the first bad field.
         Absent fields take their defaults; unknown ones are ignored."""
         expect(data, where, dict)
-        dataclass_fields(data, cls, where)
+        for key in ("model", "text", "answer", "thinking"):
+            json_field(data, key, where, str, required=False)
+        json_field(data, "finish_reason", where, str, type(None), required=False)
+        json_field(data, "warmup", where, bool, required=False)
+        json_field(data, "recording", where, str, type(None), required=False)
         metrics = json_field(data, "metrics", where, dict, required=False) or {}
         dataclass_fields(metrics, Metrics, f"{where}.metrics")
         settings = json_field(data, "settings", where, dict, required=False) or {}
+        dataclass_fields(settings, Settings, f"{where}.settings")
         server = json_field(data, "server", where, dict, type(None), required=False) or {}
         dataclass_fields(server, ServerInfo, f"{where}.server")
         caveats = json_field(data, "caveats", where, list, required=False) or []
@@ -142,16 +111,11 @@ class GenerationRecord:
         messages = json_field(data, "messages", where, list, required=False) or []
         for n, message in enumerate(messages):
             expect(message, f"{where}.messages[{n}]", dict)
+        reply = Generation.from_dict(
+            {"model": "", "text": "", "answer": "", "thinking": "", **data, "request": {}}
+        )
         return cls(
-            model=str(data.get("model") or ""),
-            text=str(data.get("text") or ""),
-            answer=str(data.get("answer") or ""),
-            thinking=str(data.get("thinking") or ""),
-            finish_reason=data.get("finish_reason"),
-            metrics=Metrics.from_dict(metrics),
-            settings=_settings(settings, f"{where}.settings"),
-            server=ServerInfo.from_dict(server),
-            caveats=tuple(Caveat.from_dict(c) for c in caveats),
+            reply,
             warmup=bool(data.get("warmup")),
             request_settings=dict(
                 json_field(data, "request_settings", where, dict, required=False) or {}
@@ -160,7 +124,6 @@ class GenerationRecord:
                 PromptMessage(str(m.get("role") or "user"), str(m.get("content") or ""))
                 for m in messages
             ),
-            recording=data.get("recording"),
         )
 
 
@@ -372,7 +335,7 @@ def junit_properties(record: ItemRecord) -> list[tuple[str, object]]:
     reported, scores."""
     props: list[tuple[str, object]] = [("llm.model", record.model)]
     if record.generations:
-        last = record.generations[-1]
+        last = record.generations[-1].reply
         props.append(("llm.finish_reason", last.finish_reason))
         for metric in generation_metrics():
             value = getattr(last.metrics, metric.name, None)

@@ -48,7 +48,7 @@ def one_run(root: Path, workers: int, tokens: int) -> dict[str, Any]:
             tps = gen.figure("decode_tps")
             if tps and not gen.excluded("decode_tps"):
                 rates.setdefault(item["model"], []).append(tps)
-            marked += any(c.kind == "side_by_side" for c in gen.caveats)
+            marked += any(c.kind == "side_by_side" for c in gen.reply.caveats)
     return {"wall_s": wall, "decode_tps": rates, "marked_side_by_side": marked}
 
 

@@ -128,7 +128,7 @@ class BenchItem:
     def kept(self, generation: GenerationRecord, *, judge: bool = False) -> None:
         """One generation of the model, or of the judge."""
         if not judge and not self.record.generations:
-            self.record.settings = generation.settings  # what it used, per-call overrides too
+            self.record.settings = generation.reply.settings  # what it used, per-call overrides too
         (self.record.judge if judge else self.record.generations).append(generation)
 
     def scored(self, name: str, value: float) -> None:

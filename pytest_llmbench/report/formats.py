@@ -13,8 +13,8 @@ from tabulate import tabulate
 from pytest_llmbench.fingerprint import hardware, plugin_version
 from pytest_llmbench.generate.replay import RecordingInfo
 from pytest_llmbench.report import html
-from pytest_llmbench.report.leaderboard import item_rows, model_rows, problems, summarize
-from pytest_llmbench.report.results import Results
+from pytest_llmbench.report.leaderboard import item_rows, model_rows, problems
+from pytest_llmbench.report.summary import RunSummary
 from pytest_llmbench.text_safety import for_markdown
 from pytest_llmbench.verdict.run_verdict import Verdict
 
@@ -22,20 +22,20 @@ SCHEMA_ID = "pytest-llmbench/results"
 SCHEMA_VERSION = 1
 
 
-def model_fingerprints(results: Results) -> dict[str, dict[str, Any]]:
+def model_fingerprints(run: RunSummary) -> dict[str, dict[str, Any]]:
     """Per model: backend, server build/version, model digest or path, quantization, ctx."""
     prints: dict[str, dict[str, Any]] = {}
-    for item in results.ordered():
+    for item in run.items:
         if item.model in prints or not item.generations:
             continue
         first = item.generations[0]
-        prints[item.model] = first.server.fingerprint()
-        prints[item.model]["settings"] = first.settings.to_dict()
+        prints[item.model] = first.reply.server.fingerprint()
+        prints[item.model]["settings"] = first.reply.settings.to_dict()
     return prints
 
 
 def results_document(
-    results: Results, run_settings: dict[str, Any], replay: RecordingInfo | None = None
+    run: RunSummary, run_settings: dict[str, Any], replay: RecordingInfo | None = None
 ) -> dict[str, Any]:
     """The full results as JSON-able data (schema/results-v1.json). A replayed run says so
     and carries the recording machine, not the one that replayed it (the server facts of
@@ -49,8 +49,8 @@ def results_document(
         "replayed": replay is not None,
         **({"replay": replay.to_dict()} if replay is not None else {}),
         "settings": run_settings,
-        "environment": {"hardware": machine, "models": model_fingerprints(results)},
-        "models": [summary.to_dict() for summary in summarize(results)],
+        "environment": {"hardware": machine, "models": model_fingerprints(run)},
+        "models": [summary.to_dict() for summary in run.models],
         "items": [
             {
                 "nodeid": i.nodeid,
@@ -59,7 +59,7 @@ def results_document(
                 "outcome": i.outcome,
                 "record": i.record.to_dict(),
             }
-            for i in results.ordered()
+            for i in run.items
         ],
     }
 
@@ -84,19 +84,19 @@ class RunNotes:
         )
 
 
-def markdown(results: Results, notes: RunNotes | None = None, with_items: bool = False) -> str:
+def markdown(run: RunSummary, notes: RunNotes | None = None, with_items: bool = False) -> str:
     """The leaderboard as GitHub Markdown (for a pull-request comment or a step summary): the
     gates' verdict first, then the tables, what went wrong, the settings, warnings, notes."""
     notes = notes or RunNotes()
     parts = ["## LLM benchmark", ""]
     if notes.verdict is not None:
         parts += [notes.verdict.markdown(), ""]
-    named = [m for m in results.models() if results.labels.get(m, m) != m]
+    named = [m for m in run.model_ids() if run.label(m) != m]
     if named:
-        legend = ", ".join(f"{for_markdown(results.labels[m])} = {for_markdown(m)}" for m in named)
+        legend = ", ".join(f"{for_markdown(run.label(m))} = {for_markdown(m)}" for m in named)
         parts += [f"Models: {legend}", ""]
-    parts.append(_markdown_table(*model_rows(results)))
-    trouble = problems(results, None)
+    parts.append(_markdown_table(*model_rows(run)))
+    trouble = problems(run, None)
     if trouble:
         parts += ["", "**What went wrong**", ""] + [f"- {for_markdown(t)}" for t in trouble]
     if notes.settings:
@@ -109,7 +109,7 @@ def markdown(results: Results, notes: RunNotes | None = None, with_items: bool =
             "",
             "<details><summary>Items</summary>",
             "",
-            _markdown_table(*item_rows(results)),
+            _markdown_table(*item_rows(run)),
             "",
             "</details>",
         ]
@@ -126,11 +126,11 @@ def _markdown_table(headers: list[str], rows: list[list[str]]) -> str:
     )
 
 
-def html_page(results: Results, notes: RunNotes | None = None) -> str:
+def html_page(run: RunSummary, notes: RunNotes | None = None) -> str:
     """The offline HTML page (see :mod:`pytest_llmbench.report.html`)."""
     notes = notes or RunNotes()
     return html.html_page(
-        results,
+        run,
         version=plugin_version(),
         verdict=notes.verdict,
         settings=notes.settings_text(),

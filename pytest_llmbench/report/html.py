@@ -16,14 +16,9 @@ from dataclasses import dataclass
 
 from pytest_llmbench.metrics import DECODE_TPS, SCORE, TTFT_S, Metric, generation_metrics
 from pytest_llmbench.records import GenerationRecord
-from pytest_llmbench.report.leaderboard import (
-    benchmark_cells,
-    benchmark_of,
-    failure_line,
-    model_rows,
-    summarize,
-)
-from pytest_llmbench.report.results import ItemResult, Results
+from pytest_llmbench.report.leaderboard import failure_line, model_rows
+from pytest_llmbench.report.results import ItemResult
+from pytest_llmbench.report.summary import RunSummary, benchmark_of
 from pytest_llmbench.text_safety import for_cell, for_terminal
 from pytest_llmbench.verdict.run_verdict import Verdict
 
@@ -169,11 +164,11 @@ def scatter(
     return "".join(out)
 
 
-def _legend(models: Sequence[str], results: Results, colors: dict[str, str]) -> str:
+def _legend(models: Sequence[str], run: RunSummary, colors: dict[str, str]) -> str:
     items = "".join(
         f'<li><span class="swatch" style="background:{colors[m]}"></span>{i}. '
-        f"<b>{_e(results.labels.get(m, m))}</b>"
-        + (f' <span class="muted">{_e(m)}</span>' if results.labels.get(m, m) != m else "")
+        f"<b>{_e(run.label(m))}</b>"
+        + (f' <span class="muted">{_e(m)}</span>' if run.label(m) != m else "")
         + "</li>"
         for i, m in enumerate(models, 1)
     )
@@ -222,8 +217,8 @@ def _figures(generation: GenerationRecord) -> str:
         for m in generation_metrics()
         if (value := generation.figure(m.name)) is not None
     ]
-    rows.append(("finish", generation.finish_reason or "-", "why the stream ended"))
-    for caveat in generation.caveats:
+    rows.append(("finish", generation.reply.finish_reason or "-", "why the stream ended"))
+    for caveat in generation.reply.caveats:
         left_out = (
             f" (left out of the {', '.join(caveat.excludes)} medians)" if caveat.excludes else ""
         )
@@ -272,13 +267,13 @@ def cell(item: ItemResult) -> str:
         if len(item.generations) > 1:
             parts.append(f"<h4>Generation {n}</h4>")
         parts.append(f"<h4>Prompt</h4>{_messages(generation)}")
-        parts.append(f"<h4>Answer</h4><pre>{_e(generation.answer)}</pre>")
-        if generation.thinking:
-            tokens = generation.metrics.thinking_tokens
+        parts.append(f"<h4>Answer</h4><pre>{_e(generation.reply.answer)}</pre>")
+        if generation.reply.thinking:
+            tokens = generation.reply.metrics.thinking_tokens
             count = f" ({tokens} tokens)" if tokens else ""
             parts.append(
                 f"<details><summary>Thinking{count}</summary>"
-                f"<pre>{_e(generation.thinking)}</pre></details>"
+                f"<pre>{_e(generation.reply.thinking)}</pre></details>"
             )
         parts.append(f"<h4>Figures</h4>{_figures(generation)}")
     parts.append(_checks(item))
@@ -298,15 +293,15 @@ def cell(item: ItemResult) -> str:
     )
 
 
-def matrix(results: Results) -> str:
+def matrix(run: RunSummary) -> str:
     """Tests down (grouped by benchmark), models across; repeats stack in one cell."""
-    models = results.models()
+    models = run.model_ids()
     by_test: dict[str, dict[str, list[ItemResult]]] = {}
     bench_of: dict[str, str] = {}
-    for item in results.ordered():
+    for item in run.items:
         by_test.setdefault(item.test, {}).setdefault(item.model, []).append(item)
         bench_of[item.test] = benchmark_of(item.record)
-    head = "".join(f"<th>{_e(results.labels.get(m, m))}</th>" for m in models)
+    head = "".join(f"<th>{_e(run.label(m))}</th>" for m in models)
     rows = []
     for bench in sorted(set(bench_of.values())):
         rows.append(f'<tr><th colspan="{len(models) + 1}">{_e(bench)}</th></tr>')
@@ -350,7 +345,7 @@ def _run_notes(
 
 
 def html_page(
-    results: Results,
+    run: RunSummary,
     created: str | None = None,
     version: str = "",
     *,
@@ -359,13 +354,13 @@ def html_page(
     warnings: Sequence[str] = (),
     notes: Sequence[str] = (),
 ) -> str:
-    """The whole page for ``results``."""
-    models = results.models()
+    """The whole page for the run ``run``."""
+    models = run.model_ids()
     colors = _colors(models)
     number = {m: i for i, m in enumerate(models, 1)}
-    label = {m: results.labels.get(m, m) for m in models}
-    summaries = summarize(results)
-    headers, rows = model_rows(results)
+    label = {m: run.label(m) for m in models}
+    summaries = run.models
+    headers, rows = model_rows(run)
     speed = [
         Bar(f"{number[s.model]}. {label[s.model]}", v, colors[s.model])
         for s in summaries
@@ -378,7 +373,7 @@ def html_page(
     ]
     bench_bars = [
         Bar(f"{bench} · {number[m]}. {label[m]}", c.score, colors[m])
-        for bench, per_model in benchmark_cells(results).items()
+        for bench, per_model in run.benchmarks.items()
         for m, c in per_model.items()
         if c.score is not None
     ]
@@ -403,14 +398,14 @@ def html_page(
 <h1>pytest-llmbench report</h1>
 <p class="muted">{_e(stamp)}{f" · plugin {_e(version)}" if version else ""}</p>
 {_run_notes(verdict, settings, warnings, notes)}
-<h2>Models</h2>{_legend(models, results, colors)}
+<h2>Models</h2>{_legend(models, run, colors)}
 <h2>Leaderboard</h2>{_table(headers, rows)}
 <p class="muted">Benchmark columns: mean score /100 and passed/ran. TTFT: request sent → first
 token; tok/s: client decode rate (median).</p>
 <h2>Tests × models</h2>
 <p class="muted">Each cell: outcome, score /100, diagnosis. Open it for the prompt, the answer
 (thinking apart), the checks and the figures.</p>
-{matrix(results)}
+{matrix(run)}
 <h2>Decode speed</h2>{charts[0]}
 <h2>Time to first token</h2>{charts[1]}
 <h2>Score per benchmark</h2>{charts[2]}

@@ -1,10 +1,10 @@
-"""The terminal leaderboard: its tables, drawn from the run's results."""
+"""The leaderboard's tables, drawn from the run's summary: fitted to the terminal's width by
+:func:`render`, whole for Markdown and HTML (:func:`model_rows`, :func:`item_rows`)."""
 
 from __future__ import annotations
 
 import statistics
 import textwrap
-from dataclasses import dataclass
 
 from pytest_llmbench.check_result import CheckResult
 from pytest_llmbench.metrics import (
@@ -23,80 +23,10 @@ from pytest_llmbench.metrics import (
     score_metric,
 )
 from pytest_llmbench.records import ItemRecord
-from pytest_llmbench.report.results import ItemResult, Results
-from pytest_llmbench.report.summary import ModelSummary
+from pytest_llmbench.report.results import ItemResult
+from pytest_llmbench.report.summary import ModelSummary, RunSummary, benchmark_of
 from pytest_llmbench.report.tables import Column, Fitted, fit, shorten, table_width
 from pytest_llmbench.text_safety import for_cell
-
-
-def summarize(results: Results) -> list[ModelSummary]:
-    """One summary per model, in ``--llm-models`` order (the leaderboard's rows, the JSON
-    report's ``models``)."""
-    by_model: dict[str, list[tuple[str, ItemRecord]]] = {}
-    for item in results.ordered():
-        by_model.setdefault(item.model, []).append((item.outcome, item.record))
-    return [ModelSummary.of(model, items) for model, items in by_model.items()]
-
-
-def benchmark_of(record: ItemRecord) -> str:
-    """The benchmark an item belongs to: the name its test gives, else the test function's
-    name without its parameters and ``test_`` prefix (``test_todo_app[v1]`` -> ``todo_app``)."""
-    name = record.benchmark or record.test or "?"
-    base = name.split("[", 1)[0]
-    return base.removeprefix("test_") or base
-
-
-@dataclass(frozen=True)
-class BenchmarkCell:
-    """One model on one benchmark: its items' mean score and how many passed."""
-
-    items: int
-    passed: int
-    ran: int
-    errors: int
-    score: float | None
-
-    def text(self) -> str:
-        """``60.0 1/2`` (mean score /100, passed/ran); ``2/3`` when nothing was scored."""
-        counts = f"{self.passed}/{self.ran}" if self.ran else "-"
-        if self.errors:
-            counts += f" {self.errors}E"
-        return counts if self.score is None else f"{SCORE.format(self.score)} {counts}"
-
-
-def benchmark_cells(results: Results) -> dict[str, dict[str, BenchmarkCell]]:
-    """Per benchmark (in order of appearance), per model: score and pass counts."""
-    groups: dict[str, dict[str, list[ItemResult]]] = {}
-    for item in results.ordered():
-        groups.setdefault(benchmark_of(item.record), {}).setdefault(item.model, []).append(item)
-    out: dict[str, dict[str, BenchmarkCell]] = {}
-    for bench in sorted(groups):
-        out[bench] = cells = {}
-        for model, items in groups[bench].items():
-            outcomes = [i.outcome for i in items]
-            scores = [v for i in items for v in SCORE.values(i.record)]
-            cells[model] = BenchmarkCell(
-                len(items),
-                outcomes.count("passed"),
-                outcomes.count("passed") + outcomes.count("failed"),
-                outcomes.count("error"),
-                statistics.fmean(scores) if scores else None,
-            )
-    return out
-
-
-def named_scores(results: Results) -> dict[str, dict[str, float]]:
-    """``llm.record_score(name, value)`` names other than the total: mean per model."""
-    values: dict[str, dict[str, list[float]]] = {}
-    for item in results.ordered():
-        for name, value in item.record.scores.items():
-            if name != SCORE.name:
-                values.setdefault(name, {}).setdefault(item.model, []).append(float(value))
-    return {
-        name: {model: statistics.fmean(v) for model, v in per.items()}
-        for name, per in values.items()
-    }
-
 
 #: Which per-model figures stay longest when the terminal is narrow (lower stays longer);
 #: a layout choice over the registry's metrics, which define what each one is.
@@ -130,24 +60,20 @@ def _carries_data(metric: Metric, summaries: list[ModelSummary]) -> bool:
     return not (counted and not any(s.value(metric) for s in summaries))
 
 
-def _label(results: Results, model: str) -> str:
-    return results.labels.get(model, model)
-
-
-def model_columns(results: Results, *, benchmarks: bool = True) -> list[Column]:
+def model_columns(run: RunSummary, *, benchmarks: bool = True) -> list[Column]:
     """The per-model table: label, counts, one column per benchmark and named score, then
     the speed figures that carry data in this run."""
-    summaries = summarize(results)
-    models = [s.model for s in summaries]
+    summaries = list(run.models)
+    models = run.model_ids()
     columns = [
-        Column("model", tuple(_label(results, m) for m in models), shrink=True),
+        Column("model", tuple(run.label(m) for m in models), shrink=True),
         Column("n", tuple(str(s.items) for s in summaries)),
         Column("pass", tuple(str(s.passed) for s in summaries)),
         Column("fail", tuple(str(s.failed) for s in summaries)),
         Column("err", tuple(str(s.errors) for s in summaries)),
     ]
     if benchmarks:
-        columns += benchmark_columns(results, models)
+        columns += benchmark_columns(run, models)
     for metric in _shown_metrics(summaries):
         if _carries_data(metric, summaries):
             cells = tuple(s.cell(metric) for s in summaries)
@@ -155,47 +81,47 @@ def model_columns(results: Results, *, benchmarks: bool = True) -> list[Column]:
     return columns
 
 
-def benchmark_columns(results: Results, models: list[str]) -> list[Column]:
+def benchmark_columns(run: RunSummary, models: list[str]) -> list[Column]:
     """One column per benchmark (``score passed/ran``) and per named score (mean)."""
     columns = []
-    for bench, per_model in benchmark_cells(results).items():
+    for bench, per_model in run.benchmarks.items():
         cells = tuple(per_model[m].text() if m in per_model else "" for m in models)
         columns.append(Column(bench, cells))
-    for name, means in named_scores(results).items():
+    for name, means in run.named.items():
         shown = score_metric(name)  # on the test's own scale, not /100
         cells = tuple(shown.format(means[m]) if m in means else "-" for m in models)
         columns.append(Column(name, cells))
     return columns
 
 
-def model_rows(results: Results) -> tuple[list[str], list[list[str]]]:
+def model_rows(run: RunSummary) -> tuple[list[str], list[list[str]]]:
     """One row per model, every column (for Markdown and HTML, where width is no issue)."""
-    columns = model_columns(results)
+    columns = model_columns(run)
     rows = [list(r) for r in zip(*(c.cells for c in columns), strict=True)]
     return [c.header for c in columns], rows
 
 
-def matrix_columns(results: Results) -> list[Column]:
+def matrix_columns(run: RunSummary) -> list[Column]:
     """Benchmarks down, models across: ``score passed/ran`` cells."""
-    cells = benchmark_cells(results)
+    cells = run.benchmarks
     columns = [Column("benchmark", tuple(cells), shrink=True)]
-    for model in results.models():
+    for model in run.model_ids():
         column = [cells[b][model].text() if model in cells[b] else "" for b in cells]
-        columns.append(Column(_label(results, model), tuple(column), shrink=True))
+        columns.append(Column(run.label(model), tuple(column), shrink=True))
     return columns
 
 
-def named_columns(results: Results, *, across: bool) -> list[Column]:
+def named_columns(run: RunSummary, *, across: bool) -> list[Column]:
     """The ``record_score`` names, each on its own scale: names down and models across, or
     (``across`` False, where models are too many) one row per name × model."""
-    named = named_scores(results)
+    named = run.named
     if across:
         columns = [Column("score", tuple(named), shrink=True)]
-        for model in results.models():
+        for model in run.model_ids():
             column = tuple(
                 score_metric(n).format(named[n][model]) if model in named[n] else "-" for n in named
             )
-            columns.append(Column(_label(results, model), column, shrink=True))
+            columns.append(Column(run.label(model), column, shrink=True))
         return columns
     rows = [
         (n, model, score_metric(n).format(v))
@@ -204,16 +130,16 @@ def named_columns(results: Results, *, across: bool) -> list[Column]:
     ]
     return [
         Column("score", tuple(r[0] for r in rows), shrink=True),
-        Column("model", tuple(_label(results, r[1]) for r in rows), shrink=True),
+        Column("model", tuple(run.label(r[1]) for r in rows), shrink=True),
         Column("mean", tuple(r[2] for r in rows)),
     ]
 
 
-def long_columns(results: Results) -> list[Column]:
+def long_columns(run: RunSummary) -> list[Column]:
     """One row per benchmark × model (where models are too many to go across)."""
     rows = [
-        (bench, _label(results, model), cell)
-        for bench, per_model in benchmark_cells(results).items()
+        (bench, run.label(model), cell)
+        for bench, per_model in run.benchmarks.items()
         for model, cell in per_model.items()
     ]
     return [
@@ -225,16 +151,16 @@ def long_columns(results: Results) -> list[Column]:
     ]
 
 
-def check_columns(results: Results) -> list[Column]:
+def check_columns(run: RunSummary) -> list[Column]:
     """Per model × benchmark × check: the check's mean score and how often it passed."""
     groups: dict[tuple[str, str, str], list[CheckResult]] = {}
-    for item in results.ordered():
+    for item in run.items:
         bench = benchmark_of(item.record)
         for check in item.record.checks:
             groups.setdefault((item.model, bench, check.name), []).append(check)
     keys = list(groups)
     return [
-        Column("model", tuple(_label(results, k[0]) for k in keys), shrink=True),
+        Column("model", tuple(run.label(k[0]) for k in keys), shrink=True),
         Column("benchmark", tuple(k[1] for k in keys), shrink=True),
         Column("check", tuple(k[2] for k in keys), shrink=True),
         Column(
@@ -267,12 +193,12 @@ def _diagnosis(item: ItemResult) -> str:
     return "; ".join(n for n in notes if n)
 
 
-def item_columns(results: Results) -> list[Column]:
+def item_columns(run: RunSummary) -> list[Column]:
     """One row per model × test item."""
-    items = results.ordered()
+    items = run.items
     last = [i.generations[-1] if i.generations else None for i in items]
     columns = [
-        Column("model", tuple(_label(results, i.model) for i in items), shrink=True),
+        Column("model", tuple(run.label(i.model) for i in items), shrink=True),
         Column("test", tuple(i.test for i in items), shrink=True),
         Column("outcome", tuple(i.outcome for i in items)),
     ]
@@ -280,29 +206,27 @@ def item_columns(results: Results) -> list[Column]:
         cells = tuple(metric.format(None if g is None else g.figure(metric.name)) for g in last)
         columns.append(Column(metric.label, cells, 3 + n))  # before the diagnosis is cut
     columns += [
-        Column("finish", tuple((g and g.finish_reason) or "-" for g in last), 1),
+        Column("finish", tuple((g and g.reply.finish_reason) or "-" for g in last), 1),
         Column("score", tuple(SCORE.format(i.record.scores.get(SCORE.name)) for i in items)),
         Column("diagnosis", tuple(_diagnosis(i) for i in items), shrink=True),
     ]
     return columns
 
 
-def item_rows(results: Results) -> tuple[list[str], list[list[str]]]:
+def item_rows(run: RunSummary) -> tuple[list[str], list[list[str]]]:
     """One row per model × test item, every column."""
-    columns = item_columns(results)
+    columns = item_columns(run)
     rows = [list(r) for r in zip(*(c.cells for c in columns), strict=True)]
     return [c.header for c in columns], rows
 
 
-def problems(results: Results, width: int | None, limit: int = 5) -> list[str]:
+def problems(run: RunSummary, width: int | None, limit: int = 5) -> list[str]:
     """What went wrong, per model: each diagnosis or error once, with how often and where,
     the most frequent first."""
     lines = []
-    for model in results.models():
+    for model in run.model_ids():
         where: dict[str, list[str]] = {}
-        for item in results.ordered():
-            if item.model != model:
-                continue
+        for item in run.of_model(model):
             notes = list(item.record.diagnoses)
             if item.record.error:
                 first = item.record.error.splitlines()[0]
@@ -321,7 +245,7 @@ def problems(results: Results, width: int | None, limit: int = 5) -> list[str]:
             parts.append(f"{note}{count} ({', '.join(dict.fromkeys(benches))})")
         if len(ranked) > limit:
             parts.append(f"{len(ranked) - limit} more (-v, --llm-html)")
-        text = for_cell(f"{_label(results, model)}: " + "; ".join(parts))
+        text = for_cell(f"{run.label(model)}: " + "; ".join(parts))
         wrapped = textwrap.wrap(
             text, width or 10_000, subsequent_indent="  ", break_on_hyphens=False
         )
@@ -329,18 +253,18 @@ def problems(results: Results, width: int | None, limit: int = 5) -> list[str]:
     return lines
 
 
-def _items(results: Results, width: int | None) -> str:
+def _items(run: RunSummary, width: int | None) -> str:
     """The items table; where the model column would squeeze it, one table per model under
     the model's name instead."""
-    columns = _safe(item_columns(results))
+    columns = _safe(item_columns(run))
     if width is None or table_width(columns) <= width:
         return _section("items:", fit(columns, width), width)
     out = []
-    for model in results.models():
-        keep = [i for i, item in enumerate(results.ordered()) if item.model == model]
+    for model in run.model_ids():
+        keep = [i for i, item in enumerate(run.items) if item.model == model]
         own = [Column(c.header, tuple(c.cells[i] for i in keep), c.priority, c.shrink)
                for c in columns[1:]]  # fmt: skip
-        out.append(_section(f"items of {_label(results, model)}:", fit(own, width), width))
+        out.append(_section(f"items of {run.label(model)}:", fit(own, width), width))
     return "\n\n".join(out)
 
 
@@ -363,41 +287,41 @@ def _safe(columns: list[Column]) -> list[Column]:
     ]
 
 
-def render(results: Results, mode: str, verbose: int, width: int | None = None) -> str:
+def render(run: RunSummary, mode: str, verbose: int, width: int | None = None) -> str:
     """The leaderboard text for ``mode`` (models, items, both, none, auto) within ``width``
     columns: per model (counts, a column per benchmark, speed), benchmarks × models when the
     benchmark columns do not fit beside TTFT, tok/s and trunc, what went wrong; with ``-v`` (or
     ``both``) also per check and per item."""
-    if not results.items or mode == "none":
+    if not run.items or mode == "none":
         return ""
     parts = []
     if mode in ("models", "both", "auto"):
-        wide = fit(_safe(model_columns(results)), width)
+        wide = fit(_safe(model_columns(run)), width)
         first = {TTFT_S.label, DECODE_TPS.label, TRUNCATED.label}  # kept before benchmarks
         if not (first & set(wide.dropped) or wide.shortened):
             parts.append(_section("", wide, width))
         else:  # benchmarks go to a table of their own, so the speed figures stay
             parts.append(
-                _section("", fit(_safe(model_columns(results, benchmarks=False)), width), width)
+                _section("", fit(_safe(model_columns(run, benchmarks=False)), width), width)
             )
-            across = _safe(matrix_columns(results))
+            across = _safe(matrix_columns(run))
             if width is None or table_width(across) <= width:
                 matrix = fit(across, width)
             else:
-                matrix = fit(_safe(long_columns(results)), width)
+                matrix = fit(_safe(long_columns(run)), width)
             parts.append(_section("benchmarks (mean score /100, passed/ran):", matrix, width))
-            if named_scores(results):
-                across = _safe(named_columns(results, across=True))
+            if run.named:
+                across = _safe(named_columns(run, across=True))
                 if width is not None and table_width(across) > width:
-                    across = _safe(named_columns(results, across=False))
+                    across = _safe(named_columns(run, across=False))
                 title = "record_score names (mean per model, each on its own scale):"
                 parts.append(_section(title, fit(across, width), width))
-        trouble = problems(results, width)
+        trouble = problems(run, width)
         if trouble:
             parts.append("\n".join(["what went wrong:", *trouble]))
     detail = mode == "both" or (mode == "auto" and verbose > 0)
-    if detail and any(i.record.checks for i in results.items.values()):
-        parts.append(_section("checks:", fit(_safe(check_columns(results)), width), width))
+    if detail and any(i.record.checks for i in run.items):
+        parts.append(_section("checks:", fit(_safe(check_columns(run)), width), width))
     if mode in ("items", "both") or (mode == "auto" and verbose > 0):
-        parts.append(_items(results, width))
+        parts.append(_items(run, width))
     return "\n\n".join(parts)

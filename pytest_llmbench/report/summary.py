@@ -1,4 +1,6 @@
-"""Per-model summaries: the leaderboard's rows, the HTML charts and the JSON ``models``.
+"""The run added up once (:func:`summarize`, a :class:`RunSummary`): per-model summaries (the
+leaderboard's rows, the HTML charts and the JSON ``models``), per benchmark and per named score;
+the terminal, Markdown, HTML and JSON only draw it.
 
 A :class:`ModelSummary` holds outcome counts and each registry metric's summary statistics,
 read by :class:`~pytest_llmbench.metrics.Metric` (``summary.value(TTFT_S)``), never by a
@@ -13,8 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_llmbench.metrics import Metric, Stat, pass_rate, registry
+from pytest_llmbench.generate.caveats import notes as caveat_notes
+from pytest_llmbench.metrics import SCORE, Metric, Stat, pass_rate, registry
 from pytest_llmbench.records import ItemRecord
+from pytest_llmbench.report.results import ItemResult, Results
 
 _COUNTS = ("items", "passed", "failed", "errors", "skipped", "generations")
 
@@ -107,3 +111,114 @@ class ModelSummary:
             figures=figures,
             checks=dict(data.get("checks") or {}),
         )
+
+
+def benchmark_of(record: ItemRecord) -> str:
+    """The benchmark an item belongs to: the name its test gives, else the test function's
+    name without its parameters and ``test_`` prefix (``test_todo_app[v1]`` -> ``todo_app``)."""
+    name = record.benchmark or record.test or "?"
+    base = name.split("[", 1)[0]
+    return base.removeprefix("test_") or base
+
+
+@dataclass(frozen=True)
+class BenchmarkCell:
+    """One model on one benchmark: its items' mean score and how many passed."""
+
+    items: int
+    passed: int
+    ran: int
+    errors: int
+    score: float | None
+
+    def text(self) -> str:
+        """``60.0 1/2`` (mean score /100, passed/ran); ``2/3`` when nothing was scored."""
+        counts = f"{self.passed}/{self.ran}" if self.ran else "-"
+        if self.errors:
+            counts += f" {self.errors}E"
+        return counts if self.score is None else f"{SCORE.format(self.score)} {counts}"
+
+
+def _benchmark_cells(items: Sequence[ItemResult]) -> dict[str, dict[str, BenchmarkCell]]:
+    """Per benchmark (in order of appearance), per model: score and pass counts."""
+    groups: dict[str, dict[str, list[ItemResult]]] = {}
+    for item in items:
+        groups.setdefault(benchmark_of(item.record), {}).setdefault(item.model, []).append(item)
+    out: dict[str, dict[str, BenchmarkCell]] = {}
+    for bench in sorted(groups):
+        out[bench] = cells = {}
+        for model, of_model in groups[bench].items():
+            outcomes = [i.outcome for i in of_model]
+            scores = [v for i in of_model for v in SCORE.values(i.record)]
+            cells[model] = BenchmarkCell(
+                len(of_model),
+                outcomes.count("passed"),
+                outcomes.count("passed") + outcomes.count("failed"),
+                outcomes.count("error"),
+                statistics.fmean(scores) if scores else None,
+            )
+    return out
+
+
+def _named_scores(items: Sequence[ItemResult]) -> dict[str, dict[str, float]]:
+    """``llm.record_score(name, value)`` names other than the total: mean per model."""
+    values: dict[str, dict[str, list[float]]] = {}
+    for item in items:
+        for name, value in item.record.scores.items():
+            if name != SCORE.name:
+                values.setdefault(name, {}).setdefault(item.model, []).append(float(value))
+    return {
+        name: {model: statistics.fmean(v) for model, v in per.items()}
+        for name, per in values.items()
+    }
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """The run added up, once per run: what every report draws."""
+
+    items: tuple[ItemResult, ...]
+    """Every item, in ``--llm-models`` order, then by node id."""
+    labels: Mapping[str, str]
+    """Short table labels by model id; the id where none is given."""
+    models: tuple[ModelSummary, ...]
+    """One summary per model, in ``--llm-models`` order."""
+    benchmarks: Mapping[str, Mapping[str, BenchmarkCell]]
+    """Per benchmark (sorted), per model: score and pass counts."""
+    named: Mapping[str, Mapping[str, float]]
+    """Per ``record_score`` name (the total aside), the mean per model."""
+    caveat_notes: tuple[str, ...] = ()
+    """Why some figures are not like the others: one line per model and kind of caveat."""
+    server_warnings: tuple[str, ...] = ()
+    """Configuration pitfalls the backends noticed (a GGUF without a chat template), once each."""
+
+    def label(self, model: str) -> str:
+        return self.labels.get(model, model)
+
+    def model_ids(self) -> list[str]:
+        return [s.model for s in self.models]
+
+    def of_model(self, model: str) -> list[ItemResult]:
+        return [item for item in self.items if item.model == model]
+
+
+def summarize(results: Results) -> RunSummary:
+    """Add the run up: one summary per model (the leaderboard's rows, the JSON report's
+    ``models``), per benchmark and per named score."""
+    items = tuple(results.ordered())
+    by_model: dict[str, list[tuple[str, ItemRecord]]] = {}
+    for item in items:
+        by_model.setdefault(item.model, []).append((item.outcome, item.record))
+    return RunSummary(
+        items=items,
+        labels=dict(results.labels),
+        models=tuple(ModelSummary.of(model, of) for model, of in by_model.items()),
+        benchmarks=_benchmark_cells(items),
+        named=_named_scores(items),
+        caveat_notes=tuple(
+            caveat_notes((i.model, g.reply.caveats) for i in items for g in i.generations)
+        ),
+        server_warnings=tuple(
+            dict.fromkeys(w for i in items for g in i.generations for w in g.reply.server.warnings)
+        ),
+    )

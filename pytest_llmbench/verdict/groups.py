@@ -8,14 +8,12 @@ Built on the controller from the records on the reports, so it is the same under
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pytest_llmbench.config.thresholds import Threshold
 from pytest_llmbench.report.results import ItemResult
-from pytest_llmbench.report.tables import Column, fit
-from pytest_llmbench.text_safety import for_cell
 from pytest_llmbench.verdict.gates import check_pooled, pass_at_k
 
 
@@ -137,24 +135,3 @@ def repeat_groups(items: Sequence[ItemResult], pass_k: int) -> list[RepeatGroup]
         RepeatGroup(model, test, tuple(members), pass_k)
         for (model, _, test), members in groups.items()
     ]
-
-
-def repeats_table(
-    groups: Sequence[RepeatGroup], labels: Mapping[str, str], width: int | None
-) -> str:
-    """One row per repeat group (model, test, runs, passed, pass@1, pass@k, gate), fitted
-    to ``width`` (long model and test names are cut in the middle)."""
-    columns = [
-        Column("model", tuple(for_cell(labels.get(g.model, g.model)) for g in groups), shrink=True),
-        Column("test", tuple(for_cell(g.test) for g in groups), shrink=True),
-        Column("runs", tuple(str(len(g.items)) for g in groups)),
-        Column("passed", tuple(f"{g.passed}/{len(g.ran)}" for g in groups)),
-        Column("pass@1", tuple(_fmt(g.pass_at(1)) for g in groups)),
-        Column("pass@k", tuple(f"{_fmt(g.pass_at(g.k))} (k={g.k})" for g in groups)),
-        Column("gate", tuple(("ok" if g.ok else "FAILED") if g.gated else "-" for g in groups)),
-    ]
-    return fit(columns, width).text
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"

@@ -7,6 +7,7 @@ import re
 from html.parser import HTMLParser
 
 from pytest_llmbench.report.html import Bar, bar_chart, html_page
+from pytest_llmbench.report.summary import summarize
 from tests.unit._examples import SPECS, example_results
 
 
@@ -42,7 +43,7 @@ def parse(text: str) -> Page:
 
 def test_the_page_names_every_model_benchmark_and_check_whole() -> None:
     results = example_results()
-    text = html_page(results, created="2026-11-30T10:00:00+00:00", version="0.1.0")
+    text = html_page(summarize(results), created="2026-11-30T10:00:00+00:00", version="0.1.0")
     page = parse(text)
     headers = set(page.texts["th"])
     for spec in SPECS:
@@ -95,7 +96,7 @@ def test_a_caveat_reads_as_its_kind_and_detail_not_a_raw_dict() -> None:
     }
     results = Results(["m"])
     results.add(fake_report("t.py::test_a[m]", "call", "passed", record))
-    page = html_page(results)
+    page = html_page(summarize(results))
     assert "reloaded: TTFT includes 4.1 s of load (left out of the ttft_s medians)" in page
     assert "{&#x27;kind&#x27;" not in page and "{'kind'" not in page
 
@@ -109,7 +110,7 @@ def test_the_page_carries_the_verdict_settings_warnings_and_notes() -> None:
         checked=("thresholds score>=80",),
     )
     page = html_page(
-        example_results(),
+        summarize(example_results()),
         verdict=verdict,
         settings="max_tokens=512, temperature=0.0",
         warnings=["gpt: the GGUF has no chat template \x1b[2J"],
@@ -173,11 +174,11 @@ def test_no_raw_python_value_reaches_a_rich_page() -> None:
         warnings=("no chat template",),
         notes=("m: 1 generation(s): reloaded (TTFT includes 4.1 s of load)",),
     )
-    page = report_page(results, notes)
+    page = report_page(summarize(results), notes)
     text = html_lib.unescape(re.sub(r"<style>.*?</style>", "", page, flags=re.S))
     raw = r".{0,30}(?:\{'|\['|': |\{\"|\": |=\[\]|=\(\)).{0,30}"
     assert re.findall(raw, text) == []
-    assert re.findall(raw, markdown(results, notes, with_items=True)) == []
+    assert re.findall(raw, markdown(summarize(results), notes, with_items=True)) == []
     assert 'stop="END"' in text
     assert "reloaded: TTFT includes 4.1 s of load (left out of the ttft_s, ttfa_s medians)" in text
     assert "concurrent: up to 4 in flight" in text and "line 2: invalid" in text

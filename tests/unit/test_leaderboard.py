@@ -10,8 +10,9 @@ from pytest_llmbench.metrics import (
     TRUNCATED,
     TTFT_S,
 )
-from pytest_llmbench.report.leaderboard import render, summarize
+from pytest_llmbench.report.leaderboard import render
 from pytest_llmbench.report.results import Results
+from pytest_llmbench.report.summary import summarize
 from pytest_llmbench.serve.backends.ollama import model_matches, ollama_base_url
 from tests.unit._examples import fake_report as report
 
@@ -65,7 +66,7 @@ def test_outcomes_medians_and_scores_fold_per_model() -> None:
         {"generations": [], "error": "StreamError: cut"},
     )
     feed(results, "t::x[b]", "b", ("failed", "", "passed"), {})
-    (b, a) = summarize(results)  # in --llm-models order
+    (b, a) = summarize(results).models  # in --llm-models order
     assert (b.model, b.errors, b.generations) == ("b", 1, 0)
     assert (a.items, a.passed, a.failed, a.errors) == (3, 1, 1, 1)
     assert a.value(TTFT_S) == pytest.approx(0.2)
@@ -73,12 +74,12 @@ def test_outcomes_medians_and_scores_fold_per_model() -> None:
     assert (a.value(OUTPUT_TOKENS), a.value(TRUNCATED), a.value(SCORE)) == (35, 1, 60.0)
     assert (b.cell(TRUNCATED), a.cell(TRUNCATED), a.cell(SCORE)) == ("-", "1", "60.0 ± 28.3")
     assert (b.has(TTFT_S), a.has(TTFT_S), a.has(PEAK_RSS_MB)) == (False, True, False)
-    text = render(results, "both", verbose=0)
+    text = render(summarize(results), "both", verbose=0)
     assert "| a     | 3 | 1    | 1    | 1   | " in text
     assert "StreamError: cut" in text  # the item row names the infrastructure error
-    assert render(results, "none", verbose=2) == ""
-    assert "| test " not in render(results, "auto", verbose=0)
-    assert "| test " in render(results, "auto", verbose=1)
+    assert render(summarize(results), "none", verbose=2) == ""
+    assert "| test " not in render(summarize(results), "auto", verbose=0)
+    assert "| test " in render(summarize(results), "auto", verbose=1)
 
 
 def _unmeasured(truncated: bool) -> dict[str, Any]:
@@ -104,7 +105,7 @@ def test_benchmarks_move_to_their_table_before_trunc_is_left_out(width: int) -> 
             setup = "skipped" if bench == "speed" else "passed"  # no known answer: skipped
             feed(results, f"t::test_{bench}[{model}]", model,
                  (setup, outcome, "passed"), record)  # fmt: skip
-    text = render(results, "auto", verbose=0, width=width)
+    text = render(summarize(results), "auto", verbose=0, width=width)
     assert max(len(line) for line in text.splitlines()) <= width
     assert "| trunc |" in text
     assert "left out" not in text

@@ -4,11 +4,12 @@ column per benchmark, and what went wrong per model."""
 from __future__ import annotations
 
 from pytest_llmbench.report.formats import markdown
+from pytest_llmbench.report.summary import summarize
 from tests.unit._examples import example_results
 
 
 def test_markdown_names_models_benchmarks_and_trouble() -> None:
-    text = markdown(example_results())
+    text = markdown(summarize(example_results()))
     assert "openai:devstral@:18301 = openai:devstral@http://127.0.0.1:18301/v1" in text
     header = next(line for line in text.splitlines() if line.startswith("| model"))
     for column in ("humaneval", "saas_spec", "speed", "todo_app", "quality", "TTFT s", "tok/s"):

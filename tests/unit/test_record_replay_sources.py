@@ -6,17 +6,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from fakes import ModelScript
+from pytest_llmbench.check_result import Score
 from pytest_llmbench.config.specs import parse_spec
 from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.generate.generation import Generation, Metrics, Settings
 from pytest_llmbench.generate.llm import LLM
 from pytest_llmbench.generate.record_replay import Recording, Replaying
 from pytest_llmbench.generate.replay import Recorder, RecordingMissing, Replayer
+from pytest_llmbench.records import GenerationRecord
 from pytest_llmbench.serve.backends.base import Asked, Messages, ReplySource, Timeouts
 from pytest_llmbench.serve.backends.llama_cpp import LlamaServerBackend
 from pytest_llmbench.serve.server_info import ServerInfo, ServerOptions
@@ -103,16 +104,16 @@ class Log:
     """The item's side: what the LLM hands it."""
 
     def __init__(self) -> None:
-        self.generations: list[dict[str, Any]] = []
+        self.generations: list[GenerationRecord] = []
         self.errors: list[LLMBenchError] = []
 
-    def kept(self, generation: dict[str, Any], *, judge: bool = False) -> None:
+    def kept(self, generation: GenerationRecord, *, judge: bool = False) -> None:
         self.generations.append(generation)
 
     def scored(self, name: str, value: float) -> None:
         raise AssertionError("not scored here")
 
-    def combined(self, score: dict[str, Any], total: float) -> None:
+    def combined(self, score: Score) -> None:
         raise AssertionError("not scored here")
 
     def errored(self, exc: LLMBenchError, *, judge: bool = False) -> None:
@@ -134,7 +135,7 @@ def test_the_llm_hands_each_generation_to_its_item_whatever_its_source() -> None
     llm.generate("another?")
     # The load paid before the item goes with its first reply, a cut one too, and only there.
     assert source.loads == [3.0, None, None]
-    assert [g["answer"] for g in log.generations] == ["Ba", "Banana", "Kiwi"]
-    assert [g["metrics"]["load_s"] for g in log.generations] == [3.0, None, None]
-    assert [g.get("recording") for g in log.generations] == [None, "abc-1.json", None]
+    assert [g.reply.answer for g in log.generations] == ["Ba", "Banana", "Kiwi"]
+    assert [g.reply.metrics.load_s for g in log.generations] == [3.0, None, None]
+    assert [g.reply.recording for g in log.generations] == [None, "abc-1.json", None]
     assert log.errors == [cut]

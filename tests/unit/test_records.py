@@ -7,26 +7,20 @@ from pytest_llmbench.check_result import CheckResult, Score
 from pytest_llmbench.config.thresholds import parse_thresholds
 from pytest_llmbench.generate.caveats import Caveat
 from pytest_llmbench.generate.generation import Generation, Metrics, Settings
-from pytest_llmbench.records import AnswerFile, GenerationRecord, ItemRecord, with_recording
+from pytest_llmbench.records import AnswerFile, GenerationRecord, ItemRecord
 from pytest_llmbench.report.results import Results
 from pytest_llmbench.serve.server_info import ServerInfo
 from tests.unit._examples import fake_report
 
 
 def _record() -> ItemRecord:
-    generation = Generation(
-        model="m",
-        text="<think>hm</think>ok",
-        answer="ok",
-        thinking="hm",
-        finish_reason="length",
-        metrics=Metrics(ttft_s=0.5, output_tokens=12, decode_tps=30.0),
-        settings=Settings(stop=("END",)),
-        server=ServerInfo(backend="ollama", digest="sha256:a", warnings=("no template",)),
-        request={"messages": [{"role": "user", "content": "hi"}], "temperature": 0.0},
-        caveats=(Caveat("reloaded", "TTFT includes 4.1 s of load", ("ttft_s",)),),
-    )
-    kept = with_recording(GenerationRecord.of(generation, warmup=True), "abc.json")
+    server = ServerInfo(backend="ollama", digest="sha256:a", warnings=("no template",))
+    request = {"messages": [{"role": "user", "content": "hi"}], "temperature": 0.0}
+    caveat = Caveat("reloaded", "TTFT includes 4.1 s of load", ("ttft_s",))
+    metrics = Metrics(ttft_s=0.5, output_tokens=12, decode_tps=30.0)
+    generation = Generation("m", "<think>hm</think>ok", "ok", "hm", "length", metrics,
+                            Settings(stop=("END",)), server, request, (caveat,), "abc.json")  # fmt: skip
+    kept = GenerationRecord.of(generation, warmup=True)
     return ItemRecord(
         model="m",
         test="test_a[x]",
@@ -46,7 +40,7 @@ def test_a_record_reads_back_equal_from_its_report_form() -> None:
     record = _record()
     assert ItemRecord.from_dict(record.to_dict()) == record
     generation = record.generations[0]
-    assert generation.truncated and generation.recording == "abc.json"
+    assert generation.reply.truncated and generation.reply.recording == "abc.json"
     assert not generation.counts_toward_speed("decode_tps")  # a warm-up
     assert record.judge[0].excluded("ttft_s") and not record.judge[0].excluded("decode_tps")
     assert [str(t) for t in record.thresholds] == ["score>=80", "ttft_s<=5"]

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from pytest_llmbench.report.results import ItemResult
-from pytest_llmbench.verdict.groups import repeat_groups, repeats_table
+from pytest_llmbench.report.terminal import repeats_table
+from pytest_llmbench.verdict.groups import repeat_groups
 from tests.unit._examples import typed
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"

@@ -106,6 +106,11 @@ class Reader:
         self, obj: Mapping[str, Any], key: str, where: str, *, null: bool = True
     ) -> int | None:
         """A whole number ≥ 0, or ``None`` when absent (or null)."""
+        value = obj.get(key)
+        if type(value) is int and value >= 0:  # the common cases, without the checks' cost
+            return value
+        if value is None and (null or key not in obj):
+            return None
         return self._read(obj, key, where, int, whole, null=null)
 
     def number(self, obj: Mapping[str, Any], key: str, where: str) -> float | None:
@@ -116,14 +121,23 @@ class Reader:
         self, obj: Mapping[str, Any], key: str, where: str, *, required: bool = False
     ) -> str | None:
         """A string, or ``None`` when absent or null (an error when ``required``)."""
+        value = obj.get(key)
+        if type(value) is str or (value is None and not required):
+            return value
         return self._read(obj, key, where, str, required=required)
 
     def flag(self, obj: Mapping[str, Any], key: str, where: str) -> bool | None:
         """``true`` or ``false``, or ``None`` when absent or null."""
+        value = obj.get(key)
+        if value is None or type(value) is bool:
+            return value
         return self._read(obj, key, where, bool)
 
     def object(self, obj: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
         """A JSON object (``{}`` when absent or null)."""
+        value = obj.get(key)
+        if value is None or type(value) is dict:
+            return value or {}
         return self._read(obj, key, where, dict) or {}
 
     def array(self, obj: Mapping[str, Any], key: str, where: str) -> list[Any]:

@@ -6,13 +6,13 @@ beyond the run-to-run noise: the range its repeats spanned in either run. Where 
 not repeated its noise is unmeasured: a score (or pass rate) moved when it changed at all; a
 timing alone is no evidence either way, so it is shown only beyond a margin (the footer says
 how many were left out and that ``--llm-repeat`` measures their noise). The terminal shows
-the moved rows; ``-v`` and the JSON show every row.
+the moved rows (drawn by :mod:`pytest_llmbench.report.terminal`); ``-v`` and the JSON show
+every row.
 """
 
 from __future__ import annotations
 
 import statistics
-import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +21,6 @@ from pytest_llmbench.config.thresholds import Margin
 from pytest_llmbench.metrics import PASS_RATE, lookup, pass_rate, record_metrics
 from pytest_llmbench.records import ItemRecord
 from pytest_llmbench.report.results import ItemResult
-from pytest_llmbench.report.tables import Column, Fitted, fit, table_width
 
 
 @dataclass(frozen=True)
@@ -163,30 +162,6 @@ class Comparison:
         """Timings left out because their noise was not measured (the item ran once)."""
         return sum(d.beyond_noise is None and self.margin_of(d) is None for d in self.deltas)
 
-    def columns(
-        self, labels: Mapping[str, str], *, every: bool = False, model: str | None = None
-    ) -> list[Column]:
-        """One row per item and metric (moved ones only unless ``every``); of one ``model``
-        without a model column, else of every model with one."""
-        rows = [
-            d
-            for d in (self.deltas if every else self.moved())
-            if model is None or d.key.partition(" :: ")[0] == model
-        ]
-        notes = tuple(self._note(d) for d in rows)
-        keys = [d.key.partition(" :: ") for d in rows]
-        columns = [] if model else [
-            Column("model", tuple(labels.get(k[0], k[0]) for k in keys), shrink=True)
-        ]  # fmt: skip
-        columns += [
-            Column("test", tuple(k[2] for k in keys), shrink=True),
-            Column("metric", tuple(d.metric for d in rows)),
-            Column("before", tuple(lookup(d.metric).format(d.before) for d in rows)),
-            Column("after", tuple(lookup(d.metric).format(d.after) for d in rows)),
-            Column("change", tuple(_change(d) for d in rows)),
-        ]
-        return columns + ([Column("why", notes, priority=1)] if any(notes) else [])
-
     def models(self) -> list[str]:
         return list(dict.fromkeys(d.key.partition(" :: ")[0] for d in self.deltas))
 
@@ -194,53 +169,6 @@ class Comparison:
         """The one model compared (the title names it; no model column), else ``None``."""
         models = self.models()
         return models[0] if len(models) == 1 else None
-
-    def _note(self, delta: Delta) -> str:
-        margin = self.margin_of(delta)
-        if margin is not None:
-            return f"> {margin}"
-        if delta.noise is not None:
-            sign = ">" if delta.beyond_noise else "≤"
-            return f"{sign} noise {lookup(delta.metric).format(delta.noise)}"
-        return {None: "noise unmeasured", True: "", False: "unchanged"}[delta.beyond_noise]
-
-    def render(self, labels: Mapping[str, str], width: int | None, *, every: bool) -> str:
-        """The table fitted to ``width``, and a line on what it leaves out."""
-        if not self.deltas:
-            return "(no items in common)"
-        moved = self.moved()
-        unmeasured = self.unmeasured()
-        within = len(self.deltas) - len(moved) - unmeasured
-        parts = []
-        if every or moved:
-            parts.append(self._tables(labels, width, every))
-        if not every:
-            hidden = [f"{within} within noise"] if within else []
-            if unmeasured:
-                hidden.append(f"{unmeasured} timings never repeated (--llm-repeat measures noise)")
-            head = "left out" if moved else "nothing moved beyond a margin or the noise; left out"
-            if hidden:
-                note = f"({head}: {', '.join(hidden)}; -v: all)"
-                parts.append(
-                    "\n".join(textwrap.wrap(note, width or 10_000, break_on_hyphens=False))
-                )
-        return "\n".join(parts)
-
-    def _tables(self, labels: Mapping[str, str], width: int | None, every: bool) -> str:
-        """One table; where the model column would squeeze it, one per model under the
-        model's label instead (as the items table does)."""
-        single = self.model()
-        if single is not None:
-            return _fitted(self.columns(labels, every=every, model=single), width)
-        columns = self.columns(labels, every=every)
-        if width is None or table_width(columns) <= width:
-            return _fitted(columns, width)
-        out = []
-        for model in self.models():
-            own = self.columns(labels, every=every, model=model)
-            if own[0].cells:
-                out.append(f"{labels.get(model, model)}:\n{_fitted(own, width)}")
-        return "\n".join(out)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -266,19 +194,3 @@ def relabel(key: str, labels: Mapping[str, str]) -> str:
     """``model :: test`` with the model's short table label."""
     model, _, test = key.partition(" :: ")
     return f"{labels.get(model, model)} :: {test}"
-
-
-def _fitted(columns: list[Column], width: int | None) -> str:
-    fitted: Fitted = fit(columns, width)
-    if fitted.dropped:
-        return f"{fitted.text}\n(left out to fit: {', '.join(fitted.dropped)}; in --llm-json)"
-    return fitted.text
-
-
-def _change(delta: Delta) -> str:
-    """Relative where it can be (``-40.0%``); the difference where the baseline was 0."""
-    pct = delta.change_pct
-    if pct is not None:
-        return f"{pct:+.1f}%"
-    sign = "+" if delta.change >= 0 else "-"
-    return f"{sign}{lookup(delta.metric).format(abs(delta.change))}"

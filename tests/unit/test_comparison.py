@@ -12,6 +12,7 @@ import pytest
 
 from pytest_llmbench.config.thresholds import parse_margins
 from pytest_llmbench.report.results import ItemResult
+from pytest_llmbench.report.terminal import comparison_table
 from pytest_llmbench.verdict.baselines import saved_items
 from pytest_llmbench.verdict.comparison import Comparison
 
@@ -44,13 +45,13 @@ def test_one_moved_score_of_one_item_is_one_row() -> None:
     before = doc(item("test_answer", 100, 0.200, itl_max=0.040))
     after = doc(item("test_answer", 60, 0.221, itl_max=0.069, outcome="failed"))
     comparison = Comparison.of("0001_main.json", before, after, parse_margins("score:5"))
-    text = comparison.render(LABELS, 100, every=False)
+    text = comparison_table(comparison, LABELS, 100, every=False)
     lines = text.splitlines()
     assert len(lines) <= 4 and max(map(len, lines)) <= 100, text
     assert lines[2] == "| test_answer | score  | 100.0  | 60.0  | -40.0% | > score:5 |"
     assert comparison.model() == MODEL  # named once, in the title, not on every row
     assert "4 timings never repeated" in text  # left out, and said so
-    every = comparison.render(LABELS, 100, every=True)
+    every = comparison_table(comparison, LABELS, 100, every=True)
     assert {"ttft_s", "itl_max_s"} <= {r.split("|")[2].strip() for r in every.splitlines()[2:]}
     rows = comparison.to_dict()["rows"]
     assert {r["metric"]: r["moved"] for r in rows}["ttft_s"] is False
@@ -63,7 +64,7 @@ def test_noise_measured_from_repeats_hides_a_timing_within_it_and_shows_one_beyo
     beyond = doc(*(item("test_r", 80, t, rep=n) for n, t in enumerate((0.60, 0.65, 0.62))))
     calm = Comparison.of("b.json", before, within, ())
     assert calm.moved() == []
-    assert "nothing moved" in calm.render(LABELS, 80, every=False)
+    assert "nothing moved" in comparison_table(calm, LABELS, 80, every=False)
     moved = Comparison.of("b.json", before, beyond, ())
     assert [d.metric for d in moved.moved()] == ["ttft_s"]
     assert moved.moved()[0].noise == pytest.approx(0.10)
@@ -77,7 +78,8 @@ def test_a_record_score_name_is_compared_and_gated() -> None:
     comparison = Comparison.of("b.json", before, after, parse_margins("quality:0.1"))
     ((failed, margin),) = comparison.failed
     assert (failed.metric, str(margin)) == ("quality", "quality:0.1")
-    assert "| test_q | quality | 0.500  | 0.333 |" in comparison.render(LABELS, 100, every=False)
+    text = comparison_table(comparison, LABELS, 100, every=False)
+    assert "| test_q | quality | 0.500  | 0.333 |" in text
 
 
 def _many() -> Comparison:
@@ -106,7 +108,7 @@ def _many() -> Comparison:
 @pytest.mark.parametrize("width", [80, 100])
 @pytest.mark.parametrize("every", [False, True])
 def test_snapshot_fits_the_width(width: int, every: bool) -> None:
-    text = _many().render(LABELS, width, every=every)
+    text = comparison_table(_many(), LABELS, width, every=every)
     assert max(len(line) for line in text.splitlines()) <= width
     snapshot = SNAPSHOTS / f"comparison_{width}{'_v' if every else ''}.txt"
     if os.environ.get("LLMBENCH_UPDATE_SNAPSHOTS"):

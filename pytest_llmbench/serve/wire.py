@@ -40,9 +40,9 @@ def bad_value(
     if len(shown) > 80:
         shown = shown[:77] + "..."
     sent = f"no {where}" if value is MISSING else f"{where} = {shown}"
-    reply = f" in its {endpoint} reply" if endpoint else ""
+    said = f"the server's {endpoint} reply has" if endpoint else "the server sent"
     return error(
-        f"{label}: the server sent {sent}{reply}, expected {expected}; "
+        f"{label}: {said} {sent}, expected {expected}; "
         f"its reply is not trusted (check the server and its version)"
     )
 
@@ -85,11 +85,12 @@ class Reader:
     ) -> _T | None:
         """``obj[key]`` of type ``kind``, then ``check``-ed; ``None`` when absent or null
         (as ``required`` and ``null`` allow). An error says what ``check`` expects."""
-        nullable = (type(None),) if null and not required else ()
+        if obj.get(key) is None and not required and (null or key not in obj):
+            return None
         try:
-            value = field(obj, key, where, kind, *nullable, required=required)
-            if value is None or check is None:
-                return cast("_T | None", value)
+            value = field(obj, key, where, kind)
+            if check is None:
+                return cast("_T", value)
             return check(value, key_at(where, key))
         except Invalid as exc:
             expected = _CHECKED.get(check, exc.expected)
@@ -142,6 +143,9 @@ class Reader:
 
     def array(self, obj: Mapping[str, Any], key: str, where: str) -> list[Any]:
         """A JSON array (``[]`` when absent or null)."""
+        value = obj.get(key)
+        if value is None or type(value) is list:
+            return value or []
         return self._read(obj, key, where, list) or []
 
     def objects(self, obj: Mapping[str, Any], key: str, where: str) -> list[dict[str, Any]]:

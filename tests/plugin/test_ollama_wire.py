@@ -91,7 +91,7 @@ class Case:
 
     def shown(self) -> str:
         sent = f"no {self.named}" if self.value is GONE else f"{self.named} = {self.value!r}"
-        return f"the server sent {sent} in its {self.path} reply"
+        return f"the server's {self.path} reply has {sent}, expected"
 
 
 CASES = {
@@ -216,7 +216,7 @@ def test_a_mistyped_reply_while_unloading_is_a_warning_not_a_hang(fake_ollama: S
     ollama = backend(fake.url)
     ollama.prepare(SETTINGS, lambda _line: None)
     fake.tamper = rewrite
-    with pytest.warns(UserWarning, match=r"models\[0\]\.name = 7 in its /api/ps reply"):
+    with pytest.warns(UserWarning, match=r"/api/ps reply has models\[0\]\.name = 7, expected a string"):
         ollama.release()
 
 

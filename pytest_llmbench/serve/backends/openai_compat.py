@@ -18,7 +18,7 @@ from pytest_llmbench.generate.streaming import (
 from pytest_llmbench.serve.backends.base import Backend, Messages, Progress
 from pytest_llmbench.serve.bounded import BoundedResponse, ServerClient, get_json
 from pytest_llmbench.serve.server_info import ServerOptions
-from pytest_llmbench.serve.wire import Reader, bad_value
+from pytest_llmbench.serve.wire import Reader
 
 
 class OpenAIBackend(Backend):
@@ -77,7 +77,7 @@ class OpenAIBackend(Backend):
 
     def iter_deltas(self, response: BoundedResponse) -> Iterator[Delta]:
         label = self.label
-        read = Reader(label)
+        read = Reader(label, StreamError, "/v1/chat/completions")
         for payload in iter_sse_data(iter_lines(self.stream_text(response))):
             if payload == "[DONE]":
                 return
@@ -91,26 +91,19 @@ class OpenAIBackend(Backend):
                 fingerprint = read.text(event, "system_fingerprint", "event")
                 if fingerprint:
                     self.server_info = replace(self.server_info, build=fingerprint)
-            choices = event.get("choices")
+            choices = read.objects(event, "choices", "event")
             if not choices:
                 if final:
                     yield Delta(final=final)
                 continue
-            if type(choices) is not list or type(choice := choices[0]) is not dict:
-                raise bad_value(label, "event.choices", choices, "an array of objects")
-            delta = choice.get("delta")
-            if type(delta) is not dict:
-                delta = read.object(choice, "delta", "choices[0]")
-            content = delta.get("content")
-            if content is not None and type(content) is not str:
-                raise bad_value(label, "choices[0].delta.content", content, "a string")
+            choice = choices[0]
+            delta = read.object(choice, "delta", "choices[0]")
+            content = read.text(delta, "content", "choices[0].delta")
             # llama-server: reasoning_content; Ollama's and vLLM's OpenAI layer: reasoning
-            thinking = delta.get("reasoning_content") or delta.get("reasoning")
-            if thinking is not None and type(thinking) is not str:
-                raise bad_value(label, "choices[0].delta.reasoning", thinking, "a string")
-            finish = choice.get("finish_reason")
-            if finish is not None and type(finish) is not str:
-                raise bad_value(label, "choices[0].finish_reason", finish, "a string")
+            thinking = read.text(delta, "reasoning_content", "choices[0].delta") or read.text(
+                delta, "reasoning", "choices[0].delta"
+            )
+            finish = read.text(choice, "finish_reason", "choices[0]")
             yield Delta(content or "", thinking or "", finish, final)
         raise StreamError(
             f"{label}: the stream ended without [DONE] (connection closed early); "

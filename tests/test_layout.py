@@ -56,3 +56,16 @@ def test_the_layout_map_names_every_module_and_folder() -> None:
 def test_the_top_of_the_package_stays_small() -> None:
     top = [p for p in PACKAGE.glob("*.py")]
     assert len(top) <= 15, sorted(p.name for p in top)
+
+
+def test_where_a_change_belongs_names_modules_that_exist() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Where a change belongs") :]
+    section = section.split("\n## ", 1)[0]
+    named = set(re.findall(r"`([\w/.-]+\.(?:py|json))`", section))
+    named |= {f"{folder}/" for folder in re.findall(r"`([\w/]+)/`", section)}
+    assert len(named) >= 10
+    missing = [
+        name for name in named if not (PACKAGE / name).exists() and not (ROOT / name).exists()
+    ]
+    assert not missing, f"README's 'Where a change belongs' names what does not exist: {missing}"

@@ -8,7 +8,7 @@ from typing import Any
 
 from pytest_llmbench.config.run_config import RunConfig
 from pytest_llmbench.config.thresholds import Threshold, parse_thresholds
-from pytest_llmbench.generate.generation import Settings
+from pytest_llmbench.generate.generation import Settings, setting_text
 
 #: Marker keywords that are not generation settings.
 PLAN_KEYS = ("repeat", "min_pass_rate", "thresholds", "benchmark", "alone")
@@ -85,10 +85,12 @@ def build_plan(marker_kwargs: Iterable[Mapping[str, Any]], run: RunConfig) -> It
 
 def overrides_lines(run: Settings, plans: Iterable[tuple[str, Settings]]) -> list[str]:
     """``llmbench: test_x: max_tokens=256 (marker)`` once per test that changes a setting."""
-    base = run.to_dict()
     lines: dict[str, None] = {}
     for name, settings in plans:
-        changed = [f"{k}={v}" for k, v in settings.to_dict().items() if base.get(k) != v]
+        names = [
+            f.name for f in fields(Settings) if getattr(settings, f.name) != getattr(run, f.name)
+        ]
+        changed = [setting_text(n, getattr(settings, n)) or f"{n}=(unset)" for n in names]
         if changed:
             lines.setdefault(f"llmbench: {name}: {' '.join(changed)} (marker)")
     return list(lines)

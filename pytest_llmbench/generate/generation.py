@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -54,6 +55,15 @@ class Settings:
         kwargs = {k: v for k, v in data.items() if k in known}
         kwargs["stop"] = tuple(kwargs.get("stop", ()))
         return cls(**kwargs)
+
+
+def setting_text(name: str, value: object) -> str:
+    """One setting as ``name=value`` (``""`` when unset or empty), the one way it is shown."""
+    if value is None or value == [] or value == ():
+        return ""
+    if isinstance(value, list | tuple):
+        return f"{name}={' '.join(json.dumps(item) for item in value)}"
+    return f"{name}={value}"
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from tabulate import tabulate
 
 from pytest_llmbench.fingerprint import hardware, plugin_version
+from pytest_llmbench.generate.generation import setting_text
 from pytest_llmbench.generate.replay import RecordingInfo
 from pytest_llmbench.report import html
 from pytest_llmbench.report.leaderboard import item_rows, model_rows, problems
@@ -77,11 +77,7 @@ class RunNotes:
     def settings_text(self) -> str:
         """``max_tokens=512, temperature=0.0, seed=42, stop="END" "###"`` (unset and empty
         ones left out; a list as its quoted items, never a Python repr)."""
-        return ", ".join(
-            f"{k}={' '.join(json.dumps(x) for x in v) if isinstance(v, list | tuple) else v}"
-            for k, v in self.settings.items()
-            if v is not None and v != [] and v != ()
-        )
+        return ", ".join(text for k, v in self.settings.items() if (text := setting_text(k, v)))
 
 
 def markdown(run: RunSummary, notes: RunNotes | None = None, with_items: bool = False) -> str:

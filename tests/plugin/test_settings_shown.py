@@ -54,3 +54,14 @@ def test_header_json_and_overrides_say_what_was_used(
     # A per-call override is what the item used, and what its record says.
     assert by_test["test_default"]["settings"]["seed"] == 7
     assert doc["settings"]["max_tokens"] == 16384  # the run's own settings
+
+
+def test_an_override_reads_as_its_value_never_a_python_repr(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        "import pytest\n"
+        "@pytest.mark.llm(stop=['END', '###'], top_p=0.9)\n"
+        "def test_stops(llm):\n    pass\n"
+    )
+    result = pytester.runpytest("--llm-models=ollama:m@http://127.0.0.1:9", "--collect-only")
+    result.stdout.fnmatch_lines(['llmbench: test_stops: top_p=0.9 stop="END" "###" (marker)'])
+    assert "['END'" not in result.stdout.str()

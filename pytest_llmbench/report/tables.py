@@ -71,11 +71,6 @@ def table_width(columns: Sequence[Column]) -> int:
     return sum(c.width for c in columns) + 3 * len(columns) + 1 if columns else 0
 
 
-def width_of(text: str) -> int:
-    """Width of the widest line, in characters."""
-    return max((len(line) for line in text.splitlines()), default=0)
-
-
 def shorten(text: str, width: int) -> str:
     """``text`` cut to ``width`` characters with a middle ellipsis (both ends stay readable)."""
     if len(text) <= width:

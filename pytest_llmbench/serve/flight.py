@@ -184,11 +184,6 @@ class Flight:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def in_flight(self, server: str) -> int:
-        """Generations of ``server`` in flight now."""
-        with self._state() as state:
-            return sum(e["server"] == server for e in state["flight"].values())
-
     @contextlib.contextmanager
     def enter(self, ask: Ask, max_wait_s: float = 300.0) -> Iterator[Overlap]:
         """In flight while the block runs; the :class:`Overlap` is complete after it.

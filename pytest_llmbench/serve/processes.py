@@ -41,12 +41,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 def log_tail(path: Path, lines: int = 15) -> str:
     """The last ``lines`` lines of a log file, indented, for error messages."""
     try:

@@ -200,7 +200,7 @@ class Controller:
     def _write_outputs(self, status: Callable[[], int]) -> None:
         run = self.run
         try:
-            document = results_document(self.added_up(), run.settings.to_dict(), self.replay)
+            document = results_document(self.added_up(), run.settings, self.replay)
             document["repeat_groups"] = [group.to_dict() for group in self.groups]
         except Exception as exc:  # still write what does not need it: Markdown, HTML
             self._output_failed(
@@ -251,7 +251,7 @@ class Controller:
         """What the Markdown and HTML reports say beside the tables."""
         return RunNotes(
             verdict=verdict,
-            settings=self.run.settings.to_dict(),
+            settings=self.run.settings,
             warnings=tuple(self.warnings()),
             notes=tuple(self.notes()),
         )

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from typing import Any
 
 from tabulate import tabulate
 
 from pytest_llmbench.fingerprint import hardware, plugin_version
-from pytest_llmbench.generate.generation import setting_text
+from pytest_llmbench.generate.generation import Settings, setting_text
 from pytest_llmbench.generate.replay import RecordingInfo
 from pytest_llmbench.report import html
 from pytest_llmbench.report.leaderboard import item_rows, model_rows, problems
@@ -35,7 +34,7 @@ def model_fingerprints(run: RunSummary) -> dict[str, dict[str, Any]]:
 
 
 def results_document(
-    run: RunSummary, run_settings: dict[str, Any], replay: RecordingInfo | None = None
+    run: RunSummary, settings: Settings, replay: RecordingInfo | None = None
 ) -> dict[str, Any]:
     """The full results as JSON-able data (schema/results-v1.json). A replayed run says so
     and carries the recording machine, not the one that replayed it (the server facts of
@@ -48,7 +47,7 @@ def results_document(
         "plugin_version": plugin_version(),
         "replayed": replay is not None,
         **({"replay": replay.to_dict()} if replay is not None else {}),
-        "settings": run_settings,
+        "settings": settings.to_dict(),
         "environment": {"hardware": machine, "models": model_fingerprints(run)},
         "models": [summary.to_dict() for summary in run.models],
         "items": [
@@ -70,14 +69,17 @@ class RunNotes:
     run's settings, and the warnings and notes printed under the terminal leaderboard."""
 
     verdict: Verdict | None = None
-    settings: Mapping[str, Any] = field(default_factory=dict)
+    settings: Settings | None = None
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
 
     def settings_text(self) -> str:
         """``max_tokens=512, temperature=0.0, seed=42, stop="END" "###"`` (unset and empty
         ones left out; a list as its quoted items, never a Python repr)."""
-        return ", ".join(text for k, v in self.settings.items() if (text := setting_text(k, v)))
+        if self.settings is None:
+            return ""
+        values = ((f.name, getattr(self.settings, f.name)) for f in fields(Settings))
+        return ", ".join(text for name, value in values if (text := setting_text(name, value)))
 
 
 def markdown(run: RunSummary, notes: RunNotes | None = None, with_items: bool = False) -> str:

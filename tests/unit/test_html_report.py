@@ -170,7 +170,7 @@ def test_no_raw_python_value_reaches_a_rich_page() -> None:
     )
     notes = RunNotes(
         verdict=verdict,
-        settings=Settings(stop=("END",)).to_dict(),
+        settings=Settings(stop=("END",)),
         warnings=("no chat template",),
         notes=("m: 1 generation(s): reloaded (TTFT includes 4.1 s of load)",),
     )

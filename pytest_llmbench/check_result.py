@@ -52,11 +52,13 @@ class CheckResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CheckResult:
+        """From :meth:`to_dict`'s form (checked by its reader: ``records``); absent fields
+        but the name and score take their defaults."""
         return cls(
             name=str(data["name"]),
             score=float(data["score"]),
-            passed=bool(data["passed"]),
-            details=str(data.get("details", "")),
+            passed=bool(data.get("passed")),
+            details=str(data.get("details") or ""),
             diagnosis=data.get("diagnosis"),
             unguaranteed=tuple(map(str, data.get("unguaranteed") or ())),
         )
@@ -93,11 +95,12 @@ class Score:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Score:
+        """From :meth:`to_dict`'s form (checked by its reader: ``records``)."""
         return cls(
             float(data["total"]),
             tuple(CheckResult.from_dict(c) for c in data["checks"]),
-            dict(data.get("weights", {})),
-            tuple(data.get("diagnoses", ())),
+            {str(k): float(v) for k, v in (data.get("weights") or {}).items()},
+            tuple(data.get("diagnoses") or ()),
         )
 
 

@@ -288,25 +288,13 @@ def _score(data: Any, where: str) -> Score | None:
         json_field(check, "name", f"{where}.checks[{n}]", str)
         json_field(check, "score", f"{where}.checks[{n}]", float)
         dataclass_fields(check, CheckResult, f"{where}.checks[{n}]")
+    weights = json_field(data, "weights", where, dict, required=False) or {}
+    for name, weight in weights.items():
+        expect(weight, f"{where}.weights.{name}", float)
     diagnoses = json_field(data, "diagnoses", where, list, required=False) or []
     for n, text in enumerate(diagnoses):
         expect(text, f"{where}.diagnoses[{n}]", str)
-    return Score(
-        float(data.get("total") or 0.0),
-        tuple(
-            CheckResult(
-                str(c["name"]),
-                float(c["score"]),
-                bool(c.get("passed")),
-                str(c.get("details") or ""),
-                c.get("diagnosis"),
-                tuple(c.get("unguaranteed") or ()),
-            )
-            for c in checks
-        ),
-        {str(k): float(v) for k, v in (data.get("weights") or {}).items()},
-        tuple(diagnoses),
-    )
+    return Score.from_dict({"total": 0.0, **data, "checks": checks})
 
 
 def record_from_report(report: object) -> ItemRecord | None:

@@ -55,3 +55,19 @@ def test_a_record_that_does_not_read_is_its_items_error_naming_the_field() -> No
     assert item.outcome == "error"
     assert item.record.error is not None
     assert "record.generations[0].metrics.ttft_s: expected a number or null" in item.record.error
+
+
+def test_a_mistyped_score_weight_is_its_items_error_never_a_crash() -> None:
+    """A score's weights are read like its other fields: one that is not a number makes the
+    item an error naming it (it raised ValueError / AttributeError out of ``Results.add``)."""
+    for weights, named in (
+        ({"syntax": "heavy"}, "record.score.weights.syntax: expected a number"),
+        (["syntax"], "record.score.weights: expected an object"),
+    ):
+        data = _record().to_dict()
+        data["score"]["weights"] = weights
+        results = Results(["m"])
+        results.add(fake_report("t.py::test_a[x][m]", "call", "passed", data))
+        (item,) = results.ordered()
+        assert item.outcome == "error"
+        assert named in (item.record.error or "")

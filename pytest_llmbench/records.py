@@ -108,6 +108,9 @@ class GenerationRecord:
             expect(caveat, f"{where}.caveats[{n}]", dict)
             json_field(caveat, "kind", f"{where}.caveats[{n}]", str)
             json_field(caveat, "detail", f"{where}.caveats[{n}]", str)
+            excludes = json_field(caveat, "excludes", f"{where}.caveats[{n}]", list, required=False)
+            for m, metric in enumerate(excludes or ()):
+                expect(metric, f"{where}.caveats[{n}].excludes[{m}]", str)
         messages = json_field(data, "messages", where, list, required=False) or []
         for n, message in enumerate(messages):
             expect(message, f"{where}.messages[{n}]", dict)

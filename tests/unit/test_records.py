@@ -3,6 +3,8 @@ and a report whose record does not read makes its item an error naming the field
 
 from __future__ import annotations
 
+from typing import Any
+
 from pytest_llmbench.check_result import CheckResult, Score
 from pytest_llmbench.config.thresholds import parse_thresholds
 from pytest_llmbench.generate.caveats import Caveat
@@ -57,15 +59,25 @@ def test_a_record_that_does_not_read_is_its_items_error_naming_the_field() -> No
     assert "record.generations[0].metrics.ttft_s: expected a number or null" in item.record.error
 
 
-def test_a_mistyped_score_weight_is_its_items_error_never_a_crash() -> None:
-    """A score's weights are read like its other fields: one that is not a number makes the
-    item an error naming it (it raised ValueError / AttributeError out of ``Results.add``)."""
-    for weights, named in (
-        ({"syntax": "heavy"}, "record.score.weights.syntax: expected a number"),
-        (["syntax"], "record.score.weights: expected an object"),
+def test_a_mistyped_weight_or_caveat_is_its_items_error_never_a_crash() -> None:
+    """A score's weights and a caveat's metrics are read like the other fields: one of the
+    wrong type makes the item an error naming it (they raised ValueError, AttributeError or
+    TypeError out of ``Results.add``, or out of the HTML page)."""
+
+    def weights(data: dict[str, Any], value: object) -> None:
+        data["score"]["weights"] = value
+
+    def excludes(data: dict[str, Any], value: object) -> None:
+        data["generations"][0]["caveats"][0]["excludes"] = value
+
+    for change, value, named in (
+        (weights, {"syntax": "heavy"}, "record.score.weights.syntax: expected a number"),
+        (weights, ["syntax"], "record.score.weights: expected an object"),
+        (excludes, 7, "record.generations[0].caveats[0].excludes: expected a list"),
+        (excludes, [7], "record.generations[0].caveats[0].excludes[0]: expected a string"),
     ):
         data = _record().to_dict()
-        data["score"]["weights"] = weights
+        change(data, value)
         results = Results(["m"])
         results.add(fake_report("t.py::test_a[x][m]", "call", "passed", data))
         (item,) = results.ordered()

@@ -7,7 +7,7 @@ silence (30 by default), so a read timeout never fires and a check made when a t
 arrives never runs. When a limit
 fires, the watchdog shuts the socket down (got through httpcore's documented ``trace``
 extension as soon as the connection is made, headers or not); the blocked read then fails
-and the generation ends with :meth:`StreamLimits.error`, naming the limit.
+and the generation ends with :meth:`GenerationLimits.error`, naming the limit.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class OutputCap:
 
     def reply_limits(self) -> ReplyLimits:
         """The stream's byte cap as the limits of its request (its time is
-        :class:`StreamLimits`'s)."""
+        :class:`GenerationLimits`'s)."""
         return ReplyLimits("the generation", math.inf, self.bytes)
 
     def tokens_error(self, label: str, seen: int) -> StreamError:
@@ -61,7 +61,7 @@ class OutputCap:
         )
 
 
-class StreamLimits(Watchdog):
+class GenerationLimits(Watchdog):
     """Total and stall limits of one streamed request, watched by a
     :class:`~pytest_llmbench.serve.reply_limits.Watchdog`.
 

@@ -30,7 +30,7 @@ from pytest_llmbench.generate.streaming import (
     decode_rate,
 )
 from pytest_llmbench.serve.bounded import BoundedResponse, ServerClient
-from pytest_llmbench.serve.generation_limits import OutputCap, StreamLimits, stall_error
+from pytest_llmbench.serve.generation_limits import GenerationLimits, OutputCap, stall_error
 from pytest_llmbench.serve.server_info import ServerInfo, ServerOptions
 from pytest_llmbench.serve.wire import Reader
 
@@ -47,7 +47,7 @@ class Timeouts:
     """``read_s``: the stall limit, no new token for this long (from the request to the first
     token, then between tokens), whatever else arrives; ``total_s`` bounds the whole request,
     headers included. Both are kept by
-    :class:`~pytest_llmbench.serve.generation_limits.StreamLimits`."""
+    :class:`~pytest_llmbench.serve.generation_limits.GenerationLimits`."""
 
     connect_s: float = 10.0
     read_s: float = 300.0
@@ -193,7 +193,7 @@ class Backend(ABC):
         acc = Accumulator(events)
         url = self.generate_url()
         cap = OutputCap.of(settings.max_tokens, settings.ctx)
-        limits = StreamLimits(
+        limits = GenerationLimits(
             acc.clock, self.label, stall_s=timeouts.read_s, total_s=timeouts.total_s
         )
         response: BoundedResponse | None = None

@@ -46,8 +46,8 @@ from pytest_llmbench.serve.backends.ollama_replies import (
     TAGS,
     VERSION,
     ChatLine,
-    Figures,
     Listed,
+    OllamaMetrics,
     PullLine,
     Shown,
     read_models,
@@ -453,7 +453,7 @@ class OllamaBackend(Backend):
     def metrics(self, acc: Accumulator) -> dict[str, Any]:
         if not acc.final:
             return {}
-        final = Figures(**acc.final)  # as iter_deltas read it: typed, 0 where left out
+        final = OllamaMetrics(**acc.final)  # as iter_deltas read it: typed, 0 where left out
         eval_count, eval_ns = final.eval_count, final.eval_duration
         prompt_count, prompt_ns = final.prompt_eval_count, final.prompt_eval_duration
         figures: dict[str, Any] = {

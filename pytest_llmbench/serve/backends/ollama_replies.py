@@ -51,7 +51,7 @@ def reader(label: str, endpoint: str) -> Reader:
 
 
 @dataclass(frozen=True)
-class Figures:
+class OllamaMetrics:
     """``api.Metrics`` of the final chat line; absent (omitempty) is 0."""
 
     load_duration: int = 0
@@ -61,11 +61,11 @@ class Figures:
     eval_duration: int = 0
 
     @classmethod
-    def read(cls, line: dict[str, Any], read: Reader) -> Figures:
-        return cls(**{k: read.count(line, k, "", null=False) or 0 for k in _FIGURES})
+    def read(cls, line: dict[str, Any], read: Reader) -> OllamaMetrics:
+        return cls(**{k: read.count(line, k, "", null=False) or 0 for k in _OLLAMA_METRICS})
 
 
-_FIGURES = tuple(Figures.__dataclass_fields__)
+_OLLAMA_METRICS = tuple(OllamaMetrics.__dataclass_fields__)
 
 
 class ChatLine(NamedTuple):
@@ -76,7 +76,7 @@ class ChatLine(NamedTuple):
     thinking: str
     done: bool
     done_reason: str | None
-    figures: Figures | None
+    figures: OllamaMetrics | None
     """The final line's figures (``None`` before it)."""
 
     @classmethod
@@ -88,7 +88,7 @@ class ChatLine(NamedTuple):
             thinking=read.text(message, "thinking", "message") or "",
             done=done,
             done_reason=(read.text(line, "done_reason", "") or None) if done else None,
-            figures=Figures.read(line, read) if done else None,
+            figures=OllamaMetrics.read(line, read) if done else None,
         )
 
 

@@ -1,8 +1,9 @@
 """Explicit type checks of JSON fields: the one field reader of the plugin.
 
-It guards the edge where JSON *files* enter (baselines, recordings): a bad file is named with
-its field and value where it is read, never a ``KeyError`` deep inside later; the file's
-reader turns :class:`Invalid` into its own error. ``serve/wire.py`` reads server replies
+It guards the edges where JSON enters: files (baselines, recordings) and the item records
+xdist workers ship on their reports (``records``): a bad one is named with its field and value
+where it is read, never a ``KeyError`` deep inside later; its reader turns :class:`Invalid`
+into its own error. ``serve/wire.py`` reads server replies
 through the same :func:`field`, and words the :class:`Invalid` as a server error instead.
 """
 

@@ -1,6 +1,13 @@
 """Validators: plain functions returning a named :class:`CheckResult` (score in 0..1)."""
 
-from pytest_llmbench.check_result import INTERACTIVE, NO_CODE, TIMED_OUT, TRUNCATED, CheckResult
+from pytest_llmbench.check_result import (
+    INTERACTIVE,
+    NO_CODE,
+    TIMED_OUT,
+    TRUNCATED,
+    CheckResult,
+    Score,
+)
 from pytest_llmbench.checks.extract import (
     extract_blocks,
     extract_code,
@@ -28,7 +35,7 @@ from pytest_llmbench.checks.rubric import (
     sql_create_table,
     yaml_parses,
 )
-from pytest_llmbench.checks.scoring import DEFAULT_CODE_WEIGHTS, Score, combine
+from pytest_llmbench.checks.scoring import DEFAULT_CODE_WEIGHTS, combine
 from pytest_llmbench.checks.syntax import python_syntax
 from pytest_llmbench.errors import CheckError
 from pytest_llmbench.sandbox import Step, run_program

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from pytest_llmbench.check_result import CheckResult, Score
 
-__all__ = ["DEFAULT_CODE_WEIGHTS", "Score", "combine"]
+__all__ = ["DEFAULT_CODE_WEIGHTS", "combine"]
 
 #: The weights implied by the published todo-app scores (BRIEF.md): 20 / 40 / 40.
 DEFAULT_CODE_WEIGHTS = {"syntax": 20.0, "features": 40.0, "functional": 40.0}

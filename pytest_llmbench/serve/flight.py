@@ -34,7 +34,7 @@ from typing import Any
 
 from pytest_llmbench.generate.caveats import CONCURRENT, QUEUED, SPEED, Caveat
 from pytest_llmbench.generate.generation import Generation
-from pytest_llmbench.serve.procs import alive, start_time
+from pytest_llmbench.serve.proc_facts import alive, start_time
 
 POLL_S = 0.02
 QUEUE_EVIDENCE_S = 0.5

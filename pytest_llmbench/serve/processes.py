@@ -29,7 +29,7 @@ from pytest_llmbench.errors import ReplyLimitError, ServerError
 from pytest_llmbench.generate.caveats import SIDE_BY_SIDE, SPEED, Caveat
 from pytest_llmbench.generate.generation import Generation
 from pytest_llmbench.serve.flight import Ask, Flight, Overlap
-from pytest_llmbench.serve.procs import cpu_seconds, start_time
+from pytest_llmbench.serve.proc_facts import cpu_seconds, start_time
 
 Progress = Callable[[str], None]
 

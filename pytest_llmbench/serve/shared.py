@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmbench.errors import ServerError
+from pytest_llmbench.serve.proc_facts import alive, start_time
 from pytest_llmbench.serve.processes import ServerProcess
-from pytest_llmbench.serve.procs import alive, start_time
 
 _leases = itertools.count()
 _views: dict[Path, SharedServers] = {}

@@ -18,6 +18,7 @@ from pytest_llmbench.generate.generation import Settings
 from pytest_llmbench.serve.backends.base import Messages, Progress
 from pytest_llmbench.serve.backends.openai_compat import OpenAIBackend
 from pytest_llmbench.serve.bounded import ServerClient, get_json
+from pytest_llmbench.serve.proc_facts import peak_rss_mb
 from pytest_llmbench.serve.processes import (
     ATTACH_REFUSED_S,
     ServerProcess,
@@ -27,7 +28,6 @@ from pytest_llmbench.serve.processes import (
     log_tail,
     wait_for_health,
 )
-from pytest_llmbench.serve.procs import peak_rss_mb
 from pytest_llmbench.serve.server_info import ServerOptions
 from pytest_llmbench.serve.shared import Lease, SharedServers, Started
 from pytest_llmbench.serve.wire import Reader

@@ -111,12 +111,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         sandbox.append(f"llmbench: {header_line()}")
     if not run.specs:
         return sandbox
-    s = run.settings
     lines = [
         *sandbox,
         f"llmbench: models: {', '.join(spec_line(spec) for spec in run.specs)}",
-        f"llmbench: run settings: max_tokens={s.max_tokens} ctx={s.ctx} "
-        f"temperature={s.temperature} seed={s.seed} cache_prompt={s.cache_prompt}",
+        f"llmbench: run settings: {run.settings.text(' ')}",
     ]
     if run.replay_dir:
         lines.append(f"llmbench: {for_cell(recording_info(Path(run.replay_dir)).label())}")

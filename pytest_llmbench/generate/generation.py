@@ -44,6 +44,12 @@ class Settings:
         data["stop"] = tuple(data["stop"])
         return Settings(**data)
 
+    def text(self, sep: str = ", ") -> str:
+        """Every setting that is set, each drawn by :func:`setting_text` (``max_tokens=512,
+        temperature=0.0, stop="END" "###"``): the one way the run's settings are shown."""
+        values = ((f.name, getattr(self, f.name)) for f in fields(self))
+        return sep.join(text for name, value in values if (text := setting_text(name, value)))
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["stop"] = list(self.stop)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from tabulate import tabulate
 
 from pytest_llmbench.fingerprint import hardware, plugin_version
-from pytest_llmbench.generate.generation import Settings, setting_text
+from pytest_llmbench.generate.generation import Settings
 from pytest_llmbench.generate.replay import RecordingInfo
 from pytest_llmbench.report import html
 from pytest_llmbench.report.leaderboard import item_rows, model_rows, problems
@@ -76,10 +76,7 @@ class RunNotes:
     def settings_text(self) -> str:
         """``max_tokens=512, temperature=0.0, seed=42, stop="END" "###"`` (unset and empty
         ones left out; a list as its quoted items, never a Python repr)."""
-        if self.settings is None:
-            return ""
-        values = ((f.name, getattr(self.settings, f.name)) for f in fields(Settings))
-        return ", ".join(text for name, value in values if (text := setting_text(name, value)))
+        return "" if self.settings is None else self.settings.text()
 
 
 def markdown(run: RunSummary, notes: RunNotes | None = None, with_items: bool = False) -> str:

@@ -81,3 +81,25 @@ def test_server_info_is_typed_and_a_dict_only_in_json() -> None:
     )
     again = Generation.from_dict(generation.to_dict())
     assert again.server.build == "b7000" and again == generation
+
+
+@pytest.mark.parametrize(
+    ("listing", "named"),
+    [
+        ({"data": 5}, "data = 5, expected a list"),
+        ({"data": [{"id": 7}]}, "data[0].id = 7, expected a string"),
+    ],
+)
+def test_a_mistyped_model_listing_is_a_server_error_naming_the_field(
+    monkeypatch: pytest.MonkeyPatch, listing: dict[str, object], named: str
+) -> None:
+    """/v1/models is read like every other reply: a mistyped field is a ServerError naming
+    the endpoint and the field (``data: 5`` raised TypeError, and an ``id`` of another type
+    was shown as if it were a model's name)."""
+    from pytest_llmbench.errors import ServerError
+    from pytest_llmbench.serve.backends import openai_compat
+
+    monkeypatch.setattr(openai_compat, "get_json", lambda *args, **kwargs: listing)
+    backend = OpenAIBackend(parse_spec("openai:m@http://127.0.0.1:9/v1"))
+    with pytest.raises(ServerError, match=r"/v1/models reply has .*" + named.replace("[", r"\[")):
+        backend.prepare(Settings(), lambda message: None)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-from pytest_llmbench.errors import ModelNotFound, StreamError
+from pytest_llmbench.errors import ModelNotFound, ServerError, StreamError
 from pytest_llmbench.generate.generation import Settings
 from pytest_llmbench.generate.streaming import (
     Accumulator,
@@ -44,7 +44,12 @@ class OpenAIBackend(Backend):
                 wait_s=self.options.health_timeout_s,
                 progress=progress,
             )
-        ids = [m.get("id") for m in listing.get("data", []) if isinstance(m, dict)]
+        read = Reader(self.label, ServerError, "/v1/models")
+        ids = [
+            read.text(m, "id", f"data[{n}]")
+            for n, m in enumerate(read.array(listing, "data", ""))
+            if isinstance(m, dict)
+        ]
         if ids and self.spec.model not in ids:
             raise ModelNotFound(
                 f"{self.label}: the endpoint does not list model {self.spec.model!r} "

@@ -28,6 +28,8 @@ from pathlib import Path
 from pytest_llmbench.errors import ReplyLimitError, ServerError
 from pytest_llmbench.generate.caveats import SIDE_BY_SIDE, SPEED, Caveat
 from pytest_llmbench.generate.generation import Generation
+from pytest_llmbench.serve import reply_limits
+from pytest_llmbench.serve.bounded import ServerClient
 from pytest_llmbench.serve.flight import Ask, Flight, Overlap
 from pytest_llmbench.serve.proc_facts import cpu_seconds, start_time
 
@@ -96,9 +98,6 @@ def wait_for_health(
     last_note = started
     last_status = "no answer yet"
     # Plain http on loopback for spawned servers; attached ones may be https.
-    from pytest_llmbench.serve import reply_limits
-    from pytest_llmbench.serve.bounded import ServerClient
-
     with ServerClient(label, reply_limits.HEALTH) as client:
         while True:
             if check is not None:

@@ -13,6 +13,7 @@ from typing import Any
 from pytest_llmbench.fingerprint import changes
 from pytest_llmbench.output_files import locked, write_atomic
 from pytest_llmbench.records import ItemRecord
+from pytest_llmbench.report.formats import SCHEMA_ID, SCHEMA_VERSION
 from pytest_llmbench.report.results import ItemResult
 from pytest_llmbench.serve.server_info import like_for_like_keys
 from pytest_llmbench.typed_json import Invalid, expect, field, read_json
@@ -119,8 +120,6 @@ def check_name(name: str) -> None:
 def check_baseline(data: Any) -> None:
     """Raise :class:`~pytest_llmbench.typed_json.Invalid` naming the first field of ``data``
     that is not what a results document (schema pytest-llmbench/results v1) holds there."""
-    from pytest_llmbench.report.formats import SCHEMA_ID, SCHEMA_VERSION
-
     expect(data, "document", dict)
     if data.get("schema") != SCHEMA_ID:
         raise Invalid(f"schema: expected {SCHEMA_ID!r}, got {json.dumps(data.get('schema'))}")

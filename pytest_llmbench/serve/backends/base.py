@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
@@ -31,11 +31,9 @@ from pytest_llmbench.generate.streaming import (
 )
 from pytest_llmbench.serve.bounded import BoundedResponse, ServerClient
 from pytest_llmbench.serve.generation_limits import GenerationLimits, OutputCap, stall_error
+from pytest_llmbench.serve.processes import Turn, Turns
 from pytest_llmbench.serve.server_info import ServerInfo, ServerOptions
 from pytest_llmbench.serve.wire import Reader
-
-if TYPE_CHECKING:
-    from pytest_llmbench.serve.processes import Turn
 
 Messages = list[dict[str, Any]]
 _E = TypeVar("_E", bound=LLMBenchError)
@@ -162,8 +160,6 @@ class Backend(ABC):
         """This generation's place in its server's flight (``pytest_llmbench.serve.flight``): up to
         ``--llm-concurrency`` at once, alone when asked. An attached server takes no turns
         with the spawned ones (a spawned llama-server does, in its backend)."""
-        from pytest_llmbench.serve.processes import Turns
-
         return Turns().turn(
             0,
             max_wait_s,

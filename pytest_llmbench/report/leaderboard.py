@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import statistics
 import textwrap
 
-from pytest_llmbench.check_result import CheckResult
 from pytest_llmbench.metrics import (
     DECODE_TPS,
     OUTPUT_TOKENS,
@@ -153,24 +151,13 @@ def long_columns(run: RunSummary) -> list[Column]:
 
 def check_columns(run: RunSummary) -> list[Column]:
     """Per model × benchmark × check: the check's mean score and how often it passed."""
-    groups: dict[tuple[str, str, str], list[CheckResult]] = {}
-    for item in run.items:
-        bench = benchmark_of(item.record)
-        for check in item.record.checks:
-            groups.setdefault((item.model, bench, check.name), []).append(check)
-    keys = list(groups)
+    keys, cells = list(run.checks), list(run.checks.values())
     return [
         Column("model", tuple(run.label(k[0]) for k in keys), shrink=True),
         Column("benchmark", tuple(k[1] for k in keys), shrink=True),
         Column("check", tuple(k[2] for k in keys), shrink=True),
-        Column(
-            "score",
-            tuple(SCORE.format(statistics.fmean(100 * c.score for c in groups[k])) for k in keys),
-        ),
-        Column(
-            "passed",
-            tuple(f"{sum(c.passed for c in g)}/{len(g)}" for g in groups.values()),
-        ),
+        Column("score", tuple(SCORE.format(c.score) for c in cells)),
+        Column("passed", tuple(f"{c.passed}/{c.ran}" for c in cells)),
     ]
 
 

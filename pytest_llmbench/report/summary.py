@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_llmbench.check_result import CheckResult
 from pytest_llmbench.generate.caveats import notes as caveat_notes
 from pytest_llmbench.metrics import SCORE, Metric, Stat, pass_rate, registry
 from pytest_llmbench.records import ItemRecord
@@ -139,6 +140,33 @@ class BenchmarkCell:
         return counts if self.score is None else f"{SCORE.format(self.score)} {counts}"
 
 
+@dataclass(frozen=True)
+class CheckCell:
+    """One check of one model on one benchmark: its mean score (0..100) and how often it
+    passed."""
+
+    score: float
+    passed: int
+    ran: int
+
+
+def _check_cells(items: Sequence[ItemResult]) -> dict[tuple[str, str, str], CheckCell]:
+    """Per (model, benchmark, check name), in order of appearance: its mean and passes."""
+    groups: dict[tuple[str, str, str], list[CheckResult]] = {}
+    for item in items:
+        bench = benchmark_of(item.record)
+        for check in item.record.checks:
+            groups.setdefault((item.model, bench, check.name), []).append(check)
+    return {
+        key: CheckCell(
+            statistics.fmean(100 * c.score for c in checks),
+            sum(c.passed for c in checks),
+            len(checks),
+        )
+        for key, checks in groups.items()
+    }
+
+
 def _benchmark_cells(items: Sequence[ItemResult]) -> dict[str, dict[str, BenchmarkCell]]:
     """Per benchmark (in order of appearance), per model: score and pass counts."""
     groups: dict[str, dict[str, list[ItemResult]]] = {}
@@ -187,6 +215,8 @@ class RunSummary:
     """Per benchmark (sorted), per model: score and pass counts."""
     named: Mapping[str, Mapping[str, float]]
     """Per ``record_score`` name (the total aside), the mean per model."""
+    checks: Mapping[tuple[str, str, str], CheckCell]
+    """Per (model, benchmark, check name), in order of appearance: mean score and passes."""
     caveat_notes: tuple[str, ...] = ()
     """Why some figures are not like the others: one line per model and kind of caveat."""
     server_warnings: tuple[str, ...] = ()
@@ -215,6 +245,7 @@ def summarize(results: Results) -> RunSummary:
         models=tuple(ModelSummary.of(model, of) for model, of in by_model.items()),
         benchmarks=_benchmark_cells(items),
         named=_named_scores(items),
+        checks=_check_cells(items),
         caveat_notes=tuple(
             caveat_notes((i.model, g.reply.caveats) for i in items for g in i.generations)
         ),

@@ -63,7 +63,3 @@ class Results:
                 return (len(self.model_order), item.nodeid)
 
         return sorted(self.items.values(), key=key)
-
-    def models(self) -> list[str]:
-        seen = [i.model for i in self.ordered()]
-        return list(dict.fromkeys(seen))

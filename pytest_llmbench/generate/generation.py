@@ -160,7 +160,7 @@ class Generation:
         return replace(self, metrics=replace(self.metrics, load_s=load_s))
 
     def code(self, language: str | None = "python") -> str | None:
-        """The code block for ``language`` in the answer (see ``pytest_llmbench.extract``)."""
+        """The code block for ``language`` in the answer (see ``checks.extract``)."""
         from pytest_llmbench.checks.extract import extract_code
 
         return extract_code(self.answer, language)

@@ -30,7 +30,7 @@ from pytest_llmbench import checks
 from pytest_llmbench.checks.humaneval import humaneval_check
 from pytest_llmbench.checks.saas import saas_scorecard
 from pytest_llmbench.checks.todo import todo_scorecard
-from pytest_llmbench.generate.generation import Settings
+from pytest_llmbench.serve.generation import Settings
 
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "checks" / "corpus"
 

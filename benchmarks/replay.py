@@ -20,7 +20,7 @@ import httpx
 
 from benchmarks.harness import MESSAGES, backend
 from fakes import FakeLlamaServer, FakeOllama, ModelScript
-from pytest_llmbench.generate.generation import Settings
+from pytest_llmbench.serve.generation import Settings
 
 Replies = dict[tuple[str, str], tuple[str, bytes]]
 WORDS = (" the", " quick", " brown", " fox", "Hello", ",", " world", ".", " def", " return")

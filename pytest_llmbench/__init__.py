@@ -29,10 +29,10 @@ from pytest_llmbench.errors import (
     ServerError,
     StreamError,
 )
-from pytest_llmbench.generate.generation import Generation, Metrics, Settings
 from pytest_llmbench.generate.llm import LLM
 from pytest_llmbench.generate.replay import RecordingMissing
 from pytest_llmbench.prompts import PromptFile, PromptFileError, load_prompt, prompt_params
+from pytest_llmbench.serve.generation import Generation, Metrics, Settings
 from pytest_llmbench.serve.server_info import ServerInfo
 
 if _typing.TYPE_CHECKING:

@@ -6,7 +6,7 @@ per-model statistics summarize it. The leaderboard, thresholds, baseline margins
 properties and the JSON, Markdown and HTML reports all read it from :data:`REGISTRY`.
 
 Adding a metric is one entry here plus its computation (a
-:class:`~pytest_llmbench.generate.generation.Metrics` field for a per-generation figure);
+:class:`~pytest_llmbench.serve.generation.Metrics` field for a per-generation figure);
 ``tests/unit/test_metrics.py`` checks that the two, and the results JSON schema, agree.
 """
 
@@ -26,7 +26,7 @@ Source = Literal["generation", "flag", "score", "outcomes"]
 
 Stat = Literal["median", "p90", "sum", "max", "count", "mean", "stdev"]
 """Per-model statistics. Speed figures (``median``, ``p90``) skip warm-up generations and
-those whose caveats leave the metric out (``pytest_llmbench.generate.caveats``);
+those whose caveats leave the metric out (``pytest_llmbench.serve.caveats``);
 ``sum``, ``max`` and ``count`` (an integer total, 0 when nothing was reported) take every
 generation; ``mean``/``stdev`` are over items (scores)."""
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from pytest_llmbench.check_result import CheckResult, Score
 from pytest_llmbench.config.thresholds import Threshold, parse_thresholds
-from pytest_llmbench.generate.generation import Generation, Metrics, Settings
 from pytest_llmbench.metrics import generation_metrics
+from pytest_llmbench.serve.generation import Generation, Metrics, Settings
 from pytest_llmbench.serve.server_info import ServerInfo
 from pytest_llmbench.typed_json import Invalid, dataclass_fields, expect
 from pytest_llmbench.typed_json import field as json_field

@@ -117,7 +117,7 @@ def test_the_graph_sees_deferred_and_type_checking_imports() -> None:
         "pytest_llmbench.generate.llm"
     ]
     # ... but not the packages the importing module is in: they have run before it
-    assert "pytest_llmbench.serve" not in graph["pytest_llmbench.serve.registry"]
+    assert "pytest_llmbench.serve" not in graph["pytest_llmbench.serve.flight"]
 
 
 def test_find_cycle_names_the_modules_along_it() -> None:

@@ -13,9 +13,9 @@ import httpx
 
 from benchmarks.harness import Bench, Figure, backend, median
 from pytest_llmbench.config.specs import parse_spec
-from pytest_llmbench.generate.generation import Settings
 from pytest_llmbench.serve.backends import Backend, Timeouts
 from pytest_llmbench.serve.backends.llama_cpp import LlamaServerBackend
+from pytest_llmbench.serve.generation import Settings
 from pytest_llmbench.serve.server_info import ServerOptions
 
 SETTINGS = Settings(ctx=4096, max_tokens=128)

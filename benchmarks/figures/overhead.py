@@ -19,8 +19,8 @@ from benchmarks.harness import (
     template,
 )
 from fakes import FakeLlamaServer, FakeOllama, ModelScript
-from pytest_llmbench.generate.generation import Settings
 from pytest_llmbench.serve.backends import Backend, Timeouts
+from pytest_llmbench.serve.generation import Settings
 
 SCRIPT = ModelScript(["Hello", ",", " world", "."])
 

@@ -12,8 +12,8 @@ import httpx
 
 from benchmarks.harness import MESSAGES, Bench, Figure, backend, median, own_process
 from benchmarks.replay import script_tokens, settings
-from pytest_llmbench.generate.streaming import Accumulator
 from pytest_llmbench.serve.backends import Backend, Timeouts
+from pytest_llmbench.serve.streaming import Accumulator
 
 TOKENS = 200_000
 

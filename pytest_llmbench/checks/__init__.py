@@ -1,5 +1,11 @@
 """Validators: plain functions returning a named :class:`CheckResult` (score in 0..1)."""
 
+from pytest_llmbench.answer_text import (
+    extract_blocks,
+    extract_code,
+    split_thinking,
+    strip_thinking,
+)
 from pytest_llmbench.check_result import (
     INTERACTIVE,
     NO_CODE,
@@ -7,12 +13,6 @@ from pytest_llmbench.check_result import (
     TRUNCATED,
     CheckResult,
     Score,
-)
-from pytest_llmbench.checks.extract import (
-    extract_blocks,
-    extract_code,
-    split_thinking,
-    strip_thinking,
 )
 from pytest_llmbench.checks.features import (
     all_of,

@@ -129,7 +129,7 @@ def _llmbench_receive(fd):
 #: closes its end. Its answers are data to the harness, whatever this process does.
 _COMPLETION_PROCESS = (
     _CODEC
-    + '''
+    + """
 import sys
 calls, answers, entry = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 source = _llmbench_receive(calls)
@@ -151,7 +151,7 @@ while True:
     except BaseException as exc:
         answer = ["error", f"{entry}() raised {type(exc).__name__}: {str(exc)[:300]}"]
     _llmbench_send(answers, answer)
-'''
+"""
 )
 
 #: The tests' side (the step's program), after the codec and the problem's texts.

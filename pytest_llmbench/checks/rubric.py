@@ -11,8 +11,8 @@ from typing import Any
 
 import yaml
 
+from pytest_llmbench.answer_text import extract_blocks, fenced_blocks
 from pytest_llmbench.check_result import CheckResult, parse_error
-from pytest_llmbench.checks.extract import extract_blocks, fenced_blocks
 from pytest_llmbench.checks.features import without_comments
 
 
@@ -336,7 +336,6 @@ class _Prose:
             _NEGATION.search(self.text, clause_start, start)
             or _NEGATED_AFTER.search(self.text, end, after_end)
         )
-
 
     def _negated_in_a_comment(self, start: int, end: int) -> bool:
         """In code, only a comment (``#``, ``//``, ``--``) on the match's line negates, as a

@@ -8,7 +8,7 @@ from typing import Any
 
 from pytest_llmbench.config.run_config import RunConfig
 from pytest_llmbench.config.thresholds import Threshold, parse_thresholds
-from pytest_llmbench.generate.generation import Settings, setting_text
+from pytest_llmbench.serve.generation import Settings, setting_text
 
 #: Marker keywords that are not generation settings.
 PLAN_KEYS = ("repeat", "min_pass_rate", "thresholds", "benchmark", "alone")

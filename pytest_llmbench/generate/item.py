@@ -16,16 +16,16 @@ from pytest_llmbench.config.plan import ItemPlan
 from pytest_llmbench.config.run_config import RunConfig
 from pytest_llmbench.config.specs import ModelSpec
 from pytest_llmbench.errors import LLMBenchError
-from pytest_llmbench.generate.generation import Settings
 from pytest_llmbench.generate.known_answers import ItemAnswers, KnownAnswer, hold_to_expectation
 from pytest_llmbench.generate.llm import LLM
+from pytest_llmbench.generate.registry import BenchSession
 from pytest_llmbench.records import (
     PROPERTY,
     GenerationRecord,
     ItemRecord,
     junit_properties,
 )
-from pytest_llmbench.serve.registry import BenchSession
+from pytest_llmbench.serve.generation import Settings
 from pytest_llmbench.text_safety import for_terminal
 from pytest_llmbench.verdict.audit import LLMBenchUnscoredWarning, unjudged_message
 from pytest_llmbench.verdict.gates import check_thresholds

@@ -31,12 +31,13 @@ from typing import Literal
 
 import pytest
 
+from pytest_llmbench.answer_text import split_thinking
 from pytest_llmbench.config.specs import ModelSpec
 from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.front_matter import FrontMatterError, split
-from pytest_llmbench.generate.generation import Generation, Metrics
 from pytest_llmbench.records import AnswerFile
 from pytest_llmbench.serve.backends.base import Asked
+from pytest_llmbench.serve.generation import Generation, Metrics
 from pytest_llmbench.serve.server_info import ServerInfo
 
 SUFFIX = ".md"
@@ -173,8 +174,6 @@ class ItemAnswers:
     def generate_in_flight(self, asked: Asked) -> Generation:
         """The next answer as a generation: no timing, nothing measured (metrics absent);
         no server, no load (what ``asked`` says of them has nothing to act on)."""
-        from pytest_llmbench.checks.extract import split_thinking
-
         self.served += 1
         answer = self.first if self.served == 1 else self._read(self.served)
         thinking, text = split_thinking(answer.text)

@@ -16,18 +16,9 @@ import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
-
-
-class LiveHook(Protocol):
-    def tick(self, label: str, tokens: int, sent: float, first: float | None, now: float) -> None:
-        """One streamed delta: ``tokens`` so far, the request sent at ``sent`` and the first
-        token at ``first`` (``time.perf_counter()`` clock), now ``now``."""
-
-    def clear(self) -> None:
-        """The stream ended: take the line away."""
 
 
 class LiveLine:
@@ -141,7 +132,6 @@ def live_line(config: pytest.Config) -> LiveLine | None:
     )
     config.pluginmanager.register(line, "llmbench-live-line")
     return line
-
 
 
 class ProgressLines:

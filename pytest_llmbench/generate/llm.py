@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_llmbench.config.specs import ModelSpec
 from pytest_llmbench.errors import LLMBenchError
-from pytest_llmbench.generate.generation import Generation, Settings
 from pytest_llmbench.records import GenerationRecord
 from pytest_llmbench.serve.backends import Timeouts
 from pytest_llmbench.serve.backends.base import Asked, ReplySource
+from pytest_llmbench.serve.generation import Generation, Settings
 from pytest_llmbench.serve.server_info import ServerInfo
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """Recording and replaying as wrappers around a backend, the way httpx's ``MockTransport``
 stands in for a transport: the ``llm`` object generates from whichever its item was given
-(:meth:`~pytest_llmbench.serve.registry.BenchSession.source` decides once per item) and
+(:meth:`~pytest_llmbench.generate.registry.BenchSession.source` decides once per item) and
 never knows which. The recordings themselves (files, keys, checks): :mod:`.replay`.
 """
 
@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from pytest_llmbench.generate.generation import Generation
 from pytest_llmbench.generate.replay import Recorder, RecordingMissing, Replayer
-from pytest_llmbench.generate.streaming import StreamEvent
 from pytest_llmbench.serve.backends.base import Asked, Backend, ReplySource
+from pytest_llmbench.serve.generation import Generation
 from pytest_llmbench.serve.server_info import ServerInfo
+from pytest_llmbench.serve.streaming import StreamEvent
 
 FillIn = Callable[[str], tuple[ReplySource, float | None]]
 """Makes the model ready to generate a recording that replay lacks (its file name given):

@@ -24,8 +24,8 @@ from typing import Any
 
 from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.fingerprint import changes, hardware, plugin_version
-from pytest_llmbench.generate.generation import Generation, Settings
 from pytest_llmbench.output_files import OutputError, write_atomic
+from pytest_llmbench.serve.generation import Generation, Settings
 from pytest_llmbench.serve.server_info import ServerInfo
 from pytest_llmbench.typed_json import Invalid, dataclass_fields, expect, read_json
 from pytest_llmbench.typed_json import field as json_field

@@ -9,11 +9,11 @@ from typing import Any
 from tabulate import tabulate
 
 from pytest_llmbench.fingerprint import hardware, plugin_version
-from pytest_llmbench.generate.generation import Settings
 from pytest_llmbench.generate.replay import RecordingInfo
 from pytest_llmbench.report import html
 from pytest_llmbench.report.leaderboard import item_rows, model_rows, problems
 from pytest_llmbench.report.summary import RunSummary
+from pytest_llmbench.serve.generation import Settings
 from pytest_llmbench.text_safety import for_markdown
 from pytest_llmbench.verdict.run_verdict import Verdict
 

@@ -25,7 +25,6 @@ from typing import Any
 import httpx
 
 from pytest_llmbench.errors import LLMBenchError, ReplyLimitError, ServerError
-from pytest_llmbench.generate.streaming import iter_lines
 from pytest_llmbench.serve import reply_limits
 from pytest_llmbench.serve.reply_limits import (
     IDENTITY,
@@ -35,6 +34,7 @@ from pytest_llmbench.serve.reply_limits import (
     check_depth,
     check_encoding,
 )
+from pytest_llmbench.serve.streaming import iter_lines
 
 Progress = Callable[[str], None]
 

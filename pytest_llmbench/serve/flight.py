@@ -14,7 +14,7 @@ stream ends. Entering waits (the wait is not in TTFT) until
 
 While a generation is in flight every other one that enters on the same server is counted,
 so it leaves knowing how many overlapped it and the most that were in flight at once: the
-evidence for its :class:`~pytest_llmbench.generate.caveats.Caveat` (``concurrent``, ``queued``).
+evidence for its :class:`~pytest_llmbench.serve.caveats.Caveat` (``concurrent``, ``queued``).
 Entries of processes that died are dropped on the next look, so a killed run never blocks
 the next one.
 """
@@ -32,8 +32,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pytest_llmbench.generate.caveats import CONCURRENT, QUEUED, SPEED, Caveat
-from pytest_llmbench.generate.generation import Generation
+from pytest_llmbench.serve.caveats import CONCURRENT, QUEUED, SPEED, Caveat
+from pytest_llmbench.serve.generation import Generation
 from pytest_llmbench.serve.proc_facts import alive, start_time
 
 POLL_S = 0.02

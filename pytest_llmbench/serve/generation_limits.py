@@ -16,8 +16,8 @@ import math
 from dataclasses import dataclass
 
 from pytest_llmbench.errors import StreamError
-from pytest_llmbench.generate.streaming import StreamClock
 from pytest_llmbench.serve.reply_limits import ReplyLimits, Watchdog
+from pytest_llmbench.serve.streaming import StreamClock
 
 
 @dataclass(frozen=True)

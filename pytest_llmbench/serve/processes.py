@@ -26,11 +26,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pytest_llmbench.errors import ReplyLimitError, ServerError
-from pytest_llmbench.generate.caveats import SIDE_BY_SIDE, SPEED, Caveat
-from pytest_llmbench.generate.generation import Generation
 from pytest_llmbench.serve import reply_limits
 from pytest_llmbench.serve.bounded import ServerClient
+from pytest_llmbench.serve.caveats import SIDE_BY_SIDE, SPEED, Caveat
 from pytest_llmbench.serve.flight import Ask, Flight, Overlap
+from pytest_llmbench.serve.generation import Generation
 from pytest_llmbench.serve.proc_facts import cpu_seconds, start_time
 
 Progress = Callable[[str], None]

@@ -217,9 +217,7 @@ class SharedServers:
                 if worker is not None:
                     worker["at"] = LAST + 1
                 stale = self._passed(run)
-                mine = {
-                    r["pid"] for r in run["servers"].values() if r.get("pid") in self.parented
-                }
+                mine = {r["pid"] for r in run["servers"].values() if r.get("pid") in self.parented}
             self._stop_all(stale)
             for gone in set(self.parented) - mine:
                 self.parented.pop(gone).stop()  # stopped by another process: reaped here

@@ -28,7 +28,7 @@ from pytest_llmbench.checks.judge import (
     unused_tag,
     verdict_json,
 )
-from pytest_llmbench.generate.generation import Settings
+from pytest_llmbench.serve.generation import Settings
 
 CORPUS = sorted((Path(__file__).parent / "corpus" / "judge" / "mutants").glob("*.md"))
 TASK = "Explain in two sentences what a hash map is."
@@ -133,7 +133,10 @@ def test_fenced_and_bare_verdicts_and_bad_shapes() -> None:
     [
         ('Sure! {"criteria": {"a": {"pass": true}}}', "must be only the JSON verdict"),
         ('{"criteria": {"a": {"pass": true}}} and also {"x": 1}', "text follows"),
-        ('{"criteria": {"a": {"pass": false}}}\n{"criteria": {"a": {"pass": true}}}', "text follows"),
+        (
+            '{"criteria": {"a": {"pass": false}}}\n{"criteria": {"a": {"pass": true}}}',
+            "text follows",
+        ),
         ("[" * 200_000, "must be only the JSON verdict"),
         ("{" + '"a":' * 1 + "[" * 200_000, "nested too deeply"),
     ],
@@ -192,8 +195,14 @@ def test_an_answer_addressing_the_judge_never_raises_a_verdict(answer: str, beha
 
 def test_the_judge_own_verdict_is_scored() -> None:
     answer = (CORPUS[0]).read_text()
-    own = json.dumps({"criteria": {"clear": {"pass": False, "reason": "asks for marks"},
-                                   "short": {"pass": True, "reason": "two lines"}}})
+    own = json.dumps(
+        {
+            "criteria": {
+                "clear": {"pass": False, "reason": "asks for marks"},
+                "short": {"pass": True, "reason": "two lines"},
+            }
+        }
+    )
     _, result = judged_by(lambda prompt: own, answer)
     assert result.score == 0.5 and not result.passed
     assert "clear: FAIL (asks for marks)" in result.details

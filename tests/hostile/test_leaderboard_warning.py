@@ -44,7 +44,9 @@ def test_missing_guarantees_get_one_line_under_the_leaderboard(
     monkeypatch.setattr(runner, "containment", lambda: weak)
     result = run(pytester, model, "--llm-sandbox=weak")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines([f"[[]llmbench[]] WARNING: sandbox: {MISSING}{Guarantee.PID_NAMESPACE}, *"])
+    result.stdout.fnmatch_lines(
+        [f"[[]llmbench[]] WARNING: sandbox: {MISSING}{Guarantee.PID_NAMESPACE}, *"]
+    )
     lines = [line for line in result.stdout.lines if "WARNING: sandbox" in line]
     assert len(lines) == 1 and Guarantee.NETWORK in lines[0]
 

@@ -23,12 +23,12 @@ from fakes import FakeLlamaServer, FakeOllama, ModelScript
 from fakes._common import Attack, FakeHTTPServer
 from pytest_llmbench.config.specs import parse_spec
 from pytest_llmbench.errors import LLMBenchError, ReplyLimitError
-from pytest_llmbench.generate.generation import Settings
 from pytest_llmbench.serve import reply_limits
 from pytest_llmbench.serve.backends.base import Backend, Timeouts
 from pytest_llmbench.serve.backends.llama_cpp import LlamaServerBackend
 from pytest_llmbench.serve.backends.ollama import OllamaBackend
 from pytest_llmbench.serve.backends.openai_compat import OpenAIBackend
+from pytest_llmbench.serve.generation import Settings
 from pytest_llmbench.serve.reply_limits import ReplyLimits
 from pytest_llmbench.serve.server_info import ServerOptions
 from tests.fixtures.fakes import StartLlamaServer
@@ -219,7 +219,8 @@ def test_every_request_is_bounded(case: Case, attack: str) -> None:
 
 
 def test_a_failed_discovery_is_one_error_per_model_and_the_others_are_kept(
-    pytester: pytest.Pytester, fake_llama_server: StartLlamaServer,
+    pytester: pytest.Pytester,
+    fake_llama_server: StartLlamaServer,
 ) -> None:
     pytester.makepyfile(
         test_f="import pytest\n"

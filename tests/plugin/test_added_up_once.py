@@ -39,7 +39,9 @@ def test_every_report_format_draws_one_summary(
             "--llm-leaderboard=both", "-v",
         )  # fmt: skip
     result.assert_outcomes(passed=4)
-    result.stdout.fnmatch_lines(["*llmbench leaderboard*", "*test_answer[[]b[]]*", "*llmbench verdict*"])
+    result.stdout.fnmatch_lines(
+        ["*llmbench leaderboard*", "*test_answer[[]b[]]*", "*llmbench verdict*"]
+    )
     models = [m["model"] for m in json.loads((pytester.path / "r.json").read_text())["models"]]
     assert len(models) == 2
     assert sorted(made) == sorted(models)  # one summary per model, made once per run

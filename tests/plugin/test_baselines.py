@@ -8,7 +8,7 @@ import pytest
 from fakes import ModelScript
 from tests.fixtures.fakes import StartLlamaServer
 
-SCORED = '''
+SCORED = """
 import os
 import pytest
 
@@ -21,7 +21,7 @@ def test_other(llm):
         pytest.skip("asked to")
     llm.generate("Hello", max_tokens=4)
     llm.record_score("score", 50.0)
-'''
+"""
 
 
 def test_baseline_items_missing_from_this_run_are_listed_and_gate_when_collected(
@@ -52,6 +52,8 @@ def test_baseline_items_missing_from_this_run_are_listed_and_gate_when_collected
     assert spread.ret == pytest.ExitCode.TESTS_FAILED
     for result in (listed, unfinished, spread):
         result.stdout.fnmatch_lines(
-            ["*NO RESULT llama-server@http*:: test_other: in base.json, collected in this "
-             "run but produced no result (skipped, errored or not run)*"]
+            [
+                "*NO RESULT llama-server@http*:: test_other: in base.json, collected in this "
+                "run but produced no result (skipped, errored or not run)*"
+            ]
         )

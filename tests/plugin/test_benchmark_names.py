@@ -10,7 +10,7 @@ import pytest
 from fakes import ModelScript
 from tests.fixtures.fakes import StartOllama
 
-TESTS = '''
+TESTS = """
 import pytest
 
 @pytest.mark.llm(benchmark="todo")
@@ -25,7 +25,7 @@ def test_todo_long(llm):
 
 def test_speed_check(llm):
     assert llm.generate("c").answer
-'''
+"""
 
 
 def test_named_benchmarks_share_a_column(

@@ -36,8 +36,7 @@ def fake_bin(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path
     a spawn log, and a plugin cache of this test's own (no turns behind real servers)."""
     binary = pytester.path / "llama-server"
     binary.write_text(
-        f'#!/bin/sh\nPYTHONPATH="{ROOT}" exec "{sys.executable}" '
-        f'-m fakes.llama_server_cli "$@"\n'
+        f'#!/bin/sh\nPYTHONPATH="{ROOT}" exec "{sys.executable}" -m fakes.llama_server_cli "$@"\n'
     )
     binary.chmod(0o755)
     for name in ("a", "b"):

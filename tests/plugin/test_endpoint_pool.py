@@ -12,13 +12,13 @@ import pytest
 from fakes import ModelScript
 from tests.fixtures.fakes import StartLlamaServer
 
-TEST = '''
+TEST = """
 import pytest
 
 @pytest.mark.parametrize("prompt", ["a", "b", "c", "d"])
 def test_p(llm, prompt):
     assert llm.generate(prompt).answer
-'''
+"""
 
 
 def test_serial_run_spreads_items_and_shows_one_row(

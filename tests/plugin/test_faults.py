@@ -11,14 +11,14 @@ import pytest
 from fakes import ModelScript
 from tests.fixtures.fakes import StartLlamaServer
 
-TEST = '''
+TEST = """
 def test_answer(llm):
     answer = llm.generate("Say hi")
     assert answer.answer
 
 def test_second(llm):
     assert llm.generate("Again").answer
-'''
+"""
 
 TOKENS = ["Hel", "lo", " there", "!"]
 
@@ -41,7 +41,11 @@ def test_healthy_stream_metrics_and_thinking(
     body = srv.calls("POST", "/v1/chat/completions")[0]
     result.assert_outcomes(passed=2)
     gen = records(pytester)[0]["generations"][0]
-    assert (gen["answer"], gen["thinking"], gen["finish_reason"]) == ("Hello there!", "hmm ok", "stop")
+    assert (gen["answer"], gen["thinking"], gen["finish_reason"]) == (
+        "Hello there!",
+        "hmm ok",
+        "stop",
+    )
     m = gen["metrics"]
     assert m["output_tokens"] == 7  # 2 thinking + 4 answer + the end-of-sequence token
     assert m["thinking_tokens"] == 2 and m["prompt_tokens"] == 7
@@ -56,7 +60,10 @@ def test_healthy_stream_metrics_and_thinking(
 @pytest.mark.parametrize(
     ("fault", "message"),
     [
-        ("cut", "*StreamError: llama-server@http*: the server cut the stream after 2 token(s) (*; http*/v1/chat/completions)*"),
+        (
+            "cut",
+            "*StreamError: llama-server@http*: the server cut the stream after 2 token(s) (*; http*/v1/chat/completions)*",
+        ),
         ("error_midstream", "*StreamError: *error mid-stream: Context size has been exceeded.*"),
         ("garbage", "*StreamError: *malformed SSE line from the server*"),
         ("stall", "*StreamError: *stall limit: no new token for 1 s (after token 2)*"),
@@ -70,7 +77,9 @@ def test_stream_faults_error_the_items_and_keep_partial_metrics(
     result = run(pytester, srv.url, "--llm-read-timeout=1")
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines([message])
-    result.stdout.fnmatch_lines(["*llmbench leaderboard*", "| llama-server@:* | 2 | 0 * | 0 * | 2 * |*"])
+    result.stdout.fnmatch_lines(
+        ["*llmbench leaderboard*", "| llama-server@:* | 2 | 0 * | 0 * | 2 * |*"]
+    )
     first = records(pytester)[0]
     assert first["error"]
     if fault != "garbage":
@@ -80,7 +89,11 @@ def test_stream_faults_error_the_items_and_keep_partial_metrics(
 def test_connection_refused_is_named_and_fails_fast(pytester: pytest.Pytester) -> None:
     result = run(pytester, "http://127.0.0.1:9", "--llm-health-timeout=1")
     result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines(["*ServerError: llama-server@http://127.0.0.1:9: not healthy after 1 s (last: ConnectError from http://127.0.0.1:9/health)*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*ServerError: llama-server@http://127.0.0.1:9: not healthy after 1 s (last: ConnectError from http://127.0.0.1:9/health)*"
+        ]
+    )
     result.stdout.fnmatch_lines(["*(failed earlier in this run)*"])  # the second fails fast
 
 
@@ -90,7 +103,9 @@ def test_never_healthy_within_the_wait(
     srv = fake_llama_server(ModelScript(TOKENS), loading_s=float("inf"))
     result = run(pytester, srv.url, "--llm-health-timeout=1")
     result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines(["*not healthy after 1 s (last: HTTP 503*Raise --llm-health-timeout*"])
+    result.stdout.fnmatch_lines(
+        ["*not healthy after 1 s (last: HTTP 503*Raise --llm-health-timeout*"]
+    )
 
 
 def test_loading_then_healthy_counts_as_load_time(
@@ -119,7 +134,11 @@ def test_context_overflow_is_named(
     srv = fake_llama_server(ModelScript(TOKENS, fault="context_overflow"))
     result = run(pytester, srv.url)
     result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines(["*RequestRejected: *rejected the request with HTTP 400*exceeds the available context size*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*RequestRejected: *rejected the request with HTTP 400*exceeds the available context size*"
+        ]
+    )
 
 
 def test_zero_tokens_reply_is_the_models_failure(

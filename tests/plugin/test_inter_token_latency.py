@@ -21,7 +21,8 @@ def test_a_stall_shows_as_the_longest_gap_and_fails_an_itl_gate(
     script = ModelScript(["t"] * 20, token_delay_s=0.01, fault="stall", fault_after=10, stall_s=0.6)
     srv = fake_llama_server(script)
     result = pytester.runpytest(
-        f"--llm-models=llama-server@{srv.url}", "--llm-json=r.json",
+        f"--llm-models=llama-server@{srv.url}",
+        "--llm-json=r.json",
         "--llm-thresholds=itl_max_s<=0.25,itl_p50_s<=0.25",
     )
     result.assert_outcomes(failed=1)

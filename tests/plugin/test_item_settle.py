@@ -32,7 +32,9 @@ def test_unscored_warning_and_strict_audit(pytester: pytest.Pytester, model: str
     result = pytester.runpytest(model, "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
     assert sum("LLMBenchUnscoredWarning" in line for line in result.stdout.lines) == 1
-    result.stdout.fnmatch_lines(["*LLMBenchUnscoredWarning: test_only_generates generated 1 answer(s)*"])
+    result.stdout.fnmatch_lines(
+        ["*LLMBenchUnscoredWarning: test_only_generates generated 1 answer(s)*"]
+    )
     strict = pytester.runpytest(model, "-p", "no:cacheprovider", "--llm-strict")
     strict.assert_outcomes(passed=1, failed=1)
     strict.stdout.fnmatch_lines(["*--llm-strict: test_only_generates generated*"])
@@ -51,8 +53,9 @@ def test_junit_properties_and_the_record_on_the_report(
     pytester: pytest.Pytester, model: str, args: tuple[str, ...]
 ) -> None:
     pytester.makepyfile(test_s=SCORED)
-    result = pytester.runpytest(model, "-p", "no:cacheprovider", "--junitxml=j.xml",
-                                "--llm-json=r.json", *args)
+    result = pytester.runpytest(
+        model, "-p", "no:cacheprovider", "--junitxml=j.xml", "--llm-json=r.json", *args
+    )
     result.assert_outcomes(passed=1)
     (case,) = ET.parse(pytester.path / "j.xml").getroot().iter("testcase")
     props = {p.get("name"): p.get("value") for p in case.iter("property")}
@@ -80,8 +83,12 @@ def test_judge_trouble_is_the_items_error_named_as_the_judges(
     good = fake_llama_server(ModelScript(["ok"]))
     judge = fake_llama_server(ModelScript(["x"], fault="cut", fault_after=0))
     result = pytester.runpytest(
-        f"--llm-models=llama-server@{good.url}", f"--llm-judge=llama-server@{judge.url}",
-        "-p", "no:cacheprovider", "--junitxml=j.xml", "--llm-json=r.json",
+        f"--llm-models=llama-server@{good.url}",
+        f"--llm-judge=llama-server@{judge.url}",
+        "-p",
+        "no:cacheprovider",
+        "--junitxml=j.xml",
+        "--llm-json=r.json",
     )
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*StreamError: llama-server@http*: the server cut the stream*"])

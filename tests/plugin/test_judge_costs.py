@@ -16,23 +16,23 @@ from tests.fixtures.fakes import StartLlamaServer
 
 ROOT = Path(__file__).resolve().parents[2]
 
-JUDGED = '''
+JUDGED = """
 from pytest_llmbench import checks
 
 def test_judged(llm, llm_judge):
     answer = llm.generate("explain")
     verdict = checks.judge(llm_judge, "explain", answer.answer, {"clear": "is clear"})
     llm.score({"judge": verdict})
-'''
+"""
 
-BOTH_GENERATE = '''
+BOTH_GENERATE = """
 def test_model_then_judge(llm, llm_judge):
     assert llm.generate("a question").answer
     assert llm_judge.generate("grade it").answer
 
 def test_judge_only(llm_judge):
     assert llm_judge.generate("grade it").answer
-'''
+"""
 
 
 def tokens(text: str) -> list[str]:
@@ -47,8 +47,9 @@ def test_the_judge_cap_is_the_run_cap_when_lower(
     verdict = verdict_json({"clear": True})
     model = fake_llama_server(ModelScript(["Fine"]))
     judge = fake_llama_server(ModelScript(tokens(verdict)))
-    result = pytester.runpytest(f"--llm-models=llama-server@{model.url}",
-                                f"--llm-judge=llama-server@{judge.url}", *args)
+    result = pytester.runpytest(
+        f"--llm-models=llama-server@{model.url}", f"--llm-judge=llama-server@{judge.url}", *args
+    )
     bodies = judge.calls("POST", "/v1/chat/completions")
     result.assert_outcomes(passed=1)
     assert [body["max_tokens"] for body in bodies] == [cap]
@@ -58,14 +59,17 @@ def test_a_stalled_judge_is_stopped_by_the_run_stall_limit(
     pytester: pytest.Pytester, fake_llama_server: StartLlamaServer
 ) -> None:
     pytester.makepyfile(test_j=JUDGED)
-    stalled = ModelScript(tokens(verdict_json({"clear": True})), fault="stall", fault_after=2,
-                          stall_s=60)
+    stalled = ModelScript(
+        tokens(verdict_json({"clear": True})), fault="stall", fault_after=2, stall_s=60
+    )
     started = time.perf_counter()
     model = fake_llama_server(ModelScript(["Fine"]))
     judge = fake_llama_server(stalled)
-    result = pytester.runpytest(f"--llm-models=llama-server@{model.url}",
-                                f"--llm-judge=llama-server@{judge.url}",
-                                "--llm-read-timeout=1")
+    result = pytester.runpytest(
+        f"--llm-models=llama-server@{model.url}",
+        f"--llm-judge=llama-server@{judge.url}",
+        "--llm-read-timeout=1",
+    )
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*StreamError: *stall limit: no new token for 1 s*"])
     assert time.perf_counter() - started < 30  # not the judge's 60 s stall, three times
@@ -90,8 +94,10 @@ def test_a_judge_that_is_the_model_under_test_shares_its_server(
     monkeypatch.setenv("LLMBENCH_FAKE_SPAWN_LOG", str(spawns))
     monkeypatch.setenv("PYTEST_LLMBENCH_CACHE", str(pytester.path / "cache"))
     result = pytester.runpytest_subprocess(
-        "--llm-models=llama-server:m.gguf", f"--llm-judge={judge}",
-        f"--llm-llama-server-bin={fake_binary(pytester.path)}", "--llm-json=r.json",
+        "--llm-models=llama-server:m.gguf",
+        f"--llm-judge={judge}",
+        f"--llm-llama-server-bin={fake_binary(pytester.path)}",
+        "--llm-json=r.json",
         f"--llm-log-dir={pytester.path / 'logs'}",
     )
     result.assert_outcomes(passed=2)
@@ -111,7 +117,8 @@ def test_a_judge_on_another_model_keeps_its_own_server(
     monkeypatch.setenv("LLMBENCH_FAKE_SPAWN_LOG", str(spawns))
     monkeypatch.setenv("PYTEST_LLMBENCH_CACHE", str(pytester.path / "cache"))
     result = pytester.runpytest_subprocess(
-        "--llm-models=llama-server:m.gguf", "--llm-judge=llama-server:judge.gguf",
+        "--llm-models=llama-server:m.gguf",
+        "--llm-judge=llama-server:judge.gguf",
         f"--llm-llama-server-bin={fake_binary(pytester.path)}",
         f"--llm-log-dir={pytester.path / 'logs'}",
     )

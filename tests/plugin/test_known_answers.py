@@ -11,7 +11,7 @@ import pytest
 
 from pytest_llmbench.generate.known_answers import KnownAnswerError, file_name, read_answer
 
-CHECKS = '''
+CHECKS = """
 import pytest
 
 NAMES = {"alice": "Alice", "bob": "Bob"}
@@ -24,7 +24,7 @@ def test_greet(llm, name):
 
 def test_unanswered(llm):
     llm.generate("Anything.")
-'''
+"""
 
 BAD = "---\nexpect: fail\nnote: greets nobody\n---\nGood day.\n"
 
@@ -44,12 +44,15 @@ def items(pytester: pytest.Pytester) -> dict[str, dict[str, Any]]:
 @pytest.fixture
 def known(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makepyfile(test_checks=CHECKS)
-    write(pytester.path, {
-        "known/good/test_checks/test_greet[alice].md": "Hello Alice, please sit.\n",
-        "known/good/test_checks/test_greet[bob].md": "Hello Bob!\n",
-        "known/bad/test_checks/test_greet[alice].md": BAD,
-        "known/bad/test_checks/test_greet[bob].md": "---\nexpect: fail\n---\nHello Rob.\n",
-    })
+    write(
+        pytester.path,
+        {
+            "known/good/test_checks/test_greet[alice].md": "Hello Alice, please sit.\n",
+            "known/good/test_checks/test_greet[bob].md": "Hello Bob!\n",
+            "known/bad/test_checks/test_greet[alice].md": BAD,
+            "known/bad/test_checks/test_greet[bob].md": "---\nexpect: fail\n---\nHello Rob.\n",
+        },
+    )
     return pytester
 
 
@@ -63,25 +66,31 @@ def test_good_and_bad_answers_get_their_verdicts_with_no_server(
     result = known.runpytest(MODELS, "--llm-json=r.json", "-rxs", *xdist)
     assert result.ret == 0, result.stdout.str()
     result.assert_outcomes(passed=2, xfailed=2, skipped=2)
-    result.stdout.fnmatch_lines([
-        "*XFAIL*test_greet*answers:known/bad-alice* - known bad answer known/bad/test_checks/test_greet[[]alice].md (greets nobody)",
-        "*SKIP*answers:known/good: no known answers for test_unanswered (looked for known/good/test_checks/test_unanswered.md)",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*XFAIL*test_greet*answers:known/bad-alice* - known bad answer known/bad/test_checks/test_greet[[]alice].md (greets nobody)",
+            "*SKIP*answers:known/good: no known answers for test_unanswered (looked for known/good/test_checks/test_unanswered.md)",
+        ]
+    )
     result.stdout.fnmatch_lines(["llmbench gate passed: known answers: 2 must pass, 2 must fail"])
     out = result.stdout.str()
     assert "healthy" not in out and "starting" not in out
-    result.stdout.fnmatch_lines([
-        "| model*| n*| pass*| fail*|*",
-        "| answers:known/good*| 3*| 2*| 0*|*",
-        "| answers:known/bad*| 3*| 0*| 2*|*",  # the bad answers fail the checks
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "| model*| n*| pass*| fail*|*",
+            "| answers:known/good*| 3*| 2*| 0*|*",
+            "| answers:known/bad*| 3*| 0*| 2*|*",  # the bad answers fail the checks
+        ]
+    )
     header = next(line for line in result.stdout.lines if line.startswith("| model"))
     assert "TTFT" not in header and "tok/s" not in header  # nothing was timed
     assert "out tok" not in header  # nor counted: no column of zeros
     records = items(known)
     good = records["test_checks.py::test_greet[answers:known/good-alice]"]["record"]
     assert good["known_answer"] == {
-        "path": "known/good/test_checks/test_greet[alice].md", "expect": "pass", "note": None,
+        "path": "known/good/test_checks/test_greet[alice].md",
+        "expect": "pass",
+        "note": None,
     }
     assert good["scores"] == {"polite": 1.0}
     metrics = good["generations"][0]["metrics"]
@@ -98,14 +107,18 @@ def test_good_and_bad_answers_get_their_verdicts_with_no_server(
             "known/bad/test_checks/test_greet[bob].md",
             "---\nexpect: fail\n---\nhello bob\n",
             {"passed": 2, "xfailed": 1},
-            ["*known answer known/bad/test_checks/test_greet[[]bob].md is marked `expect: fail` but the test passed: the check does not catch it*"],
+            [
+                "*known answer known/bad/test_checks/test_greet[[]bob].md is marked `expect: fail` but the test passed: the check does not catch it*"
+            ],
         ),
         (
             "known/good/test_checks/test_greet[bob].md",
             "Hi.\n",
             {"passed": 1, "xfailed": 2},
-            ["*known answer known/good/test_checks/test_greet[[]bob].md should pass (it is not marked `expect: fail`) but the test failed:*",
-             "*no greeting by name*"],
+            [
+                "*known answer known/good/test_checks/test_greet[[]bob].md should pass (it is not marked `expect: fail`) but the test failed:*",
+                "*no greeting by name*",
+            ],
         ),
     ],
     ids=["bad answer passes", "good answer fails"],
@@ -124,9 +137,11 @@ def test_a_missing_answer_beside_others_is_an_error_naming_the_file(known: pytes
     (known.path / "known/good/test_checks/test_greet[bob].md").unlink()
     result = known.runpytest(MODELS)
     result.assert_outcomes(passed=1, xfailed=2, errors=1, skipped=2)
-    result.stdout.fnmatch_lines([
-        "*KnownAnswerError: answers:known/good: no known answer for test_greet[[]bob]: known/good/test_checks/test_greet[[]bob].md does not exist, though the test has other known answers in known/good/test_checks; write it*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*KnownAnswerError: answers:known/good: no known answer for test_greet[[]bob]: known/good/test_checks/test_greet[[]bob].md does not exist, though the test has other known answers in known/good/test_checks; write it*",
+        ]
+    )
 
 
 def test_a_broken_test_is_never_an_expected_failure(pytester: pytest.Pytester) -> None:
@@ -134,12 +149,14 @@ def test_a_broken_test_is_never_an_expected_failure(pytester: pytest.Pytester) -
     write(pytester.path, {"bad/test_checks/test_x.md": BAD})
     result = pytester.runpytest("--llm-models=answers:bad")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "*known answer bad/test_checks/test_x.md is marked `expect: fail`, but the test failed by raising AttributeError, not by an assertion: a bug in the test or its check, not a verdict*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*known answer bad/test_checks/test_x.md is marked `expect: fail`, but the test failed by raising AttributeError, not by an assertion: a bug in the test or its check, not a verdict*",
+        ]
+    )
 
 
-TRICKY = '''
+TRICKY = """
 import pytest
 
 @pytest.mark.parametrize("q", ["a/b:c", "x y?", "..."], ids=["a/b:c", "x y?", "..."])
@@ -153,7 +170,7 @@ class TestGroup:
     def test_method(self, llm):
         answer = llm.generate("x")
         assert answer.answer == "in a class" and answer.thinking == "hmm"
-'''
+"""
 
 
 def test_ids_with_unsafe_characters_classes_and_several_generations(
@@ -168,7 +185,8 @@ def test_ids_with_unsafe_characters_classes_and_several_generations(
     files["k/test_t/TestGroup.test_method.md"] = "<think>hmm</think>in a class"
     write(pytester.path, files)
     assert sorted(p.name for p in (pytester.path / "k/test_t").iterdir())[:2] == [
-        "TestGroup.test_method.md", "test_ids[...].2.md",
+        "TestGroup.test_method.md",
+        "test_ids[...].2.md",
     ]
     result = pytester.runpytest("--llm-models=answers:k")
     result.assert_outcomes(passed=4)
@@ -178,7 +196,10 @@ def test_ids_with_unsafe_characters_classes_and_several_generations(
     ("text", "problem"),
     [
         ("---\nexpect: maybe\n---\nx", "line 2: expect: 'maybe'; use one of pass, fail"),
-        ("---\nverdict: fail\n---\nx", "line 2: 'verdict: fail' is not one of expect: ..., finish_reason: ..., note: ..."),
+        (
+            "---\nverdict: fail\n---\nx",
+            "line 2: 'verdict: fail' is not one of expect: ..., finish_reason: ..., note: ...",
+        ),
         ("---\nexpect: fail\nx", "its front matter (from the first line, ---) is never closed"),
     ],
 )
@@ -189,7 +210,9 @@ def test_bad_front_matter_errors_the_item_naming_file_and_line(
     write(pytester.path, {"k/test_checks/test_x.md": text})
     result = pytester.runpytest("--llm-models=answers:k")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines([f"*KnownAnswerError: known answer k/test_checks/test_x.md*{problem}*"])
+    result.stdout.fnmatch_lines(
+        [f"*KnownAnswerError: known answer k/test_checks/test_x.md*{problem}*"]
+    )
 
 
 PROMPT_FILES = """
@@ -206,12 +229,15 @@ def test_prompt_files_under_xdist(pytester: pytest.Pytester) -> None:
     """A prompt from ``prompt_params`` (a ``PromptFile``, a ``str`` subclass) is recorded as
     plain text: the record crosses from an xdist worker (execnet refused the subclass)."""
     pytester.makepyfile(test_capital=PROMPT_FILES)
-    write(pytester.path, {
-        "prompts/france.md": "---\nexpected: Paris\n---\nCapital of France?\n",
-        "prompts/italy.md": "---\nexpected: Rome\n---\nCapital of Italy?\n",
-        "k/test_capital/test_capital[france].md": "Paris\n",
-        "k/test_capital/test_capital[italy].md": "---\nexpect: fail\n---\nMilan\n",
-    })
+    write(
+        pytester.path,
+        {
+            "prompts/france.md": "---\nexpected: Paris\n---\nCapital of France?\n",
+            "prompts/italy.md": "---\nexpected: Rome\n---\nCapital of Italy?\n",
+            "k/test_capital/test_capital[france].md": "Paris\n",
+            "k/test_capital/test_capital[italy].md": "---\nexpect: fail\n---\nMilan\n",
+        },
+    )
     result = pytester.runpytest("--llm-models=answers:k", "-n", "2")
     assert "INTERNALERROR" not in result.stdout.str()
     result.assert_outcomes(passed=1, xfailed=1)
@@ -219,7 +245,9 @@ def test_prompt_files_under_xdist(pytester: pytest.Pytester) -> None:
 
 def test_front_matter_and_names(tmp_path: Path) -> None:
     path = tmp_path / "a.md"
-    path.write_text("---\n# why it is bad\nexpect: fail  # must fail\nnote: no-op complete\n---\n---\nbody\n")
+    path.write_text(
+        "---\n# why it is bad\nexpect: fail  # must fail\nnote: no-op complete\n---\n---\nbody\n"
+    )
     answer = read_answer(path)
     assert (answer.expect, answer.note, answer.text) == ("fail", "no-op complete", "---\nbody\n")
     path.write_text("no front matter\n---\n")
@@ -240,7 +268,10 @@ def test_front_matter_and_names(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["--llm-models=answers:nowhere"], "answers:nowhere: no folder 'nowhere'*"),
-        (["--llm-models=answers:k", "--llm-judge=answers:k"], "--llm-judge='answers:k': a judge must be a model*"),
+        (
+            ["--llm-models=answers:k", "--llm-judge=answers:k"],
+            "--llm-judge='answers:k': a judge must be a model*",
+        ),
     ],
 )
 def test_usage_errors(pytester: pytest.Pytester, args: list[str], message: str) -> None:
@@ -256,17 +287,27 @@ def test_the_examples_known_answers_run_green(pytester: pytest.Pytester) -> None
     root = Path(__file__).resolve().parents[2]
     known = root / "examples" / "known"
     result = pytester.runpytest_subprocess(
-        str(root / "examples"), f"--llm-models=answers:{known / 'good'},answers:{known / 'bad'}",
-        "-p", "no:cacheprovider", "-rxs",
+        str(root / "examples"),
+        f"--llm-models=answers:{known / 'good'},answers:{known / 'bad'}",
+        "-p",
+        "no:cacheprovider",
+        "-rxs",
     )
     assert result.ret == 0, result.stdout.str()
     result.assert_outcomes(passed=8, xfailed=8, skipped=6)
     result.stdout.fnmatch_lines(["llmbench gate passed: known answers: 8 must pass, 8 must fail"])
-    for test in ("test_todo_app[v1]", "test_todo_app[v2]", "test_saas_spec", "test_humaneval[HumanEval%2F4]"):
-        result.stdout.fnmatch_lines([f"XFAIL *known bad answer */known/bad/*/{test.replace('[', '[[]')}.md (*"])
+    for test in (
+        "test_todo_app[v1]",
+        "test_todo_app[v2]",
+        "test_saas_spec",
+        "test_humaneval[HumanEval%2F4]",
+    ):
+        result.stdout.fnmatch_lines(
+            [f"XFAIL *known bad answer */known/bad/*/{test.replace('[', '[[]')}.md (*"]
+        )
 
 
-GATED = '''
+GATED = """
 import pytest
 
 @pytest.mark.llm(thresholds="score>=50")
@@ -276,27 +317,33 @@ def test_gated(llm):
 
 def test_unscored(llm):
     llm.generate("x")
-'''
+"""
 
 
 def test_a_missed_threshold_is_a_verdict_and_the_strict_audit_is_not(
     pytester: pytest.Pytester,
 ) -> None:
     pytester.makepyfile(test_g=GATED)
-    write(pytester.path, {
-        "good/test_g/test_gated.md": "good",
-        "bad/test_g/test_gated.md": "---\nexpect: fail\n---\nbad",
-        "bad/test_g/test_unscored.md": "---\nexpect: fail\n---\nbad",
-    })
-    result = pytester.runpytest("--llm-models=answers:good,answers:bad", "--llm-strict",
-                                "--llm-json=r.json", "-rx")
+    write(
+        pytester.path,
+        {
+            "good/test_g/test_gated.md": "good",
+            "bad/test_g/test_gated.md": "---\nexpect: fail\n---\nbad",
+            "bad/test_g/test_unscored.md": "---\nexpect: fail\n---\nbad",
+        },
+    )
+    result = pytester.runpytest(
+        "--llm-models=answers:good,answers:bad", "--llm-strict", "--llm-json=r.json", "-rx"
+    )
     result.assert_outcomes(passed=1, xfailed=1, failed=1, skipped=1)
-    result.stdout.fnmatch_lines([
-        "*known answer bad/test_g/test_unscored.md is marked `expect: fail`, but the test failed by a gate that says nothing about the answer, not by an assertion*",
-        "llmbench gate FAILED: thresholds score>=50; known answers: 1 must pass, 2 must fail",
-        "  1 test failed: answers:bad :: test_unscored",  # the audit; the expected miss is no gate's
-        "*XFAIL test_g.py::test_gated[[]answers:bad] - known bad answer bad/test_g/test_gated.md",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*known answer bad/test_g/test_unscored.md is marked `expect: fail`, but the test failed by a gate that says nothing about the answer, not by an assertion*",
+            "llmbench gate FAILED: thresholds score>=50; known answers: 1 must pass, 2 must fail",
+            "  1 test failed: answers:bad :: test_unscored",  # the audit; the expected miss is no gate's
+            "*XFAIL test_g.py::test_gated[[]answers:bad] - known bad answer bad/test_g/test_gated.md",
+        ]
+    )
 
 
 def test_a_bad_answer_that_passes_says_why_in_the_reports(pytester: pytest.Pytester) -> None:

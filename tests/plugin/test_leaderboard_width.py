@@ -8,7 +8,7 @@ import pytest
 from fakes import ModelScript
 from tests.fixtures.fakes import StartOllama
 
-TESTS = '''
+TESTS = """
 import pytest
 
 @pytest.mark.parametrize("prompt", ["a", "b"])
@@ -19,7 +19,7 @@ def test_todo_app(llm, prompt):
 
 def test_speed(llm):
     assert llm.generate("go").answer
-'''
+"""
 
 
 @pytest.mark.parametrize("width", [80, 100, 200])

@@ -7,14 +7,14 @@ import pytest
 from fakes import ModelScript
 from tests.fixtures.fakes import StartLlamaServer
 
-TEST = '''
+TEST = """
 def test_answer(llm, request):
     assert llm.generate("hi").answer
     line = request.config.pluginmanager.get_plugin("llmbench-live-line")
     assert (line is not None) == (request.config.getoption("verbose") >= 0
                                   and request.config.getoption("capture") != "no")
     assert llm.backend.live is line
-'''
+"""
 
 
 @pytest.mark.parametrize("args", [(), ("-q",), ("-s",)])

@@ -15,13 +15,13 @@ from fakes import ModelScript
 from fakes.ollama import VERSIONS
 from tests.fixtures.fakes import StartOllama
 
-TEST = '''
+TEST = """
 import pytest
 
 @pytest.mark.parametrize("prompt", ["one", "two"])
 def test_answer(llm, prompt):
     assert llm.generate(prompt).answer
-'''
+"""
 
 
 @pytest.fixture(params=VERSIONS, ids=[f"ollama-{v}" for v in VERSIONS])
@@ -43,22 +43,42 @@ def items(pytester: pytest.Pytester) -> list[dict[str, Any]]:
 def test_one_load_per_model_previous_unloaded_and_metrics(
     pytester: pytest.Pytester, version: str, fake_ollama: StartOllama
 ) -> None:
-    gemma = ModelScript(["Hi", " there"], thinking=["let", " me", " think"], token_delay_s=0.01,
-                        load_delay_s=0.2, size=2 << 30, size_vram=1 << 30, quantization_level="Q4_K_M")
+    gemma = ModelScript(
+        ["Hi", " there"],
+        thinking=["let", " me", " think"],
+        token_delay_s=0.01,
+        load_delay_s=0.2,
+        size=2 << 30,
+        size_vram=1 << 30,
+        quantization_level="Q4_K_M",
+    )
     qwen = ModelScript(["Yo", "!"], token_delay_s=0.01)
     fake = fake_ollama({"gemma3:270m": gemma, "qwen3": qwen}, version=version)
     result = run(pytester, fake.url, "gemma3:270m,qwen3")
     events = list(fake.events)
     chats = fake.calls("POST", "/api/chat")
     result.assert_outcomes(passed=4)
-    assert events == [("load", "gemma3:270m"), ("unload", "gemma3:270m"),
-                      ("load", "qwen3:latest"), ("unload", "qwen3:latest")]
+    assert events == [
+        ("load", "gemma3:270m"),
+        ("unload", "gemma3:270m"),
+        ("load", "qwen3:latest"),
+        ("unload", "qwen3:latest"),
+    ]
     body = chats[1]
-    assert body["options"] == {"num_ctx": 4096, "num_predict": 16384, "temperature": 0.0, "seed": 42}
+    assert body["options"] == {
+        "num_ctx": 4096,
+        "num_predict": 16384,
+        "temperature": 0.0,
+        "seed": 42,
+    }
     assert body["stream"] is True and body["messages"] == [{"role": "user", "content": "one"}]
     gen = items(pytester)[0]["record"]["generations"][0]
     m = gen["metrics"]
-    assert (gen["answer"], gen["thinking"], gen["finish_reason"]) == ("Hi there", "let me think", "stop")
+    assert (gen["answer"], gen["thinking"], gen["finish_reason"]) == (
+        "Hi there",
+        "let me think",
+        "stop",
+    )
     assert m["output_tokens"] == 6  # 3 thinking + 2 answer + the end-of-sequence token
     assert m["thinking_tokens"] == 3 and m["prompt_tokens"] == 10
     assert m["server_decode_tps"] > 0 and m["prompt_tps"] > 0
@@ -76,7 +96,11 @@ def test_missing_model_says_how_to_pull(
     fake = fake_ollama({"other": ModelScript(["x"])}, version=version)
     result = run(pytester, fake.url, "gemma3:270m")
     result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines(["*ModelNotFound: ollama:gemma3:270m@*: model 'gemma3:270m' is not pulled on * (it has: other:latest). Run `ollama pull gemma3:270m` or pass --llm-pull.*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*ModelNotFound: ollama:gemma3:270m@*: model 'gemma3:270m' is not pulled on * (it has: other:latest). Run `ollama pull gemma3:270m` or pass --llm-pull.*"
+        ]
+    )
 
 
 def test_pull_with_progress_then_run(
@@ -94,7 +118,9 @@ def test_pull_of_unknown_model_is_named(
     fake = fake_ollama({}, version=version)
     result = run(pytester, fake.url, "nope", "--llm-pull")
     result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines(["*`ollama pull nope` failed: pull model manifest: file does not exist*"])
+    result.stdout.fnmatch_lines(
+        ["*`ollama pull nope` failed: pull model manifest: file does not exist*"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -108,7 +134,9 @@ def test_pull_of_unknown_model_is_named(
 def test_stream_faults_error_the_item(
     pytester: pytest.Pytester, version: str, fault: str, message: str, fake_ollama: StartOllama
 ) -> None:
-    fake = fake_ollama({"m": ModelScript(["a", "b", "c"], fault=fault, fault_after=1)}, version=version)
+    fake = fake_ollama(
+        {"m": ModelScript(["a", "b", "c"], fault=fault, fault_after=1)}, version=version
+    )
     result = run(pytester, fake.url, "m")
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines([message])
@@ -127,7 +155,9 @@ def test_num_predict_cap_is_truncation(
 def test_nothing_listening(pytester: pytest.Pytester) -> None:
     result = run(pytester, "http://127.0.0.1:9", "m")
     result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines(["*no Ollama server answers at http://127.0.0.1:9. Start it with `ollama serve`*"])
+    result.stdout.fnmatch_lines(
+        ["*no Ollama server answers at http://127.0.0.1:9. Start it with `ollama serve`*"]
+    )
 
 
 def test_starts_ollama_serve_when_nothing_answers_and_stops_it_after(
@@ -140,7 +170,7 @@ def test_starts_ollama_serve_when_nothing_answers_and_stops_it_after(
     bindir.mkdir()
     fake = bindir / "ollama"
     fake.write_text(
-        f"#!/bin/sh\nPYTHONPATH={repo} exec {sys.executable} -m fakes.ollama_cli \"$@\"\n"
+        f'#!/bin/sh\nPYTHONPATH={repo} exec {sys.executable} -m fakes.ollama_cli "$@"\n'
     )
     fake.chmod(0o755)
     with socket.socket() as s:
@@ -168,9 +198,13 @@ def test_pull_without_a_route_to_the_registry_is_not_a_wrong_name(
     fake = fake_ollama({}, registry_reachable=False, version=version)
     result = run(pytester, fake.url, "gemma3:270m", "--llm-pull")
     result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines(["*ServerError: *`ollama pull gemma3:270m` failed: the Ollama "
-                                 "server could not reach the registry (pull model manifest: *no "
-                                 "such host). Check the server's network (DNS, proxy*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*ServerError: *`ollama pull gemma3:270m` failed: the Ollama "
+            "server could not reach the registry (pull model manifest: *no "
+            "such host). Check the server's network (DNS, proxy*"
+        ]
+    )
     assert "Check the model name" not in result.stdout.str()
 
 
@@ -208,10 +242,16 @@ def test_thinking_tokens_are_counted_by_the_server_not_by_chunks(
 def test_a_model_without_chat_template_is_warned(
     pytester: pytest.Pytester, version: str, template: str, fake_ollama: StartOllama
 ) -> None:
-    fake = fake_ollama({"m": ModelScript(["a"], template=template), "n": ModelScript(["b"])}, version=version)
+    fake = fake_ollama(
+        {"m": ModelScript(["a"], template=template), "n": ModelScript(["b"])}, version=version
+    )
     result = run(pytester, fake.url, "m,n")
     result.assert_outcomes(passed=4)
-    result.stdout.fnmatch_lines(["*WARNING: ollama:m@*: the Ollama model has no chat template "
-                                 "(/api/show template *), so each prompt reaches the model as "
-                                 "bare text*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*WARNING: ollama:m@*: the Ollama model has no chat template "
+            "(/api/show template *), so each prompt reaches the model as "
+            "bare text*"
+        ]
+    )
     assert "WARNING: ollama:n@" not in result.stdout.str()  # a library model's template

@@ -33,7 +33,7 @@ def summary(pytester: pytest.Pytester) -> dict[str, Any]:
     return dict(models[0])
 
 
-SLOW_ITEMS = '''
+SLOW_ITEMS = """
 import time
 import pytest
 
@@ -41,7 +41,7 @@ import pytest
 def test_answer(llm, prompt):
     time.sleep(0.4)  # longer than the server's keep-alive below
     assert llm.generate(prompt).answer
-'''
+"""
 
 
 def test_keep_alive_keeps_the_model_loaded_and_load_duration_is_recorded(
@@ -63,13 +63,13 @@ def test_keep_alive_keeps_the_model_loaded_and_load_duration_is_recorded(
     assert "WARNING" not in result.stdout.str()
 
 
-JUDGED = '''
+JUDGED = """
 def test_answer(llm, llm_judge):
     assert llm.generate("first question").answer
     assert llm_judge.generate("a verdict, please").answer  # evicts the model under test
     assert llm.generate("second question").answer
     assert llm.generate("third question").answer
-'''
+"""
 
 
 def test_reload_during_the_run_is_named_and_kept_out_of_ttft(
@@ -77,9 +77,7 @@ def test_reload_during_the_run_is_named_and_kept_out_of_ttft(
 ) -> None:
     models = {"m": ModelScript(["a"], load_delay_s=0.6), "judge": ModelScript(["ok"])}
     fake = fake_ollama(models, version=version, max_loaded=1)
-    result = run(
-        pytester, JUDGED, f"ollama:m@{fake.url}", f"--llm-judge=ollama:judge@{fake.url}"
-    )
+    result = run(pytester, JUDGED, f"ollama:m@{fake.url}", f"--llm-judge=ollama:judge@{fake.url}")
     loads = fake.count("load", "m")
     result.assert_outcomes(passed=1)
     # The judge's preload evicts the model before its first generation, its verdict again
@@ -92,21 +90,23 @@ def test_reload_during_the_run_is_named_and_kept_out_of_ttft(
         assert reloaded["metrics"]["ttft_s"] > 0.6 > warm["metrics"]["ttft_s"]
     assert not warm["caveats"]
     result.stdout.fnmatch_lines(
-        ["*NOTE: ollama:m@*: 2 generation(s): the model was loaded again during the run*"
-         "(reloaded during the run: TTFT includes 0.6 s of load); left out of the "
-         "ttfa_s, ttft_s medians*"]
+        [
+            "*NOTE: ollama:m@*: 2 generation(s): the model was loaded again during the run*"
+            "(reloaded during the run: TTFT includes 0.6 s of load); left out of the "
+            "ttfa_s, ttft_s medians*"
+        ]
     )
     assert summary(pytester)["ttft_s_median"] == warm["metrics"]["ttft_s"]
 
 
-REPEATED = '''
+REPEATED = """
 def test_answer(llm):
     prompt = "Summarise the plot of Hamlet in three sentences, for a reader who never saw it."
     first = llm.generate(prompt)
     again = llm.generate(prompt)
     other = llm.generate("Name a prime.")
     assert first.answer and again.answer and other.answer
-'''
+"""
 
 
 def test_prompt_cache_reuse_is_marked_and_kept_out_of_prompt_rate_and_ttft(
@@ -125,10 +125,14 @@ def test_prompt_cache_reuse_is_marked_and_kept_out_of_prompt_rate_and_ttft(
     clean = sorted(g["metrics"]["prompt_tps"] for g in (first, other))
     assert summary(pytester)["prompt_tps_median"] == pytest.approx(sum(clean) / 2)
     assert first["server"]["prompt_cache"] == "on: Ollama cannot turn it off"
-    result.stdout.fnmatch_lines(["*NOTE: ollama:m@*: 1 generation(s): part of the prompt came "
-                                 "from the server's prompt cache*prompt evaluated *x faster "
-                                 "than this model's recent uncached * tok/s; 100% of it was "
-                                 "sent before*left out of the prompt_tps, ttfa_s, ttft_s medians*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*NOTE: ollama:m@*: 1 generation(s): part of the prompt came "
+            "from the server's prompt cache*prompt evaluated *x faster "
+            "than this model's recent uncached * tok/s; 100% of it was "
+            "sent before*left out of the prompt_tps, ttfa_s, ttft_s medians*"
+        ]
+    )
 
 
 ONE = "def test_answer(llm):\n    assert llm.generate('hi').answer\n"
@@ -142,8 +146,12 @@ def test_capped_context_is_read_recorded_and_warned(
     result.assert_outcomes(passed=1)
     (gen,) = generations(pytester)
     assert gen["server"]["n_ctx"] == 2048 and gen["settings"]["ctx"] == 8192
-    result.stdout.fnmatch_lines(["*WARNING: ollama:m@*: Ollama runs this model with a context "
-                                 "of 2048 tokens, not the 8192 asked for*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*WARNING: ollama:m@*: Ollama runs this model with a context "
+            "of 2048 tokens, not the 8192 asked for*"
+        ]
+    )
 
 
 def test_over_long_prompt_is_one_clear_error_naming_the_context(
@@ -154,14 +162,22 @@ def test_over_long_prompt_is_one_clear_error_naming_the_context(
     result = run(pytester, ONE, f"ollama:m@{fake.url}", "--llm-ctx=4096")
     result.assert_outcomes(errors=1)  # the server's doing, never the model's failure
     if version.startswith("0.12"):
-        result.stdout.fnmatch_lines(["*GenerationError: ollama:m@*: the prompt filled the whole "
-                                     "context of 4096 tokens*Shorten the prompt or raise "
-                                     "--llm-ctx.*"])
+        result.stdout.fnmatch_lines(
+            [
+                "*GenerationError: ollama:m@*: the prompt filled the whole "
+                "context of 4096 tokens*Shorten the prompt or raise "
+                "--llm-ctx.*"
+            ]
+        )
     else:
-        result.stdout.fnmatch_lines(["*RequestRejected: ollama:m@*: the prompt does not fit the "
-                                     "context of 4096 tokens (num_ctx): Ollama answered HTTP "
-                                     "400: request (5000 tokens) exceeds the available context "
-                                     "size (4096 tokens)*"])
+        result.stdout.fnmatch_lines(
+            [
+                "*RequestRejected: ollama:m@*: the prompt does not fit the "
+                "context of 4096 tokens (num_ctx): Ollama answered HTTP "
+                "400: request (5000 tokens) exceeds the available context "
+                "size (4096 tokens)*"
+            ]
+        )
 
 
 def test_unload_waits_until_ps_no_longer_lists_the_model(
@@ -174,8 +190,11 @@ def test_unload_waits_until_ps_no_longer_lists_the_model(
     preloads = [t for (e, n), t in events if e == "load" and n == "b:latest"]
     result.assert_outcomes(passed=2)
     unloaded_a = next(t for (e, n), t in events if e == "unload" and n == "a:latest")
-    assert [e for e, _ in events][:3] == [("load", "a:latest"), ("unload", "a:latest"),
-                                          ("load", "b:latest")]
+    assert [e for e, _ in events][:3] == [
+        ("load", "a:latest"),
+        ("unload", "a:latest"),
+        ("load", "b:latest"),
+    ]
     assert preloads[0] >= unloaded_a
 
 
@@ -187,12 +206,12 @@ def test_model_names_match_case_insensitively(
     result.assert_outcomes(passed=1)
 
 
-COUNTING = '''
+COUNTING = """
 def test_answer(llm):
     for i in range(1, 7):
         assert llm.generate(f"Count from {i} to {i + 3}.").answer
     assert llm.generate("Count from 6 to 9.").answer
-'''
+"""
 
 
 def test_shared_text_without_reuse_is_not_marked(

@@ -18,9 +18,9 @@ import pytest
 from fakes import ModelScript
 from pytest_llmbench.config.specs import parse_spec
 from pytest_llmbench.errors import ServerError, StreamError
-from pytest_llmbench.generate.generation import Settings
 from pytest_llmbench.serve.backends.base import Timeouts
 from pytest_llmbench.serve.backends.ollama import OllamaBackend
+from pytest_llmbench.serve.generation import Settings
 from pytest_llmbench.serve.server_info import ServerOptions
 from tests.fixtures.fakes import StartOllama
 
@@ -216,7 +216,9 @@ def test_a_mistyped_reply_while_unloading_is_a_warning_not_a_hang(fake_ollama: S
     ollama = backend(fake.url)
     ollama.prepare(SETTINGS, lambda _line: None)
     fake.tamper = rewrite
-    with pytest.warns(UserWarning, match=r"/api/ps reply has models\[0\]\.name = 7, expected a string"):
+    with pytest.warns(
+        UserWarning, match=r"/api/ps reply has models\[0\]\.name = 7, expected a string"
+    ):
         ollama.release()
 
 

@@ -15,19 +15,19 @@ import pytest
 from fakes import ModelScript
 from tests.fixtures.fakes import StartLlamaServer
 
-GATED = '''
+GATED = """
 import pytest
 
 @pytest.mark.llm(repeat=3, temperature=0.5, min_pass_rate=0.6)
 def test_sampled(llm):
     llm.generate("Say yes.")
     assert llm.settings.seed != 43, "the one sample that fails on purpose"
-'''
+"""
 
-ORDINARY_FAILURE = '''
+ORDINARY_FAILURE = """
 def test_plain():
     assert 1 == 2
-'''
+"""
 
 
 @pytest.fixture
@@ -61,7 +61,9 @@ def test_a_met_pass_rate_forgives_its_own_failed_samples(
     pytester.makepyfile(test_gated=GATED)
     result = run(pytester, url, "--llm-json=r.json", *args)
     assert result.ret == pytest.ExitCode.OK
-    outcomes = sorted(i["outcome"] for i in json.loads((pytester.path / "r.json").read_text())["items"])
+    outcomes = sorted(
+        i["outcome"] for i in json.loads((pytester.path / "r.json").read_text())["items"]
+    )
     assert outcomes == ["failed", "passed", "passed"]
 
 
@@ -88,7 +90,7 @@ def test_an_errored_sample_is_never_forgiven(
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
-TEARDOWN_ERROR = '''
+TEARDOWN_ERROR = """
 import pytest
 
 @pytest.fixture
@@ -101,7 +103,7 @@ def broken_teardown(request):
 def test_sampled(llm, broken_teardown):
     llm.generate("Say yes.")
     assert llm.settings.seed != 43, "the one sample that fails on purpose"
-'''
+"""
 
 
 def test_a_forgiven_samples_teardown_error_still_fails_the_run(
@@ -123,14 +125,14 @@ def test_server_trouble_is_an_error_under_xdist(
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
-SCORED_REPEATS = '''
+SCORED_REPEATS = """
 import pytest
 
 @pytest.mark.llm(repeat=3, temperature=0.5, thresholds="score>=LIMIT")
 def test_scored(llm):
     llm.generate("Say yes.")
     llm.record_score("score", {42: 70.0, 43: 90.0, 44: 95.0}[llm.settings.seed])
-'''
+"""
 
 
 def test_thresholds_pool_the_repeats_into_one_verdict_on_the_median(
@@ -152,23 +154,29 @@ def test_a_repeat_group_whose_median_misses_fails_the_run(
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     if not args:
         result.assert_outcomes(passed=3)
-        result.stdout.fnmatch_lines([
-            "llmbench gate FAILED: thresholds score>=92",
-            "  threshold: llama-server@:* :: test_scored: "
-            "score = 90, threshold score>=92 (median of 3: 70–95)",
-        ])
+        result.stdout.fnmatch_lines(
+            [
+                "llmbench gate FAILED: thresholds score>=92",
+                "  threshold: llama-server@:* :: test_scored: "
+                "score = 90, threshold score>=92 (median of 3: 70–95)",
+            ]
+        )
     (group,) = json.loads((pytester.path / "r.json").read_text())["repeat_groups"]
     assert group["thresholds_missed"] == ["score = 90, threshold score>=92 (median of 3: 70–95)"]
 
 
-def test_a_single_item_still_fails_on_its_own_threshold(pytester: pytest.Pytester, url: str) -> None:
-    pytester.makepyfile(test_scored=SCORED_REPEATS.replace("repeat=3", "repeat=1").replace("LIMIT", "80"))
+def test_a_single_item_still_fails_on_its_own_threshold(
+    pytester: pytest.Pytester, url: str
+) -> None:
+    pytester.makepyfile(
+        test_scored=SCORED_REPEATS.replace("repeat=3", "repeat=1").replace("LIMIT", "80")
+    )
     result = run(pytester, url)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*threshold missed: score = 70, threshold score>=80*"])
 
 
-LLM_TESTS = '''
+LLM_TESTS = """
 import pytest
 
 @pytest.mark.parametrize("n", [1, 2, 3])
@@ -177,7 +185,7 @@ def test_llm(llm, n):
 
 def test_other():
     pass
-'''
+"""
 
 
 @pytest.mark.parametrize("args", [(), ("-n", "2")])

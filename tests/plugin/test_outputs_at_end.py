@@ -14,13 +14,13 @@ from fakes.llama_server import MIDSTREAM_ERROR
 from pytest_llmbench import controller, output_files
 from tests.fixtures.fakes import StartLlamaServer
 
-BLOCKS_MARKDOWN = '''
+BLOCKS_MARKDOWN = """
 import os
 
 def test_answer(llm):
     assert llm.generate("Say hi").answer
     os.mkdir("lb.md")  # the Markdown path becomes a directory while the run goes on
-'''
+"""
 
 
 def test_one_output_failing_never_stops_the_others(
@@ -93,13 +93,13 @@ def test_a_full_disk_at_the_end_leaves_no_empty_files(
 
 HOSTILE = "evil\x1b]0;pwned\x07 \x1b[2J \x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\ a|b <b>bold</b>"
 
-PIPED = '''
+PIPED = """
 import pytest
 
 @pytest.mark.parametrize("case", ["a|b<i>"])
 def test_answer(llm, case):
     assert llm.generate("Say hi").answer
-'''
+"""
 
 
 def test_server_text_is_shown_escaped_in_the_terminal_and_markdown(

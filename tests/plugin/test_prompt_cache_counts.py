@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from fakes import ModelScript
-from pytest_llmbench.generate.caveats import prompt_cache_caveat
+from pytest_llmbench.serve.caveats import prompt_cache_caveat
 from tests.fixtures.fakes import StartLlamaServer
 
 TEST = """
@@ -32,9 +32,7 @@ def test_llama_server_repeat_is_marked_from_cache_n(
     srv = fake_llama_server(ModelScript(["a"], prompt_eval_count=28))
     pytester.makepyfile(test_c=TEST)
     flags = ["--llm-cache-prompt"] if cache else []
-    result = pytester.runpytest(
-        f"--llm-models=llama-server@{srv.url}", "--llm-json=r.json", *flags
-    )
+    result = pytester.runpytest(f"--llm-models=llama-server@{srv.url}", "--llm-json=r.json", *flags)
     result.assert_outcomes(passed=1)
     first, again, other = generations(pytester)
     assert again["metrics"]["cached_prompt_tokens"] == (27 if cache else 0)

@@ -22,7 +22,8 @@ def test_prompt(llm, prompt):
 
 
 def test_prompt_front_matter_pairs_a_prompt_with_its_expected_answer(
-    pytester: pytest.Pytester, fake_llama_server: StartLlamaServer,
+    pytester: pytest.Pytester,
+    fake_llama_server: StartLlamaServer,
 ) -> None:
     pytester.makepyfile(test_p=TEST)
     (pytester.path / "prompts").mkdir()

@@ -14,7 +14,7 @@ import pytest
 from fakes import FakeLlamaServer, ModelScript
 from tests.fixtures.fakes import StartLlamaServer
 
-TESTS = '''
+TESTS = """
 import pytest
 
 @pytest.mark.parametrize("prompt", ["Name a fruit.", "Name a river."])
@@ -23,7 +23,8 @@ def test_words(llm, prompt):
     answer = llm.generate(prompt)
     llm.record_score("score", 100.0 * ("a" in answer.answer.lower()))
     assert answer.metrics.output_tokens
-'''
+"""
+
 
 def document(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())  # type: ignore[no-any-return]
@@ -61,7 +62,9 @@ def test_replay_reproduces_the_run_and_says_it_is_a_replay(
     replayed = pytester.runpytest(recorded, "--llm-replay=rec", "--llm-json=replayed.json")
     replayed.assert_outcomes(passed=2)
     label = f"replayed from rec (recorded {manifest['recorded']} on recorder-host, server llama-server b7000-abc)"
-    replayed.stdout.fnmatch_lines([f"llmbench: {label}", "=* llmbench leaderboard — replayed from rec (*"])
+    replayed.stdout.fnmatch_lines(
+        [f"llmbench: {label}", "=* llmbench leaderboard — replayed from rec (*"]
+    )
     title = next(line for line in replayed.outlines if "llmbench leaderboard" in line)
     assert len(title) <= 80  # fitted to the width, as every table
     a = items(pytester.path / "recorded.json")
@@ -70,8 +73,13 @@ def test_replay_reproduces_the_run_and_says_it_is_a_replay(
     for nodeid in a:
         ra, rb = a[nodeid]["record"], b[nodeid]["record"]
         assert ra["scores"] == rb["scores"]
-        assert [g["metrics"] for g in ra["generations"]] == [g["metrics"] for g in rb["generations"]]
-    live, replay = document(pytester.path / "recorded.json"), document(pytester.path / "replayed.json")
+        assert [g["metrics"] for g in ra["generations"]] == [
+            g["metrics"] for g in rb["generations"]
+        ]
+    live, replay = (
+        document(pytester.path / "recorded.json"),
+        document(pytester.path / "replayed.json"),
+    )
     assert live["replayed"] is False and "replay" not in live
     assert live["environment"]["hardware"]["machine"] != "recorder-box"
     assert replay["replayed"] is True
@@ -92,8 +100,10 @@ def test_a_missing_recording_names_the_setting_that_changed(
     changed = pytester.runpytest(recorded, "--llm-replay=rec", "--llm-seed=7")
     changed.assert_outcomes(errors=2)
     changed.stdout.fnmatch_lines(
-        ["*RecordingMissing: llama-server@http*: no recording for this prompt and settings in rec "
-         "(*); against the nearest recording (*.json): seed 42 → 7. Re-record*"]
+        [
+            "*RecordingMissing: llama-server@http*: no recording for this prompt and settings in rec "
+            "(*); against the nearest recording (*.json): seed 42 → 7. Re-record*"
+        ]
     )
 
 
@@ -103,8 +113,12 @@ def test_a_changed_prompt_has_no_recording_or_is_filled_in_when_asked(
     pytester.makepyfile(test_rec=TESTS.replace("Name a fruit.", "Name a vegetable."))
     changed = pytester.runpytest(recorded, "--llm-replay=rec")
     changed.assert_outcomes(passed=1, errors=1)
-    changed.stdout.fnmatch_lines(["*RecordingMissing: llama-server@http*: no recording*; against the "
-                                  "nearest recording (*.json): the prompt differs. Re-record*"])
+    changed.stdout.fnmatch_lines(
+        [
+            "*RecordingMissing: llama-server@http*: no recording*; against the "
+            "nearest recording (*.json): the prompt differs. Re-record*"
+        ]
+    )
     (pytester.path / "rec" / "recorded.json").unlink()  # recordings of unknown origin
     srv = fake_llama_server(ModelScript(["Car", "rot"]))
     filled = pytester.runpytest(
@@ -121,9 +135,14 @@ def test_a_changed_prompt_has_no_recording_or_is_filled_in_when_asked(
     [
         (lambda text: "", "the file is empty"),
         (lambda text: text[: len(text) // 2], "not valid JSON*"),
-        (lambda text: text.replace('"version": 1', '"version": 2'), "recording.version: expected 1*"),
         (
-            lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "generation"}),
+            lambda text: text.replace('"version": 1', '"version": 2'),
+            "recording.version: expected 1*",
+        ),
+        (
+            lambda text: json.dumps(
+                {k: v for k, v in json.loads(text).items() if k != "generation"}
+            ),
             "recording.generation: missing*",
         ),
     ],
@@ -136,7 +155,9 @@ def test_a_bad_recording_is_an_item_error_naming_the_file(
     result = pytester.runpytest(recorded, "--llm-replay=rec")
     result.assert_outcomes(errors=2)  # not failures: the model did nothing wrong
     result.stdout.fnmatch_lines(
-        [f"*RecordingInvalid: llama-server@http*: recording rec/*-1.json cannot be replayed: {message}*"]
+        [
+            f"*RecordingInvalid: llama-server@http*: recording rec/*-1.json cannot be replayed: {message}*"
+        ]
     )
     assert "Traceback" not in result.stdout.str() and "KeyError" not in result.stdout.str()
 
@@ -157,8 +178,10 @@ def test_a_planted_link_in_the_recording_folder_is_refused(
     assert outside.read_text() == "precious"
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(
-        ["*RecordingError: llama-server@http*: recording not written: planted/*-1.json is a "
-         "symbolic link; refusing to write through it*"]
+        [
+            "*RecordingError: llama-server@http*: recording not written: planted/*-1.json is a "
+            "symbolic link; refusing to write through it*"
+        ]
     )
 
 
@@ -167,7 +190,9 @@ def test_recording_under_xdist_counts_every_worker(
 ) -> None:
     pytester.makepyfile(test_rec=TESTS)
     srv = fake_llama_server(ModelScript(["Ban", "ana"]))
-    result = pytester.runpytest(f"--llm-models=llama-server@{srv.url}", "--llm-record=rec", "-n", "2")
+    result = pytester.runpytest(
+        f"--llm-models=llama-server@{srv.url}", "--llm-record=rec", "-n", "2"
+    )
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*recorded 2 replies to rec*"])
     assert len(list((pytester.path / "rec").glob("*-1.json"))) == 2

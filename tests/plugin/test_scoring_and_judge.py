@@ -13,7 +13,7 @@ from tests.fixtures.fakes import StartLlamaServer
 
 PROGRAM = "```python\nimport sys\nprint('hello', sys.argv[1])\n```"
 
-SCORED = '''
+SCORED = """
 from pytest_llmbench import checks
 
 def test_code(llm):
@@ -26,9 +26,9 @@ def test_code(llm):
                                       truncated=answer.truncated),
     )
     assert score.total >= 80, score.explain()
-'''
+"""
 
-JUDGED = '''
+JUDGED = """
 from pytest_llmbench import checks
 
 def test_judged(llm, llm_judge):
@@ -36,7 +36,7 @@ def test_judged(llm, llm_judge):
     verdict = checks.judge(llm_judge, "explain", answer.answer, {"clear": "is clear", "short": "is short"})
     score = llm.score({"judge": verdict})
     assert score.total == 50, score.explain()
-'''
+"""
 
 
 def items(pytester: pytest.Pytester) -> list[dict[str, Any]]:
@@ -44,7 +44,7 @@ def items(pytester: pytest.Pytester) -> list[dict[str, Any]]:
 
 
 def tokens(text: str) -> list[str]:
-    return [text[i:i + 3] for i in range(0, len(text), 3)]
+    return [text[i : i + 3] for i in range(0, len(text), 3)]
 
 
 def test_scores_per_check_and_diagnoses(
@@ -54,15 +54,25 @@ def test_scores_per_check_and_diagnoses(
     good = fake_llama_server(ModelScript(tokens(PROGRAM)))
     ok = pytester.runpytest(f"--llm-models=llama-server@{good.url}", "--llm-json=r.json", "-v")
     ok.assert_outcomes(passed=1)
-    ok.stdout.fnmatch_lines(["| model *| n *| pass *| fail *| err *| code *|*",
-                             "| llama-server@:* | 1 *| 1 *| 0 *| 0 *| 80.0 1/1 *|*",
-                             "checks:",
-                             "*| code *| syntax *| 100.0 *| 1/1 *|",
-                             "*| code *| features *| 50.0 *| 0/1 *|",
-                             "*| code *| functional *| 100.0 *| 1/1 *|"])
-    assert items(pytester)[0]["record"]["score"]["weights"] == {"syntax": 20, "features": 40, "functional": 40}
+    ok.stdout.fnmatch_lines(
+        [
+            "| model *| n *| pass *| fail *| err *| code *|*",
+            "| llama-server@:* | 1 *| 1 *| 0 *| 0 *| 80.0 1/1 *|*",
+            "checks:",
+            "*| code *| syntax *| 100.0 *| 1/1 *|",
+            "*| code *| features *| 50.0 *| 0/1 *|",
+            "*| code *| functional *| 100.0 *| 1/1 *|",
+        ]
+    )
+    assert items(pytester)[0]["record"]["score"]["weights"] == {
+        "syntax": 20,
+        "features": 40,
+        "functional": 40,
+    }
     cut = fake_llama_server(ModelScript(tokens(PROGRAM[:30])))
-    truncated = pytester.runpytest(f"--llm-models=llama-server@{cut.url}", "--llm-max-tokens=10", "-v")
+    truncated = pytester.runpytest(
+        f"--llm-models=llama-server@{cut.url}", "--llm-max-tokens=10", "-v"
+    )
     truncated.assert_outcomes(failed=1)
     truncated.stdout.fnmatch_lines(["*| failed *| length *|*| truncated at the output cap*"])
 
@@ -74,8 +84,11 @@ def test_judge_verdict_is_scored_and_recorded_apart(
     verdict = verdict_json({"clear": True, "short": False})
     model = fake_llama_server(ModelScript(["Fine", " answer"]))
     judge = fake_llama_server(ModelScript(tokens(verdict)))
-    result = pytester.runpytest(f"--llm-models=llama-server@{model.url}",
-                                f"--llm-judge=llama-server@{judge.url}", "--llm-json=r.json")
+    result = pytester.runpytest(
+        f"--llm-models=llama-server@{model.url}",
+        f"--llm-judge=llama-server@{judge.url}",
+        "--llm-json=r.json",
+    )
     result.assert_outcomes(passed=1)
     record = items(pytester)[0]["record"]
     assert len(record["generations"]) == 1 and len(record["judge"]) == 1
@@ -88,11 +101,14 @@ def test_a_judge_that_cannot_answer_json_is_an_error_not_a_score(
     pytester.makepyfile(test_j=JUDGED)
     model = fake_llama_server(ModelScript(["Fine"]))
     judge = fake_llama_server(ModelScript(["I", " think", " it", " is", " good"]))
-    result = pytester.runpytest(f"--llm-models=llama-server@{model.url}",
-                                f"--llm-judge=llama-server@{judge.url}")
+    result = pytester.runpytest(
+        f"--llm-models=llama-server@{model.url}", f"--llm-judge=llama-server@{judge.url}"
+    )
     attempts = len(judge.calls("POST", "/v1/chat/completions"))
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*JudgeError: judge llama-server@* gave no valid JSON verdict in 3 attempt(s)*"])
+    result.stdout.fnmatch_lines(
+        ["*JudgeError: judge llama-server@* gave no valid JSON verdict in 3 attempt(s)*"]
+    )
     assert attempts == 3
 
 
@@ -101,18 +117,19 @@ def test_without_a_judge_the_fixture_is_none(pytester: pytest.Pytester) -> None:
     pytester.runpytest().assert_outcomes(passed=1)
 
 
-BROKEN_CHECK = '''
+BROKEN_CHECK = """
 from pytest_llmbench import checks
 
 def test_code(llm):
     program = llm.generate("write it").code("python")
     score = llm.score(features=checks.features(program, {"bad": lambda code: 1 / 0}))
     assert score.total >= 0
-'''
+"""
 
 
 def test_a_broken_check_errors_the_item_and_names_the_predicate(
-    pytester: pytest.Pytester, fake_llama_server: StartLlamaServer,
+    pytester: pytest.Pytester,
+    fake_llama_server: StartLlamaServer,
 ) -> None:
     pytester.makepyfile(test_s=BROKEN_CHECK)
     srv = fake_llama_server(ModelScript([PROGRAM]))
@@ -130,8 +147,10 @@ def test_a_judged_run_replays_offline(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_j=JUDGED)
     verdict = verdict_json({"clear": True, "short": False})
     # with blocks, not the fixture: both servers are gone before the replay runs
-    with FakeLlamaServer(ModelScript(["Fine", " answer"])) as model, \
-            FakeLlamaServer(ModelScript(tokens(verdict))) as judge:
+    with (
+        FakeLlamaServer(ModelScript(["Fine", " answer"])) as model,
+        FakeLlamaServer(ModelScript(tokens(verdict))) as judge,
+    ):
         models = [f"--llm-models=llama-server@{model.url}", f"--llm-judge=llama-server@{judge.url}"]
         pytester.runpytest(*models, "--llm-record=rec").assert_outcomes(passed=1)
     replayed = pytester.runpytest(*models, "--llm-replay=rec", "--llm-json=r.json")

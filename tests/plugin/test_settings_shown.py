@@ -11,7 +11,7 @@ from fakes import ModelScript
 from pytest_llmbench.config.plan import MARKER_KEYS
 from tests.fixtures.fakes import StartOllama
 
-TESTS = '''
+TESTS = """
 import pytest
 
 @pytest.mark.llm(max_tokens=256, temperature=0.5)
@@ -20,7 +20,7 @@ def test_short(llm):
 
 def test_default(llm):
     assert llm.generate("hi", seed=7).answer
-'''
+"""
 
 
 def test_marker_typo_lists_every_valid_key(pytester: pytest.Pytester) -> None:

@@ -17,10 +17,10 @@ from fakes import FakeLlamaServer, ModelScript
 from fakes._common import Request, Responder
 from pytest_llmbench.config.specs import parse_spec
 from pytest_llmbench.errors import LLMBenchError, ServerError, StreamError
-from pytest_llmbench.generate.generation import Settings
 from pytest_llmbench.serve.backends.base import Timeouts
 from pytest_llmbench.serve.backends.llama_cpp import LlamaServerBackend
 from pytest_llmbench.serve.backends.openai_compat import OpenAIBackend
+from pytest_llmbench.serve.generation import Settings
 from pytest_llmbench.serve.server_info import ServerOptions
 from tests.fixtures.fakes import StartLlamaServer
 
@@ -44,7 +44,7 @@ def generate_error(url: str, timeouts: Timeouts, settings: Settings | None = Non
 
 
 def test_stall_limit_fires_although_pings_keep_the_connection_alive(
-    fake_llama_server: StartLlamaServer
+    fake_llama_server: StartLlamaServer,
 ) -> None:
     # The old read timeout never fired: a ping every 0.05 s reset it for the whole stall.
     script = ModelScript(TOKENS, fault="stall", fault_after=2, stall_s=60)
@@ -61,7 +61,7 @@ def test_stall_limit_fires_although_pings_keep_the_connection_alive(
 
 
 def test_stall_limit_counts_from_the_request_while_the_prompt_is_processed(
-    fake_llama_server: StartLlamaServer
+    fake_llama_server: StartLlamaServer,
 ) -> None:
     # Headers at once, then only pings for the 60 s of "prompt processing".
     srv = fake_llama_server(ModelScript(TOKENS, prompt_delay_s=60), sse_ping_interval=0.05)
@@ -73,7 +73,7 @@ def test_stall_limit_counts_from_the_request_while_the_prompt_is_processed(
 
 
 def test_total_limit_ends_a_stream_that_keeps_sending_tokens(
-    fake_llama_server: StartLlamaServer
+    fake_llama_server: StartLlamaServer,
 ) -> None:
     script = ModelScript(["x"] * 400, token_delay_s=0.02)  # 8 s of steady tokens
     srv = fake_llama_server(script)
@@ -117,7 +117,7 @@ def test_limits_are_item_errors_naming_the_limit(
 
 
 def test_a_server_that_ignores_max_tokens_is_stopped_by_the_token_cap(
-    fake_llama_server: StartLlamaServer
+    fake_llama_server: StartLlamaServer,
 ) -> None:
     srv = fake_llama_server(ModelScript(["x"] * 200), ignore_max_tokens=True)
     exc = generate_error(srv.url, Timeouts(), Settings(max_tokens=4))
@@ -259,14 +259,10 @@ def test_a_one_token_answer_has_no_server_decode_rate(fake_llama_server: StartLl
 def test_attaching_to_a_loading_server_waits_for_it(fake_llama_server: StartLlamaServer) -> None:
     # llama-server answers 503 on every route while loading, /v1/models included.
     srv = fake_llama_server(ModelScript(TOKENS), loading_s=0.5, alias="m")
-    backend = OpenAIBackend(
-        parse_spec(f"openai:m@{srv.url}"), ServerOptions(health_timeout_s=30)
-    )
+    backend = OpenAIBackend(parse_spec(f"openai:m@{srv.url}"), ServerOptions(health_timeout_s=30))
     backend.prepare(Settings(), lambda _m: None)
     assert backend.generate(HI, Settings(), Timeouts()).answer == "Hello there!"
     srv = fake_llama_server(ModelScript(TOKENS), loading_s=float("inf"))
-    backend = OpenAIBackend(
-        parse_spec(f"openai:m@{srv.url}"), ServerOptions(health_timeout_s=0.5)
-    )
+    backend = OpenAIBackend(parse_spec(f"openai:m@{srv.url}"), ServerOptions(health_timeout_s=0.5))
     with pytest.raises(ServerError, match=r"still answered HTTP 503 after 0.5 s"):
         backend.prepare(Settings(), lambda _m: None)

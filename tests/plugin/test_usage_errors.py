@@ -68,7 +68,10 @@ MODEL = "--llm-models=ollama:m@http://127.0.0.1:9"
             [MODEL, "--llm-markdown=afile/lb.md"],
             "--llm-markdown='afile/lb.md': *afile' is a file, not a directory*",
         ),
-        ([MODEL, "--llm-html=/proc/x.html"], "--llm-html='/proc/x.html': cannot create files in '/proc'*"),
+        (
+            [MODEL, "--llm-html=/proc/x.html"],
+            "--llm-html='/proc/x.html': cannot create files in '/proc'*",
+        ),
         ([MODEL, "--llm-json=/dev/null"], "--llm-json='/dev/null': is not a regular file*"),
         ([MODEL, "--llm-record=afile"], "--llm-record='afile': is a file, not a directory*"),
         (
@@ -180,7 +183,9 @@ def test_a_bad_baseline_is_a_usage_error_before_the_run(
     result = pytester.runpytest(MODEL, "--llm-compare=main")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        [f"ERROR: --llm-compare: saved run */.llmbench/0001_main.json is not a usable baseline: "
-         f"{message}*"]
+        [
+            f"ERROR: --llm-compare: saved run */.llmbench/0001_main.json is not a usable baseline: "
+            f"{message}*"
+        ]
     )
     assert "test_x" not in result.stdout.str()  # nothing ran

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from pytest_llmbench.config.specs import parse_spec
-from pytest_llmbench.generate.generation import Generation, Settings
 from pytest_llmbench.serve.backends.base import Timeouts
 from pytest_llmbench.serve.backends.llama_cpp import LlamaServerBackend
+from pytest_llmbench.serve.generation import Generation, Settings
 from pytest_llmbench.serve.server_info import ServerOptions
 
 pytestmark = pytest.mark.real_server

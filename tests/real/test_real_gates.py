@@ -15,7 +15,7 @@ pytestmark = pytest.mark.real_server
 
 MODEL = ["--llm-models=llama-server:gemma3-270m", "--llm-ctx=1024", "-p", "no:cacheprovider"]
 
-GATED = '''
+GATED = """
 import os
 import pytest
 
@@ -25,7 +25,7 @@ def test_sampled(llm):
     assert llm.generate("Say yes.").metrics.output_tokens > 0
     llm.record_score("score", {42: 70.0, 43: 90.0, 44: 95.0}[llm.settings.seed])
     assert llm.settings.seed != 43, "the one sample that fails on purpose"
-'''
+"""
 
 
 def test_gates_reports_and_baseline_on_a_real_server(
@@ -36,10 +36,12 @@ def test_gates_reports_and_baseline_on_a_real_server(
     saved = pytester.runpytest(*MODEL, *outputs, "--llm-save=base")
     saved.assert_outcomes(passed=2, failed=1)
     assert saved.ret == pytest.ExitCode.OK  # 2/3 meets 0.6; the median score 90 meets 80
-    saved.stdout.fnmatch_lines([
-        "*pass-rate gate OK: llama-server?* test_sampled: 2/3 = 0.67 (min 0.60)*",
-        "*threshold gate OK: llama-server?* test_sampled: score>=80, decode_tps>=0.001*",
-    ])
+    saved.stdout.fnmatch_lines(
+        [
+            "*pass-rate gate OK: llama-server?* test_sampled: 2/3 = 0.67 (min 0.60)*",
+            "*threshold gate OK: llama-server?* test_sampled: score>=80, decode_tps>=0.001*",
+        ]
+    )
     document = json.loads((pytester.path / "r.json").read_text())
     schema = json.loads(
         (Path(pytest_llmbench.__file__).parent / "schema" / "results-v1.json").read_text()
@@ -51,8 +53,9 @@ def test_gates_reports_and_baseline_on_a_real_server(
     assert (pytester.path / ".llmbench" / "base.json").is_file()
 
     pytester.makepyfile(test_g=GATED.replace("SCORE", "92"))
-    missed = pytester.runpytest(*MODEL, "-p", "no:terminal", "--llm-json=r.json",
-                                "--llm-compare=base")
+    missed = pytester.runpytest(
+        *MODEL, "-p", "no:terminal", "--llm-json=r.json", "--llm-compare=base"
+    )
     assert missed.ret == pytest.ExitCode.TESTS_FAILED
     (group,) = json.loads((pytester.path / "r.json").read_text())["repeat_groups"]
     assert group["thresholds_missed"] == ["score = 90, threshold score>=92 (median of 3: 70–95)"]

@@ -18,18 +18,20 @@ from pytest_llmbench.checks.judge import judge_prompt
 
 pytestmark = pytest.mark.real_server
 
-ANSWER = Path(__file__).parents[1] / "checks" / "corpus" / "judge" / "mutants" / "fake_closing_tag.md"
+ANSWER = (
+    Path(__file__).parents[1] / "checks" / "corpus" / "judge" / "mutants" / "fake_closing_tag.md"
+)
 TASK = "Explain in two sentences what a hash map is."
 RUBRIC = {"clear": "the explanation is clear", "short": "at most two sentences"}
 
-TESTS = f'''
+TESTS = f"""
 from pytest_llmbench import checks
 
 def test_judged(llm, llm_judge):
     llm.generate("Say hello.")
     answer = {ANSWER.read_text()!r}
     llm.score({{"judge": checks.judge(llm_judge, {TASK!r}, answer, {RUBRIC!r})}})
-'''
+"""
 
 
 def test_the_judge_gets_the_answer_as_data_and_never_scores_from_it(
@@ -37,8 +39,13 @@ def test_the_judge_gets_the_answer_as_data_and_never_scores_from_it(
 ) -> None:
     pytester.makepyfile(test_judge=TESTS)
     result = pytester.runpytest(
-        "--llm-models=llama-server:gemma3-270m", "--llm-judge=llama-server:gemma3-270m",
-        "--llm-ctx=2048", "--llm-max-tokens=48", "--llm-json=r.json", "-p", "no:cacheprovider",
+        "--llm-models=llama-server:gemma3-270m",
+        "--llm-judge=llama-server:gemma3-270m",
+        "--llm-ctx=2048",
+        "--llm-max-tokens=48",
+        "--llm-json=r.json",
+        "-p",
+        "no:cacheprovider",
     )
     record = json.loads((pytester.path / "r.json").read_text())["items"][0]["record"]
     judged = record["judge"]

@@ -14,10 +14,10 @@ import pytest
 
 from pytest_llmbench.config.specs import parse_spec
 from pytest_llmbench.errors import StreamError
-from pytest_llmbench.generate.generation import Settings
 from pytest_llmbench.serve.backends.base import Messages, Timeouts
 from pytest_llmbench.serve.backends.llama_cpp import LlamaServerBackend
 from pytest_llmbench.serve.backends.openai_compat import OpenAIBackend
+from pytest_llmbench.serve.generation import Settings
 from pytest_llmbench.serve.processes import ServerProcess, free_port
 from pytest_llmbench.serve.server_info import ServerOptions
 

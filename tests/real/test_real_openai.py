@@ -13,14 +13,14 @@ from pytest_llmbench.serve.processes import ServerProcess, free_port
 
 pytestmark = pytest.mark.real_server
 
-TEST = '''
+TEST = """
 import pytest
 
 @pytest.mark.llm(max_tokens=12)
 def test_words(llm):
     answer = llm.generate("Name three colours.")
     assert answer.metrics.output_tokens
-'''
+"""
 
 
 @pytest.fixture(scope="module")

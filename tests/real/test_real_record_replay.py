@@ -12,7 +12,7 @@ import pytest
 
 pytestmark = pytest.mark.real_server
 
-TESTS = '''
+TESTS = """
 import pytest
 
 @pytest.mark.parametrize("prompt", ["Name a fruit.", "Name a river."])
@@ -21,7 +21,7 @@ def test_words(llm, prompt):
     answer = llm.generate(prompt)
     llm.record_score("score", 100.0 * ("a" in answer.answer.lower()))
     assert answer.metrics.output_tokens
-'''
+"""
 
 
 def items(path: Path) -> dict[str, dict]:
@@ -43,18 +43,24 @@ def test_replay_reproduces_scores_and_metrics_offline(
 
     started = time.perf_counter()
     replayed = pytester.runpytest(
-        *model, "--llm-replay=rec", "--llm-json=replayed.json",
+        *model,
+        "--llm-replay=rec",
+        "--llm-json=replayed.json",
         "--llm-llama-server-bin=/nonexistent/llama-server",  # proves no server is needed
     )
     elapsed = time.perf_counter() - started
     replayed.assert_outcomes(passed=2)
-    replayed.stdout.fnmatch_lines(["llmbench: replayed from rec (recorded * on *, server llama-server b*)"])
+    replayed.stdout.fnmatch_lines(
+        ["llmbench: replayed from rec (recorded * on *, server llama-server b*)"]
+    )
     assert not any("starting llama-server" in line for line in replayed.stdout.lines)
     a, b = items(pytester.path / "recorded.json"), items(pytester.path / "replayed.json")
     assert a.keys() == b.keys()
     for nodeid in a:
         ra, rb = a[nodeid]["record"], b[nodeid]["record"]
         assert ra["scores"] == rb["scores"]
-        assert [g["metrics"] for g in ra["generations"]] == [g["metrics"] for g in rb["generations"]]
+        assert [g["metrics"] for g in ra["generations"]] == [
+            g["metrics"] for g in rb["generations"]
+        ]
         assert [g["answer"] for g in ra["generations"]] == [g["answer"] for g in rb["generations"]]
     assert elapsed < 30

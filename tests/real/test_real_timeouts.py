@@ -11,7 +11,7 @@ import pytest
 
 pytestmark = pytest.mark.real_server
 
-HANGS = '''
+HANGS = """
 import time
 from pathlib import Path
 
@@ -22,7 +22,7 @@ def test_hangs(llm):
 
 def test_after(llm):
     assert llm.generate("Hello", max_tokens=2).metrics.output_tokens
-'''
+"""
 
 MODEL = ["--llm-models=llama-server:gemma3-270m", "--llm-ctx=512", "-p", "no:cacheprovider"]
 
@@ -49,11 +49,15 @@ def test_signal_timeout_fails_one_item_and_the_run_goes_on(
     started = time.monotonic()
     # 20 s: a real two-token generation must fit in it with two CPU burners on the 2 cores
     # (3 s did not: both items timed out under that load); the hung test sleeps 60 s.
-    result = pytester.runpytest_subprocess(*MODEL, "--timeout=20", "--timeout-method=signal", "-o", "timeout_func_only=true")
+    result = pytester.runpytest_subprocess(
+        *MODEL, "--timeout=20", "--timeout-method=signal", "-o", "timeout_func_only=true"
+    )
     assert time.monotonic() - started < 180  # bounded (generous: the machine is shared)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*Timeout (>20.0s)*"])
-    result.stdout.fnmatch_lines(["*llmbench leaderboard*", "*| llama-server:gemma3-270m*| 2 *| 1 *| 1 *"])
+    result.stdout.fnmatch_lines(
+        ["*llmbench leaderboard*", "*| llama-server:gemma3-270m*| 2 *| 1 *| 1 *"]
+    )
     assert _gone(int((pytester.path / "server.pid").read_text()))
 
 
@@ -61,7 +65,9 @@ def test_thread_timeout_kills_pytest_but_not_leaves_the_server(
     pytester: pytest.Pytester, llama_server_bin: Path, gemma_gguf: Path
 ) -> None:
     pytester.makepyfile(test_hang=HANGS)
-    result = pytester.runpytest_subprocess(*MODEL, "--timeout=3", "--timeout-method=thread", "-o", "timeout_func_only=true")
+    result = pytester.runpytest_subprocess(
+        *MODEL, "--timeout=3", "--timeout-method=thread", "-o", "timeout_func_only=true"
+    )
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*+ Timeout +*"])
     # pytest died with os._exit: the server follows through PR_SET_PDEATHSIG.
@@ -77,8 +83,11 @@ def test_sigterm_stops_the_server_and_still_summarises(
 
     pytester.makepyfile(test_hang=HANGS)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", *MODEL], cwd=pytester.path,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "pytest", *MODEL],
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     pid_file = pytester.path / "server.pid"
     deadline = time.monotonic() + 60

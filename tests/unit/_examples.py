@@ -84,11 +84,21 @@ def example_results() -> Results:
                           {"scores": {"score": 100.0 if ok else 0.0},
                            "score": {"diagnoses": [] if ok else ["crashed (exit 1: NameError)"]}}))  # fmt: skip
         for prompt in ("explain", "list"):
-            error = "StreamError: the server cut the stream" if k == 5 and prompt == "list" else None
-            cases.append((f"test_speed[{prompt}]", "failed" if error else "passed", {"error": error}))
+            error = (
+                "StreamError: the server cut the stream" if k == 5 and prompt == "list" else None
+            )
+            cases.append(
+                (f"test_speed[{prompt}]", "failed" if error else "passed", {"error": error})
+            )
         for test, outcome, extra in cases:
             nodeid = f"examples/t.py::{test}[{spec.id}]"
-            gens = [_gen(k, thinking=300 if k == 2 else None, truncated=bool(extra.pop("truncated", False)))]
+            gens = [
+                _gen(
+                    k,
+                    thinking=300 if k == 2 else None,
+                    truncated=bool(extra.pop("truncated", False)),
+                )
+            ]
             if extra.get("error") is None:
                 extra.pop("error", None)
             record = {"model": spec.id, "test": test, "generations": gens, **extra}

@@ -16,7 +16,11 @@ from pytest_llmbench.serve.backends.llama_cpp import chat_template_warnings
         (("--no-jinja", "--chat-template", "gemma"), True, None),
         (("--chat-template-file", "t.jinja"), True, None),
         (("--chat-template", "{% for m in messages %}{{ m.content }}{% endfor %}"), True, None),
-        (("--chat-template", "gemma"), True, "--llm-server-args='--no-jinja --chat-template gemma'"),
+        (
+            ("--chat-template", "gemma"),
+            True,
+            "--llm-server-args='--no-jinja --chat-template gemma'",
+        ),
         (("--chat-template=llama3",), False, "--chat-template llama3 is read as a Jinja template"),
     ],
 )

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmbench.generate.generation import Generation, Metrics, Settings
 from pytest_llmbench.serve.flight import Ask, Flight, Overlap, queued_behind, slot_warning
+from pytest_llmbench.serve.generation import Generation, Metrics, Settings
 
 
 def _spans(flight: Flight, asks: list[Ask], hold_s: float = 0.3) -> list[tuple[float, float]]:

@@ -23,6 +23,8 @@ def test_a_long_line_folds_within_the_width_and_keeps_every_word() -> None:
 
 def test_paths_are_never_split_and_short_or_unfolded_lines_stay_as_they_are() -> None:
     path = "/root/.cache/pytest-llmbench/models/gemma-3-270m-q4_k_m.gguf"
-    assert any(line.strip() == path or line.endswith(path) for line in fold(WARNING, 80).splitlines())
+    assert any(
+        line.strip() == path or line.endswith(path) for line in fold(WARNING, 80).splitlines()
+    )
     assert fold("short", 80) == "short"
     assert fold(WARNING, 0) == WARNING  # not a terminal: one line, for grep

@@ -84,8 +84,8 @@ def test_bars_grow_to_fit_long_labels_and_name_their_unit() -> None:
 
 
 def test_a_caveat_reads_as_its_kind_and_detail_not_a_raw_dict() -> None:
-    from pytest_llmbench.generate.caveats import Caveat
     from pytest_llmbench.report.results import Results
+    from pytest_llmbench.serve.caveats import Caveat
     from tests.unit._examples import fake_report
 
     caveat = Caveat("reloaded", "TTFT includes 4.1 s of load", ("ttft_s",)).to_dict()
@@ -128,10 +128,10 @@ def test_no_raw_python_value_reaches_a_rich_page() -> None:
     ``'key': value`` repr of a record's dicts and lists anywhere in the page."""
     import html as html_lib
 
-    from pytest_llmbench.generate.caveats import Caveat
-    from pytest_llmbench.generate.generation import Settings
     from pytest_llmbench.report.formats import RunNotes, markdown
     from pytest_llmbench.report.formats import html_page as report_page
+    from pytest_llmbench.serve.caveats import Caveat
+    from pytest_llmbench.serve.generation import Settings
     from pytest_llmbench.verdict.run_verdict import GateFailure, Verdict
     from tests.unit._examples import fake_report
 
@@ -163,7 +163,9 @@ def test_no_raw_python_value_reaches_a_rich_page() -> None:
     results.add(fake_report(nodeid, "call", "failed", record))
     verdict = Verdict(
         passed=False,
-        failures=(GateFailure("threshold", "m :: test_rich[x]", "score = 40, threshold score>=80"),),
+        failures=(
+            GateFailure("threshold", "m :: test_rich[x]", "score = 40, threshold score>=80"),
+        ),
         failed_tests=("m :: test_rich[x]",),
         errors=1,
         checked=("thresholds score>=80",),

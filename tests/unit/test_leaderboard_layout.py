@@ -23,4 +23,6 @@ def test_snapshot_fits_the_width(width: int, verbose: int) -> None:
     snapshot = SNAPSHOTS / f"leaderboard_{width}{'_v' if verbose else ''}.txt"
     if os.environ.get("LLMBENCH_UPDATE_SNAPSHOTS"):
         snapshot.write_text(text + "\n")
-    assert text + "\n" == snapshot.read_text(), f"regenerate with LLMBENCH_UPDATE_SNAPSHOTS=1: {snapshot}"
+    assert text + "\n" == snapshot.read_text(), (
+        f"regenerate with LLMBENCH_UPDATE_SNAPSHOTS=1: {snapshot}"
+    )

@@ -142,7 +142,10 @@ def baseline(**changes: Any) -> dict[str, Any]:
         ("", "the file is empty"),
         ('{"schema": "pytest-llmbench/results", "ver', "not valid JSON (Unterminated string"),
         (json.dumps(baseline(version=2)), "version: expected 1 (this plugin's results version)"),
-        (json.dumps(baseline(version="1")), 'version: expected 1 (this plugin\'s results version), got "1"'),
+        (
+            json.dumps(baseline(version="1")),
+            'version: expected 1 (this plugin\'s results version), got "1"',
+        ),
         (json.dumps(baseline(items="x")), 'document.items: expected a list, got "x"'),
         (json.dumps(baseline(items=["x"])), 'items[0]: expected an object, got "x"'),
         (json.dumps(baseline(items=[{"test": "t"}])), "items[0].model: missing"),
@@ -158,7 +161,10 @@ def baseline(**changes: Any) -> dict[str, Any]:
             ),
             "items[0].record.generations[0].metrics.ttft_s: expected a number or null, got []",
         ),
-        (json.dumps({"schema": "other"}), 'schema: expected \'pytest-llmbench/results\', got "other"'),
+        (
+            json.dumps({"schema": "other"}),
+            "schema: expected 'pytest-llmbench/results', got \"other\"",
+        ),
     ],
 )
 def test_a_bad_baseline_is_named_with_its_field(tmp_path: Path, content: str, message: str) -> None:
@@ -185,7 +191,10 @@ def test_baseline_items_missing_from_this_run() -> None:
             {"model": "m", "test": "b", "outcome": "skipped", "record": {}},
         ]
     }
-    assert missing_items(saved_items(base), saved_items(current)) == {"m :: b": ["t.py::b[m]"], "m :: c": ["t.py::c[m]"]}
+    assert missing_items(saved_items(base), saved_items(current)) == {
+        "m :: b": ["t.py::b[m]"],
+        "m :: c": ["t.py::c[m]"],
+    }
 
 
 # --- recordings --------------------------------------------------------------------------------
@@ -220,11 +229,22 @@ def test_recorder_refuses_a_planted_link(tmp_path: Path) -> None:
         (lambda d: "", "the file is empty"),
         (lambda d: json.dumps(d)[:40], "not valid JSON"),
         (lambda d: json.dumps({**d, "version": 99}), "recording.version: expected 1"),
-        (lambda d: json.dumps({k: v for k, v in d.items() if k != "generation"}), "recording.generation: missing"),
-        (lambda d: json.dumps({**d, "generation": "x"}), 'recording.generation: expected an object, got "x"'),
-        (lambda d: json.dumps({**d, "generation": {**GENERATION, "text": 5}}), "generation.text: expected a string, got 5"),
         (
-            lambda d: json.dumps({**d, "generation": {**GENERATION, "metrics": {"ttft_s": "slow"}}}),
+            lambda d: json.dumps({k: v for k, v in d.items() if k != "generation"}),
+            "recording.generation: missing",
+        ),
+        (
+            lambda d: json.dumps({**d, "generation": "x"}),
+            'recording.generation: expected an object, got "x"',
+        ),
+        (
+            lambda d: json.dumps({**d, "generation": {**GENERATION, "text": 5}}),
+            "generation.text: expected a string, got 5",
+        ),
+        (
+            lambda d: json.dumps(
+                {**d, "generation": {**GENERATION, "metrics": {"ttft_s": "slow"}}}
+            ),
             'generation.metrics.ttft_s: expected a number or null, got "slow"',
         ),
     ],

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from pytest_llmbench.config.specs import SpecError, parse_spec, parse_specs
 from pytest_llmbench.errors import StreamError
-from pytest_llmbench.generate.streaming import Accumulator, Delta, iter_sse_data, parse_json_line
+from pytest_llmbench.serve.streaming import Accumulator, Delta, iter_sse_data, parse_json_line
 
 text = st.text(alphabet=st.characters(codec="utf-8"), max_size=80)
 
@@ -51,7 +51,12 @@ def test_json_line_parser_raises_only_stream_error(line: str) -> None:
 
 
 @settings(max_examples=300)
-@given(st.lists(st.sampled_from(["<think>", "</think>", "<", "th", "ink>", "a", " b", "\n", "</"]) | text, max_size=40))
+@given(
+    st.lists(
+        st.sampled_from(["<think>", "</think>", "<", "th", "ink>", "a", " b", "\n", "</"]) | text,
+        max_size=40,
+    )
+)
 def test_think_splitting_conserves_text(chunks: list[str]) -> None:
     acc = Accumulator()
     for i, chunk in enumerate(chunks):
@@ -127,7 +132,9 @@ def test_sse_decoding_matches_a_per_line_reference_whatever_the_reads(
             break
         pieces.append(data[at : at + size])
         at += size
-    response = httpx.Response(200, content=iter(pieces), headers={"content-type": "text/event-stream"})
+    response = httpx.Response(
+        200, content=iter(pieces), headers={"content-type": "text/event-stream"}
+    )
     backend = LlamaServerBackend(parse_spec("llama-server@http://x"))
     acc = Accumulator()
     for i, delta in enumerate(backend.iter_deltas(response)):

@@ -2,7 +2,7 @@ from collections.abc import Callable
 
 import pytest
 
-from pytest_llmbench.generate.streaming import Accumulator, Delta, decode_rate, iter_sse_data
+from pytest_llmbench.serve.streaming import Accumulator, Delta, decode_rate, iter_sse_data
 
 
 def test_sse_single_and_multiline_events_comments_and_old_error_lines() -> None:
@@ -91,7 +91,7 @@ def test_streamed_tokens_leave_out_the_unstreamed_end_of_sequence() -> None:
 
 
 def test_inter_token_latency_percentiles_and_longest_gap() -> None:
-    from pytest_llmbench.generate.streaming import InterTokenLatency
+    from pytest_llmbench.serve.streaming import InterTokenLatency
 
     itl = InterTokenLatency.of([0.0, 1.0, 3.0, 6.0])  # gaps 1, 2, 3
     assert itl is not None
@@ -121,7 +121,7 @@ def test_every_streamed_token_is_stamped_for_the_latency_figures() -> None:
     ],
 )
 def test_iter_lines_ends_lines_as_sse_says(chunks: list[str], lines: list[str]) -> None:
-    from pytest_llmbench.generate.streaming import iter_lines
+    from pytest_llmbench.serve.streaming import iter_lines
 
     assert list(iter_lines(chunks)) == lines
 
@@ -133,7 +133,7 @@ def test_a_long_line_is_buffered_in_linear_time() -> None:
     # same pieces (a ratio to a same-size baseline holds on a loaded machine).
     import time
 
-    from pytest_llmbench.generate.streaming import iter_lines
+    from pytest_llmbench.serve.streaming import iter_lines
 
     pieces = ["x" * 65536] * 1024 + ["\n"]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmbench.generate.generation import Generation, Metrics, Settings
+from pytest_llmbench.serve.generation import Generation, Metrics, Settings
 from pytest_llmbench.serve.processes import ServerProcess, Turns
 
 

@@ -19,25 +19,33 @@ from pytest_llmbench.errors import (
     ServerError,
     StreamError,
 )
-from pytest_llmbench.generate.caveats import prompt_cache_caveat
-from pytest_llmbench.generate.generation import Generation, Metrics, Settings
-from pytest_llmbench.generate.live_line import LiveHook
-from pytest_llmbench.generate.streaming import (
+from pytest_llmbench.serve.bounded import BoundedResponse, ServerClient
+from pytest_llmbench.serve.caveats import prompt_cache_caveat
+from pytest_llmbench.serve.generation import Generation, Metrics, Settings
+from pytest_llmbench.serve.generation_limits import GenerationLimits, OutputCap, stall_error
+from pytest_llmbench.serve.processes import Turn, Turns
+from pytest_llmbench.serve.server_info import ServerInfo, ServerOptions
+from pytest_llmbench.serve.streaming import (
     Accumulator,
     Delta,
     InterTokenLatency,
     StreamEvent,
     decode_rate,
 )
-from pytest_llmbench.serve.bounded import BoundedResponse, ServerClient
-from pytest_llmbench.serve.generation_limits import GenerationLimits, OutputCap, stall_error
-from pytest_llmbench.serve.processes import Turn, Turns
-from pytest_llmbench.serve.server_info import ServerInfo, ServerOptions
 from pytest_llmbench.serve.wire import Reader
 
 Messages = list[dict[str, Any]]
 _E = TypeVar("_E", bound=LLMBenchError)
 Progress = Callable[[str], None]
+
+
+class LiveHook(Protocol):
+    def tick(self, label: str, tokens: int, sent: float, first: float | None, now: float) -> None:
+        """One streamed delta: ``tokens`` so far, the request sent at ``sent`` and the first
+        token at ``first`` (``time.perf_counter()`` clock), now ``now``."""
+
+    def clear(self) -> None:
+        """The stream ended: take the line away."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +94,7 @@ class ReplySource(Protocol):
     """What an item's model generates from (an :class:`~pytest_llmbench.LLM` holds one): a
     :class:`Backend`, a wrapper around one that records its replies or replays them
     (``pytest_llmbench.generate.record_replay``), or known answers. The run's
-    :class:`~pytest_llmbench.serve.registry.BenchSession` picks it once per item."""
+    :class:`~pytest_llmbench.generate.registry.BenchSession` picks it once per item."""
 
     @property
     def server_info(self) -> ServerInfo: ...

@@ -14,10 +14,10 @@ from typing import Any
 
 from pytest_llmbench.config.specs import EMBEDDED_MODEL, ModelSpec
 from pytest_llmbench.errors import ServerError
-from pytest_llmbench.generate.generation import Settings
 from pytest_llmbench.serve.backends.base import Messages, Progress
 from pytest_llmbench.serve.backends.openai_compat import OpenAIBackend
 from pytest_llmbench.serve.bounded import ServerClient, get_json
+from pytest_llmbench.serve.generation import Settings
 from pytest_llmbench.serve.proc_facts import peak_rss_mb
 from pytest_llmbench.serve.processes import (
     ATTACH_REFUSED_S,

@@ -36,8 +36,6 @@ from pytest_llmbench.errors import (
     ServerError,
     StreamError,
 )
-from pytest_llmbench.generate.generation import Generation, Settings
-from pytest_llmbench.generate.streaming import Accumulator, Delta, iter_lines, parse_json_line
 from pytest_llmbench.serve import reply_limits
 from pytest_llmbench.serve.backends.base import Backend, Events, Messages, Progress, Timeouts
 from pytest_llmbench.serve.backends.ollama_host import model_matches, ollama_base_url
@@ -56,9 +54,11 @@ from pytest_llmbench.serve.backends.ollama_replies import (
 )
 from pytest_llmbench.serve.backends.ollama_runner import RunnerWatch
 from pytest_llmbench.serve.bounded import BoundedResponse, ServerClient, get_json
+from pytest_llmbench.serve.generation import Generation, Settings
 from pytest_llmbench.serve.processes import ServerProcess
 from pytest_llmbench.serve.reply_limits import ReplyLimits
 from pytest_llmbench.serve.server_info import ServerOptions
+from pytest_llmbench.serve.streaming import Accumulator, Delta, iter_lines, parse_json_line
 from pytest_llmbench.serve.wire import Reader
 
 NS = 1e9

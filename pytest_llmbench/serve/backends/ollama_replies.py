@@ -171,4 +171,3 @@ class PullLine:
 def read_version(answer: dict[str, Any], read: Reader) -> str | None:
     """The ``version`` of an ``/api/version`` answer."""
     return read.text(answer, "version", "")
-

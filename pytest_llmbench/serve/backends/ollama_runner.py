@@ -9,7 +9,7 @@ llama-server restores only context checkpoints, and prompts sharing half their t
 one token (27 of 28 evaluated, real Ollama v0.33.0-rc2). It also loads a model again when its
 keep-alive ran out or another model evicted it, and the request that finds it gone pays the
 load (``load_duration``) inside its TTFT. Neither is visible in the stream, so each generation
-is checked here and gets a :class:`~pytest_llmbench.generate.caveats.Caveat` when its figures are
+is checked here and gets a :class:`~pytest_llmbench.serve.caveats.Caveat` when its figures are
 distorted.
 """
 
@@ -19,7 +19,7 @@ import statistics
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pytest_llmbench.generate.caveats import PROMPT_CACHE, RELOADED, Caveat
+from pytest_llmbench.serve.caveats import PROMPT_CACHE, RELOADED, Caveat
 
 RELOAD_S = 0.25
 """A request that waited this long for its model found it unloaded (or queued behind a load):

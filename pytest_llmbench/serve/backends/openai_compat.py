@@ -7,17 +7,17 @@ from dataclasses import replace
 from typing import Any
 
 from pytest_llmbench.errors import ModelNotFound, ServerError, StreamError
-from pytest_llmbench.generate.generation import Settings
-from pytest_llmbench.generate.streaming import (
+from pytest_llmbench.serve.backends.base import Backend, Messages, Progress
+from pytest_llmbench.serve.bounded import BoundedResponse, ServerClient, get_json
+from pytest_llmbench.serve.generation import Settings
+from pytest_llmbench.serve.server_info import ServerOptions
+from pytest_llmbench.serve.streaming import (
     Accumulator,
     Delta,
     iter_lines,
     iter_sse_data,
     parse_json_line,
 )
-from pytest_llmbench.serve.backends.base import Backend, Messages, Progress
-from pytest_llmbench.serve.bounded import BoundedResponse, ServerClient, get_json
-from pytest_llmbench.serve.server_info import ServerOptions
 from pytest_llmbench.serve.wire import Reader
 
 

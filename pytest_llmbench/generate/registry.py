@@ -11,13 +11,12 @@ from pathlib import Path
 from pytest_llmbench.config.run_config import RunConfig
 from pytest_llmbench.config.specs import ModelSpec
 from pytest_llmbench.errors import LLMBenchError
-from pytest_llmbench.generate.generation import Settings
-from pytest_llmbench.generate.live_line import LiveHook
 from pytest_llmbench.generate.record_replay import FillIn, Recording, Replaying
 from pytest_llmbench.generate.replay import Recorder, Replayer
 from pytest_llmbench.serve.backends import Backend, make_backend
-from pytest_llmbench.serve.backends.base import ReplySource
+from pytest_llmbench.serve.backends.base import LiveHook, ReplySource
 from pytest_llmbench.serve.flight import slot_warning
+from pytest_llmbench.serve.generation import Settings
 from pytest_llmbench.serve.shared import LAST
 
 Progress = Callable[[str], None]

@@ -6,7 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from pytest_llmbench.generate.caveats import Caveat
+from pytest_llmbench.answer_text import extract_code
+from pytest_llmbench.serve.caveats import Caveat
 from pytest_llmbench.serve.server_info import ServerInfo
 
 
@@ -144,7 +145,7 @@ class Generation:
     request: dict[str, Any] = field(default_factory=dict)
     """The exact JSON body sent."""
     caveats: tuple[Caveat, ...] = ()
-    """Why some of its figures are not comparable (see ``pytest_llmbench.generate.caveats``)."""
+    """Why some of its figures are not comparable (see ``pytest_llmbench.serve.caveats``)."""
     recording: str | None = None
     """The file this reply was recorded to (``--llm-record``), in the recordings' folder."""
 
@@ -160,9 +161,7 @@ class Generation:
         return replace(self, metrics=replace(self.metrics, load_s=load_s))
 
     def code(self, language: str | None = "python") -> str | None:
-        """The code block for ``language`` in the answer (see ``checks.extract``)."""
-        from pytest_llmbench.checks.extract import extract_code
-
+        """The code block for ``language`` in the answer (see ``answer_text``)."""
         return extract_code(self.answer, language)
 
     def to_dict(self) -> dict[str, Any]:

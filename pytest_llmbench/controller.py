@@ -1,5 +1,5 @@
 """Controller-side end of the run: gather reports, write reports and baselines, compare,
-apply gates to the exit status, print the leaderboard and, last, the gates' verdict.
+hand the run to verdict/decide.py for its verdict, print the leaderboard and, last, that verdict.
 
 Registered only on the controller (never on xdist workers), like pytest's junitxml.
 """
@@ -29,11 +29,11 @@ from pytest_llmbench.verdict.baselines import (
     run_name,
     saved_items,
 )
-from pytest_llmbench.verdict.comparison import Comparison, missing_items, relabel
-from pytest_llmbench.verdict.gates import check_thresholds
+from pytest_llmbench.verdict.comparison import Comparison
+from pytest_llmbench.verdict.decide import BaselineGates, decide, forgiven, missed_gates
 from pytest_llmbench.verdict.groups import RepeatGroup, repeat_groups
 from pytest_llmbench.verdict.outcome import NO_MODELS, counts_as_failure, exit_status
-from pytest_llmbench.verdict.run_verdict import GateFailure, Verdict, accept_command
+from pytest_llmbench.verdict.run_verdict import Verdict, accept_command
 
 
 class Controller:
@@ -47,11 +47,11 @@ class Controller:
         self.failures: dict[str, int] = {}
         """Failed calls per node id, counted as pytest counts ``session.testsfailed``: only
         these can be a forgiven sample's (a failed setup or teardown never is)."""
-        self.gate_failures: list[GateFailure] = []
-        """Missed gates of the baseline comparison (the repeat groups' are asked of them)."""
         self.comparison: Comparison | None = None
-        self.baseline_name: str | None = None
-        """The name a run saved to accept this run's change would have (``main``)."""
+        self.baseline: BaselineGates | None = None
+        """The comparison with a saved run and its missed gates (``--llm-compare``)."""
+        self.decided: Verdict | None = None
+        """The run's verdict at its exit status, drawn last in the terminal."""
         self.usage_errors = 0
         self.problems: list[str] = []
         self.exitstatus: int | None = None
@@ -96,8 +96,8 @@ class Controller:
                 pytest_status,
                 testsfailed=session.testsfailed,
                 failures=self.failures,
-                forgiven=self.forgiven(),
-                gate_failures=sum(not group.ok for group in self.groups) + len(self.gate_failures),
+                forgiven=forgiven(self.groups),
+                gate_failures=missed_gates(self.groups, self.baseline),
                 usage_errors=self.usage_errors,
                 stopped=bool(session.shouldfail or session.shouldstop),
             )
@@ -105,95 +105,26 @@ class Controller:
         if self.results.items:
             self._write_outputs(status)
         session.exitstatus = self.exitstatus = status()
-
-    def forgiven(self) -> set[str]:
-        return {nodeid for group in self.groups for nodeid in group.forgiven}
+        if self.results.items:  # the files were decided before saving; this is the last word
+            self.decided = self.verdict(self.exitstatus)
 
     # -- the verdict -----------------------------------------------------------------------
 
     def verdict(self, status: int) -> Verdict:
-        """The gates' verdict for exit status ``status`` (one rule: ``outcome.exit_status``)."""
-        failures: list[GateFailure] = []
-        judged: set[str] = set()  # samples a pass rate judges: counted by their gate
-        for group in self.groups:
-            where = f"{self._label(group.model)} :: {group.test}"
-            if group.min_pass_rate is not None:
-                judged.update(item.nodeid for item in group.items)
-            if group.pass_rate_ok is False:
-                rate = "-" if group.pass_rate is None else f"{group.pass_rate:.2f}"
-                failures.append(
-                    GateFailure(
-                        "pass rate",
-                        where,
-                        f"{group.passed}/{len(group.ran)} = {rate}, min {group.min_pass_rate:.2f}",
-                    )
-                )
-            failures += [GateFailure("threshold", where, m) for m in group.thresholds_missed]
-        for item in self.results.ordered():
-            thresholds = item.record.thresholds
-            if item.outcome != "failed" or not thresholds or item.record.repeats > 1:
-                continue
-            if item.record.expects_failure:
-                continue  # a known bad answer missing its threshold: the verdict it expects
-            missed = check_thresholds(item.record, thresholds)
-            where = f"{self._label(item.model)} :: {item.test}"
-            failures += [GateFailure("threshold", where, m) for m in missed]
-            if missed:
-                judged.add(item.nodeid)
-        failures += self.gate_failures
-        forgiven = self.forgiven()
-        accept = None
-        if self.baseline_name and self.gate_failures:
-            accept = accept_command(self.config.invocation_params.args, self.baseline_name)
-        return Verdict(
-            passed=status == pytest.ExitCode.OK,
-            failures=tuple(failures),
-            failed_tests=tuple(
-                self._name(nodeid)
-                for nodeid in self.failures
-                if nodeid not in forgiven and nodeid not in judged and not self._errored(nodeid)
-            ),
-            errors=sum(item.outcome == "error" for item in self.results.ordered()),
-            problems=tuple(self.problems),
-            checked=tuple(self._checked()),
+        """The gates' verdict for exit status ``status``, decided in :mod:`verdict.decide`."""
+        baseline = self.baseline
+        args = self.config.invocation_params.args
+        accept = None if baseline is None else accept_command(args, baseline.name)
+        return decide(
+            status,
+            self.results,
+            self.groups,
+            failures=self.failures,
+            baseline=baseline,
+            margins=self.run.compare_fail,
+            problems=self.problems,
             accept=accept,
         )
-
-    def _errored(self, nodeid: str) -> bool:
-        """Server trouble in the call (counted among the errors, never as the model's failure)."""
-        item = self.results.items.get(nodeid)
-        return item is not None and item.outcome == "error"
-
-    def _name(self, nodeid: str) -> str:
-        """``model :: test`` for an LLM item, else pytest's node id."""
-        item = self.results.items.get(nodeid)
-        return nodeid if item is None else f"{self._label(item.model)} :: {item.test}"
-
-    def _label(self, model: str) -> str:
-        return self.results.labels.get(model, model)
-
-    def _checked(self) -> list[str]:
-        """What the run gated on, for the verdict's head line."""
-        ordered = self.results.ordered()
-        thresholds = dict.fromkeys(str(t) for i in ordered for t in i.record.thresholds)
-        out = []
-        if thresholds:
-            out.append(f"thresholds {', '.join(thresholds)}")
-        rates = dict.fromkeys(f"{g.min_pass_rate:.2f}" for g in self.groups if g.min_pass_rate)
-        if rates:
-            out.append(f"pass rate ≥ {', '.join(rates)}")
-        known = [i.record.known_answer.expect for i in ordered if i.record.known_answer]
-        if any(known):
-            out.append(
-                f"known answers: {known.count('pass')} must pass, {known.count('fail')} must fail"
-            )
-        if self.comparison is not None:
-            margins = ", ".join(map(str, self.run.compare_fail))
-            out.append(
-                f"compared with {self.comparison.baseline}"
-                + (f", margins {margins}" if margins else " (no margins: not gated)")
-            )
-        return out
 
     # -- files -----------------------------------------------------------------------------
 
@@ -292,58 +223,22 @@ class Controller:
         except StoreError as exc:
             self._output_failed(f"--llm-compare: {exc}")
             return
-        self.baseline_name = run_name(path)
-        current = self.results.ordered()
         base_items = saved_items(base)  # checked when it was loaded
-        comparison = Comparison.of(path.name, base_items, current, self.run.compare_fail)
+        comparison = Comparison.of(
+            path.name, base_items, self.results.ordered(), self.run.compare_fail
+        )
         self.comparison = comparison
         for note in fingerprint_mismatches(base, document):
             self.lines.append(f"WARNING: not like for like with {path.name}: {note}")
-        for delta, margin in comparison.failed:
-            pct = delta.change_pct
-            self.gate_failures.append(
-                GateFailure(
-                    "regression",
-                    relabel(delta.key, self.results.labels),
-                    f"{delta.metric} {delta.before:.3g} → {delta.after:.3g}"
-                    + ("" if pct is None else f" ({pct:+.1f}%)")
-                    + f", beyond margin {margin}",
-                )
-            )
-        unfinished = self._missing(path.name, missing_items(base_items, current))
-        if self.run.compare_fail:
-            self.gate_failures += [
-                GateFailure(
-                    "no result", relabel(key, self.results.labels), f"in {path.name}, none here"
-                )
-                for key in unfinished
-            ]
-
-    def _missing(self, baseline: str, missing: dict[str, list[str]]) -> list[str]:
-        """List the baseline's items without a result in this run; returns those that were
-        collected (so ran, or should have) but produced nothing: a gate must not pass them."""
-        unfinished = []
-        for key, nodeids in missing.items():
-            if any(self._was_collected(n) for n in nodeids):
-                unfinished.append(key)
-                self.lines.append(
-                    f"NO RESULT {key}: in {baseline}, collected in this run but produced no "
-                    f"result (skipped, errored or not run)"
-                )
-            else:
-                self.lines.append(f"not in this run: {key} (in {baseline})")
-        return unfinished
-
-    def _was_collected(self, nodeid: str) -> bool:
-        # xdist's --dist loadgroup appends "@group" to the ids it reports.
-        return nodeid in self.collected or any(c.startswith(nodeid + "@") for c in self.collected)
+        self.baseline = BaselineGates.of(
+            comparison, run_name(path), base_items, self.results, self.collected,
+            self.run.compare_fail,
+        )  # fmt: skip
+        self.lines += self.baseline.lines
 
     # -- the terminal ----------------------------------------------------------------------
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        verdict = None
-        if self.results.items and self.exitstatus is not None:
-            verdict = self.verdict(self.exitstatus)
         TerminalReport(
             summary=self.added_up(),
             mode=self.run.leaderboard,
@@ -356,7 +251,7 @@ class Controller:
                 *(f"NOTE: {caveat}" for caveat in self.notes()),
             ],
             skipped_without_models=len(self.skipped_without_models),
-            verdict=verdict,
+            verdict=self.decided,
         ).write(terminalreporter, self.config.get_verbosity())
 
     def warnings(self) -> list[str]:

@@ -164,6 +164,9 @@ class ItemRecord:
     """How many repetitions the item's plan asks for: above 1, its gates are pooled."""
     min_pass_rate: float | None = None
     thresholds: tuple[Threshold, ...] = ()
+    thresholds_missed: tuple[str, ...] = ()
+    """What the item's own median missed of its thresholds, judged once by the item (only
+    when it ran once: a repeat group's are judged on the group's pooled median)."""
     benchmark: str | None = None
     """The benchmark named by the test's marker; ``None``: its function name is used."""
     known_answer: AnswerFile | None = None
@@ -204,6 +207,7 @@ class ItemRecord:
             "repeats": self.repeats,
             "min_pass_rate": self.min_pass_rate,
             "thresholds": [str(t) for t in self.thresholds],
+            "thresholds_missed": list(self.thresholds_missed),
             "benchmark": self.benchmark,
             "known_answer": None
             if known is None
@@ -230,6 +234,9 @@ class ItemRecord:
             parsed = tuple(parse_thresholds(thresholds))
         except ValueError as exc:
             raise Invalid(f"{where}.thresholds: {exc}") from None
+        missed = json_field(data, "thresholds_missed", where, list, required=False) or []
+        for n, text in enumerate(missed):
+            expect(text, f"{where}.thresholds_missed[{n}]", str)
         known = json_field(data, "known_answer", where, dict, type(None), required=False)
         if known is not None:
             json_field(known, "expect", f"{where}.known_answer", str, required=False)
@@ -249,6 +256,7 @@ class ItemRecord:
             repeats=int(data.get("repeats") or 1),
             min_pass_rate=data.get("min_pass_rate"),
             thresholds=parsed,
+            thresholds_missed=tuple(missed),
             benchmark=data.get("benchmark"),
             known_answer=None
             if known is None

@@ -155,6 +155,8 @@ class BenchItem:
         if bench_error is not None:
             self.errored(bench_error)
         threshold = None
+        if call.when == "call":
+            self._judge_thresholds()
         if call.when == "call" and report.passed:
             threshold = self._threshold_missed()
             missed = threshold or self._audit()
@@ -193,15 +195,18 @@ class BenchItem:
         if for_terminal(shown) != shown:
             report.longrepr = for_terminal(shown)
 
-    def _threshold_missed(self) -> str | None:
-        """Why a passing call fails after all: a threshold it missed (unpooled)."""
+    def _judge_thresholds(self) -> None:
+        """Judge the item's thresholds, once, into its record (the verdict reads them there),
+        whether or not the test passed otherwise."""
         plan = self.plan
         if plan is not None and plan.thresholds and plan.repeat == 1:
             # Repeated items are gated together, on the group's median (controller side).
-            missed = check_thresholds(self.record, plan.thresholds)
-            if missed:
-                return "threshold missed: " + "; ".join(missed)
-        return None
+            self.record.thresholds_missed = tuple(check_thresholds(self.record, plan.thresholds))
+
+    def _threshold_missed(self) -> str | None:
+        """Why a passing call fails after all: a threshold it missed (unpooled)."""
+        missed = self.record.thresholds_missed
+        return "threshold missed: " + "; ".join(missed) if missed else None
 
     def _audit(self) -> str | None:
         """Why a passing call fails after all: it never scored (``--llm-strict``)."""

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_llmbench.config.specs import parse_spec
 from pytest_llmbench.serve.backends import Backend, make_backend
 from pytest_llmbench.serve.server_info import ServerOptions
+from pytest_llmbench.serve.specs import parse_spec
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

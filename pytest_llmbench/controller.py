@@ -14,13 +14,12 @@ from typing import Any
 import pytest
 
 from pytest_llmbench.config.run_config import RUN_DIR_KEY, RunConfig
-from pytest_llmbench.config.specs import labels
 from pytest_llmbench.generate.replay import RecordingInfo, recording_info
 from pytest_llmbench.output_files import write_atomic
 from pytest_llmbench.report.formats import RunNotes, html_page, markdown, results_document
-from pytest_llmbench.report.results import Results
 from pytest_llmbench.report.summary import RunSummary, summarize
 from pytest_llmbench.report.terminal import TerminalReport
+from pytest_llmbench.serve.specs import labels
 from pytest_llmbench.text_safety import for_markdown
 from pytest_llmbench.verdict.baselines import (
     Store,
@@ -33,6 +32,7 @@ from pytest_llmbench.verdict.comparison import Comparison
 from pytest_llmbench.verdict.decide import BaselineGates, decide, forgiven, missed_gates
 from pytest_llmbench.verdict.groups import RepeatGroup, repeat_groups
 from pytest_llmbench.verdict.outcome import NO_MODELS, counts_as_failure, exit_status
+from pytest_llmbench.verdict.results import Results
 from pytest_llmbench.verdict.run_verdict import Verdict, accept_command
 
 

@@ -15,7 +15,6 @@ import pytest
 from pytest_llmbench.config.options import add_options
 from pytest_llmbench.config.plan import MARKER_KEYS, ItemPlan, build_plan, overrides_lines
 from pytest_llmbench.config.run_config import RUN_KEY, RunConfig, build_run_config
-from pytest_llmbench.config.specs import spec_line
 from pytest_llmbench.controller import Controller
 from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.generate.item import ITEM_KEY, BenchItem
@@ -25,6 +24,7 @@ from pytest_llmbench.generate.registry import BenchSession
 from pytest_llmbench.generate.replay import recording_info
 from pytest_llmbench.serve.generation import Settings
 from pytest_llmbench.serve.shared import SharedServers
+from pytest_llmbench.serve.specs import spec_line
 from pytest_llmbench.text_safety import for_cell, for_terminal
 from pytest_llmbench.verdict.outcome import NO_MODELS, reported_outcome
 

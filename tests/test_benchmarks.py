@@ -72,8 +72,8 @@ def test_replayed_replies_are_what_the_plugin_reads_from_the_fakes() -> None:
 def test_the_leaderboard_figure_s_reports_are_ones_the_leaderboard_reads() -> None:
     from benchmarks.figures.leaderboard import synthetic_reports
     from pytest_llmbench.report.leaderboard import render
-    from pytest_llmbench.report.results import Results
     from pytest_llmbench.report.summary import summarize
+    from pytest_llmbench.verdict.results import Results
 
     models = ["openai:a@http://127.0.0.1:9", "openai:b@http://127.0.0.1:9"]
     results = Results(models)

@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 
 from benchmarks.harness import Bench, Figure, backend, median
-from pytest_llmbench.config.specs import parse_spec
 from pytest_llmbench.serve.backends import Backend, Timeouts
 from pytest_llmbench.serve.backends.llama_cpp import LlamaServerBackend
 from pytest_llmbench.serve.generation import Settings
 from pytest_llmbench.serve.server_info import ServerOptions
+from pytest_llmbench.serve.specs import parse_spec
 
 SETTINGS = Settings(ctx=4096, max_tokens=128)
 MESSAGES = [{"role": "user", "content": "Write a long story about a lighthouse keeper."}]

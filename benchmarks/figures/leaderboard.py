@@ -9,11 +9,11 @@ from typing import Literal
 import pytest
 
 from benchmarks.harness import Bench, Figure, median
-from pytest_llmbench.records import PROPERTY, GenerationRecord, ItemRecord
+from pytest_llmbench.generate.records import PROPERTY, GenerationRecord, ItemRecord
 from pytest_llmbench.report.leaderboard import render
-from pytest_llmbench.report.results import Results
 from pytest_llmbench.report.summary import summarize
 from pytest_llmbench.serve.generation import Generation, Metrics, Settings
+from pytest_llmbench.verdict.results import Results
 
 ITEMS, MODELS = 10_000, 100
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import Bench, Figure, demo_model, median, run_pytest, template
-from pytest_llmbench.records import ItemRecord
+from pytest_llmbench.generate.records import ItemRecord
 
 TARGET = 0.85
 RUNS = {"one at a time": 1, "side by side": 2}

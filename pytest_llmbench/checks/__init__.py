@@ -35,10 +35,10 @@ from pytest_llmbench.checks.rubric import (
     sql_create_table,
     yaml_parses,
 )
-from pytest_llmbench.checks.scoring import DEFAULT_CODE_WEIGHTS, combine
 from pytest_llmbench.checks.syntax import python_syntax
 from pytest_llmbench.errors import CheckError
 from pytest_llmbench.sandbox import Step, run_program
+from pytest_llmbench.scoring import DEFAULT_CODE_WEIGHTS, combine
 
 __all__ = [
     "DEFAULT_CODE_WEIGHTS",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_llmbench.config.specs import SPEC_FORMS
+from pytest_llmbench.serve.specs import SPEC_FORMS
 
 # (name, ini type, default, help); CLI flag is --llm-NAME with dashes, ini is llm_NAME.
 OPTIONS: tuple[tuple[str, str, object, str], ...] = (

@@ -14,19 +14,19 @@ from typing import Any, TypeVar
 import pytest
 
 from pytest_llmbench.config.options import OPTIONS, flag
-from pytest_llmbench.config.specs import (
-    EMBEDDED_MODEL,
-    ModelSpec,
-    SpecError,
-    parse_spec,
-    parse_specs,
-)
 from pytest_llmbench.config.thresholds import Margin, Threshold, parse_margins, parse_thresholds
 from pytest_llmbench.output_files import problem_with_dir, problem_with_file
 from pytest_llmbench.serve.backends.base import Timeouts
 from pytest_llmbench.serve.generation import Settings
 from pytest_llmbench.serve.gguf import GGUFError, open_gguf
 from pytest_llmbench.serve.server_info import ServerOptions
+from pytest_llmbench.serve.specs import (
+    EMBEDDED_MODEL,
+    ModelSpec,
+    SpecError,
+    parse_spec,
+    parse_specs,
+)
 from pytest_llmbench.verdict.baselines import Store, StoreError, check_name
 
 RUN_KEY = pytest.StashKey["RunConfig"]()

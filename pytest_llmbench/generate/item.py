@@ -14,20 +14,20 @@ import pytest
 from pytest_llmbench.check_result import Score
 from pytest_llmbench.config.plan import ItemPlan
 from pytest_llmbench.config.run_config import RunConfig
-from pytest_llmbench.config.specs import ModelSpec
 from pytest_llmbench.errors import LLMBenchError
+from pytest_llmbench.generate.audit import LLMBenchUnscoredWarning, unjudged_message
 from pytest_llmbench.generate.known_answers import ItemAnswers, KnownAnswer, hold_to_expectation
 from pytest_llmbench.generate.llm import LLM
-from pytest_llmbench.generate.registry import BenchSession
-from pytest_llmbench.records import (
+from pytest_llmbench.generate.records import (
     PROPERTY,
     GenerationRecord,
     ItemRecord,
     junit_properties,
 )
+from pytest_llmbench.generate.registry import BenchSession
 from pytest_llmbench.serve.generation import Settings
+from pytest_llmbench.serve.specs import ModelSpec
 from pytest_llmbench.text_safety import for_terminal
-from pytest_llmbench.verdict.audit import LLMBenchUnscoredWarning, unjudged_message
 from pytest_llmbench.verdict.gates import check_thresholds
 
 

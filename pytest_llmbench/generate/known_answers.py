@@ -32,13 +32,13 @@ from typing import Literal
 import pytest
 
 from pytest_llmbench.answer_text import split_thinking
-from pytest_llmbench.config.specs import ModelSpec
 from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.front_matter import FrontMatterError, split
-from pytest_llmbench.records import AnswerFile
+from pytest_llmbench.generate.records import AnswerFile
 from pytest_llmbench.serve.backends.base import Asked
 from pytest_llmbench.serve.generation import Generation, Metrics
 from pytest_llmbench.serve.server_info import ServerInfo
+from pytest_llmbench.serve.specs import ModelSpec
 
 SUFFIX = ".md"
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.,=+[]()")

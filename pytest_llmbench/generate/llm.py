@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from pytest_llmbench.config.specs import ModelSpec
+from pytest_llmbench.check_result import CheckResult, Score
 from pytest_llmbench.errors import LLMBenchError
-from pytest_llmbench.records import GenerationRecord
+from pytest_llmbench.generate.records import GenerationRecord
+from pytest_llmbench.scoring import combine
 from pytest_llmbench.serve.backends import Timeouts
 from pytest_llmbench.serve.backends.base import Asked, ReplySource
 from pytest_llmbench.serve.generation import Generation, Settings
 from pytest_llmbench.serve.server_info import ServerInfo
-
-if TYPE_CHECKING:
-    from pytest_llmbench.checks import CheckResult, Score
+from pytest_llmbench.serve.specs import ModelSpec
 
 Prompt = str | os.PathLike[str] | Sequence[Mapping[str, Any]]
 
@@ -133,8 +132,6 @@ class LLM:
         ``llm.score(syntax=..., features=..., functional=...)`` uses the default code-task
         weights (20 / 40 / 40); pass ``weights=`` for anything else.
         """
-        from pytest_llmbench.checks.scoring import combine
-
         if checks is None:
             combined = combine(named, weights)
         elif isinstance(checks, Mapping):

@@ -9,7 +9,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from pytest_llmbench.config.run_config import RunConfig
-from pytest_llmbench.config.specs import ModelSpec
 from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.generate.record_replay import FillIn, Recording, Replaying
 from pytest_llmbench.generate.replay import Recorder, Replayer
@@ -18,6 +17,7 @@ from pytest_llmbench.serve.backends.base import LiveHook, ReplySource
 from pytest_llmbench.serve.flight import slot_warning
 from pytest_llmbench.serve.generation import Settings
 from pytest_llmbench.serve.shared import LAST
+from pytest_llmbench.serve.specs import ModelSpec
 
 Progress = Callable[[str], None]
 

@@ -13,12 +13,10 @@ from pytest_llmbench.generate.replay import RecordingInfo
 from pytest_llmbench.report import html
 from pytest_llmbench.report.leaderboard import item_rows, model_rows, problems
 from pytest_llmbench.report.summary import RunSummary
+from pytest_llmbench.schema import SCHEMA_ID, SCHEMA_VERSION
 from pytest_llmbench.serve.generation import Settings
 from pytest_llmbench.text_safety import for_markdown
 from pytest_llmbench.verdict.run_verdict import Verdict
-
-SCHEMA_ID = "pytest-llmbench/results"
-SCHEMA_VERSION = 1
 
 
 def model_fingerprints(run: RunSummary) -> dict[str, dict[str, Any]]:

@@ -14,12 +14,12 @@ import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from pytest_llmbench.generate.records import GenerationRecord
 from pytest_llmbench.metrics import DECODE_TPS, SCORE, TTFT_S, Metric, generation_metrics
-from pytest_llmbench.records import GenerationRecord
 from pytest_llmbench.report.leaderboard import failure_line, model_rows
-from pytest_llmbench.report.results import ItemResult
 from pytest_llmbench.report.summary import RunSummary, benchmark_of
 from pytest_llmbench.text_safety import for_cell, for_terminal
+from pytest_llmbench.verdict.results import ItemResult
 from pytest_llmbench.verdict.run_verdict import Verdict
 
 #: Approximate width of one character of the charts' 12 px sans-serif text, in px.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import textwrap
 
+from pytest_llmbench.generate.records import ItemRecord
 from pytest_llmbench.metrics import (
     DECODE_TPS,
     OUTPUT_TOKENS,
@@ -20,11 +21,10 @@ from pytest_llmbench.metrics import (
     registry,
     score_metric,
 )
-from pytest_llmbench.records import ItemRecord
-from pytest_llmbench.report.results import ItemResult
 from pytest_llmbench.report.summary import ModelSummary, RunSummary, benchmark_of
 from pytest_llmbench.report.tables import Column, Fitted, fit, shorten, table_width
 from pytest_llmbench.text_safety import for_cell
+from pytest_llmbench.verdict.results import ItemResult
 
 #: Which per-model figures stay longest when the terminal is narrow (lower stays longer);
 #: a layout choice over the registry's metrics, which define what each one is.

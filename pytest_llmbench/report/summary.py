@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_llmbench.check_result import CheckResult
+from pytest_llmbench.generate.records import ItemRecord
 from pytest_llmbench.metrics import SCORE, Metric, Stat, pass_rate, registry
-from pytest_llmbench.records import ItemRecord
-from pytest_llmbench.report.results import ItemResult, Results
 from pytest_llmbench.serve.caveats import notes as caveat_notes
+from pytest_llmbench.verdict.results import ItemResult, Results
 
 _COUNTS = ("items", "passed", "failed", "errors", "skipped", "generations")
 

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmbench.fingerprint import changes
+from pytest_llmbench.generate.records import ItemRecord
 from pytest_llmbench.output_files import locked, write_atomic
-from pytest_llmbench.records import ItemRecord
-from pytest_llmbench.report.formats import SCHEMA_ID, SCHEMA_VERSION
-from pytest_llmbench.report.results import ItemResult
+from pytest_llmbench.schema import SCHEMA_ID, SCHEMA_VERSION
 from pytest_llmbench.serve.server_info import like_for_like_keys
 from pytest_llmbench.typed_json import Invalid, expect, field, read_json
 from pytest_llmbench.verdict.outcome import OUTCOMES
+from pytest_llmbench.verdict.results import ItemResult
 
 
 class StoreError(ValueError):

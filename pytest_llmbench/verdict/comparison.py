@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_llmbench.config.thresholds import Margin
+from pytest_llmbench.generate.records import ItemRecord
 from pytest_llmbench.metrics import PASS_RATE, lookup, pass_rate, record_metrics
-from pytest_llmbench.records import ItemRecord
-from pytest_llmbench.report.results import ItemResult
+from pytest_llmbench.verdict.results import ItemResult
 
 
 @dataclass(frozen=True)

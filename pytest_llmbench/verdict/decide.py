@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import pytest
 
 from pytest_llmbench.config.thresholds import Margin
-from pytest_llmbench.report.results import ItemResult, Results
 from pytest_llmbench.verdict.comparison import Comparison, missing_items, relabel
 from pytest_llmbench.verdict.groups import RepeatGroup
+from pytest_llmbench.verdict.results import ItemResult, Results
 from pytest_llmbench.verdict.run_verdict import GateFailure, Verdict
 
 

@@ -7,7 +7,7 @@ import statistics
 from collections.abc import Iterable
 
 from pytest_llmbench.config.thresholds import Threshold
-from pytest_llmbench.records import ItemRecord
+from pytest_llmbench.generate.records import ItemRecord
 
 
 def check_thresholds(record: ItemRecord, thresholds: Iterable[Threshold]) -> list[str]:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_llmbench.config.thresholds import Threshold
-from pytest_llmbench.report.results import ItemResult
 from pytest_llmbench.verdict.gates import check_pooled, pass_at_k
+from pytest_llmbench.verdict.results import ItemResult
 
 
 @dataclass(frozen=True)

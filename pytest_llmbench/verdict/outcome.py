@@ -18,7 +18,7 @@ from typing import Literal, Protocol, get_args
 
 import pytest
 
-from pytest_llmbench.records import ItemRecord, record_from_report
+from pytest_llmbench.generate.records import ItemRecord, record_from_report
 from pytest_llmbench.typed_json import Invalid
 
 NO_MODELS = "no models: pass --llm-models=SPEC (or set llm_models in the ini file)"

@@ -21,7 +21,6 @@ import pytest
 
 from fakes import FakeLlamaServer, FakeOllama, ModelScript
 from fakes._common import Attack, FakeHTTPServer
-from pytest_llmbench.config.specs import parse_spec
 from pytest_llmbench.errors import LLMBenchError, ReplyLimitError
 from pytest_llmbench.serve import reply_limits
 from pytest_llmbench.serve.backends.base import Backend, Timeouts
@@ -31,6 +30,7 @@ from pytest_llmbench.serve.backends.openai_compat import OpenAIBackend
 from pytest_llmbench.serve.generation import Settings
 from pytest_llmbench.serve.reply_limits import ReplyLimits
 from pytest_llmbench.serve.server_info import ServerOptions
+from pytest_llmbench.serve.specs import parse_spec
 from tests.fixtures.fakes import StartLlamaServer
 
 SHORT_S = 1.5

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 
 from fakes import ModelScript
-from pytest_llmbench.config.specs import parse_spec
 from pytest_llmbench.errors import ServerError, StreamError
 from pytest_llmbench.serve.backends.base import Timeouts
 from pytest_llmbench.serve.backends.ollama import OllamaBackend
 from pytest_llmbench.serve.generation import Settings
 from pytest_llmbench.serve.server_info import ServerOptions
+from pytest_llmbench.serve.specs import parse_spec
 from tests.fixtures.fakes import StartOllama
 
 GONE = object()

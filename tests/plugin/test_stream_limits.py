@@ -15,13 +15,13 @@ import pytest
 
 from fakes import FakeLlamaServer, ModelScript
 from fakes._common import Request, Responder
-from pytest_llmbench.config.specs import parse_spec
 from pytest_llmbench.errors import LLMBenchError, ServerError, StreamError
 from pytest_llmbench.serve.backends.base import Timeouts
 from pytest_llmbench.serve.backends.llama_cpp import LlamaServerBackend
 from pytest_llmbench.serve.backends.openai_compat import OpenAIBackend
 from pytest_llmbench.serve.generation import Settings
 from pytest_llmbench.serve.server_info import ServerOptions
+from pytest_llmbench.serve.specs import parse_spec
 from tests.fixtures.fakes import StartLlamaServer
 
 HI = [{"role": "user", "content": "Say hi"}]

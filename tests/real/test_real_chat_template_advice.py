@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmbench.config.specs import parse_spec
 from pytest_llmbench.serve.backends.base import Timeouts
 from pytest_llmbench.serve.backends.llama_cpp import LlamaServerBackend
 from pytest_llmbench.serve.generation import Generation, Settings
 from pytest_llmbench.serve.server_info import ServerOptions
+from pytest_llmbench.serve.specs import parse_spec
 
 pytestmark = pytest.mark.real_server
 

@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 
-from pytest_llmbench.config.specs import parse_spec
 from pytest_llmbench.errors import StreamError
 from pytest_llmbench.serve.backends.base import Messages, Timeouts
 from pytest_llmbench.serve.backends.llama_cpp import LlamaServerBackend
@@ -20,6 +19,7 @@ from pytest_llmbench.serve.backends.openai_compat import OpenAIBackend
 from pytest_llmbench.serve.generation import Settings
 from pytest_llmbench.serve.processes import ServerProcess, free_port
 from pytest_llmbench.serve.server_info import ServerOptions
+from pytest_llmbench.serve.specs import parse_spec
 
 pytestmark = pytest.mark.real_server
 

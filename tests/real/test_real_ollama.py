@@ -17,12 +17,12 @@ from typing import Any
 import httpx
 import pytest
 
-from pytest_llmbench.config.specs import parse_spec
 from pytest_llmbench.errors import RequestRejected, StreamError
 from pytest_llmbench.serve.backends.base import Timeouts
 from pytest_llmbench.serve.backends.ollama import OllamaBackend
 from pytest_llmbench.serve.generation import Generation, Settings
 from pytest_llmbench.serve.server_info import ServerOptions
+from pytest_llmbench.serve.specs import parse_spec
 from pytest_llmbench.serve.streaming import Accumulator
 from tests.fixtures.real_ollama import MODEL, THINKING_MODEL, RealOllama
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from pytest_llmbench.config.specs import labels, parse_specs
-from pytest_llmbench.records import ItemRecord
-from pytest_llmbench.report.results import Results
+from pytest_llmbench.generate.records import ItemRecord
+from pytest_llmbench.serve.specs import labels, parse_specs
+from pytest_llmbench.verdict.results import Results
 
 SPECS = parse_specs(
     [

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from pytest_llmbench.config.thresholds import parse_margins
-from pytest_llmbench.report.results import ItemResult
 from pytest_llmbench.report.terminal import comparison_table
 from pytest_llmbench.verdict.baselines import saved_items
 from pytest_llmbench.verdict.comparison import Comparison
+from pytest_llmbench.verdict.results import ItemResult
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 MODEL = "llama-server@http://127.0.0.1:18080"

@@ -164,9 +164,9 @@ def test_the_demo_model_is_q4_k_m_without_a_template(gemma_gguf: Path) -> None:
 def test_missing_template_warns_unless_one_is_given(
     tmp_path: Path, server_args: tuple[str, ...], warned: bool
 ) -> None:
-    from pytest_llmbench.config.specs import parse_spec
     from pytest_llmbench.serve.backends.llama_cpp import LlamaServerBackend
     from pytest_llmbench.serve.server_info import ServerOptions
+    from pytest_llmbench.serve.specs import parse_spec
 
     path = write_gguf(tmp_path / "base.gguf", [("general.file_type", 4, 15)])
     backend = LlamaServerBackend(

@@ -84,8 +84,8 @@ def test_bars_grow_to_fit_long_labels_and_name_their_unit() -> None:
 
 
 def test_a_caveat_reads_as_its_kind_and_detail_not_a_raw_dict() -> None:
-    from pytest_llmbench.report.results import Results
     from pytest_llmbench.serve.caveats import Caveat
+    from pytest_llmbench.verdict.results import Results
     from tests.unit._examples import fake_report
 
     caveat = Caveat("reloaded", "TTFT includes 4.1 s of load", ("ttft_s",)).to_dict()

@@ -11,9 +11,9 @@ from pytest_llmbench.metrics import (
     TTFT_S,
 )
 from pytest_llmbench.report.leaderboard import render
-from pytest_llmbench.report.results import Results
 from pytest_llmbench.report.summary import summarize
 from pytest_llmbench.serve.backends.ollama import model_matches, ollama_base_url
+from pytest_llmbench.verdict.results import Results
 from tests.unit._examples import fake_report as report
 
 

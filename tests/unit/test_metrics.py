@@ -9,17 +9,18 @@ from typing import Any
 import pytest
 
 import pytest_llmbench
-from pytest_llmbench import metrics, records
+from pytest_llmbench import metrics
 from pytest_llmbench.config.thresholds import parse_margins, parse_thresholds
-from pytest_llmbench.records import ItemRecord, junit_properties
+from pytest_llmbench.generate import records
+from pytest_llmbench.generate.records import ItemRecord, junit_properties
 from pytest_llmbench.report.leaderboard import render
-from pytest_llmbench.report.results import ItemResult, Results
 from pytest_llmbench.report.summary import summarize
 from pytest_llmbench.serve import generation
 from pytest_llmbench.serve.generation import Metrics
 from pytest_llmbench.verdict.baselines import saved_items
 from pytest_llmbench.verdict.comparison import compare, regressions
 from pytest_llmbench.verdict.gates import check_thresholds
+from pytest_llmbench.verdict.results import ItemResult, Results
 from tests.unit._examples import fake_report, typed
 
 

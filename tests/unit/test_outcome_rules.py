@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from pytest_llmbench.config.thresholds import parse_thresholds
-from pytest_llmbench.records import record_from_report
+from pytest_llmbench.generate.records import record_from_report
 from pytest_llmbench.verdict.outcome import Outcome, exit_status, fold
 
 OK, FAILED = pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED

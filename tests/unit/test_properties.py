@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_llmbench.config.specs import SpecError, parse_spec, parse_specs
 from pytest_llmbench.errors import StreamError
+from pytest_llmbench.serve.specs import SpecError, parse_spec, parse_specs
 from pytest_llmbench.serve.streaming import Accumulator, Delta, iter_sse_data, parse_json_line
 
 text = st.text(alphabet=st.characters(codec="utf-8"), max_size=80)
@@ -122,8 +122,8 @@ def test_sse_decoding_matches_a_per_line_reference_whatever_the_reads(
     """Many events per read, events, lines and UTF-8 sequences split anywhere."""
     import httpx
 
-    from pytest_llmbench.config.specs import parse_spec
     from pytest_llmbench.serve.backends.llama_cpp import LlamaServerBackend
+    from pytest_llmbench.serve.specs import parse_spec
 
     data = _wire(tokens, crlf, pings + [False] * len(tokens))
     pieces, at = [], 0

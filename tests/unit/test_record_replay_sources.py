@@ -11,16 +11,16 @@ import pytest
 
 from fakes import ModelScript
 from pytest_llmbench.check_result import Score
-from pytest_llmbench.config.specs import parse_spec
 from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.generate.llm import LLM
 from pytest_llmbench.generate.record_replay import Recording, Replaying
+from pytest_llmbench.generate.records import GenerationRecord
 from pytest_llmbench.generate.replay import Recorder, RecordingMissing, Replayer
-from pytest_llmbench.records import GenerationRecord
 from pytest_llmbench.serve.backends.base import Asked, Messages, ReplySource, Timeouts
 from pytest_llmbench.serve.backends.llama_cpp import LlamaServerBackend
 from pytest_llmbench.serve.generation import Generation, Metrics, Settings
 from pytest_llmbench.serve.server_info import ServerInfo, ServerOptions
+from pytest_llmbench.serve.specs import parse_spec
 from tests.fixtures.fakes import StartLlamaServer
 
 HI: Messages = [{"role": "user", "content": "hi"}]

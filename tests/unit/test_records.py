@@ -7,11 +7,11 @@ from typing import Any
 
 from pytest_llmbench.check_result import CheckResult, Score
 from pytest_llmbench.config.thresholds import parse_thresholds
-from pytest_llmbench.records import AnswerFile, GenerationRecord, ItemRecord
-from pytest_llmbench.report.results import Results
+from pytest_llmbench.generate.records import AnswerFile, GenerationRecord, ItemRecord
 from pytest_llmbench.serve.caveats import Caveat
 from pytest_llmbench.serve.generation import Generation, Metrics, Settings
 from pytest_llmbench.serve.server_info import ServerInfo
+from pytest_llmbench.verdict.results import Results
 from tests.unit._examples import fake_report
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmbench.report.results import ItemResult
 from pytest_llmbench.report.terminal import repeats_table
 from pytest_llmbench.verdict.groups import repeat_groups
+from pytest_llmbench.verdict.results import ItemResult
 from tests.unit._examples import typed
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"

@@ -5,11 +5,11 @@ import dataclasses
 import pytest
 
 from pytest_llmbench.config.run_config import RUN_KEY
-from pytest_llmbench.config.specs import parse_spec
 from pytest_llmbench.serve.backends.llama_cpp import LlamaServerBackend
 from pytest_llmbench.serve.backends.openai_compat import OpenAIBackend
 from pytest_llmbench.serve.generation import Generation, Metrics, Settings
 from pytest_llmbench.serve.server_info import ServerInfo, ServerOptions, like_for_like_keys
+from pytest_llmbench.serve.specs import parse_spec
 
 
 def test_run_config_carries_typed_server_options_with_defaults_defined_once(

@@ -1,6 +1,6 @@
 import pytest
 
-from pytest_llmbench.config.specs import SpecError, labels, parse_spec, parse_specs, spec_line
+from pytest_llmbench.serve.specs import SpecError, labels, parse_spec, parse_specs, spec_line
 
 
 @pytest.mark.parametrize(

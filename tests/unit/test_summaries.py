@@ -7,8 +7,8 @@ import jsonschema
 import pytest
 
 import pytest_llmbench
+from pytest_llmbench.generate.records import ItemRecord
 from pytest_llmbench.metrics import DECODE_TPS, LOAD_S, SCORE, TOTAL_S, TTFT_S
-from pytest_llmbench.records import ItemRecord
 from pytest_llmbench.report.summary import ModelSummary
 from tests.unit._examples import typed
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pytest_llmbench.config.specs import ModelSpec
 from pytest_llmbench.serve.backends.base import Backend, Timeouts
 from pytest_llmbench.serve.server_info import ServerOptions
+from pytest_llmbench.serve.specs import ModelSpec
 
 
 def make_backend(spec: ModelSpec, options: ServerOptions) -> Backend:

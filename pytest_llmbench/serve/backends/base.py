@@ -11,7 +11,6 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 
-from pytest_llmbench.config.specs import ModelSpec
 from pytest_llmbench.errors import (
     LLMBenchError,
     ReplyLimitError,
@@ -25,6 +24,7 @@ from pytest_llmbench.serve.generation import Generation, Metrics, Settings
 from pytest_llmbench.serve.generation_limits import GenerationLimits, OutputCap, stall_error
 from pytest_llmbench.serve.processes import Turn, Turns
 from pytest_llmbench.serve.server_info import ServerInfo, ServerOptions
+from pytest_llmbench.serve.specs import ModelSpec
 from pytest_llmbench.serve.streaming import (
     Accumulator,
     Delta,

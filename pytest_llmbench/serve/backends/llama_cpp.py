@@ -12,7 +12,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pytest_llmbench.config.specs import EMBEDDED_MODEL, ModelSpec
 from pytest_llmbench.errors import ServerError
 from pytest_llmbench.serve.backends.base import Messages, Progress
 from pytest_llmbench.serve.backends.openai_compat import OpenAIBackend
@@ -30,6 +29,7 @@ from pytest_llmbench.serve.processes import (
 )
 from pytest_llmbench.serve.server_info import ServerOptions
 from pytest_llmbench.serve.shared import Lease, SharedServers, Started
+from pytest_llmbench.serve.specs import EMBEDDED_MODEL, ModelSpec
 from pytest_llmbench.serve.wire import Reader
 
 

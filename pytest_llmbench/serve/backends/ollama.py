@@ -27,7 +27,6 @@ from collections.abc import Iterator
 from dataclasses import asdict, replace
 from typing import Any
 
-from pytest_llmbench.config.specs import ModelSpec
 from pytest_llmbench.errors import (
     GenerationError,
     ModelNotFound,
@@ -58,6 +57,7 @@ from pytest_llmbench.serve.generation import Generation, Settings
 from pytest_llmbench.serve.processes import ServerProcess
 from pytest_llmbench.serve.reply_limits import ReplyLimits
 from pytest_llmbench.serve.server_info import ServerOptions
+from pytest_llmbench.serve.specs import ModelSpec
 from pytest_llmbench.serve.streaming import Accumulator, Delta, iter_lines, parse_json_line
 from pytest_llmbench.serve.wire import Reader
 

@@ -8,7 +8,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from pytest_llmbench.records import GenerationRecord, ItemRecord, record_from_report, unreadable
+from pytest_llmbench.generate.records import (
+    GenerationRecord,
+    ItemRecord,
+    record_from_report,
+    unreadable,
+)
 from pytest_llmbench.typed_json import Invalid
 from pytest_llmbench.verdict.outcome import Outcome, fold
 

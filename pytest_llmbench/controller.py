@@ -255,21 +255,12 @@ class Controller:
         ).write(terminalreporter, self.config.get_verbosity())
 
     def warnings(self) -> list[str]:
-        """Configuration pitfalls: the backends' (a GGUF without a chat template) and the
-        sandbox's missing guarantees, once each."""
-        from pytest_llmbench.sandbox.containment import sandbox_warnings  # loaded only now
-
-        checks = (check for item in self.added_up().items for check in item.record.checks)
-        return [*self.server_warnings(), *sandbox_warnings(checks)]
+        """Configuration pitfalls (the backends' and the sandbox's), added up with the run."""
+        return list(self.added_up().warnings)
 
     def notes(self) -> list[str]:
         """Why some figures are not like the others (caveats), one line per model and kind."""
         return list(self.added_up().caveat_notes)
-
-    def server_warnings(self) -> list[str]:
-        """Configuration pitfalls the backends noticed (e.g. a GGUF without a chat template),
-        once each, so they are seen next to the figures they affect."""
-        return list(self.added_up().server_warnings)
 
     def added_up(self) -> RunSummary:
         """The run added up, once (every report draws it): at the session's end, when no

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from pytest_llmbench.generate.records import GenerationRecord
 from pytest_llmbench.metrics import DECODE_TPS, SCORE, TTFT_S, Metric, generation_metrics
-from pytest_llmbench.report.leaderboard import failure_line, model_rows
-from pytest_llmbench.report.summary import RunSummary, benchmark_of
+from pytest_llmbench.report.leaderboard import model_rows
+from pytest_llmbench.report.summary import RunSummary, benchmark_of, failure_line
 from pytest_llmbench.text_safety import for_cell, for_terminal
 from pytest_llmbench.verdict.results import ItemResult
 from pytest_llmbench.verdict.run_verdict import Verdict

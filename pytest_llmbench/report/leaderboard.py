@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import textwrap
 
-from pytest_llmbench.generate.records import ItemRecord
 from pytest_llmbench.metrics import (
     DECODE_TPS,
     OUTPUT_TOKENS,
@@ -21,8 +20,8 @@ from pytest_llmbench.metrics import (
     registry,
     score_metric,
 )
-from pytest_llmbench.report.summary import ModelSummary, RunSummary, benchmark_of
-from pytest_llmbench.report.tables import Column, Fitted, fit, shorten, table_width
+from pytest_llmbench.report.summary import ModelSummary, RunSummary, failure_line
+from pytest_llmbench.report.tables import Column, Fitted, fit, table_width
 from pytest_llmbench.text_safety import for_cell
 from pytest_llmbench.verdict.results import ItemResult
 
@@ -165,12 +164,6 @@ def check_columns(run: RunSummary) -> list[Column]:
 ITEM_COLUMNS = (TTFT_S, DECODE_TPS, SERVER_DECODE_TPS, OUTPUT_TOKENS)
 
 
-def failure_line(record: ItemRecord) -> str:
-    """The first line of why the test failed (its assertion message), or ``""``."""
-    lines = (record.failure or "").strip().splitlines()
-    return shorten(lines[0], 200) if lines else ""
-
-
 def _diagnosis(item: ItemResult) -> str:
     notes = list(item.record.diagnoses)
     if item.record.error:
@@ -208,28 +201,15 @@ def item_rows(run: RunSummary) -> tuple[list[str], list[list[str]]]:
 
 
 def problems(run: RunSummary, width: int | None, limit: int = 5) -> list[str]:
-    """What went wrong, per model: each diagnosis or error once, with how often and where,
-    the most frequent first."""
+    """What went wrong, per model (``RunSummary.problems``): each diagnosis or error once,
+    with how often and where, the most frequent first."""
     lines = []
-    for model in run.model_ids():
-        where: dict[str, list[str]] = {}
-        for item in run.of_model(model):
-            notes = list(item.record.diagnoses)
-            if item.record.error:
-                first = item.record.error.splitlines()[0]
-                notes.append(shorten(first.removeprefix(f"{model}: "), 160))
-            failure = failure_line(item.record)
-            if failure and not notes and not failure.startswith("threshold missed"):
-                notes.append(shorten(failure, 160))
-            for note in notes:
-                where.setdefault(note, []).append(benchmark_of(item.record))
-        if not where:
-            continue
-        ranked = sorted(where.items(), key=lambda kv: -len(kv[1]))
+    for model, ranked in run.problems.items():
         parts = []
-        for note, benches in ranked[:limit]:
+        for problem in ranked[:limit]:
+            benches = problem.benchmarks
             count = f" ×{len(benches)}" if len(benches) > 1 else ""
-            parts.append(f"{note}{count} ({', '.join(dict.fromkeys(benches))})")
+            parts.append(f"{problem.note}{count} ({', '.join(dict.fromkeys(benches))})")
         if len(ranked) > limit:
             parts.append(f"{len(ranked) - limit} more (-v, --llm-html)")
         text = for_cell(f"{run.label(model)}: " + "; ".join(parts))

@@ -18,6 +18,7 @@ from typing import Any
 from pytest_llmbench.check_result import CheckResult
 from pytest_llmbench.generate.records import ItemRecord
 from pytest_llmbench.metrics import SCORE, Metric, Stat, pass_rate, registry
+from pytest_llmbench.report.tables import shorten
 from pytest_llmbench.serve.caveats import notes as caveat_notes
 from pytest_llmbench.verdict.results import ItemResult, Results
 
@@ -112,6 +113,21 @@ class ModelSummary:
             figures=figures,
             checks=dict(data.get("checks") or {}),
         )
+
+
+def failure_line(record: ItemRecord) -> str:
+    """The first line of why the test failed (its assertion message), or ``""``."""
+    lines = (record.failure or "").strip().splitlines()
+    return shorten(lines[0], 200) if lines else ""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing that went wrong for a model (a diagnosis, an error, or else why its test
+    failed), with the benchmark of each item it happened in."""
+
+    note: str
+    benchmarks: tuple[str, ...]
 
 
 def benchmark_of(record: ItemRecord) -> str:
@@ -221,6 +237,12 @@ class RunSummary:
     """Why some figures are not like the others: one line per model and kind of caveat."""
     server_warnings: tuple[str, ...] = ()
     """Configuration pitfalls the backends noticed (a GGUF without a chat template), once each."""
+    warnings: tuple[str, ...] = ()
+    """Every configuration pitfall, once each: the backends' and the sandbox's missing
+    guarantees (read from the checks' records)."""
+    problems: Mapping[str, tuple[Problem, ...]] = field(default_factory=dict)
+    """What went wrong, per model with anything (in ``--llm-models`` order): each diagnosis
+    or error once, the most frequent first."""
 
     def label(self, model: str) -> str:
         return self.labels.get(model, model)
@@ -234,11 +256,14 @@ class RunSummary:
 
 def summarize(results: Results) -> RunSummary:
     """Add the run up: one summary per model (the leaderboard's rows, the JSON report's
-    ``models``), per benchmark and per named score."""
+    ``models``), per benchmark and per named score, each model's problems, the warnings."""
     items = tuple(results.ordered())
     by_model: dict[str, list[tuple[str, ItemRecord]]] = {}
     for item in items:
         by_model.setdefault(item.model, []).append((item.outcome, item.record))
+    server_warnings = tuple(
+        dict.fromkeys(w for i in items for g in i.generations for w in g.reply.server.warnings)
+    )
     return RunSummary(
         items=items,
         labels=dict(results.labels),
@@ -249,7 +274,40 @@ def summarize(results: Results) -> RunSummary:
         caveat_notes=tuple(
             caveat_notes((i.model, g.reply.caveats) for i in items for g in i.generations)
         ),
-        server_warnings=tuple(
-            dict.fromkeys(w for i in items for g in i.generations for w in g.reply.server.warnings)
-        ),
+        server_warnings=server_warnings,
+        warnings=(*server_warnings, *_sandbox_warnings(items)),
+        problems=_problems(items),
     )
+
+
+def _sandbox_warnings(items: Sequence[ItemResult]) -> list[str]:
+    """The sandbox's missing guarantees, read from the items' checks."""
+    # Loaded only now: the plugin loads no sandbox module unless a check runs.
+    from pytest_llmbench.sandbox.containment import sandbox_warnings
+
+    return sandbox_warnings(check for item in items for check in item.record.checks)
+
+
+def _problems(items: Sequence[ItemResult]) -> dict[str, tuple[Problem, ...]]:
+    """Each model's diagnoses and errors (a failure's first line where it has neither, a
+    missed threshold aside: the verdict names it), tallied over its items."""
+    by_model: dict[str, dict[str, list[str]]] = {}
+    for item in items:
+        notes = list(item.record.diagnoses)
+        if item.record.error:
+            first = item.record.error.splitlines()[0]
+            notes.append(shorten(first.removeprefix(f"{item.model}: "), 160))
+        failure = failure_line(item.record)
+        if failure and not notes and not failure.startswith("threshold missed"):
+            notes.append(shorten(failure, 160))
+        where = by_model.setdefault(item.model, {})
+        for note in notes:
+            where.setdefault(note, []).append(benchmark_of(item.record))
+    return {
+        model: tuple(
+            Problem(note, tuple(benches))
+            for note, benches in sorted(where.items(), key=lambda kv: -len(kv[1]))
+        )
+        for model, where in by_model.items()
+        if where
+    }

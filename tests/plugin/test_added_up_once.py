@@ -9,6 +9,7 @@ import pytest
 
 from fakes import FakeLlamaServer, ModelScript
 from pytest_llmbench.report.summary import ModelSummary
+from pytest_llmbench.sandbox import containment
 
 TESTS = """
 import pytest
@@ -47,3 +48,27 @@ def test_every_report_format_draws_one_summary(
     assert sorted(made) == sorted(models)  # one summary per model, made once per run
     assert "quality" in (pytester.path / "lb.md").read_text()
     assert "<svg" in (pytester.path / "r.html").read_text()
+
+
+def test_the_warnings_are_added_up_once_and_every_report_draws_them(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[int] = []
+
+    def counted(checks: object) -> list[str]:
+        asked.append(1)
+        return ["sandbox: counted warning"]
+
+    monkeypatch.setattr(containment, "sandbox_warnings", counted)
+    pytester.makepyfile(test_f=TESTS)
+    with FakeLlamaServer(ModelScript(["Hi"])) as one:
+        result = pytester.runpytest(
+            f"--llm-models=llama-server@{one.url}",
+            "--llm-json=r.json", "--llm-markdown=lb.md", "--llm-html=r.html",
+        )  # fmt: skip
+    result.assert_outcomes(passed=2)
+    assert len(asked) == 1  # once per run, however many reports draw them
+    result.stdout.fnmatch_lines(["*WARNING: sandbox: counted warning*"])
+    assert "sandbox: counted warning" in json.loads((pytester.path / "r.json").read_text())["notes"]
+    assert "- sandbox: counted warning" in (pytester.path / "lb.md").read_text()
+    assert "sandbox: counted warning" in (pytester.path / "r.html").read_text()

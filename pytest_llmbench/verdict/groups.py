@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from pytest_llmbench.config.thresholds import Threshold
@@ -63,9 +64,9 @@ class RepeatGroup:
     def thresholds(self) -> tuple[Threshold, ...]:
         return next((t for i in self.items if (t := i.record.thresholds)), ())
 
-    @property
+    @cached_property
     def thresholds_missed(self) -> list[str]:
-        """The thresholds the group's median misses (value, limit and spread)."""
+        """The thresholds the group's median misses (value, limit and spread), judged once."""
         if not self.thresholds:
             return []
         records = [i.record for i in self.ran]

@@ -26,6 +26,7 @@ from pytest_llmbench.serve.generation import Settings
 from pytest_llmbench.serve.shared import SharedServers
 from pytest_llmbench.serve.specs import spec_line
 from pytest_llmbench.text_safety import for_cell, for_terminal
+from pytest_llmbench.verdict.baselines import Store, StoreError, check_name
 from pytest_llmbench.verdict.outcome import NO_MODELS, reported_outcome
 
 SESSION_KEY = pytest.StashKey[BenchSession]()
@@ -46,7 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
         f"llm(**settings): generation settings, repeats and gates for this test "
         f"({', '.join(MARKER_KEYS)})",
     )
-    run = build_run_config(config)
+    run = _checked_against_saved_runs(config, build_run_config(config))
     config.stash[RUN_KEY] = run
     if run.sandbox_weak:
         from pytest_llmbench.sandbox.containment import allow_weak  # loaded only when asked
@@ -63,6 +64,26 @@ def pytest_configure(config: pytest.Config) -> None:
             config.stash[SHARED_KEY].join()
         if config.getvalue("loadgroup"):
             config.pluginmanager.register(_LoadgroupNodeIds(), "llmbench-loadgroup-nodeids")
+
+
+def _checked_against_saved_runs(config: pytest.Config, run: RunConfig) -> RunConfig:
+    """``--llm-save``'s name and the saved run ``--llm-compare`` names, checked before any
+    test on the controller (the only one that saves and compares); the run to compare with is
+    resolved into ``compare_path``."""
+    if hasattr(config, "workerinput"):
+        return run
+    try:
+        if run.save:
+            check_name(run.save)
+    except StoreError as exc:
+        raise pytest.UsageError(f"--llm-save: {exc}") from None
+    try:
+        if run.compare:
+            path, _ = Store(Path(config.rootpath, run.storage)).load(run.compare)
+            return replace(run, compare_path=str(path))
+    except StoreError as exc:
+        raise pytest.UsageError(f"--llm-compare: {exc}") from None
+    return run
 
 
 def _sigterm_as_interrupt() -> None:

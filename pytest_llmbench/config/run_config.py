@@ -27,7 +27,6 @@ from pytest_llmbench.serve.specs import (
     parse_spec,
     parse_specs,
 )
-from pytest_llmbench.verdict.baselines import Store, StoreError, check_name
 
 RUN_KEY = pytest.StashKey["RunConfig"]()
 T = TypeVar("T")
@@ -60,7 +59,8 @@ class RunConfig:
     compare: str | None = None
     compare_fail: tuple[Margin, ...] = ()
     compare_path: str | None = None
-    """The saved run ``compare`` named, resolved (and checked) at configure time."""
+    """The saved run ``compare`` named, resolved (and checked) before any test, on the
+    controller (``plugin.pytest_configure``, with the saved runs of ``verdict.baselines``)."""
     sandbox_weak: bool = False
     """``--llm-sandbox=weak``: generated code may run with less than full containment."""
 
@@ -230,22 +230,10 @@ def build_run_config(config: pytest.Config) -> RunConfig:
             "--llm-compare-fail needs a saved run to compare with: add --llm-compare=NAME "
             "(or latest)"
         )
-    compare_path = None
     if not hasattr(config, "workerinput"):  # only the controller writes and compares
         _check_outputs(outputs, record_dir, replay_dir if replay_missing == "record" else None)
-        store = Store(Path(config.rootpath, storage))
-        try:
-            if save:
-                check_name(save)
-        except StoreError as exc:
-            raise pytest.UsageError(f"--llm-save: {exc}") from None
-        try:
-            if compare:
-                compare_path = str(store.load(compare)[0])
-        except StoreError as exc:
-            raise pytest.UsageError(f"--llm-compare: {exc}") from None
         if save:
-            _check_path(flag("storage"), storage, problem_with_dir(store.root))
+            _check_path(flag("storage"), storage, problem_with_dir(Path(config.rootpath, storage)))
     return RunConfig(
         specs,
         settings,
@@ -267,7 +255,6 @@ def build_run_config(config: pytest.Config) -> RunConfig:
         save=save,
         compare=compare,
         compare_fail=compare_fail,
-        compare_path=compare_path,
         sandbox_weak=sandbox == "weak",
     )
 

@@ -27,6 +27,7 @@ from pytest_llmbench.serve.shared import SharedServers
 from pytest_llmbench.serve.specs import spec_line
 from pytest_llmbench.text_safety import for_cell, for_terminal
 from pytest_llmbench.verdict.baselines import Store, StoreError, check_name
+from pytest_llmbench.verdict.gates import check_thresholds
 from pytest_llmbench.verdict.outcome import NO_MODELS, reported_outcome
 
 SESSION_KEY = pytest.StashKey[BenchSession]()
@@ -261,7 +262,7 @@ def llm(request: pytest.FixtureRequest, llm_session: BenchSession) -> LLM:
     spec_id, rep = request.param
     spec, node = run.spec_for(spec_id), request.node
     plan = node.stash.get(PLAN_KEY, None) or _plan(node, run)
-    bench = node.stash[ITEM_KEY] = BenchItem.for_model(node, run, plan, spec, rep)
+    bench = node.stash[ITEM_KEY] = BenchItem.for_model(node, run, plan, spec, rep, check_thresholds)
     return bench.open_model(llm_session, spec, rep, node.stash.get(ENDPOINT_KEY, 0))
 
 

@@ -9,11 +9,14 @@ record on the report.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import pytest
 
 from pytest_llmbench.check_result import Score
 from pytest_llmbench.config.plan import ItemPlan
 from pytest_llmbench.config.run_config import RunConfig
+from pytest_llmbench.config.thresholds import Threshold
 from pytest_llmbench.errors import LLMBenchError
 from pytest_llmbench.generate.audit import LLMBenchUnscoredWarning, unjudged_message
 from pytest_llmbench.generate.known_answers import ItemAnswers, KnownAnswer, hold_to_expectation
@@ -28,28 +31,44 @@ from pytest_llmbench.generate.registry import BenchSession
 from pytest_llmbench.serve.generation import Settings
 from pytest_llmbench.serve.specs import ModelSpec
 from pytest_llmbench.text_safety import for_terminal
-from pytest_llmbench.verdict.gates import check_thresholds
+
+#: Failure messages for the thresholds a record misses (``verdict.gates.check_thresholds``,
+#: handed in by the plugin: the item judges its thresholds, the verdict stage says how).
+ThresholdJudge = Callable[[ItemRecord, Iterable[Threshold]], list[str]]
 
 
 class BenchItem:
     """The record and plan of one item, and the only writer of its record."""
 
     def __init__(
-        self, node: pytest.Item, run: RunConfig, record: ItemRecord, plan: ItemPlan | None
+        self,
+        node: pytest.Item,
+        run: RunConfig,
+        record: ItemRecord,
+        plan: ItemPlan | None,
+        judge: ThresholdJudge | None = None,
     ) -> None:
         self.node = node
         self.run = run
         self.record = record
         self.plan = plan
+        self._judge = judge
         self._error: BaseException | None = None
         self.known: KnownAnswer | None = None
         """The answer file that serves an ``answers:DIR`` item (its expected verdict)."""
 
     @classmethod
     def for_model(
-        cls, node: pytest.Item, run: RunConfig, plan: ItemPlan, spec: ModelSpec, rep: int
+        cls,
+        node: pytest.Item,
+        run: RunConfig,
+        plan: ItemPlan,
+        spec: ModelSpec,
+        rep: int,
+        judge: ThresholdJudge,
     ) -> BenchItem:
-        """The item of the model under test (repetition ``rep`` of ``plan``)."""
+        """The item of the model under test (repetition ``rep`` of ``plan``), its thresholds
+        judged by ``judge``."""
         token = spec.id if plan.repeat == 1 else f"{spec.id}-r{rep + 1}"
         repeated = plan.repeat > 1
         record = ItemRecord(
@@ -62,7 +81,7 @@ class BenchItem:
             thresholds=tuple(plan.thresholds),
             benchmark=plan.benchmark,
         )
-        return cls(node, run, record, plan)
+        return cls(node, run, record, plan, judge)
 
     @classmethod
     def for_judge_only(cls, node: pytest.Item, run: RunConfig, judge: ModelSpec) -> BenchItem:
@@ -199,9 +218,9 @@ class BenchItem:
         """Judge the item's thresholds, once, into its record (the verdict reads them there),
         whether or not the test passed otherwise."""
         plan = self.plan
-        if plan is not None and plan.thresholds and plan.repeat == 1:
+        if plan is not None and self._judge is not None and plan.thresholds and plan.repeat == 1:
             # Repeated items are gated together, on the group's median (controller side).
-            self.record.thresholds_missed = tuple(check_thresholds(self.record, plan.thresholds))
+            self.record.thresholds_missed = tuple(self._judge(self.record, plan.thresholds))
 
     def _threshold_missed(self) -> str | None:
         """Why a passing call fails after all: a threshold it missed (unpooled)."""

@@ -9,6 +9,7 @@ from typing import Any
 from pytest_llmbench.answer_text import extract_code
 from pytest_llmbench.serve.caveats import Caveat
 from pytest_llmbench.serve.server_info import ServerInfo
+from pytest_llmbench.typed_json import finite, whole
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,41 @@ def setting_text(name: str, value: object) -> str:
     if isinstance(value, list | tuple):
         return f"{name}={' '.join(json.dumps(item) for item in value)}"
     return f"{name}={value}"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerFigures:
+    """What the server reported of one generation (token counts, its own times and rates),
+    as its backend computed them from the final event(s); ``None`` where it said nothing.
+    ``thinking_tokens`` ``None``: the streamed thinking chunks are counted instead.
+
+    A count that is not a whole number ≥ 0 or a time or rate that is not finite (a rate
+    overflowing to ``inf``) raises :class:`~pytest_llmbench.typed_json.Invalid` naming
+    ``(figure).NAME``; the backend makes it a ``StreamError`` naming the model."""
+
+    prompt_tokens: int | None = None
+    output_tokens: int | None = None
+    thinking_tokens: int | None = None
+    cached_prompt_tokens: int | None = None
+    server_decode_tps: float | None = None
+    prompt_tps: float | None = None
+    server_prompt_ms: float | None = None
+    server_decode_ms: float | None = None
+    server_load_s: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in _COUNT_FIGURES:
+            value = getattr(self, name)
+            if value is not None:
+                whole(value, f"(figure).{name}")
+        for name in _TIME_FIGURES:
+            value = getattr(self, name)
+            if value is not None:
+                finite(value, f"(figure).{name}")
+
+
+_COUNT_FIGURES = ("prompt_tokens", "output_tokens", "thinking_tokens", "cached_prompt_tokens")
+_TIME_FIGURES = tuple(f.name for f in fields(ServerFigures) if f.name not in _COUNT_FIGURES)
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,21 @@ def iter_lines(chunks: Iterable[str]) -> Iterator[str]:
         yield "".join(carry)
 
 
+class FinalFacts:
+    """A backend's typed figures from the final event(s) of a stream, as its reader read
+    them from the server's JSON (each backend has its own kind)."""
+
+    __slots__ = ()
+
+    def merged(self, later: FinalFacts) -> FinalFacts:
+        """These facts with a later event's (``later`` replaces them unless overridden)."""
+        return later
+
+    def as_reply(self) -> dict[str, Any]:
+        """The facts as the server sent them, for a message."""
+        return {}
+
+
 @dataclass(slots=True)
 class Delta:
     """A piece of a reply: answer text, thinking text, and/or final facts."""
@@ -119,8 +134,8 @@ class Delta:
     content: str = ""
     thinking: str = ""
     finish_reason: str | None = None
-    final: dict[str, Any] | None = None
-    """Server figures carried by this event (usage, timings, Ollama durations)."""
+    final: FinalFacts | None = None
+    """Server figures carried by this event (usage, timings, Ollama durations), typed."""
 
 
 @dataclass(slots=True)
@@ -157,7 +172,8 @@ class Accumulator:
         self.thinking_parts: list[str] = []
         self.raw_parts: list[str] = []
         self.finish_reason: str | None = None
-        self.final: dict[str, Any] = {}
+        self.final: FinalFacts | None = None
+        """The final event(s)' figures, merged in order (``None`` before any)."""
         self._in_think = False
         self._pending = ""
 
@@ -176,8 +192,8 @@ class Accumulator:
                 clock.first_answer = now
         if delta.finish_reason is not None:
             self.finish_reason = delta.finish_reason
-        if delta.final:
-            self.final.update(delta.final)
+        if delta.final is not None:
+            self.final = delta.final if self.final is None else self.final.merged(delta.final)
 
     def _stamp(self, now: float) -> None:
         clock = self.clock

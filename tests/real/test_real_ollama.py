@@ -20,7 +20,8 @@ import pytest
 from pytest_llmbench.errors import RequestRejected, StreamError
 from pytest_llmbench.serve.backends.base import Timeouts
 from pytest_llmbench.serve.backends.ollama import OllamaBackend
-from pytest_llmbench.serve.generation import Generation, Settings
+from pytest_llmbench.serve.backends.ollama_replies import OllamaMetrics
+from pytest_llmbench.serve.generation import Generation, ServerFigures, Settings
 from pytest_llmbench.serve.server_info import ServerOptions
 from pytest_llmbench.serve.specs import parse_spec
 from pytest_llmbench.serve.streaming import Accumulator
@@ -33,12 +34,13 @@ FAST = Settings(ctx=CTX, max_tokens=4)
 
 
 class Tapped(OllamaBackend):
-    """The backend, keeping each final chunk as the server sent it."""
+    """The backend, keeping each final chunk's figures as its reader read them."""
 
-    finals: list[dict[str, Any]]
+    finals: list[OllamaMetrics]
 
-    def metrics(self, acc: Accumulator) -> dict[str, Any]:
-        self.finals = [*getattr(self, "finals", []), dict(acc.final)]
+    def metrics(self, acc: Accumulator) -> ServerFigures:
+        if isinstance(acc.final, OllamaMetrics):  # None: the stream had no final line
+            self.finals = [*getattr(self, "finals", []), acc.final]
         return super().metrics(acc)
 
 
@@ -76,15 +78,13 @@ def test_preload_server_facts_figures_and_memory(gemma: Tapped, real_ollama: Rea
     final, m = gemma.finals[-1], g.metrics
     assert g.request["keep_alive"] == "60m" and g.request["options"]["num_predict"] == 6
     # Every server figure is the final chunk's.
-    assert m.prompt_tokens == final["prompt_eval_count"] and m.output_tokens == final["eval_count"]
+    assert m.prompt_tokens == final.prompt_eval_count and m.output_tokens == final.eval_count
     # Preloaded: no load here (a load takes 1.3 s and more on this CPU; scheduling a warm
     # model, milliseconds, longer on a loaded machine).
-    assert m.server_load_s == final["load_duration"] / 1e9 < 1.0
-    assert m.server_prompt_ms == final["prompt_eval_duration"] / 1e6
-    assert m.server_decode_ms == final["eval_duration"] / 1e6
-    assert m.prompt_tps == pytest.approx(
-        final["prompt_eval_count"] / final["prompt_eval_duration"] * 1e9
-    )
+    assert m.server_load_s == final.load_duration / 1e9 < 1.0
+    assert m.server_prompt_ms == final.prompt_eval_duration / 1e6
+    assert m.server_decode_ms == final.eval_duration / 1e6
+    assert m.prompt_tps == pytest.approx(final.prompt_eval_count / final.prompt_eval_duration * 1e9)
     assert m.ttft_s is not None and m.ttft_s >= m.server_prompt_ms / 1e3
     # Memory on a CPU server: the model's size as a memory figure, no VRAM figure at all.
     entry = ps_entry(real_ollama, MODEL)

@@ -141,4 +141,4 @@ def test_sse_decoding_matches_a_per_line_reference_whatever_the_reads(
         acc.add(delta, float(i))
     expected = _reference(data)
     assert acc.raw_parts == [t for t in expected if t]
-    assert acc.final["usage"]["completion_tokens"] == len(tokens)
+    assert backend.metrics(acc).output_tokens == len(tokens)

@@ -2,6 +2,7 @@ from collections.abc import Callable
 
 import pytest
 
+from pytest_llmbench.serve.backends.openai_compat import OpenAIFinal, Usage
 from pytest_llmbench.serve.streaming import Accumulator, Delta, decode_rate, iter_sse_data
 
 
@@ -58,7 +59,7 @@ def test_separate_reasoning_channel() -> None:
     acc = Accumulator()
     acc.add(Delta(thinking="hmm"), 1.0)
     acc.add(Delta(content="Hi"), 2.0)
-    acc.add(Delta(finish_reason="stop", final={"usage": {"completion_tokens": 2}}), 3.0)
+    acc.add(Delta(finish_reason="stop", final=OpenAIFinal(Usage(None, 2, None, None))), 3.0)
     acc.finish(3.5)
     assert (acc.thinking, acc.answer, acc.finish_reason) == ("hmm", "Hi", "stop")
     assert (acc.clock.first_token, acc.clock.first_answer, acc.clock.thinking_events) == (
@@ -66,7 +67,7 @@ def test_separate_reasoning_channel() -> None:
         2.0,
         1,
     )
-    assert acc.final == {"usage": {"completion_tokens": 2}}
+    assert acc.final == OpenAIFinal(Usage(None, 2, None, None))
 
 
 def test_less_than_sign_in_answer_is_kept() -> None:

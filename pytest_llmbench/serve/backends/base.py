@@ -20,7 +20,7 @@ from pytest_llmbench.errors import (
 )
 from pytest_llmbench.serve.bounded import BoundedResponse, ServerClient
 from pytest_llmbench.serve.caveats import prompt_cache_caveat
-from pytest_llmbench.serve.generation import Generation, Metrics, Settings
+from pytest_llmbench.serve.generation import Generation, Metrics, ServerFigures, Settings
 from pytest_llmbench.serve.generation_limits import GenerationLimits, OutputCap, stall_error
 from pytest_llmbench.serve.processes import Turn, Turns
 from pytest_llmbench.serve.server_info import ServerInfo, ServerOptions
@@ -33,6 +33,7 @@ from pytest_llmbench.serve.streaming import (
     decode_rate,
 )
 from pytest_llmbench.serve.wire import Reader
+from pytest_llmbench.typed_json import Invalid
 
 Messages = list[dict[str, Any]]
 _E = TypeVar("_E", bound=LLMBenchError)
@@ -142,8 +143,9 @@ class Backend(ABC):
         """Decode the streamed response into deltas."""
 
     @abstractmethod
-    def metrics(self, acc: Accumulator) -> dict[str, Any]:
-        """Server-reported figures (token counts, server rates) from the final event(s)."""
+    def metrics(self, acc: Accumulator) -> ServerFigures:
+        """Server-reported figures (token counts, server rates) from the final event(s)
+        (``acc.final``, this backend's typed facts)."""
 
     def headers(self) -> dict[str, str]:
         """Extra request headers (an API key)."""
@@ -315,31 +317,28 @@ class Backend(ABC):
             body=text,
         )
 
-    def figures(self, acc: Accumulator) -> dict[str, Any]:
-        """:meth:`metrics`, checked: token counts are whole numbers ≥ 0 and rates finite
-        numbers, or a :class:`StreamError` naming the figure and its value."""
+    def figures(self, acc: Accumulator) -> ServerFigures:
+        """:meth:`metrics`, or a :class:`StreamError` naming the figure and its value when
+        one is not usable (a count that is not a whole number ≥ 0, a rate that is not a
+        finite number: :class:`ServerFigures` checks them)."""
         try:
-            server = self.metrics(acc)
+            return self.metrics(acc)
+        except Invalid as exc:
+            raise Reader(self.label).fail(exc.where, exc.value, exc.expected) from None
         except (TypeError, ValueError, ArithmeticError, AttributeError) as exc:
             # A backend computing with a wrong-typed server value ("5" / 1e9): still named.
+            reply = {} if acc.final is None else acc.final.as_reply()
             raise StreamError(
                 f"{self.label}: the server's final figures are not usable "
-                f"({type(exc).__name__}: {exc}); its reply is not trusted: {acc.final!r:.300}"
+                f"({type(exc).__name__}: {exc}); its reply is not trusted: {reply!r:.300}"
             ) from None
-        reader = Reader(self.label)
-        for key in server:
-            if key in _COUNT_FIGURES:
-                reader.count(server, key, "(figure)")
-            else:
-                reader.number(server, key, "(figure)")
-        return server
 
     def _partial(self, exc: _E, acc: Accumulator, settings: Settings, body: dict[str, Any]) -> _E:
         acc.finish(time.perf_counter())
         try:
             figures = self.figures(acc)
         except StreamError:
-            figures = {}
+            figures = ServerFigures()
         exc.partial = self.build(acc, settings, body, figures)
         return exc
 
@@ -348,12 +347,15 @@ class Backend(ABC):
         acc: Accumulator,
         settings: Settings,
         body: dict[str, Any],
-        server: dict[str, Any] | None = None,
+        server: ServerFigures | None = None,
     ) -> Generation:
         clock = acc.clock
         if server is None:
             server = self.figures(acc)
-        out = server.get("output_tokens")
+        out = server.output_tokens
+        thinking = server.thinking_tokens
+        if thinking is None and (clock.thinking_events or out):
+            thinking = clock.thinking_events
 
         def since_sent(t: float | None) -> float | None:
             return None if t is None else t - clock.sent
@@ -363,21 +365,18 @@ class Backend(ABC):
             ttft_s=since_sent(clock.first_token),
             ttfa_s=since_sent(clock.first_answer),
             total_s=since_sent(clock.done),
-            prompt_tokens=server.get("prompt_tokens"),
+            prompt_tokens=server.prompt_tokens,
             output_tokens=out,
-            thinking_tokens=server.get(
-                "thinking_tokens",
-                clock.thinking_events if (clock.thinking_events or out) else None,
-            ),
-            cached_prompt_tokens=server.get("cached_prompt_tokens"),
+            thinking_tokens=thinking,
+            cached_prompt_tokens=server.cached_prompt_tokens,
             decode_tps=decode_rate(
                 streamed_tokens(out, acc.finish_reason), clock.first_token, clock.last_token
             ),
-            server_decode_tps=server.get("server_decode_tps"),
-            prompt_tps=server.get("prompt_tps"),
-            server_prompt_ms=server.get("server_prompt_ms"),
-            server_decode_ms=server.get("server_decode_ms"),
-            server_load_s=server.get("server_load_s"),
+            server_decode_tps=server.server_decode_tps,
+            prompt_tps=server.prompt_tps,
+            server_prompt_ms=server.server_prompt_ms,
+            server_decode_ms=server.server_decode_ms,
+            server_load_s=server.server_load_s,
             itl_p50_s=None if itl is None else itl.p50_s,
             itl_p90_s=None if itl is None else itl.p90_s,
             itl_p99_s=None if itl is None else itl.p99_s,
@@ -400,9 +399,3 @@ class Backend(ABC):
                 if c is not None
             ),
         )
-
-
-#: Server figures that are token counts (the others are times and rates).
-_COUNT_FIGURES = frozenset(
-    {"prompt_tokens", "output_tokens", "cached_prompt_tokens", "thinking_tokens"}
-)

@@ -24,7 +24,7 @@ import shutil
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Any
 
 from pytest_llmbench.errors import (
@@ -53,7 +53,7 @@ from pytest_llmbench.serve.backends.ollama_replies import (
 )
 from pytest_llmbench.serve.backends.ollama_runner import RunnerWatch
 from pytest_llmbench.serve.bounded import BoundedResponse, ServerClient, get_json
-from pytest_llmbench.serve.generation import Generation, Settings
+from pytest_llmbench.serve.generation import Generation, ServerFigures, Settings
 from pytest_llmbench.serve.processes import ServerProcess
 from pytest_llmbench.serve.reply_limits import ReplyLimits
 from pytest_llmbench.serve.server_info import ServerOptions
@@ -441,7 +441,7 @@ class OllamaBackend(Backend):
                     content=typed.content,
                     thinking=typed.thinking,
                     finish_reason=typed.done_reason,
-                    final=asdict(typed.figures),
+                    final=typed.figures,
                 )
                 return
             yield Delta(content=typed.content, thinking=typed.thinking)
@@ -450,25 +450,22 @@ class OllamaBackend(Backend):
             f"early); the answer is incomplete. Check `ollama serve`'s log."
         )
 
-    def metrics(self, acc: Accumulator) -> dict[str, Any]:
-        if not acc.final:
-            return {}
-        final = OllamaMetrics(**acc.final)  # as iter_deltas read it: typed, 0 where left out
+    def metrics(self, acc: Accumulator) -> ServerFigures:
+        final = acc.final
+        if not isinstance(final, OllamaMetrics):  # no final line
+            return ServerFigures()
         eval_count, eval_ns = final.eval_count, final.eval_duration
         prompt_count, prompt_ns = final.prompt_eval_count, final.prompt_eval_duration
-        figures: dict[str, Any] = {
-            "prompt_tokens": prompt_count,
-            "output_tokens": eval_count,
-            "server_decode_tps": eval_count / (eval_ns / NS) if eval_ns else None,
-            "prompt_tps": prompt_count / (prompt_ns / NS) if prompt_ns else None,
-            "server_prompt_ms": prompt_ns / 1e6 if prompt_ns else None,
-            "server_decode_ms": eval_ns / 1e6 if eval_ns else None,
-            "server_load_s": final.load_duration / NS,
-        }
-        thinking = _thinking_tokens(acc, eval_count)
-        if thinking is not None:
-            figures["thinking_tokens"] = thinking
-        return figures
+        return ServerFigures(
+            prompt_tokens=prompt_count,
+            output_tokens=eval_count,
+            thinking_tokens=_thinking_tokens(acc, eval_count),
+            server_decode_tps=eval_count / (eval_ns / NS) if eval_ns else None,
+            prompt_tps=prompt_count / (prompt_ns / NS) if prompt_ns else None,
+            server_prompt_ms=prompt_ns / 1e6 if prompt_ns else None,
+            server_decode_ms=eval_ns / 1e6 if eval_ns else None,
+            server_load_s=final.load_duration / NS,
+        )
 
     def memory(self) -> dict[str, float | None]:
         """The loaded model's memory from /api/ps: ``size`` (CPU and GPU together) as

@@ -33,10 +33,11 @@ as 0 or empty here) and none of them is ever written as null.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
 from pytest_llmbench.errors import ServerError
+from pytest_llmbench.serve.streaming import FinalFacts
 from pytest_llmbench.serve.wire import Reader
 
 VERSION = "/api/version"
@@ -50,9 +51,10 @@ def reader(label: str, endpoint: str) -> Reader:
     return Reader(label, ServerError, endpoint)
 
 
-@dataclass(frozen=True)
-class OllamaMetrics:
-    """``api.Metrics`` of the final chat line; absent (omitempty) is 0."""
+@dataclass(frozen=True, slots=True)
+class OllamaMetrics(FinalFacts):
+    """``api.Metrics`` of the final chat line; absent (omitempty) is 0. The stream's final
+    facts (``Accumulator.final``), as read here."""
 
     load_duration: int = 0
     prompt_eval_count: int = 0
@@ -63,6 +65,9 @@ class OllamaMetrics:
     @classmethod
     def read(cls, line: dict[str, Any], read: Reader) -> OllamaMetrics:
         return cls(**{k: read.count(line, k, "", null=False) or 0 for k in _OLLAMA_METRICS})
+
+    def as_reply(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 _OLLAMA_METRICS = tuple(OllamaMetrics.__dataclass_fields__)

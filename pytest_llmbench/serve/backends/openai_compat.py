@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
-from typing import Any
+from dataclasses import asdict, dataclass, replace
+from typing import Any, NamedTuple
 
 from pytest_llmbench.errors import ModelNotFound, ServerError, StreamError
 from pytest_llmbench.serve.backends.base import Backend, Messages, Progress
 from pytest_llmbench.serve.bounded import BoundedResponse, ServerClient, get_json
-from pytest_llmbench.serve.generation import Settings
+from pytest_llmbench.serve.generation import ServerFigures, Settings
 from pytest_llmbench.serve.server_info import ServerOptions
 from pytest_llmbench.serve.streaming import (
     Accumulator,
     Delta,
+    FinalFacts,
     iter_lines,
     iter_sse_data,
     parse_json_line,
@@ -115,60 +116,115 @@ class OpenAIBackend(Backend):
             f"the answer is incomplete. Check the server log."
         )
 
-    def metrics(self, acc: Accumulator) -> dict[str, Any]:
-        usage = acc.final.get("usage") or {}
-        timings = acc.final.get("timings") or {}
-        out: dict[str, Any] = {
-            "prompt_tokens": _first(usage.get("prompt_tokens"), timings.get("prompt_n")),
-            "output_tokens": _first(usage.get("completion_tokens"), timings.get("predicted_n")),
-        }
-        # The OpenAI usage details (vLLM, OpenAI): the server's own counts of reused prompt
-        # tokens and of reasoning tokens, used where it gives them.
-        if usage.get("cached_tokens") is not None:
-            out["cached_prompt_tokens"] = usage["cached_tokens"]
-        if usage.get("reasoning_tokens") is not None:
-            out["thinking_tokens"] = usage["reasoning_tokens"]
-        if timings:
-            # llama-server writes 0.0 for a rate whose divisor is not known, and
-            # predicted_per_second is (n - 1) / t, 0.0 for n <= 1 (tools/server/
-            # server-common.h, n_gen_tps / n_prompt_tps): not reported, never 0 tok/s.
-            out.update(
-                cached_prompt_tokens=_first(timings.get("cache_n"), usage.get("cached_tokens")),
-                server_decode_tps=timings.get("predicted_per_second") or None,
-                prompt_tps=timings.get("prompt_per_second") or None,
-                server_prompt_ms=timings.get("prompt_ms"),
-                server_decode_ms=timings.get("predicted_ms"),
-            )
-            if usage.get("prompt_tokens") is None and timings.get("cache_n") is not None:
-                out["prompt_tokens"] = (timings.get("prompt_n") or 0) + timings["cache_n"]
-        return out
+    def metrics(self, acc: Accumulator) -> ServerFigures:
+        final = acc.final if isinstance(acc.final, OpenAIFinal) else _NO_FINAL
+        usage = final.usage or _NO_USAGE
+        timings = final.timings or _NO_TIMINGS
+        # llama-server's timings, where it sends them, before the OpenAI usage details
+        # (vLLM, OpenAI): the server's own counts of reused prompt tokens and of reasoning
+        # tokens, used where it gives them. llama-server writes 0.0 for a rate whose
+        # divisor is not known, and predicted_per_second is (n - 1) / t, 0.0 for n <= 1
+        # (tools/server/server-common.h, n_gen_tps / n_prompt_tps): not reported, never
+        # 0 tok/s.
+        prompt = _first(usage.prompt_tokens, timings.prompt_n)
+        if usage.prompt_tokens is None and timings.cache_n is not None:
+            prompt = (timings.prompt_n or 0) + timings.cache_n
+        return ServerFigures(
+            prompt_tokens=prompt,
+            output_tokens=_first(usage.completion_tokens, timings.predicted_n),
+            thinking_tokens=usage.reasoning_tokens,
+            cached_prompt_tokens=_first(timings.cache_n, usage.cached_tokens),
+            server_decode_tps=timings.predicted_per_second or None,
+            prompt_tps=timings.prompt_per_second or None,
+            server_prompt_ms=timings.prompt_ms,
+            server_decode_ms=timings.predicted_ms,
+        )
 
 
-_USAGE_COUNTS = ("prompt_tokens", "completion_tokens")
-_USAGE_DETAILS = (
-    ("prompt_tokens_details", "cached_tokens"),
-    ("completion_tokens_details", "reasoning_tokens"),
-)
+class Usage(NamedTuple):
+    """An event's ``usage`` (and its ``*_details``), typed: only the fields the plugin reads."""
+
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cached_tokens: int | None
+    reasoning_tokens: int | None
+
+    @classmethod
+    def read(cls, usage: dict[str, Any], read: Reader) -> Usage:
+        return cls(
+            prompt_tokens=read.count(usage, "prompt_tokens", "usage"),
+            completion_tokens=read.count(usage, "completion_tokens", "usage"),
+            cached_tokens=_detail(usage, "prompt_tokens_details", "cached_tokens", read),
+            reasoning_tokens=_detail(usage, "completion_tokens_details", "reasoning_tokens", read),
+        )
+
+
+def _detail(usage: dict[str, Any], details: str, key: str, read: Reader) -> int | None:
+    """``usage[details][key]``: a count of the OpenAI usage details."""
+    return read.count(read.object(usage, details, "usage"), key, f"usage.{details}")
+
+
+@dataclass(frozen=True, slots=True)
+class Timings:
+    """llama-server's ``timings``, typed: only the fields the plugin reads."""
+
+    cache_n: int | None = None
+    prompt_n: int | None = None
+    predicted_n: int | None = None
+    prompt_ms: float | None = None
+    predicted_ms: float | None = None
+    prompt_per_second: float | None = None
+    predicted_per_second: float | None = None
+
+    @classmethod
+    def read(cls, timings: dict[str, Any], read: Reader) -> Timings:
+        values: dict[str, Any] = {k: read.count(timings, k, "timings") for k in _TIMING_COUNTS}
+        values.update((k, read.number(timings, k, "timings")) for k in _TIMING_NUMBERS)
+        return cls(**values)
+
+
 _TIMING_COUNTS = ("cache_n", "prompt_n", "predicted_n")
 _TIMING_NUMBERS = ("prompt_ms", "predicted_ms", "prompt_per_second", "predicted_per_second")
 
 
-def _final(event: dict[str, Any], read: Reader) -> dict[str, Any] | None:
-    """The ``usage`` and ``timings`` of an event, typed (only the fields the plugin reads)."""
-    final: dict[str, Any] = {}
+@dataclass(frozen=True, slots=True)
+class OpenAIFinal(FinalFacts):
+    """A stream's ``usage`` and ``timings``: each the latest event's that had one."""
+
+    usage: Usage | None = None
+    timings: Timings | None = None
+
+    def merged(self, later: FinalFacts) -> FinalFacts:
+        if not isinstance(later, OpenAIFinal):
+            return later
+        return OpenAIFinal(
+            usage=self.usage if later.usage is None else later.usage,
+            timings=self.timings if later.timings is None else later.timings,
+        )
+
+    def as_reply(self) -> dict[str, Any]:
+        reply: dict[str, Any] = {}
+        if self.usage is not None:
+            reply["usage"] = self.usage._asdict()
+        if self.timings is not None:
+            reply["timings"] = asdict(self.timings)
+        return reply
+
+
+_NO_FINAL = OpenAIFinal()
+_NO_USAGE = Usage(None, None, None, None)
+_NO_TIMINGS = Timings()
+
+
+def _final(event: dict[str, Any], read: Reader) -> OpenAIFinal | None:
+    """The ``usage`` and ``timings`` of an event, typed (``None`` when it has neither)."""
     usage = read.object(event, "usage", "event")
-    if usage:
-        final["usage"] = {k: read.count(usage, k, "usage") for k in _USAGE_COUNTS}
-        for details, key in _USAGE_DETAILS:
-            where = f"usage.{details}"
-            final["usage"][key] = read.count(read.object(usage, details, "usage"), key, where)
+    typed_usage = Usage.read(usage, read) if usage else None
     timings = read.object(event, "timings", "event")
-    if timings:
-        final["timings"] = {
-            **{k: read.count(timings, k, "timings") for k in _TIMING_COUNTS},
-            **{k: read.number(timings, k, "timings") for k in _TIMING_NUMBERS},
-        }
-    return final or None
+    typed_timings = Timings.read(timings, read) if timings else None
+    if typed_usage is None and typed_timings is None:
+        return None
+    return OpenAIFinal(typed_usage, typed_timings)
 
 
 def _first(*values: int | None) -> int | None:

@@ -114,8 +114,40 @@ WRONG = {
 }
 
 
-@pytest.mark.parametrize("code", WRONG.values(), ids=WRONG.keys())
+#: Completions that forged a pass while they ran in the tests' process: each reaches past the
+#: function's return value, into the harness's pipes or the tests' frames.
+FORGERS = {
+    "copies the finish nonce itself": (
+        "def add(a, b):\n    import os\n"
+        "    argv = open('/proc/self/cmdline', 'rb').read().split(b'\\0')\n"
+        "    nonce_in, marker_out = int(argv[argv.index(b'-c') + 2]), int(argv[argv.index(b'-c') + 3])\n"
+        "    os.write(marker_out, os.read(nonce_in, 64))\n    os._exit(0)\n"
+    ),
+    "reads the nonce through its parent's /proc fds": (
+        "def add(a, b):\n    import os\n    for pid in ('self', str(os.getppid())):\n"
+        "        for fd in os.listdir(f'/proc/{pid}/fd'):\n            try:\n"
+        "                with open(f'/proc/{pid}/fd/{fd}', 'rb', buffering=0) as f:\n"
+        "                    os.set_blocking(f.fileno(), False)\n"
+        "                    data = f.read(64)\n            except Exception:\n                continue\n"
+        "            if data and len(data) == 32:\n"
+        "                for out in os.listdir(f'/proc/{pid}/fd'):\n                    try:\n"
+        "                        os.write(os.open(f'/proc/{pid}/fd/{out}', os.O_WRONLY), data)\n"
+        "                    except Exception:\n                        pass\n"
+        "    os._exit(0)\n"
+    ),
+    "patches abs in the tests' frame": (
+        "def add(a, b):\n    import sys\n    frame = sys._getframe(1)\n    while frame:\n"
+        "        frame.f_globals['abs'] = lambda v: 0\n        frame = frame.f_back\n    return 3\n"
+    ),
+}
+
+
+
+@pytest.mark.parametrize(
+    "code", [*WRONG.values(), *FORGERS.values()], ids=[*WRONG.keys(), *FORGERS.keys()]
+)
 def test_humaneval_fails_a_completion_that_games_the_tests(code: str) -> None:
+    """Forgers too: the tests run in a process of their own, and only plain values cross."""
     result = humaneval_check(ADD, code)
     assert result.score == 0, result.details
 
@@ -152,41 +184,6 @@ def test_humaneval_fails_a_value_equal_to_anything_inside_a_container() -> None:
     result = humaneval_check(HISTOGRAM, code)
     assert result.score == 0 and result.diagnosis is not None
     assert "returned a value holding an object of type Any, not a plain value" in result.diagnosis
-
-
-#: Completions that forged a pass while they ran in the tests' process: each reaches past the
-#: function's return value, into the harness's pipes or the tests' frames.
-FORGERS = {
-    "copies the finish nonce itself": (
-        "def add(a, b):\n    import os\n"
-        "    argv = open('/proc/self/cmdline', 'rb').read().split(b'\\0')\n"
-        "    nonce_in, marker_out = int(argv[argv.index(b'-c') + 2]), int(argv[argv.index(b'-c') + 3])\n"
-        "    os.write(marker_out, os.read(nonce_in, 64))\n    os._exit(0)\n"
-    ),
-    "reads the nonce through its parent's /proc fds": (
-        "def add(a, b):\n    import os\n    for pid in ('self', str(os.getppid())):\n"
-        "        for fd in os.listdir(f'/proc/{pid}/fd'):\n            try:\n"
-        "                with open(f'/proc/{pid}/fd/{fd}', 'rb', buffering=0) as f:\n"
-        "                    os.set_blocking(f.fileno(), False)\n"
-        "                    data = f.read(64)\n            except Exception:\n                continue\n"
-        "            if data and len(data) == 32:\n"
-        "                for out in os.listdir(f'/proc/{pid}/fd'):\n                    try:\n"
-        "                        os.write(os.open(f'/proc/{pid}/fd/{out}', os.O_WRONLY), data)\n"
-        "                    except Exception:\n                        pass\n"
-        "    os._exit(0)\n"
-    ),
-    "patches abs in the tests' frame": (
-        "def add(a, b):\n    import sys\n    frame = sys._getframe(1)\n    while frame:\n"
-        "        frame.f_globals['abs'] = lambda v: 0\n        frame = frame.f_back\n    return 3\n"
-    ),
-}
-
-
-@pytest.mark.parametrize("code", FORGERS.values(), ids=FORGERS.keys())
-def test_humaneval_fails_a_completion_that_forges_a_pass(code: str) -> None:
-    """The tests run in a process of their own; only plain values cross from the completion."""
-    result = humaneval_check(ADD, code)
-    assert result.score == 0, result.details
 
 
 def test_humaneval_canonical_solutions_pass() -> None:
